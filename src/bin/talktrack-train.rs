@@ -1,0 +1,3 @@
+//! The `talktrack-train` command line: aggregate logs, train and evaluate policies, export bundles.
+
+fn main() {}

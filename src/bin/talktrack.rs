@@ -1,0 +1,3 @@
+//! The `talktrack` command line: check, decide, fmt and test bundles.
+
+fn main() {}

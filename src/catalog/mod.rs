@@ -1,0 +1,192 @@
+//! The catalog of talk tracks a bundle offers: ids, text templates, tags,
+//! products and typed track attributes.
+//!
+//! Track order is the policy's output order: track `i` gets score `i`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::{AttrDecl, Schema, Val, Value};
+use crate::trackset::TrackSet;
+
+/// One talk track as the manifest declares it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Track {
+    /// Unique id, used in rules, requests and decisions.
+    pub id: String,
+    /// Text template; `{name}` is replaced by the context attribute `name`.
+    #[serde(default)]
+    pub text: String,
+    /// Tags rules can target (`forbid tracks tagged credit`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Product the track sells, if any.
+    #[serde(default)]
+    pub product: Option<String>,
+    /// Typed attributes declared in the bundle's `[track_attributes]`.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, Value>,
+}
+
+/// The tracks of a bundle, indexed for rules and decisions.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    tracks: Vec<Track>,
+    by_id: HashMap<String, usize>,
+    tags: BTreeMap<String, TrackSet>,
+    attr_schema: Schema,
+    /// `columns[attr_slot][track]`: the track attribute values, `None` where a track leaves it out.
+    columns: Vec<Vec<Option<Value>>>,
+}
+
+/// Why a catalog could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// No track at all.
+    #[error("the catalog has no tracks")]
+    Empty,
+    /// A track id appears twice.
+    #[error("track id `{0}` is declared twice")]
+    DuplicateId(String),
+    /// An attribute a track sets is not declared.
+    #[error("track `{track}` sets undeclared attribute `{attr}`")]
+    UnknownAttr {
+        /// Track id.
+        track: String,
+        /// Attribute name.
+        attr: String,
+    },
+    /// A track attribute of the wrong type.
+    #[error("track `{track}` attribute `{attr}` must be {expected}")]
+    AttrType {
+        /// Track id.
+        track: String,
+        /// Attribute name.
+        attr: String,
+        /// Declared type.
+        expected: String,
+    },
+    /// A required track attribute is missing.
+    #[error("track `{track}` lacks required attribute `{attr}`")]
+    MissingAttr {
+        /// Track id.
+        track: String,
+        /// Attribute name.
+        attr: String,
+    },
+}
+
+impl Catalog {
+    /// Indexes `tracks`, checking ids and attributes against `attr_decls`.
+    pub fn new(tracks: Vec<Track>, attr_decls: Vec<AttrDecl>) -> Result<Self, Vec<CatalogError>> {
+        let mut errors = Vec::new();
+        if tracks.is_empty() {
+            errors.push(CatalogError::Empty);
+        }
+        let attr_schema = match Schema::new(attr_decls) {
+            Ok(s) => s,
+            Err(name) => {
+                errors.push(CatalogError::DuplicateId(format!("track attribute {name}")));
+                Schema::default()
+            }
+        };
+        let mut by_id = HashMap::with_capacity(tracks.len());
+        let mut tags: BTreeMap<String, TrackSet> = BTreeMap::new();
+        let mut columns = vec![vec![None; tracks.len()]; attr_schema.len()];
+        for (i, t) in tracks.iter().enumerate() {
+            if by_id.insert(t.id.clone(), i).is_some() {
+                errors.push(CatalogError::DuplicateId(t.id.clone()));
+            }
+            for tag in &t.tags {
+                tags.entry(tag.clone())
+                    .or_insert_with(|| TrackSet::empty(tracks.len()))
+                    .insert(i);
+            }
+            for (name, v) in &t.attrs {
+                match attr_schema.slot(name) {
+                    None => errors.push(CatalogError::UnknownAttr {
+                        track: t.id.clone(),
+                        attr: name.clone(),
+                    }),
+                    Some(slot) => {
+                        let decl = &attr_schema.attrs()[slot];
+                        if v.typed(&decl.ty).is_none() {
+                            errors.push(CatalogError::AttrType {
+                                track: t.id.clone(),
+                                attr: name.clone(),
+                                expected: decl.ty.to_string(),
+                            });
+                        }
+                        columns[slot][i] = Some(v.clone());
+                    }
+                }
+            }
+            for (slot, decl) in attr_schema.attrs().iter().enumerate() {
+                if !decl.optional && columns[slot][i].is_none() {
+                    errors.push(CatalogError::MissingAttr {
+                        track: t.id.clone(),
+                        attr: decl.name.clone(),
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            tracks,
+            by_id,
+            tags,
+            attr_schema,
+            columns,
+        })
+    }
+
+    /// Number of tracks.
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Whether the catalog is empty (never true for a built catalog).
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Tracks in policy output order.
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Track `i`.
+    pub fn track(&self, i: usize) -> Option<&Track> {
+        self.tracks.get(i)
+    }
+
+    /// Index of the track with id `id`.
+    pub fn index(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The tracks carrying `tag`, or `None` when no track has it.
+    pub fn tagged(&self, tag: &str) -> Option<&TrackSet> {
+        self.tags.get(tag)
+    }
+
+    /// All tags in use, in name order.
+    pub fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tags.keys().map(String::as_str)
+    }
+
+    /// The declared track attributes.
+    pub fn attr_schema(&self) -> &Schema {
+        &self.attr_schema
+    }
+
+    /// The typed value of track attribute `slot` for `track`, `None` when unset.
+    pub fn attr(&self, slot: usize, track: usize) -> Option<Val<'_>> {
+        let decl = self.attr_schema.attrs().get(slot)?;
+        self.columns.get(slot)?.get(track)?.as_ref()?.typed(&decl.ty)
+    }
+}

@@ -1,0 +1,444 @@
+//! The typed context a host sends with every request, and the schema a bundle
+//! declares for it.
+//!
+//! Attribute names are resolved to schema slots once per request
+//! ([`Schema::resolve`]); rules and the feature encoder then read slots by index,
+//! never by name. The same types describe the typed attributes of catalog tracks.
+
+mod time_value;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use time_value::{format_duration, format_timestamp, parse_duration, parse_timestamp};
+
+/// The type of a context or track attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AttrType {
+    /// `true` / `false`.
+    Bool,
+    /// A 64-bit signed integer.
+    Int,
+    /// A 64-bit float (finite).
+    Float,
+    /// Free text.
+    String,
+    /// One of a closed list of strings.
+    Enum(Vec<String>),
+    /// A set of strings (e.g. products the customer already holds).
+    StringSet,
+    /// A point in time (RFC 3339 in JSON, milliseconds since the Unix epoch inside).
+    Timestamp,
+    /// A length of time (`14d`, `36h`, `90m`, `30s` in JSON and rules).
+    Duration,
+}
+
+impl AttrType {
+    /// The name used in manifests and diagnostics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AttrType::Bool => "bool",
+            AttrType::Int => "int",
+            AttrType::Float => "float",
+            AttrType::String => "string",
+            AttrType::Enum(_) => "enum",
+            AttrType::StringSet => "set",
+            AttrType::Timestamp => "timestamp",
+            AttrType::Duration => "duration",
+        }
+    }
+
+    /// Whether values of this type compare as numbers (`int` and `float` mix).
+    pub fn is_numeric(&self) -> bool {
+        matches!(self, AttrType::Int | AttrType::Float)
+    }
+}
+
+impl fmt::Display for AttrType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrType::Enum(v) => write!(f, "enum [{}]", v.join(", ")),
+            t => f.write_str(t.name()),
+        }
+    }
+}
+
+/// One declared attribute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttrDecl {
+    /// Name as written in rules (`customer.age` reads the attribute `age`).
+    pub name: String,
+    /// Its type.
+    pub ty: AttrType,
+    /// Whether a request may omit it (rules test it with `has`).
+    pub optional: bool,
+    /// Protected attributes (age, sex, ...) may be read by rules but never fed to the policy.
+    pub protected: bool,
+}
+
+/// An ordered list of attribute declarations; the position is the slot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Schema {
+    attrs: Vec<AttrDecl>,
+    index: HashMap<String, usize>,
+}
+
+impl Schema {
+    /// Builds a schema; a repeated name returns the name as the error.
+    pub fn new(attrs: Vec<AttrDecl>) -> Result<Self, String> {
+        let mut index = HashMap::with_capacity(attrs.len());
+        for (i, a) in attrs.iter().enumerate() {
+            if index.insert(a.name.clone(), i).is_some() {
+                return Err(a.name.clone());
+            }
+        }
+        Ok(Self { attrs, index })
+    }
+
+    /// The declarations in slot order.
+    pub fn attrs(&self) -> &[AttrDecl] {
+        &self.attrs
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Whether no attribute is declared.
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty()
+    }
+
+    /// Slot of the attribute `name`.
+    pub fn slot(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Declaration of the attribute `name`.
+    pub fn get(&self, name: &str) -> Option<&AttrDecl> {
+        self.slot(name).map(|i| &self.attrs[i])
+    }
+
+    /// Resolves a request's context against the schema into `out` (one entry per slot).
+    ///
+    /// Checks that every required attribute is present, no unknown attribute is
+    /// sent, and each value has the declared type; enum values become their
+    /// variant index.
+    pub fn resolve<'a>(
+        &self,
+        ctx: &'a Context,
+        out: &mut Vec<Option<Val<'a>>>,
+    ) -> Result<(), ContextError> {
+        out.clear();
+        out.resize(self.attrs.len(), None);
+        for (name, value) in &ctx.entries {
+            let Some(slot) = self.slot(name) else {
+                return Err(ContextError::Unknown { name: name.clone() });
+            };
+            let decl = &self.attrs[slot];
+            out[slot] = Some(value.typed(&decl.ty).ok_or_else(|| ContextError::Type {
+                name: name.clone(),
+                expected: decl.ty.to_string(),
+                found: value.kind().to_owned(),
+            })?);
+        }
+        for (decl, v) in self.attrs.iter().zip(out.iter()) {
+            if v.is_none() && !decl.optional {
+                return Err(ContextError::Missing {
+                    name: decl.name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value as a host sends it.
+///
+/// In JSON: booleans, numbers, strings (also for enums, timestamps in RFC 3339 and
+/// durations such as `"14d"`) and arrays of strings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text, an enum variant, an RFC 3339 timestamp or a duration like `14d`.
+    Str(String),
+    /// A set of strings.
+    Set(Vec<String>),
+    /// A timestamp in milliseconds since the Unix epoch (library callers only).
+    #[serde(skip_deserializing)]
+    Timestamp(i64),
+    /// A duration in milliseconds (library callers only).
+    #[serde(skip_deserializing)]
+    Duration(i64),
+}
+
+impl Value {
+    /// The JSON-ish kind name, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::Set(_) => "array of strings",
+            Value::Timestamp(_) => "timestamp",
+            Value::Duration(_) => "duration",
+        }
+    }
+
+    /// Views the value as the declared type, or `None` when it does not fit.
+    pub fn typed(&self, ty: &AttrType) -> Option<Val<'_>> {
+        Some(match (ty, self) {
+            (AttrType::Bool, Value::Bool(b)) => Val::Bool(*b),
+            (AttrType::Int, Value::Int(i)) => Val::Int(*i),
+            (AttrType::Float, Value::Float(x)) if x.is_finite() => Val::Float(*x),
+            (AttrType::Float, Value::Int(i)) => Val::Float(*i as f64),
+            (AttrType::String, Value::Str(s)) => Val::Str(s),
+            (AttrType::Enum(vs), Value::Str(s)) => {
+                Val::Enum(vs.iter().position(|v| v == s)? as u32)
+            }
+            (AttrType::StringSet, Value::Set(v)) => Val::Set(v),
+            (AttrType::Timestamp, Value::Timestamp(t)) => Val::Time(*t),
+            (AttrType::Timestamp, Value::Str(s)) => Val::Time(parse_timestamp(s).ok()?),
+            (AttrType::Duration, Value::Duration(d)) => Val::Dur(*d),
+            (AttrType::Duration, Value::Str(s)) => Val::Dur(parse_duration(s).ok()?),
+            _ => return None,
+        })
+    }
+}
+
+/// A resolved, typed view of one attribute value; cheap to copy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Val<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A finite float.
+    Float(f64),
+    /// Text.
+    Str(&'a str),
+    /// Index of an enum variant in the declared list.
+    Enum(u32),
+    /// A set of strings.
+    Set(&'a [String]),
+    /// Milliseconds since the Unix epoch.
+    Time(i64),
+    /// Milliseconds.
+    Dur(i64),
+}
+
+/// The context attributes of one request, by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Context {
+    #[serde(with = "entries_as_map")]
+    entries: Vec<(String, Value)>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an attribute (builder style).
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// Adds or replaces an attribute.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+        let name = name.into();
+        let value = value.into();
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some(e) => e.1 = value,
+            None => self.entries.push((name, value)),
+        }
+    }
+
+    /// The value of `name`, if sent.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// All attributes in insertion order.
+    pub fn entries(&self) -> &[(String, Value)] {
+        &self.entries
+    }
+}
+
+mod entries_as_map {
+    use super::Value;
+    use serde::de::{MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(e: &[(String, Value)], s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(e.len()))?;
+        for (k, v) in e {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Value)>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<(String, Value)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of context attributes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(String, Value)> = Vec::new();
+                while let Some((k, v)) = a.next_entry::<String, Value>()? {
+                    if out.iter().any(|(n, _)| *n == k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "attribute `{k}` is given twice"
+                        )));
+                    }
+                    out.push((k, v));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Str(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(v)
+    }
+}
+impl From<Vec<String>> for Value {
+    fn from(v: Vec<String>) -> Self {
+        Value::Set(v)
+    }
+}
+
+/// A request context that does not fit the bundle's schema.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// An attribute the schema does not declare.
+    #[error("unknown context attribute `{name}`")]
+    Unknown {
+        /// The attribute name as sent.
+        name: String,
+    },
+    /// A required attribute was not sent.
+    #[error("missing required context attribute `{name}`")]
+    Missing {
+        /// The attribute name.
+        name: String,
+    },
+    /// A value of the wrong type.
+    #[error("context attribute `{name}` must be {expected}, found {found}")]
+    Type {
+        /// The attribute name.
+        name: String,
+        /// The declared type.
+        expected: String,
+        /// What was sent.
+        found: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            AttrDecl {
+                name: "age".into(),
+                ty: AttrType::Int,
+                optional: false,
+                protected: true,
+            },
+            AttrDecl {
+                name: "segment".into(),
+                ty: AttrType::Enum(vec!["a".into(), "b".into()]),
+                optional: true,
+                protected: false,
+            },
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn resolves_by_slot() {
+        let ctx = Context::new().with("segment", "b").with("age", 40);
+        let mut out = Vec::new();
+        schema().resolve(&ctx, &mut out).unwrap();
+        assert_eq!(out, vec![Some(Val::Int(40)), Some(Val::Enum(1))]);
+    }
+
+    #[test]
+    fn reports_bad_contexts() {
+        let mut out = Vec::new();
+        let s = schema();
+        let e = s.resolve(&Context::new(), &mut out).unwrap_err();
+        assert_eq!(e.to_string(), "missing required context attribute `age`");
+        let e = s
+            .resolve(&Context::new().with("age", "x"), &mut out)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "context attribute `age` must be int, found string"
+        );
+        let e = s
+            .resolve(&Context::new().with("age", 1).with("zip", 1), &mut out)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "unknown context attribute `zip`");
+        let e = s
+            .resolve(&Context::new().with("age", 1).with("segment", "c"), &mut out)
+            .unwrap_err();
+        assert!(e.to_string().contains("must be enum [a, b]"));
+    }
+
+    #[test]
+    fn context_json_round_trip() {
+        let ctx: Context = serde_json::from_str(r#"{"age": 3, "tags": ["x"], "f": 1.5}"#).unwrap();
+        assert_eq!(ctx.get("age"), Some(&Value::Int(3)));
+        assert_eq!(ctx.get("f"), Some(&Value::Float(1.5)));
+        assert!(serde_json::from_str::<Context>(r#"{"a": 1, "a": 2}"#).is_err());
+    }
+}
