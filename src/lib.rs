@@ -14,4 +14,6 @@ pub mod catalog;
 pub mod context;
 pub mod diag;
 pub mod trackset;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod turn;
