@@ -13,6 +13,7 @@
 pub mod catalog;
 pub mod context;
 pub mod diag;
+pub mod features;
 pub mod trackset;
 #[cfg(feature = "train")]
 pub mod train;
