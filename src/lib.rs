@@ -10,10 +10,15 @@
 //! compiled → evaluated) and `features` + `policy` (observation → scores) →
 //! `engine` (ranked, explained decision).
 
+pub mod bundle;
+pub mod cases;
 pub mod catalog;
 pub mod context;
 pub mod diag;
+pub mod engine;
 pub mod features;
+pub mod policy;
+pub mod rules;
 pub mod trackset;
 #[cfg(feature = "train")]
 pub mod train;
