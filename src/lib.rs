@@ -19,6 +19,7 @@ pub mod engine;
 pub mod features;
 pub mod policy;
 pub mod rules;
+pub mod synth;
 pub mod trackset;
 #[cfg(feature = "train")]
 pub mod train;

@@ -128,11 +128,7 @@ impl Schema {
     /// Checks that every required attribute is present, no unknown attribute is
     /// sent, and each value has the declared type; enum values become their
     /// variant index.
-    pub fn resolve<'a>(
-        &self,
-        ctx: &'a Context,
-        out: &mut Vec<Option<Val<'a>>>,
-    ) -> Result<(), ContextError> {
+    pub fn resolve<'a>(&self, ctx: &'a Context, out: &mut Resolved<'a>) -> Result<(), ContextError> {
         out.clear();
         out.resize(self.attrs.len(), None);
         for (name, value) in &ctx.entries {
@@ -156,6 +152,10 @@ impl Schema {
         Ok(())
     }
 }
+
+/// Context values by schema slot; inline for up to 32 attributes, so resolving a
+/// request does not allocate.
+pub type Resolved<'a> = smallvec::SmallVec<[Option<Val<'a>>; 32]>;
 
 /// A value as a host sends it.
 ///
@@ -406,14 +406,14 @@ mod tests {
     #[test]
     fn resolves_by_slot() {
         let ctx = Context::new().with("segment", "b").with("age", 40);
-        let mut out = Vec::new();
+        let mut out = Resolved::new();
         schema().resolve(&ctx, &mut out).unwrap();
-        assert_eq!(out, vec![Some(Val::Int(40)), Some(Val::Enum(1))]);
+        assert_eq!(out.to_vec(), vec![Some(Val::Int(40)), Some(Val::Enum(1))]);
     }
 
     #[test]
     fn reports_bad_contexts() {
-        let mut out = Vec::new();
+        let mut out = Resolved::new();
         let s = schema();
         let e = s.resolve(&Context::new(), &mut out).unwrap_err();
         assert_eq!(e.to_string(), "missing required context attribute `age`");

@@ -8,12 +8,10 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
 use super::decision::{Decision, PolicyUse, Ranked};
 use super::request::{DecideError, Request, MAX_HISTORY};
 use crate::bundle::{Bundle, ScoreKindDecl, Scratch, SelectionMode};
-use crate::context::Val;
+use crate::context::{Resolved, Val};
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
 use crate::turn::TurnView;
@@ -34,8 +32,8 @@ impl Scratch {
 /// Decides the next track for `req` with `bundle`.
 pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
     let b: &Bundle = bundle;
-    let mut values: SmallVec<[Option<Val<'_>>; 32]> = SmallVec::new();
-    resolve_context(b, req, &mut values)?;
+    let mut values = Resolved::new();
+    b.schema().resolve(&req.context, &mut values)?;
     if let Some(dim) = b.features().embedding_dim() {
         let found = req.embedding.as_ref().map_or(0, Vec::len);
         if found != dim {
@@ -77,38 +75,6 @@ pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideErr
         return decide_with(bundle, req, &values, last_reply, turn, &mut fresh);
     };
     decide_with(bundle, req, &values, last_reply, turn, &mut guard)
-}
-
-fn resolve_context<'r>(
-    b: &Bundle,
-    req: &'r Request,
-    out: &mut SmallVec<[Option<Val<'r>>; 32]>,
-) -> Result<(), DecideError> {
-    let schema = b.schema();
-    out.clear();
-    out.resize(schema.len(), None);
-    for (name, value) in req.context.entries() {
-        let Some(slot) = schema.slot(name) else {
-            return Err(crate::context::ContextError::Unknown { name: name.clone() }.into());
-        };
-        let decl = &schema.attrs()[slot];
-        out[slot] = Some(value.typed(&decl.ty).ok_or_else(|| {
-            crate::context::ContextError::Type {
-                name: name.clone(),
-                expected: decl.ty.to_string(),
-                found: value.kind().to_owned(),
-            }
-        })?);
-    }
-    for (decl, v) in schema.attrs().iter().zip(out.iter()) {
-        if v.is_none() && !decl.optional {
-            return Err(crate::context::ContextError::Missing {
-                name: decl.name.clone(),
-            }
-            .into());
-        }
-    }
-    Ok(())
 }
 
 fn decide_with(
