@@ -413,25 +413,24 @@ mod tests {
 
     #[test]
     fn reports_bad_contexts() {
-        let mut out = Resolved::new();
         let s = schema();
-        let e = s.resolve(&Context::new(), &mut out).unwrap_err();
-        assert_eq!(e.to_string(), "missing required context attribute `age`");
-        let e = s
-            .resolve(&Context::new().with("age", "x"), &mut out)
-            .unwrap_err();
+        let err = |ctx: Context| {
+            let mut out = Resolved::new();
+            s.resolve(&ctx, &mut out).unwrap_err().to_string()
+        };
         assert_eq!(
-            e.to_string(),
+            err(Context::new()),
+            "missing required context attribute `age`"
+        );
+        assert_eq!(
+            err(Context::new().with("age", "x")),
             "context attribute `age` must be int, found string"
         );
-        let e = s
-            .resolve(&Context::new().with("age", 1).with("zip", 1), &mut out)
-            .unwrap_err();
-        assert_eq!(e.to_string(), "unknown context attribute `zip`");
-        let e = s
-            .resolve(&Context::new().with("age", 1).with("segment", "c"), &mut out)
-            .unwrap_err();
-        assert!(e.to_string().contains("must be enum [a, b]"));
+        assert_eq!(
+            err(Context::new().with("age", 1).with("zip", 1)),
+            "unknown context attribute `zip`"
+        );
+        assert!(err(Context::new().with("age", 1).with("segment", "c")).contains("must be enum [a, b]"));
     }
 
     #[test]
