@@ -10,9 +10,17 @@
 //! compiled → evaluated) and `features` + `policy` (observation → scores) →
 //! `engine` (ranked, explained decision).
 
+#[cfg(feature = "train")]
+pub mod aggregate;
 pub mod catalog;
 pub mod context;
 pub mod diag;
+#[cfg(feature = "train")]
+pub mod eval;
+#[cfg(feature = "train")]
+pub mod log;
+#[cfg(feature = "train")]
+pub mod sim;
 pub mod trackset;
 #[cfg(feature = "train")]
 pub mod train;
