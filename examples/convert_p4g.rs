@@ -9,8 +9,14 @@ use talktrack::log::p4g::{convert_to_jsonl, ConvertOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().unwrap_or_else(|| "../shared/data/persuasionforgood".into()));
-    let out = PathBuf::from(args.next().unwrap_or_else(|| "data/persuasionforgood/p4g.jsonl".into()));
+    let dir = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "../shared/data/persuasionforgood".into()),
+    );
+    let out = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "data/persuasionforgood/p4g.jsonl".into()),
+    );
     let stats = convert_to_jsonl(
         File::open(dir.join("annotated_300_dialog.csv"))?,
         File::open(dir.join("annotated_300_info.csv"))?,

@@ -17,6 +17,7 @@ pub mod context;
 pub mod diag;
 #[cfg(feature = "train")]
 pub mod eval;
+pub mod features;
 #[cfg(feature = "train")]
 pub mod log;
 #[cfg(feature = "train")]

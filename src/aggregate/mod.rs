@@ -114,7 +114,9 @@ impl AggregateConfig {
             return bad("`max_value` must be a positive number".into());
         }
         if vocab.replies().iter().any(|r| r == START) {
-            return bad(format!("`{START}` is reserved and cannot be a reply category"));
+            return bad(format!(
+                "`{START}` is reserved and cannot be a reply category"
+            ));
         }
         if vocab.tracks().is_empty() || vocab.replies().is_empty() {
             return bad("the catalog and the reply vocabulary must not be empty".into());

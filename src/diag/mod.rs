@@ -34,7 +34,7 @@ pub struct Problem {
     /// The file the problem is in.
     pub file: PathBuf,
     /// The file's text, when the problem points into it.
-    pub source: Option<Arc<NamedSource<String>>>,
+    pub source_text: Option<Arc<NamedSource<String>>>,
     /// Byte span in `source`.
     pub span: Option<SourceSpan>,
     /// Label at the caret.
@@ -51,7 +51,7 @@ impl Problem {
             code,
             message: message.into(),
             file: file.to_owned(),
-            source: None,
+            source_text: None,
             span: None,
             label: None,
             help: None,
@@ -73,7 +73,7 @@ impl Problem {
         span: impl Into<SourceSpan>,
         label: impl Into<String>,
     ) -> Self {
-        self.source = Some(source.clone());
+        self.source_text = Some(source.clone());
         self.span = Some(span.into());
         self.label = Some(label.into());
         self
@@ -92,7 +92,7 @@ impl Problem {
 
     /// `file:line:column` (1-based) of the span, or just the file.
     pub fn location(&self) -> String {
-        match (&self.source, self.span) {
+        match (&self.source_text, self.span) {
             (Some(src), Some(span)) => {
                 let (line, col) = line_col(src.inner(), span.offset());
                 format!("{}:{line}:{col}", self.file.display())
@@ -107,7 +107,12 @@ impl Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        format!("{sev}[{}]: {}: {}", self.code, self.location(), self.message)
+        format!(
+            "{sev}[{}]: {}: {}",
+            self.code,
+            self.location(),
+            self.message
+        )
     }
 }
 
@@ -143,17 +148,16 @@ impl Diagnostic for Problem {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source
+        self.source_text
             .as_deref()
             .map(|s| s as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let span = self.span?;
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new_with_span(
-            self.label.clone(),
-            span,
-        ))))
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(self.label.clone(), span),
+        )))
     }
 }
 
@@ -177,7 +181,10 @@ pub fn render(problems: &[Problem]) -> String {
 
 /// Wraps a file's text for diagnostics.
 pub fn named_source(path: &Path, text: &str) -> Arc<NamedSource<String>> {
-    Arc::new(NamedSource::new(path.display().to_string(), text.to_owned()))
+    Arc::new(NamedSource::new(
+        path.display().to_string(),
+        text.to_owned(),
+    ))
 }
 
 #[cfg(test)]

@@ -70,7 +70,9 @@ pub fn baselines(ev: &ExactEvaluator, behaviour_from: &Aggregates) -> Baselines 
             for l in 0..m.n_last() as u32 {
                 if m.allowed(t, l, a) {
                     let s = m.state(t, l);
-                    table[s * n_a..(s + 1) * n_a].iter_mut().for_each(|x| *x = 0.0);
+                    table[s * n_a..(s + 1) * n_a]
+                        .iter_mut()
+                        .for_each(|x| *x = 0.0);
                     table[s * n_a + a] = 1.0;
                 }
             }

@@ -21,7 +21,12 @@ pub struct Estimate {
 }
 
 /// Runs `episodes` episodes of `policy` (sampling from its probabilities) from `seed`.
-pub fn simulate(env: &mut dyn MaskedEnv, policy: &dyn ActionPolicy, episodes: u64, seed: u64) -> Estimate {
+pub fn simulate(
+    env: &mut dyn MaskedEnv,
+    policy: &dyn ActionPolicy,
+    episodes: u64,
+    seed: u64,
+) -> Estimate {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut obs = vec![0.0f32; env.obs_dim()];
     let mut mask = vec![false; env.n_actions()];

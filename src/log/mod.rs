@@ -59,8 +59,7 @@ pub struct Outcome {
 impl Outcome {
     /// The value, defaulting to 1 for a conversion and 0 otherwise.
     pub fn value_or_default(&self) -> f64 {
-        self.value
-            .unwrap_or(if self.converted { 1.0 } else { 0.0 })
+        self.value.unwrap_or(if self.converted { 1.0 } else { 0.0 })
     }
 }
 

@@ -156,7 +156,11 @@ pub fn track_of(labels: &[String]) -> String {
 /// The reply category of a persuadee turn from its (non-empty) sentence labels.
 pub fn reply_category(labels: &[String]) -> &'static str {
     let any = |set: &[&str]| labels.iter().any(|l| set.contains(&l.as_str()));
-    if any(&["agree-donation", "provide-donation-amount", "confirm-donation"]) {
+    if any(&[
+        "agree-donation",
+        "provide-donation-amount",
+        "confirm-donation",
+    ]) {
         "agree/commit"
     } else if any(&["disagree-donation", "disagree-donation-more"]) {
         "refuse"
@@ -174,9 +178,19 @@ pub fn reply_category(labels: &[String]) -> &'static str {
         "positive"
     } else if any(&["neutral-reaction-to-donation"]) {
         "neutral"
-    } else if any(&["positive-to-inquiry", "negative-to-inquiry", "neutral-to-inquiry"]) {
+    } else if any(&[
+        "positive-to-inquiry",
+        "negative-to-inquiry",
+        "neutral-to-inquiry",
+    ]) {
         "answer"
-    } else if any(&["greeting", "closing", "thank", "you-are-welcome", "acknowledgement"]) {
+    } else if any(&[
+        "greeting",
+        "closing",
+        "thank",
+        "you-are-welcome",
+        "acknowledgement",
+    ]) {
         "social/ack"
     } else {
         "other"
@@ -384,11 +398,19 @@ mod tests {
     #[test]
     fn first_strategy_wins_over_asks_and_order() {
         assert_eq!(
-            track_of(&s(&["proposition-of-donation", "emotion-appeal", "logical-appeal"])),
+            track_of(&s(&[
+                "proposition-of-donation",
+                "emotion-appeal",
+                "logical-appeal"
+            ])),
             "emotion-appeal"
         );
         assert_eq!(
-            track_of(&s(&["greeting", "confirm-donation", "proposition-of-donation"])),
+            track_of(&s(&[
+                "greeting",
+                "confirm-donation",
+                "proposition-of-donation"
+            ])),
             "ask-confirm-donation"
         );
         assert_eq!(track_of(&s(&["greeting", ""])), "non-strategy");

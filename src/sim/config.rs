@@ -11,6 +11,7 @@ use crate::aggregate::{AggregateConfig, AggregateError, Aggregates};
 use crate::log::{ReadOptions, Vocab};
 
 use super::SimConfig;
+use crate::features::Feature;
 
 /// `[data]`: the log and its vocabularies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,9 @@ pub struct SimSetup {
     /// Simulator settings.
     #[serde(default)]
     pub sim: SimConfig,
+    /// The observation (default: one-hot turn + one-hot last reply).
+    #[serde(default = "super::default_features")]
+    pub features: Vec<Feature>,
 }
 
 /// Why a setup could not be loaded or built.

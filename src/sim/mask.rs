@@ -55,7 +55,8 @@ impl P4gReferenceRules {
 
 impl MaskSource for P4gReferenceRules {
     fn restrict(&self, view: &TurnView<'_>, allowed: &mut [bool]) {
-        let no_ask = view.turn < 2 || (view.last_reply.is_some() && view.last_reply == self.objection);
+        let no_ask =
+            view.turn < 2 || (view.last_reply.is_some() && view.last_reply == self.objection);
         for (a, ok) in allowed.iter_mut().enumerate() {
             let is_ask = self.ask.get(a).copied().unwrap_or(false);
             if (no_ask && is_ask) || Some(a) == self.confirm {

@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregates, StateKey};
+use crate::context::Schema;
+use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::turn::TurnView;
 
 pub use env::SimEnv;
@@ -64,11 +66,47 @@ impl Default for SimConfig {
         Self {
             reply_mode: ReplyMode::Sampled,
             stay: 0.85,
-            terminal: BTreeMap::from([("agree/commit".to_string(), 1.0), ("refuse".to_string(), 0.0)]),
+            terminal: BTreeMap::from([
+                ("agree/commit".to_string(), 1.0),
+                ("refuse".to_string(), 0.0),
+            ]),
             engagement: BTreeMap::new(),
             conversion_at_limit: false,
         }
     }
+}
+
+/// The observation of the reference: one-hot turn (`T`) + one-hot last reply with a
+/// `start` slot (replies + 1).
+pub fn default_features() -> Vec<Feature> {
+    vec![Feature::TurnOneHot, Feature::LastReplyOneHot]
+}
+
+/// A feature encoder for `agg` (no context schema: aggregates carry no per-conversation context).
+pub fn encoder_for(agg: &Aggregates, spec: &[Feature]) -> Result<FeatureEncoder, SimError> {
+    let schema = Schema::default();
+    FeatureEncoder::new(
+        spec,
+        FeatureEnv {
+            schema: &schema,
+            n_tracks: agg.tracks.len(),
+            n_replies: agg.replies.len(),
+            max_turns: agg.config.max_turns,
+        },
+    )
+    .map_err(|errs| {
+        SimError::Features(
+            errs.into_iter()
+                .map(|(i, e)| format!("feature {i}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
+}
+
+/// A feature encoder for `agg` with [`default_features`].
+pub fn default_encoder(agg: &Aggregates) -> Result<FeatureEncoder, SimError> {
+    encoder_for(agg, &default_features())
 }
 
 /// Why a simulator could not be built.
@@ -84,6 +122,9 @@ pub enum SimError {
     /// The aggregates' state key cannot be enumerated.
     #[error("the aggregates have no published cell for any track: nothing to simulate")]
     NoCells,
+    /// The feature spec does not fit the aggregates.
+    #[error("bad feature spec: {0}")]
+    Features(String),
     /// The start state allows nothing.
     #[error("no track is allowed in the start state: every episode would end at once")]
     DeadStart,
@@ -118,14 +159,29 @@ pub struct Mdp {
     terminal: Vec<Option<f64>>,
     engagement: Vec<f64>,
     conversion_at_limit: bool,
+    obs_dim: usize,
+    /// `[state * obs_dim ..]`: the encoder's observation of each state.
+    obs: Vec<f32>,
     warnings: Vec<String>,
 }
 
 impl Mdp {
     /// Builds the MDP from aggregates, simulator settings and a rule mask source.
-    pub fn build(agg: &Aggregates, cfg: &SimConfig, rules: &dyn MaskSource) -> Result<Self, SimError> {
+    ///
+    /// `encoder` writes the observations (from the same [`TurnView`] the rules see);
+    /// build it with `n_tracks = agg.tracks.len()`, `n_replies = agg.replies.len()` and
+    /// `max_turns = agg.config.max_turns`, e.g. with [`default_encoder`].
+    pub fn build(
+        agg: &Aggregates,
+        cfg: &SimConfig,
+        rules: &dyn MaskSource,
+        encoder: &FeatureEncoder,
+    ) -> Result<Self, SimError> {
         if !(0.0..=1.0).contains(&cfg.stay) {
-            return Err(SimError::Setting(format!("`stay` must be in [0, 1], not `{}`", cfg.stay)));
+            return Err(SimError::Setting(format!(
+                "`stay` must be in [0, 1], not `{}`",
+                cfg.stay
+            )));
         }
         let reply_ix = |name: &str| {
             agg.replies
@@ -137,14 +193,18 @@ impl Mdp {
         let mut terminal = vec![None; n_replies];
         for (name, &rew) in &cfg.terminal {
             if !rew.is_finite() {
-                return Err(SimError::Setting(format!("terminal reward of `{name}` is not finite")));
+                return Err(SimError::Setting(format!(
+                    "terminal reward of `{name}` is not finite"
+                )));
             }
             terminal[reply_ix(name)?] = Some(rew);
         }
         let mut engagement = vec![0.0; n_replies];
         for (name, &rew) in &cfg.engagement {
             if !rew.is_finite() {
-                return Err(SimError::Setting(format!("engagement reward of `{name}` is not finite")));
+                return Err(SimError::Setting(format!(
+                    "engagement reward of `{name}` is not finite"
+                )));
             }
             engagement[reply_ix(name)?] = rew;
         }
@@ -152,8 +212,12 @@ impl Mdp {
         let t_max = acfg.max_turns;
         let n_last = n_replies + 1;
         let n_actions = agg.tracks.len();
-        let track_ix: HashMap<&str, usize> =
-            agg.tracks.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+        let track_ix: HashMap<&str, usize> = agg
+            .tracks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i))
+            .collect();
         let mut index: HashMap<(usize, StateKey, usize), &crate::aggregate::Cell> = HashMap::new();
         for (li, level) in agg.levels.iter().enumerate() {
             for c in &level.cells {
@@ -198,6 +262,8 @@ impl Mdp {
             terminal,
             engagement,
             conversion_at_limit: cfg.conversion_at_limit,
+            obs_dim: encoder.dim(),
+            obs: vec![0.0; n_states * encoder.dim()],
             warnings: Vec::new(),
         };
         let used = vec![0u16; n_actions];
@@ -207,10 +273,15 @@ impl Mdp {
                 let s = t as usize * n_last + l as usize;
                 for a in 0..n_actions {
                     let sa = s * n_actions + a;
-                    let found = agg.config.levels.iter().enumerate().find_map(|(li, level)| {
-                        let key = StateKey::of(acfg, level, t, l);
-                        index.get(&(li, key, a)).map(|c| (li, *c))
-                    });
+                    let found = agg
+                        .config
+                        .levels
+                        .iter()
+                        .enumerate()
+                        .find_map(|(li, level)| {
+                            let key = StateKey::of(acfg, level, t, l);
+                            index.get(&(li, key, a)).map(|c| (li, *c))
+                        });
                     let Some((li, cell)) = found else {
                         continue;
                     };
@@ -222,13 +293,16 @@ impl Mdp {
                                 continue;
                             }
                             for (name, &n) in &cell.next {
-                                if let (Some(r), true) = (agg.replies.iter().position(|x| x == name), n > 0.0) {
+                                if let (Some(r), true) =
+                                    (agg.replies.iter().position(|x| x == name), n > 0.0)
+                                {
                                     row[r] = n / total;
                                 }
                             }
                         }
                         ReplyMode::MostFrequent => {
-                            let Some(r) = agg.replies.iter().position(|x| *x == cell.most_frequent) else {
+                            let Some(r) = agg.replies.iter().position(|x| *x == cell.most_frequent)
+                            else {
                                 continue;
                             };
                             row[r] = 1.0;
@@ -241,7 +315,10 @@ impl Mdp {
                     }
                     // INVARIANT: a draw in [0, 1) always lands on a reply with positive
                     // probability, whatever the f32 rounding of the cumulative sums.
-                    if let Some(last_nz) = (0..n_replies).rev().find(|&r| m.probs[sa * n_replies + r] > 0.0) {
+                    if let Some(last_nz) = (0..n_replies)
+                        .rev()
+                        .find(|&r| m.probs[sa * n_replies + r] > 0.0)
+                    {
                         m.cum[sa * n_replies + last_nz] = f32::INFINITY;
                     }
                     m.available[sa] = true;
@@ -259,10 +336,15 @@ impl Mdp {
                     embedding: None,
                 };
                 rules.restrict(&view, &mut allowed);
+                let od = m.obs_dim;
+                encoder.encode(&view, &mut m.obs[s * od..(s + 1) * od]);
                 m.allowed[s * n_actions..(s + 1) * n_actions].copy_from_slice(&allowed);
                 m.any_allowed[s] = allowed.iter().any(|&x| x);
                 if !m.any_allowed[s] {
-                    let why = if m.available[s * n_actions..(s + 1) * n_actions].iter().any(|&x| x) {
+                    let why = if m.available[s * n_actions..(s + 1) * n_actions]
+                        .iter()
+                        .any(|&x| x)
+                    {
                         "the rules forbid every track with data"
                     } else {
                         "no track has published data"
@@ -310,21 +392,18 @@ impl Mdp {
         self.n_last
     }
 
-    /// Observation length: one-hot turn (`T`) + one-hot last reply with `start`.
+    /// Observation length (the feature encoder's).
     pub fn obs_dim(&self) -> usize {
-        self.max_turns as usize + self.n_last
+        self.obs_dim
     }
 
-    /// Writes the observation of state (`t`, `last`).
-    // TODO(features): replace by `crate::features::FeatureEncoder::encode` once it lands,
-    // with a `TurnView` built exactly as in `build`.
+    /// Writes the observation of state (`t`, `last`), precomputed by the feature encoder.
+    #[inline]
     pub fn encode(&self, t: u32, last: u32, obs: &mut [f32]) {
-        obs.iter_mut().for_each(|x| *x = 0.0);
-        if let Some(x) = obs.get_mut(t as usize) {
-            *x = 1.0;
-        }
-        if let Some(x) = obs.get_mut(self.max_turns as usize + last as usize) {
-            *x = 1.0;
+        let lo = self.state(t, last) * self.obs_dim;
+        if let Some(src) = self.obs.get(lo..lo + self.obs_dim) {
+            let n = src.len().min(obs.len());
+            obs[..n].copy_from_slice(&src[..n]);
         }
     }
 
@@ -359,7 +438,10 @@ impl Mdp {
 
     /// Whether track `a` has a published cell (after back-off) in state (`t`, `last`).
     pub fn available(&self, t: u32, last: u32, a: usize) -> bool {
-        self.available.get(self.sa(t, last, a)).copied().unwrap_or(false)
+        self.available
+            .get(self.sa(t, last, a))
+            .copied()
+            .unwrap_or(false)
     }
 
     #[inline]
@@ -369,7 +451,10 @@ impl Mdp {
 
     /// Whether any track is allowed in state (`t`, `last`).
     pub fn has_allowed(&self, t: u32, last: u32) -> bool {
-        self.any_allowed.get(self.state(t, last)).copied().unwrap_or(false)
+        self.any_allowed
+            .get(self.state(t, last))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Reply probabilities of track `a` in state (`t`, `last`) (empty when out of range).

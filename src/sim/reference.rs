@@ -27,7 +27,12 @@ pub fn p4g_reference_setup() -> Result<SimSetup, SetupError> {
 
 /// Aggregates of the shipped log under `cfg` (the reference's, or a variant of it).
 pub fn p4g_aggregates(setup: &SimSetup, cfg: AggregateConfig) -> Result<Aggregates, SetupError> {
-    let (agg, _) = aggregate_log(P4G_LOG.as_bytes(), &setup.vocab(), cfg, ReadOptions::default())?;
+    let (agg, _) = aggregate_log(
+        P4G_LOG.as_bytes(),
+        &setup.vocab(),
+        cfg,
+        ReadOptions::default(),
+    )?;
     Ok(agg)
 }
 
@@ -36,7 +41,8 @@ pub fn p4g_reference_mdp() -> Result<Arc<Mdp>, SetupError> {
     let setup = p4g_reference_setup()?;
     let agg = p4g_aggregates(&setup, setup.aggregate.clone())?;
     let rules = P4gReferenceRules::new(&agg.tracks, &agg.replies);
-    Ok(Arc::new(Mdp::build(&agg, &setup.sim, &rules)?))
+    let encoder = super::encoder_for(&agg, &setup.features)?;
+    Ok(Arc::new(Mdp::build(&agg, &setup.sim, &rules, &encoder)?))
 }
 
 /// The reference environment and its exact evaluator, sharing one MDP.
