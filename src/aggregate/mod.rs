@@ -580,6 +580,3 @@ pub fn aggregate_log(
     }
     Ok((agg.finish()?, stats))
 }
-
-#[cfg(test)]
-mod tests;

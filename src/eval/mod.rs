@@ -170,6 +170,3 @@ impl Evaluator for ExactEvaluator {
         self.solve().0
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -531,6 +531,3 @@ impl Mdp {
         q
     }
 }
-
-#[cfg(test)]
-mod tests;
