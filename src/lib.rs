@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod context;
 pub mod diag;
 pub mod features;
+pub mod policy;
 pub mod trackset;
 #[cfg(feature = "train")]
 pub mod train;
