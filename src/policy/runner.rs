@@ -185,7 +185,10 @@ impl Policy {
                 origin: self.origin.clone(),
                 name: self.io.output.clone(),
                 n_tracks: self.io.n_tracks,
-                found: format!("{:?} {:?}", output.datum_type(), shape),
+                found: format!(
+                    "{} {shape:?}",
+                    format!("{:?}", output.datum_type()).to_lowercase()
+                ),
             });
         }
         Ok(())
