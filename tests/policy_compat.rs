@@ -5,6 +5,9 @@
 //! The models in `tests/fixtures/onnx/` were written by `gen_fixtures.py` with
 //! the Python `onnx` package; the reference scores come from onnxruntime.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use talktrack::policy::{Policy, PolicyError, PolicyIo, MAX_POLICY_BYTES};
@@ -336,4 +339,11 @@ fn bare_plan_computes_the_same_scores() {
     for (got, want) in got.iter().zip(&case.scores) {
         assert!((got - want).abs() < 1e-5);
     }
+}
+
+#[test]
+fn policy_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<PolicyError>();
 }

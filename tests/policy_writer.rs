@@ -1,6 +1,9 @@
 //! The ONNX writer, specified by what the runtime makes of its output: a written
 //! MLP must compute what a direct ndarray forward pass computes.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use ndarray::{array, Array1, Array2};
 use prost::Message;
 use talktrack::policy::{
