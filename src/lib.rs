@@ -14,4 +14,5 @@ pub mod catalog;
 pub mod context;
 pub mod diag;
 pub mod trackset;
+pub mod rules;
 pub mod turn;
