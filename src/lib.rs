@@ -13,6 +13,9 @@
 pub mod catalog;
 pub mod context;
 pub mod diag;
-pub mod trackset;
+pub mod features;
 pub mod rules;
+pub mod trackset;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod turn;

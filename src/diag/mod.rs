@@ -34,7 +34,7 @@ pub struct Problem {
     /// The file the problem is in.
     pub file: PathBuf,
     /// The file's text, when the problem points into it.
-    pub source: Option<Arc<NamedSource<String>>>,
+    pub source_text: Option<Arc<NamedSource<String>>>,
     /// Byte span in `source`.
     pub span: Option<SourceSpan>,
     /// Label at the caret.
@@ -51,7 +51,7 @@ impl Problem {
             code,
             message: message.into(),
             file: file.to_owned(),
-            source: None,
+            source_text: None,
             span: None,
             label: None,
             help: None,
@@ -73,7 +73,7 @@ impl Problem {
         span: impl Into<SourceSpan>,
         label: impl Into<String>,
     ) -> Self {
-        self.source = Some(source.clone());
+        self.source_text = Some(source.clone());
         self.span = Some(span.into());
         self.label = Some(label.into());
         self
@@ -92,7 +92,7 @@ impl Problem {
 
     /// `file:line:column` (1-based) of the span, or just the file.
     pub fn location(&self) -> String {
-        match (&self.source, self.span) {
+        match (&self.source_text, self.span) {
             (Some(src), Some(span)) => {
                 let (line, col) = line_col(src.inner(), span.offset());
                 format!("{}:{line}:{col}", self.file.display())
@@ -143,7 +143,7 @@ impl Diagnostic for Problem {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source
+        self.source_text
             .as_deref()
             .map(|s| s as &dyn miette::SourceCode)
     }
