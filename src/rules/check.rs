@@ -75,7 +75,6 @@ pub(crate) enum Ty {
     TrackId,
     /// A bare word, resolved by what it is compared with.
     Bare(String),
-    List,
 }
 
 impl Ty {
@@ -92,7 +91,6 @@ impl Ty {
             Ty::Reply => "reply category".into(),
             Ty::TrackId => "track id".into(),
             Ty::Bare(w) => format!("bare word `{w}`"),
-            Ty::List => "list".into(),
         }
     }
 
@@ -228,7 +226,6 @@ pub(crate) struct CheckedRule {
     pub boost: f32,
     pub targets: TTargets,
     pub src: Arc<NamedSource<String>>,
-    pub cond_span: Span,
     pub effect_span: Span,
 }
 
@@ -435,7 +432,6 @@ impl<'e> Checker<'e> {
             boost,
             targets,
             src: src.clone(),
-            cond_span: r.when.as_ref().map(|w| w.span).unwrap_or(r.when_span),
             effect_span: r.effect.span,
         })
     }

@@ -196,9 +196,6 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             None => Cond::Always,
             Some(e) => lower_cond(e, &inner, env),
         };
-        if matches!(cond, Cond::Never) && c.cond.as_ref().is_some_and(TExpr::reads_request) {
-            // The checker already explains contradictory bounds; this catches the rest.
-        }
         let target = match c.targets {
             TTargets::Set(s) => Target::Static(s),
             TTargets::Pred(base, p) => {
