@@ -261,22 +261,23 @@ fn turn_builtins() {
 fn track_predicates_with_missing_attributes_error_per_track() {
     let fx = Fixture::new();
     let r = fx.rules(
-        "rule f because \"x\" forbid tracks where track.min_age > customer.age
-         rule o because \"x\" only tracks where track.min_age <= customer.age
-         rule b because \"x\" boost tracks where track.min_age <= customer.age by 1",
+        "rule f because \"x\" forbid tracks where track.price > customer.budget
+         rule o because \"x\" only tracks where track.price <= customer.budget
+         rule b because \"x\" boost tracks where track.price <= customer.budget by 1",
     );
-    let v = Turn::adult().with("age", 17).eval(&fx, &r);
-    // min_age: credit_card 18, loan 21, family_plan 18, offer_5g 16; others have none.
-    let with_attr = ["credit_card", "loan", "family_plan", "offer_5g"];
-    let without: Vec<&str> = support::TRACKS.iter().copied().filter(|t| !with_attr.contains(t)).collect();
-    let mut expect_forbidden: Vec<&str> = vec!["credit_card", "loan", "family_plan"];
-    expect_forbidden.extend(without.iter().copied());
-    expect_forbidden.sort_by_key(|t| fx.track(t));
-    assert_eq!(forbidden(&fx, &v), expect_forbidden);
-    assert_eq!(names(&fx, v.restricted.iter()), vec!["offer_5g"]);
-    assert_eq!(v.boosts[fx.track("offer_5g")], 0.0, "a rule with per-track errors does not boost");
-    let min_age = fx.catalog.attr_schema().slot("min_age").unwrap() as u32;
-    assert_eq!(v.fired[0].error, Some(EvalError::MissingTrackAttribute { slot: min_age }));
+    let v = Turn::adult().with("budget", 22.0).eval(&fx, &r);
+    // Tracks without a price: greeting, loan, fee_disclosure, closing_thanks, handover.
+    assert_eq!(
+        forbidden(&fx, &v),
+        vec![
+            "greeting", "loan", "fee_disclosure", "cross_fiber", "family_plan", "family_bundle",
+            "offer_5g", "closing_thanks", "handover"
+        ]
+    );
+    assert_eq!(names(&fx, v.restricted.iter()), vec!["credit_card", "price_quote", "upsell_tv"]);
+    assert_eq!(v.boosts[fx.track("upsell_tv")], 0.0, "a rule with per-track errors does not boost");
+    let price = fx.catalog.attr_schema().slot("price").unwrap() as u32;
+    assert_eq!(v.fired[0].error, Some(EvalError::MissingTrackAttribute { slot: price }));
 }
 
 #[test]
@@ -338,7 +339,6 @@ fn catalog_only_predicates_are_decided_at_load_time() {
     let fx = Fixture::new();
     let r = fx.rules("rule r because \"x\" when turn >= 0 forbid tracks where track.min_age >= 18 or track.id == greeting");
     let v = Turn::adult().eval(&fx, &r);
-    // Tracks without min_age are unknown under `or` unless the id matches: they fail closed.
     assert!(v.forbidden.contains(fx.track("greeting")));
     assert!(v.forbidden.contains(fx.track("loan")));
     assert!(!v.forbidden.contains(fx.track("offer_5g")));

@@ -34,7 +34,9 @@ pub struct Verdict {
     pub any_only: bool,
     /// Per track: the sum of the boosts of matched boost rules (0 otherwise).
     pub boosts: Vec<f32>,
-    /// Every rule that matched or failed closed, in rule order.
+    /// Every rule that matched or failed closed, in rule order (a matched forbid or
+    /// boost whose targets came out empty, e.g. `tracks where ...` with no track
+    /// passing, is left out: it changed nothing).
     pub fired: Vec<Fired>,
     /// Arena of target sets: each [`Fired`] owns one [`TrackSet`]-sized run of words.
     pub target_words: Vec<u64>,
@@ -138,11 +140,12 @@ impl RuleSet {
                     let (t, e) = te.split_at_mut(w);
                     let mut perr = None;
                     eval_set(pred, &env, inner, t, e, rest, &mut perr);
-                    if err.is_none() {
-                        err = perr;
-                    }
                     let full = inner.all.words();
                     let base = base.as_ref().map_or(full, TrackSet::words);
+                    // An error inside the predicate matters only if it left some target track undecided.
+                    if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
+                        err = perr;
+                    }
                     let t: &[u64] = t;
                     let e: &[u64] = e;
                     let eff = r.effect;
@@ -160,6 +163,11 @@ impl RuleSet {
                 }
             }
             let words = out.target_words.get(off..).unwrap_or(&[]);
+            // A forbid or boost that reached no track changed nothing: not worth explaining.
+            if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
+                out.target_words.truncate(off);
+                continue;
+            }
             let mut boost = 0.0;
             match r.effect {
                 EffectKind::Forbid => out.forbidden.union_words(words),

@@ -26,6 +26,10 @@ fn decl(name: &str, ty: AttrType, optional: bool) -> AttrDecl {
 }
 
 fn track(id: &str, tags: &[&str], attrs: &[(&str, Value)]) -> Track {
+    let mut attrs = attrs.to_vec();
+    if !attrs.iter().any(|(k, _)| *k == "min_age") {
+        attrs.push(("min_age", Value::Int(0)));
+    }
     Track {
         id: id.into(),
         text: String::new(),
@@ -90,7 +94,7 @@ impl Fixture {
         let catalog = Catalog::new(
             tracks,
             vec![
-                decl("min_age", AttrType::Int, true),
+                decl("min_age", AttrType::Int, false),
                 decl("price", AttrType::Float, true),
             ],
         )
