@@ -78,6 +78,16 @@ pub(crate) enum Ty {
 }
 
 impl Ty {
+    /// The name with its indefinite article: `an int`, `a string`.
+    fn a(&self) -> String {
+        let n = self.name();
+        if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            format!("an {n}")
+        } else {
+            format!("a {n}")
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             Ty::Bool => "bool".into(),
@@ -535,7 +545,7 @@ impl<'e> Checker<'e> {
             };
             let msg = match &ty {
                 Ty::Bare(w) => format!("unknown attribute `{w}`"),
-                t => format!("expected a condition (true or false), found a {}", t.name()),
+                t => format!("expected a condition (true or false), found {}", t.a()),
             };
             let code = if matches!(ty, Ty::Bare(_)) {
                 "rules::unknown-attribute"
@@ -852,7 +862,7 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::type-mismatch",
                         a.span,
-                        format!("`contains` needs a set attribute on its left, found a {}", tya.name()),
+                        format!("`contains` needs a set attribute on its left, found {}", tya.a()),
                         "not a set",
                     );
                     return None;
@@ -864,7 +874,7 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::type-mismatch",
                         b.span,
-                        format!("a set contains strings, found a {}", tyb.name()),
+                        format!("a set contains strings, found {}", tyb.a()),
                         "not a string",
                     )
                     .help = help;
@@ -889,10 +899,10 @@ impl<'e> Checker<'e> {
                             "rules::type-mismatch",
                             e.span,
                             format!(
-                                "cannot apply `{}` to a {} and a {}",
+                                "cannot apply `{}` to {} and {}",
                                 op.as_str(),
-                                tya.name(),
-                                tyb.name()
+                                tya.a(),
+                                tyb.a()
                             ),
                             "type mismatch",
                         )
@@ -981,7 +991,7 @@ impl<'e> Checker<'e> {
                     sc,
                     "rules::type-mismatch",
                     it.span,
-                    format!("expected a {} value here, found {found}", ty.name()),
+                    format!("expected {} value here, found {found}", ty.a()),
                     "wrong type",
                 )
                 .help = help;
@@ -1036,11 +1046,7 @@ impl<'e> Checker<'e> {
                 let msg = if tya == tyb || (tya.numeric() == tyb.numeric() && tya.numeric()) {
                     format!("`{}` cannot order {} values", op.as_str(), tya.name())
                 } else {
-                    format!(
-                        "cannot compare a {} with a {}",
-                        tya.name(),
-                        tyb.name()
-                    )
+                    format!("cannot compare {} with {}", tya.a(), tyb.a())
                 };
                 let help = match (&tya, &tyb) {
                     (Ty::Enum(vs), _) | (_, Ty::Enum(vs)) => Some(format!(
@@ -1052,6 +1058,9 @@ impl<'e> Checker<'e> {
                     ),
                     (Ty::Set, _) | (_, Ty::Set) => {
                         Some("test membership with `contains`: `customer.products contains \"fiber\"`".into())
+                    }
+                    (n, Ty::Str) | (Ty::Str, n) if n.numeric() => {
+                        Some("write numbers without quotes: `customer.age == 18`".into())
                     }
                     _ => None,
                 };
@@ -1068,7 +1077,7 @@ impl<'e> Checker<'e> {
                     "rules::self-compare",
                     span,
                     format!(
-                        "compares `{}` with itself, which is always {}",
+                        "compares `customer.{}` with itself, which is always {}",
                         self.env.schema.attrs().get(*x as usize).map(|d| d.name.as_str()).unwrap_or("?"),
                         if always { "true" } else { "false" }
                     ),
@@ -1090,6 +1099,7 @@ impl<'e> Checker<'e> {
         let max = f64::from(self.env.max_turns);
         let mut bounds: Vec<(String, f64, bool, f64, bool)> = Vec::new();
         let mut dead = matches!(c, TExpr::Const(CVal::Bool(false)));
+        let mut builtin = false;
         for leaf in conj {
             let TExpr::Cmp(op, a, b) = leaf else { continue };
             let (key, op, k) = match (&**a, &**b) {
@@ -1138,6 +1148,7 @@ impl<'e> Checker<'e> {
             }
             if b.1 > b.3 || (b.1 == b.3 && !(b.2 && b.4)) {
                 dead = true;
+                builtin |= b.0.starts_with("turn") || b.0.starts_with("count");
             }
         }
         if dead {
@@ -1148,11 +1159,16 @@ impl<'e> Checker<'e> {
                 format!("rule `{}` can never match", r.id.text),
                 "this condition is never true",
             )
-            .help = Some(format!(
-                "the bounds contradict each other or the builtin ranges (turn is 0..{}, turns_left is 1..{})",
-                self.env.max_turns.saturating_sub(1),
-                self.env.max_turns
-            ));
+            .help = Some(if builtin {
+                format!(
+                    "with {} turns at most, `turn` runs from 0 to {} and `turns_left` from {} down to 1",
+                    self.env.max_turns,
+                    self.env.max_turns.saturating_sub(1),
+                    self.env.max_turns
+                )
+            } else {
+                "the bounds on the same value contradict each other".to_owned()
+            });
         }
     }
 }

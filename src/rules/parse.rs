@@ -270,11 +270,18 @@ struct Builder<'a> {
     problems: Vec<Problem>,
 }
 
+/// The pair's span without the whitespace and comments pest skipped after its last token.
 fn span(p: &Pair<Rule>) -> Span {
     let s = p.as_span();
+    let end = p
+        .clone()
+        .into_inner()
+        .flatten()
+        .last()
+        .map_or(s.end(), |last| last.as_span().end());
     Span {
         start: s.start(),
-        end: s.end(),
+        end: end.max(s.start()),
     }
 }
 
