@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Track;
 use crate::context::{AttrDecl, AttrType};
 use crate::features::Feature;
+use crate::policy::ScoreKind;
 
 /// The manifest format this version of talktrack reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -113,19 +114,7 @@ pub struct PolicyDecl {
     /// Name of the score output tensor.
     pub output: String,
     /// What the scores are.
-    pub scores: ScoreKindDecl,
-}
-
-/// What the policy's scores mean.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScoreKindDecl {
-    /// Q-values (used as they are).
-    QValues,
-    /// Logits (used as they are).
-    Logits,
-    /// Probabilities (their logarithm is used).
-    Probabilities,
+    pub scores: ScoreKind,
 }
 
 /// An attribute type as written: `"int"` or `{ type = "enum", values = [...], optional = true }`.

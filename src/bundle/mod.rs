@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use thread_local::ThreadLocal;
 
 pub use manifest::{
-    AttrSpec, AttrSpecLong, Manifest, PolicyDecl, ScoreKindDecl, Selection, SelectionMode,
+    AttrSpec, AttrSpecLong, Manifest, PolicyDecl, Selection, SelectionMode,
     FORMAT_VERSION,
 };
 pub use template::Template;

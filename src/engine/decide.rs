@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use super::decision::{Decision, PolicyUse, Ranked};
 use super::request::{DecideError, Request, MAX_HISTORY};
-use crate::bundle::{Bundle, ScoreKindDecl, Scratch, SelectionMode};
+use crate::bundle::{Bundle, Scratch, SelectionMode};
+use crate::policy::ScoreKind;
 use crate::context::{Resolved, Val};
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
@@ -128,7 +129,7 @@ fn decide_with(
                 for t in s.allowed.iter() {
                     let x = s.scores.get(t).copied().unwrap_or(f32::NAN);
                     let ok = match kind {
-                        ScoreKindDecl::Probabilities => x.is_finite() && x >= 0.0,
+                        ScoreKind::Probabilities => x.is_finite() && x >= 0.0,
                         _ => x.is_finite(),
                     };
                     if !ok {
@@ -148,7 +149,7 @@ fn decide_with(
             let base = if use_policy {
                 let x = s.scores.get(t).copied().unwrap_or(0.0);
                 match kind {
-                    ScoreKindDecl::Probabilities => x.ln(),
+                    ScoreKind::Probabilities => x.ln(),
                     _ => x,
                 }
             } else {
