@@ -44,7 +44,12 @@ fn us(d: Duration) -> String {
 }
 
 fn row(case: &str, op: &str, s: &Stats) {
-    println!("| {case:<6} | {op:<28} | {} | {} | {} |", us(s.p50), us(s.p90), us(s.mean));
+    println!(
+        "| {case:<6} | {op:<28} | {} | {} | {} |",
+        us(s.p50),
+        us(s.p90),
+        us(s.mean)
+    );
 }
 
 type Parts = (talktrack::context::Resolved<'static>, Vec<u16>, Option<u32>);
@@ -53,7 +58,9 @@ fn view_parts(b: &Bundle, req: &Request) -> Parts {
     // Owned copies so the rules can be timed without the request resolution.
     let leaked: &'static Request = Box::leak(Box::new(req.clone()));
     let mut values = talktrack::context::Resolved::new();
-    b.schema().resolve(&leaked.context, &mut values).expect("request fits the schema");
+    b.schema()
+        .resolve(&leaked.context, &mut values)
+        .expect("request fits the schema");
     let mut used = vec![0u16; b.catalog().len()];
     for t in &leaked.history.tracks {
         if let Some(i) = b.catalog().index(t) {

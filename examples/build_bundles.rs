@@ -32,12 +32,19 @@ const TELECOM_PRIOR: &[(&str, f32)] = &[
     ("handover_to_human", -1.0),
 ];
 
-fn build(dir: &Path, rules_from: &Path, seed: u64, prior: &[(&str, f32)]) -> Result<(), Box<dyn std::error::Error>> {
+fn build(
+    dir: &Path,
+    rules_from: &Path,
+    seed: u64,
+    prior: &[(&str, f32)],
+) -> Result<(), Box<dyn std::error::Error>> {
     let manifest_path = dir.join("bundle.toml");
     let text = std::fs::read_to_string(&manifest_path)?;
     let manifest: Manifest = toml::from_str(&text)?;
     for rel in &manifest.rules {
-        let name = Path::new(rel).file_name().ok_or("rule path without a file name")?;
+        let name = Path::new(rel)
+            .file_name()
+            .ok_or("rule path without a file name")?;
         let dst = dir.join(rel);
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)?;
@@ -64,10 +71,19 @@ fn build(dir: &Path, rules_from: &Path, seed: u64, prior: &[(&str, f32)]) -> Res
     let (obs, hidden, n) = (enc.dim(), 32, manifest.tracks.len());
     let mut rng = Lcg::new(seed);
     let mut w = |i, o| Array2::from_shape_fn((i, o), |_| (rng.unit() * 2.0 - 1.0) * 0.1);
-    let l1 = Dense { weights: w(obs, hidden), bias: Array1::zeros(hidden) };
-    let l2 = Dense { weights: w(hidden, n), bias: Array1::from_iter(manifest.tracks.iter().map(|t| {
-        prior.iter().find(|(id, _)| *id == t.id).map_or(0.0, |(_, b)| *b)
-    })) };
+    let l1 = Dense {
+        weights: w(obs, hidden),
+        bias: Array1::zeros(hidden),
+    };
+    let l2 = Dense {
+        weights: w(hidden, n),
+        bias: Array1::from_iter(manifest.tracks.iter().map(|t| {
+            prior
+                .iter()
+                .find(|(id, _)| *id == t.id)
+                .map_or(0.0, |(_, b)| *b)
+        })),
+    };
     let bytes = write_mlp(&MlpSpec {
         layers: vec![l1, l2],
         hidden: Activation::Relu,
@@ -86,9 +102,19 @@ fn build(dir: &Path, rules_from: &Path, seed: u64, prior: &[(&str, f32)]) -> Res
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    build(Path::new("policies/telecom-upsell"), Path::new("rules/telecom"), 11, TELECOM_PRIOR)?;
+    build(
+        Path::new("policies/telecom-upsell"),
+        Path::new("rules/telecom"),
+        11,
+        TELECOM_PRIOR,
+    )?;
     if std::env::args().any(|a| a == "--with-persuasion") {
-        build(Path::new("policies/persuasion"), Path::new("rules/persuasion"), 13, &[("non-strategy", -0.5)])?;
+        build(
+            Path::new("policies/persuasion"),
+            Path::new("rules/persuasion"),
+            13,
+            &[("non-strategy", -0.5)],
+        )?;
     }
     Ok(())
 }

@@ -26,6 +26,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{:.2} M steps/s ({} violations)", steps as f64 / secs / 1e6, env.violations());
+    println!(
+        "{:.2} M steps/s ({} violations)",
+        steps as f64 / secs / 1e6,
+        env.violations()
+    );
     Ok(())
 }

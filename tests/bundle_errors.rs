@@ -16,7 +16,12 @@ fn load_err(dir: &std::path::Path) -> String {
 }
 
 fn good(dir: &std::path::Path) {
-    write_bundle(dir, SMALL_MANIFEST, &[("main.rules", RULES)], &constant_policy([1., 2., 3., 4.]));
+    write_bundle(
+        dir,
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
 }
 
 #[test]
@@ -33,7 +38,11 @@ fn malformed_manifest_points_at_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     good(dir.path());
     let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
-    std::fs::write(dir.path().join("bundle.toml"), m.replace("max_turns = 5", "max_turns = = 5")).unwrap();
+    std::fs::write(
+        dir.path().join("bundle.toml"),
+        m.replace("max_turns = 5", "max_turns = = 5"),
+    )
+    .unwrap();
     insta::assert_snapshot!(load_err(dir.path()));
 }
 
@@ -42,7 +51,11 @@ fn unknown_manifest_key_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     good(dir.path());
     let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
-    std::fs::write(dir.path().join("bundle.toml"), m.replace("max_turns = 5", "max_turns = 5\nmax_turn = 6")).unwrap();
+    std::fs::write(
+        dir.path().join("bundle.toml"),
+        m.replace("max_turns = 5", "max_turns = 5\nmax_turn = 6"),
+    )
+    .unwrap();
     let out = load_err(dir.path());
     assert!(out.contains("unknown field `max_turn`"), "{out}");
 }
@@ -53,12 +66,26 @@ fn all_semantic_problems_are_reported_together() {
     let manifest = SMALL_MANIFEST
         .replace("fallback = \"human\"", "fallback = \"nobody\"")
         .replace("kind = \"turn_one_hot\"", "kind = \"attr\"\nname = \"age\"")
-        .replace("replies = [\"yes\", \"no\", \"angry\"]", "replies = [\"yes\", \"yes\"]");
-    write_bundle(dir.path(), &manifest, &[("main.rules", RULES)], &constant_policy([1., 2., 3., 4.]));
+        .replace(
+            "replies = [\"yes\", \"no\", \"angry\"]",
+            "replies = [\"yes\", \"yes\"]",
+        );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
     let out = load_err(dir.path());
-    assert!(out.contains("fallback track `nobody` is not in the catalog"), "{out}");
+    assert!(
+        out.contains("fallback track `nobody` is not in the catalog"),
+        "{out}"
+    );
     assert!(out.contains("protected attribute"), "{out}");
-    assert!(out.contains("reply category `yes` is listed twice"), "{out}");
+    assert!(
+        out.contains("reply category `yes` is listed twice"),
+        "{out}"
+    );
     insta::assert_snapshot!(out);
 }
 
@@ -71,7 +98,12 @@ fn empty_catalog_is_rejected() {
         "rules = [\"main.rules\"]\ntracks = []",
         1,
     );
-    write_bundle(dir.path(), &manifest, &[("main.rules", "")], &constant_policy([1., 2., 3., 4.]));
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", "")],
+        &constant_policy([1., 2., 3., 4.]),
+    );
     let out = load_err(dir.path());
     assert!(out.contains("the catalog has no tracks"), "{out}");
 }
@@ -80,7 +112,11 @@ fn empty_catalog_is_rejected() {
 fn checksum_mismatch_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     good(dir.path());
-    std::fs::write(dir.path().join("policy.onnx"), constant_policy([9., 2., 3., 4.])).unwrap();
+    std::fs::write(
+        dir.path().join("policy.onnx"),
+        constant_policy([9., 2., 3., 4.]),
+    )
+    .unwrap();
     let out = load_err(dir.path());
     assert!(out.contains("bundle::checksum"), "{out}");
     assert!(out.contains("re-export the bundle"), "{out}");
@@ -92,16 +128,29 @@ fn missing_and_corrupt_policies_are_rejected() {
     good(dir.path());
     std::fs::remove_file(dir.path().join("policy.onnx")).unwrap();
     let out = load_err(dir.path());
-    assert!(out.contains("policy.onnx") && out.contains("cannot read policy file"), "{out}");
+    assert!(
+        out.contains("policy.onnx") && out.contains("cannot read policy file"),
+        "{out}"
+    );
 
     let garbage = b"this is not an onnx model at all".to_vec();
-    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &garbage);
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &garbage,
+    );
     let out = load_err(dir.path());
     assert!(out.contains("bundle::policy"), "{out}");
 
     let mut truncated = constant_policy([1., 2., 3., 4.]);
     truncated.truncate(truncated.len() / 2);
-    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &truncated);
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &truncated,
+    );
     let out = load_err(dir.path());
     assert!(out.contains("bundle::policy"), "{out}");
 }
@@ -110,7 +159,10 @@ fn missing_and_corrupt_policies_are_rejected() {
 fn policy_shape_and_name_mismatches_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     // Three outputs for a four-track catalog.
-    let p = linear_policy(ndarray::Array2::zeros((SMALL_OBS, 3)), ndarray::Array1::zeros(3));
+    let p = linear_policy(
+        ndarray::Array2::zeros((SMALL_OBS, 3)),
+        ndarray::Array1::zeros(3),
+    );
     write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
     let out = load_err(dir.path());
     assert!(out.contains('3') && out.contains('4'), "{out}");
@@ -123,7 +175,12 @@ fn policy_shape_and_name_mismatches_are_rejected() {
 
     // The manifest names an output the model does not have.
     let manifest = SMALL_MANIFEST.replace("output = \"scores\"", "output = \"q\"");
-    write_bundle(dir.path(), &manifest, &[("main.rules", RULES)], &constant_policy([1., 2., 3., 4.]));
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
     let out = load_err(dir.path());
     assert!(out.contains("`q`") && out.contains("scores"), "{out}");
 }
@@ -131,9 +188,17 @@ fn policy_shape_and_name_mismatches_are_rejected() {
 #[test]
 fn rule_file_problems_name_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = SMALL_MANIFEST.replace("rules = [\"main.rules\"]", "rules = [\"main.rules\", \"more.rules\"]");
+    let manifest = SMALL_MANIFEST.replace(
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\", \"more.rules\"]",
+    );
     let more = "rule minors\n  because \"duplicate id\"\n  forbid track zz\n";
-    write_bundle(dir.path(), &manifest, &[("main.rules", RULES), ("more.rules", more)], &constant_policy([1., 2., 3., 4.]));
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES), ("more.rules", more)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
     let out = load_err(dir.path());
     assert!(out.contains("more.rules:"), "{out}");
     assert!(out.contains("zz"), "{out}");
@@ -144,9 +209,16 @@ fn rule_file_problems_name_file_line_and_column() {
 fn missing_non_utf8_and_oversized_rule_files() {
     let dir = tempfile::tempdir().unwrap();
     good(dir.path());
-    std::fs::write(dir.path().join("main.rules"), b"rule a\n  forbid track \xff\xfe\n").unwrap();
+    std::fs::write(
+        dir.path().join("main.rules"),
+        b"rule a\n  forbid track \xff\xfe\n",
+    )
+    .unwrap();
     let out = load_err(dir.path());
-    assert!(out.contains("not valid UTF-8") && out.contains("main.rules"), "{out}");
+    assert!(
+        out.contains("not valid UTF-8") && out.contains("main.rules"),
+        "{out}"
+    );
 
     let big = "# padding\n".repeat(200_000);
     std::fs::write(dir.path().join("main.rules"), big).unwrap();
@@ -155,7 +227,10 @@ fn missing_non_utf8_and_oversized_rule_files() {
 
     std::fs::remove_file(dir.path().join("main.rules")).unwrap();
     let out = load_err(dir.path());
-    assert!(out.contains("main.rules") && out.contains("cannot read file"), "{out}");
+    assert!(
+        out.contains("main.rules") && out.contains("cannot read file"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -184,5 +259,8 @@ fn oversized_manifest_is_rejected() {
     let padded = format!("{m}\n{}", "# padding\n".repeat(120_000));
     std::fs::write(dir.path().join("bundle.toml"), padded).unwrap();
     let out = load_err(dir.path());
-    assert!(out.contains("bundle.toml") && out.contains("bytes allowed"), "{out}");
+    assert!(
+        out.contains("bundle.toml") && out.contains("bytes allowed"),
+        "{out}"
+    );
 }

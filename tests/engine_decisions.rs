@@ -35,8 +35,15 @@ rule angry
 "#;
 
 fn bundle(dir: &std::path::Path, bias: [f32; 4], rules: &str) -> Arc<Bundle> {
-    write_bundle(dir, SMALL_MANIFEST, &[("main.rules", rules)], &constant_policy(bias));
-    Arc::new(Bundle::load(dir).unwrap_or_else(|e| panic!("{}", talktrack::diag::render(&e.problems))))
+    write_bundle(
+        dir,
+        SMALL_MANIFEST,
+        &[("main.rules", rules)],
+        &constant_policy(bias),
+    );
+    Arc::new(
+        Bundle::load(dir).unwrap_or_else(|e| panic!("{}", talktrack::diag::render(&e.problems))),
+    )
 }
 
 fn req(age: i64) -> Request {
@@ -119,7 +126,10 @@ fn only_restricts_but_not_the_fallback_and_forbid_masks_the_fallback() {
     let d = decide(&b2, &r).unwrap();
     assert_eq!(d.chosen(), None);
     assert!(d.ranked().is_empty());
-    assert!(d.no_choice().unwrap().contains("hand the conversation to a person"));
+    assert!(d
+        .no_choice()
+        .unwrap()
+        .contains("hand the conversation to a person"));
     insta::assert_snapshot!("no_choice_explained", d.explain());
 }
 
@@ -129,7 +139,10 @@ fn missing_optional_attribute_fails_closed_and_is_recorded() {
     let rules = "rule needs-vip\n  because \"only VIPs hear about A\"\n  when not customer.vip\n  forbid track a\n";
     let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], rules);
     let d = decide(&b, &req(30)).unwrap();
-    assert!(!d.is_allowed(0), "a must be forbidden when `vip` is unknown");
+    assert!(
+        !d.is_allowed(0),
+        "a must be forbidden when `vip` is unknown"
+    );
     let errors = d.rule_errors();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].0.id, "needs-vip");
@@ -146,30 +159,43 @@ fn nan_scores_never_crash_and_rank_without_the_policy() {
     // Finite weights whose forward pass overflows: inf - inf = NaN for every track.
     let mut w = Array2::<f32>::zeros((SMALL_OBS, 4));
     w.row_mut(0).fill(3e38);
-    let policy = talktrack::policy::onnx_writer::write_mlp(&talktrack::policy::onnx_writer::MlpSpec {
-        layers: vec![
-            talktrack::policy::onnx_writer::Dense {
-                weights: Array2::from_elem((SMALL_OBS, 2), 3e38),
-                bias: Array1::from(vec![3e38, 3e38]),
-            },
-            talktrack::policy::onnx_writer::Dense {
-                weights: Array2::from_shape_vec((2, 4), vec![1., 1., 1., 1., -1., -1., -1., -1.])
+    let policy =
+        talktrack::policy::onnx_writer::write_mlp(&talktrack::policy::onnx_writer::MlpSpec {
+            layers: vec![
+                talktrack::policy::onnx_writer::Dense {
+                    weights: Array2::from_elem((SMALL_OBS, 2), 3e38),
+                    bias: Array1::from(vec![3e38, 3e38]),
+                },
+                talktrack::policy::onnx_writer::Dense {
+                    weights: Array2::from_shape_vec(
+                        (2, 4),
+                        vec![1., 1., 1., 1., -1., -1., -1., -1.],
+                    )
                     .unwrap(),
-                bias: Array1::zeros(4),
-            },
-        ],
-        hidden: talktrack::policy::onnx_writer::Activation::Relu,
-        head: talktrack::policy::onnx_writer::Head::Identity,
-        input: "obs".into(),
-        output: "scores".into(),
-        opset: 17,
-        doc: String::new(),
-    })
-    .unwrap();
-    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &policy);
+                    bias: Array1::zeros(4),
+                },
+            ],
+            hidden: talktrack::policy::onnx_writer::Activation::Relu,
+            head: talktrack::policy::onnx_writer::Head::Identity,
+            input: "obs".into(),
+            output: "scores".into(),
+            opset: 17,
+            doc: String::new(),
+        })
+        .unwrap();
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &policy,
+    );
     let b = Arc::new(Bundle::load(dir.path()).unwrap());
     let d = decide(&b, &req(16)).unwrap();
-    assert!(matches!(d.policy_use(), PolicyUse::NonFinite { .. }), "{:?}", d.policy_use());
+    assert!(
+        matches!(d.policy_use(), PolicyUse::NonFinite { .. }),
+        "{:?}",
+        d.policy_use()
+    );
     let chosen = d.chosen().unwrap();
     assert_ne!(chosen, 1, "the forbidden credit track must never be chosen");
     assert!(d.ranked().iter().all(|r| r.score.is_finite()));
@@ -181,7 +207,10 @@ fn bad_requests_name_the_field() {
     let b = bundle(dir.path(), [1.0, 3.0, 2.0, 0.0], RULES);
     let mut r = req(30);
     r.context.set("zip", "12345");
-    assert_eq!(decide(&b, &r).unwrap_err().to_string(), "unknown context attribute `zip`");
+    assert_eq!(
+        decide(&b, &r).unwrap_err().to_string(),
+        "unknown context attribute `zip`"
+    );
     let mut r = Request::new("x", 0);
     r.context = Context::new().with("age", "thirty");
     assert_eq!(
@@ -195,15 +224,20 @@ fn bad_requests_name_the_field() {
     );
     let mut r = req(30);
     r.history.tracks = vec!["a".into(), "zzz".into()];
-    assert!(matches!(decide(&b, &r), Err(DecideError::UnknownTrack { index: 1, .. })));
+    assert!(matches!(
+        decide(&b, &r),
+        Err(DecideError::UnknownTrack { index: 1, .. })
+    ));
     let mut r = req(30);
     r.history.replies = vec!["meh".into()];
     assert_eq!(
         decide(&b, &r).unwrap_err().to_string(),
         "`history.replies[0]`: unknown reply category `meh`"
     );
-    let e = Request::from_json(r#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "contxt": {}}"#)
-        .unwrap_err();
+    let e = Request::from_json(
+        r#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "contxt": {}}"#,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("unknown field `contxt`"), "{e}");
     let e = Request::from_json(r#"{"conversation_id": "x", "time": "yesterday"}"#).unwrap_err();
     assert!(e.to_string().contains("RFC 3339"), "{e}");
@@ -230,7 +264,11 @@ fn hot_swap_keeps_serving_when_the_new_bundle_is_broken() {
         .collect();
 
     // A broken rules file: rejected, the old bundle keeps serving.
-    std::fs::write(dir.path().join("main.rules"), "rule broken\n  when customer.agee < 3\n  forbid track a\n").unwrap();
+    std::fs::write(
+        dir.path().join("main.rules"),
+        "rule broken\n  when customer.agee < 3\n  forbid track a\n",
+    )
+    .unwrap();
     let err = engine.reload(dir.path()).unwrap_err();
     assert!(err.problems.iter().any(|p| p.message.contains("agee")));
     assert_eq!(engine.bundle().digest(), digest);

@@ -26,7 +26,10 @@ fn manifest() -> String {
     );
     for (i, tags) in TAGS.iter().enumerate() {
         let tags: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
-        m.push_str(&format!("[[tracks]]\nid = \"t{i}\"\ntags = [{}]\n\n", tags.join(", ")));
+        m.push_str(&format!(
+            "[[tracks]]\nid = \"t{i}\"\ntags = [{}]\n\n",
+            tags.join(", ")
+        ));
     }
     m
 }
@@ -148,7 +151,9 @@ fn policies() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut seed = 7u64;
     let mut rnd = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
     };
     for scale in [1.0f32, 100.0, 1e30] {
@@ -160,9 +165,15 @@ fn policies() -> Vec<Vec<u8>> {
     out.push(
         write_mlp(&MlpSpec {
             layers: vec![
-                Dense { weights: Array2::from_elem((OBS, 2), 3e38), bias: Array1::from(vec![3e38, 3e38]) },
                 Dense {
-                    weights: Array2::from_shape_fn((2, N), |(i, _)| if i == 0 { 1.0 } else { -1.0 }),
+                    weights: Array2::from_elem((OBS, 2), 3e38),
+                    bias: Array1::from(vec![3e38, 3e38]),
+                },
+                Dense {
+                    weights: Array2::from_shape_fn(
+                        (2, N),
+                        |(i, _)| if i == 0 { 1.0 } else { -1.0 },
+                    ),
                     bias: Array1::zeros(N),
                 },
             ],
@@ -179,7 +190,7 @@ fn policies() -> Vec<Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn a_forbidden_track_is_never_chosen(

@@ -13,7 +13,11 @@ use talktrack::diag::render;
 use talktrack::engine::{decide, Request};
 
 #[derive(Parser)]
-#[command(name = "talktrack", version, about = "Decide the next talk track: learned policy ranks, compliance rules permit")]
+#[command(
+    name = "talktrack",
+    version,
+    about = "Decide the next talk track: learned policy ranks, compliance rules permit"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

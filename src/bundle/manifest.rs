@@ -173,7 +173,9 @@ impl AttrSpec {
             }
         };
         if !matches!(ty, AttrType::Enum(_)) && !values.is_empty() {
-            return Err(format!("`values` only applies to enum attributes (`{name}`)"));
+            return Err(format!(
+                "`values` only applies to enum attributes (`{name}`)"
+            ));
         }
         Ok(AttrDecl {
             name: name.to_owned(),

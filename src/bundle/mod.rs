@@ -18,8 +18,7 @@ use sha2::{Digest, Sha256};
 use thread_local::ThreadLocal;
 
 pub use manifest::{
-    AttrSpec, AttrSpecLong, Manifest, PolicyDecl, Selection, SelectionMode,
-    FORMAT_VERSION,
+    AttrSpec, AttrSpecLong, Manifest, PolicyDecl, Selection, SelectionMode, FORMAT_VERSION,
 };
 pub use template::Template;
 
@@ -97,7 +96,11 @@ impl LoadError {
 /// `shown` is the path problems name.
 pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        Problem::error("bundle::unreadable", shown, format!("cannot read file: {e}"))
+        Problem::error(
+            "bundle::unreadable",
+            shown,
+            format!("cannot read file: {e}"),
+        )
     })?;
     if meta.len() > MAX_TEXT_FILE_BYTES {
         return Err(Problem::error(
@@ -112,7 +115,11 @@ pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
         .with_help("split it into several files"));
     }
     let bytes = std::fs::read(path).map_err(|e| {
-        Problem::error("bundle::unreadable", shown, format!("cannot read file: {e}"))
+        Problem::error(
+            "bundle::unreadable",
+            shown,
+            format!("cannot read file: {e}"),
+        )
     })?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

@@ -120,7 +120,9 @@ mod tests {
         let t = Template::parse("Hi {name}, {{braces}}", &s).unwrap();
         assert_eq!(t.render(&[Some(Val::Str("Ada"))]), "Hi Ada, {braces}");
         assert_eq!(t.render(&[None]), "Hi , {braces}");
-        assert!(Template::parse("Hi {nam}", &s).unwrap_err().contains("`{nam}`"));
+        assert!(Template::parse("Hi {nam}", &s)
+            .unwrap_err()
+            .contains("`{nam}`"));
         assert!(Template::parse("Hi {name", &s).is_err());
     }
 }

@@ -162,7 +162,11 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
                     diffs.push(format!(
                         "fallback: expected {}, got {}",
                         if want { "used" } else { "not used" },
-                        if d.fallback_used() { "used" } else { "not used" }
+                        if d.fallback_used() {
+                            "used"
+                        } else {
+                            "not used"
+                        }
                     ));
                 }
             }

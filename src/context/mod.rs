@@ -128,7 +128,11 @@ impl Schema {
     /// Checks that every required attribute is present, no unknown attribute is
     /// sent, and each value has the declared type; enum values become their
     /// variant index.
-    pub fn resolve<'a>(&self, ctx: &'a Context, out: &mut Resolved<'a>) -> Result<(), ContextError> {
+    pub fn resolve<'a>(
+        &self,
+        ctx: &'a Context,
+        out: &mut Resolved<'a>,
+    ) -> Result<(), ContextError> {
         out.clear();
         out.resize(self.attrs.len(), None);
         for (name, value) in &ctx.entries {
@@ -430,7 +434,9 @@ mod tests {
             err(Context::new().with("age", 1).with("zip", 1)),
             "unknown context attribute `zip`"
         );
-        assert!(err(Context::new().with("age", 1).with("segment", "c")).contains("must be enum [a, b]"));
+        assert!(
+            err(Context::new().with("age", 1).with("segment", "c")).contains("must be enum [a, b]")
+        );
     }
 
     #[test]

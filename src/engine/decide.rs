@@ -11,8 +11,8 @@ use std::sync::Arc;
 use super::decision::{Decision, PolicyUse, Ranked};
 use super::request::{DecideError, Request, MAX_HISTORY};
 use crate::bundle::{Bundle, Scratch, SelectionMode};
-use crate::policy::ScoreKind;
 use crate::context::{Resolved, Val};
+use crate::policy::ScoreKind;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
 use crate::turn::TurnView;
@@ -38,7 +38,10 @@ pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideErr
     if let Some(dim) = b.features().embedding_dim() {
         let found = req.embedding.as_ref().map_or(0, Vec::len);
         if found != dim {
-            return Err(DecideError::Embedding { expected: dim, found });
+            return Err(DecideError::Embedding {
+                expected: dim,
+                found,
+            });
         }
         if let Some(i) = req
             .embedding
@@ -50,7 +53,9 @@ pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideErr
     }
     let h = &req.history;
     if h.tracks.len() > MAX_HISTORY || h.replies.len() > MAX_HISTORY {
-        return Err(DecideError::HistoryTooLong(h.tracks.len().max(h.replies.len())));
+        return Err(DecideError::HistoryTooLong(
+            h.tracks.len().max(h.replies.len()),
+        ));
     }
     let last_reply = match h.replies.last() {
         None => None,
@@ -178,7 +183,9 @@ fn decide_with(
         );
     }
     let chosen = pick(b, req, turn, &ranked);
-    let text = chosen.and_then(|c| b.template(c as usize)).map(|t| t.render(values));
+    let text = chosen
+        .and_then(|c| b.template(c as usize))
+        .map(|t| t.render(values));
     let mut allowed = s.allowed.clone();
     if fallback_used {
         allowed.insert(fallback);
@@ -225,7 +232,11 @@ fn assign_probabilities(b: &Bundle, ranked: &mut [Ranked]) {
                 sum += r.probability;
             }
             for r in ranked.iter_mut() {
-                let p = if sum > 0.0 { r.probability / sum } else { 1.0 / n };
+                let p = if sum > 0.0 {
+                    r.probability / sum
+                } else {
+                    1.0 / n
+                };
                 r.probability = (1.0 - eps) * p + eps / n;
             }
         }

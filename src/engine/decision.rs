@@ -245,7 +245,11 @@ impl Decision {
                     s,
                     "chosen: {}{} (p={:.3}, score {:.3})",
                     id(c),
-                    if self.fallback_used { " [fallback: no other track is allowed]" } else { "" },
+                    if self.fallback_used {
+                        " [fallback: no other track is allowed]"
+                    } else {
+                        ""
+                    },
                     r.map_or(1.0, |r| r.probability),
                     r.map_or(0.0, |r| r.score),
                 );
@@ -269,7 +273,10 @@ impl Decision {
                 );
             }
             PolicyUse::Failed { error } => {
-                let _ = writeln!(s, "policy: failed ({error}); allowed tracks ranked by boosts alone");
+                let _ = writeln!(
+                    s,
+                    "policy: failed ({error}); allowed tracks ranked by boosts alone"
+                );
             }
         }
         let _ = writeln!(s, "ranked ({} allowed):", self.ranked.len());
@@ -302,7 +309,11 @@ impl Decision {
                         r.rule.line,
                         r.rule.column,
                         how,
-                        if r.rule.reason.is_empty() { "(no reason given)" } else { &r.rule.reason }
+                        if r.rule.reason.is_empty() {
+                            "(no reason given)"
+                        } else {
+                            &r.rule.reason
+                        }
                     );
                 }
             }

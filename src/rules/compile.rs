@@ -24,13 +24,27 @@ pub(crate) enum Cond {
     Always,
     Never,
     /// `customer.x <op> k` for a numeric attribute and an integer constant.
-    IntCmp { slot: u32, op: CmpOp, k: i64 },
+    IntCmp {
+        slot: u32,
+        op: CmpOp,
+        k: i64,
+    },
     /// `customer.flag` (`want`) or `not customer.flag`.
-    Flag { slot: u32, want: bool },
+    Flag {
+        slot: u32,
+        want: bool,
+    },
     /// `used(t)` (`want`) or `not used(t)`.
-    Used { track: u32, want: bool },
+    Used {
+        track: u32,
+        want: bool,
+    },
     /// `count(t) <op> k`.
-    CountCmp { track: u32, op: CmpOp, k: i64 },
+    CountCmp {
+        track: u32,
+        op: CmpOp,
+        k: i64,
+    },
     Generic(TExpr),
 }
 
@@ -47,7 +61,11 @@ pub(crate) enum SetPred {
     /// Reads only the request: true for all tracks or none.
     Request(TExpr),
     /// `track.<attr> <op> rhs`, `rhs` not reading the track.
-    Index { index: u32, op: CmpOp, rhs: TExpr },
+    Index {
+        index: u32,
+        op: CmpOp,
+        rhs: TExpr,
+    },
     Not(Box<SetPred>),
     And(Box<[SetPred]>),
     Or(Box<[SetPred]>),
@@ -170,7 +188,11 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
     let n = cat.len();
     let attr_schema = cat.attr_schema();
     let cols: Vec<Vec<Option<CVal>>> = (0..attr_schema.len())
-        .map(|slot| (0..n).map(|t| cat.attr(slot, t).map(CVal::from_val)).collect())
+        .map(|slot| {
+            (0..n)
+                .map(|t| cat.attr(slot, t).map(CVal::from_val))
+                .collect()
+        })
         .collect();
     let products = cat
         .tracks()
@@ -361,15 +383,28 @@ fn lower_pred(
     }
     match e {
         TExpr::Not(x) => SetPred::Not(Box::new(lower_pred(x, inner, index_of, env))),
-        TExpr::And(v) => SetPred::And(v.iter().map(|x| lower_pred(x, inner, index_of, env)).collect()),
-        TExpr::Or(v) => SetPred::Or(v.iter().map(|x| lower_pred(x, inner, index_of, env)).collect()),
+        TExpr::And(v) => SetPred::And(
+            v.iter()
+                .map(|x| lower_pred(x, inner, index_of, env))
+                .collect(),
+        ),
+        TExpr::Or(v) => SetPred::Or(
+            v.iter()
+                .map(|x| lower_pred(x, inner, index_of, env))
+                .collect(),
+        ),
         TExpr::Cmp(op, a, b) => {
             let (slot, op, rhs) = match (&**a, &**b) {
                 (TExpr::TrackAttr(s), r) if !r.reads_track() => (*s, *op, r),
                 (l, TExpr::TrackAttr(s)) if !l.reads_track() => (*s, op.flip(), l),
                 _ => return SetPred::PerTrack(e.clone()),
             };
-            let ty = env.catalog.attr_schema().attrs().get(slot as usize).map(|d| &d.ty);
+            let ty = env
+                .catalog
+                .attr_schema()
+                .attrs()
+                .get(slot as usize)
+                .map(|d| &d.ty);
             if !ty.is_some_and(indexable) {
                 return SetPred::PerTrack(e.clone());
             }

@@ -414,7 +414,11 @@ fn eval_set(
     let all = inner.all.words();
     let w = inner.words;
     match p {
-        SetPred::Static { t: st, e: se, err: serr } => {
+        SetPred::Static {
+            t: st,
+            e: se,
+            err: serr,
+        } => {
             t.copy_from_slice(st.words());
             e.copy_from_slice(se.words());
             if let Some(x) = serr {

@@ -162,7 +162,7 @@ impl SynthSpec {
     }
 
     fn context_condition(&self, rng: &mut Lcg) -> String {
-        let mut one = |rng: &mut Lcg| match rng.below(4) {
+        let one = |rng: &mut Lcg| match rng.below(4) {
             0 => format!("customer.i{} < {}", rng.below(INT_ATTRS), rng.below(100)),
             1 => format!("customer.f{} > {:.2}", rng.below(FLOAT_ATTRS), rng.unit()),
             2 => format!(
@@ -227,7 +227,11 @@ impl SynthSpec {
             self.tracks, self.rules
         );
         let replies: Vec<String> = REPLIES.iter().map(|r| format!("\"{r}\"")).collect();
-        let _ = writeln!(s, "replies = [{}]\nrules = [\"synthetic.rules\"]\n", replies.join(", "));
+        let _ = writeln!(
+            s,
+            "replies = [{}]\nrules = [\"synthetic.rules\"]\n",
+            replies.join(", ")
+        );
         let _ = writeln!(
             s,
             "[policy]\nfile = \"policy.onnx\"\nsha256 = \"{sha256}\"\ninput = \"obs\"\noutput = \"scores\"\nscores = \"logits\"\n"
@@ -311,7 +315,11 @@ impl SynthSpec {
         req.history.replies = (0..turns)
             .map(|_| REPLIES[rng.below(REPLIES.len())].to_owned())
             .collect();
-        req.embedding = Some((0..self.embedding_dim()).map(|_| rng.unit() - 0.5).collect());
+        req.embedding = Some(
+            (0..self.embedding_dim())
+                .map(|_| rng.unit() - 0.5)
+                .collect(),
+        );
         req
     }
 }
