@@ -131,10 +131,10 @@ impl Schema {
     pub fn resolve<'a>(
         &self,
         ctx: &'a Context,
-        out: &mut Resolved<'a>,
+        out: &mut impl SlotBuffer<'a>,
     ) -> Result<(), ContextError> {
-        out.clear();
-        out.resize(self.attrs.len(), None);
+        out.reset(self.attrs.len());
+        let out = out.slots_mut();
         for (name, value) in &ctx.entries {
             let Some(slot) = self.slot(name) else {
                 return Err(ContextError::Unknown { name: name.clone() });
@@ -160,6 +160,34 @@ impl Schema {
 /// Context values by schema slot; inline for up to 32 attributes, so resolving a
 /// request does not allocate.
 pub type Resolved<'a> = smallvec::SmallVec<[Option<Val<'a>>; 32]>;
+
+/// Where [`Schema::resolve`] writes values: a `Vec` or an inline [`Resolved`].
+pub trait SlotBuffer<'a> {
+    /// Makes the buffer `n` empty slots long.
+    fn reset(&mut self, n: usize);
+    /// The slots.
+    fn slots_mut(&mut self) -> &mut [Option<Val<'a>>];
+}
+
+impl<'a> SlotBuffer<'a> for Vec<Option<Val<'a>>> {
+    fn reset(&mut self, n: usize) {
+        self.clear();
+        self.resize(n, None);
+    }
+    fn slots_mut(&mut self) -> &mut [Option<Val<'a>>] {
+        self
+    }
+}
+
+impl<'a> SlotBuffer<'a> for Resolved<'a> {
+    fn reset(&mut self, n: usize) {
+        self.clear();
+        self.resize(n, None);
+    }
+    fn slots_mut(&mut self) -> &mut [Option<Val<'a>>] {
+        self
+    }
+}
 
 /// A value as a host sends it.
 ///
