@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::decision::{Decision, PolicyUse, Ranked};
+use super::mask::{mask, MaskOutcome};
 use super::request::{DecideError, Request, MAX_HISTORY};
 use crate::bundle::{Bundle, Scratch, SelectionMode};
 use crate::context::{Resolved, Val};
@@ -112,17 +113,14 @@ fn decide_with(
         last_reply,
         embedding: req.embedding.as_deref(),
     };
-    b.rules().evaluate(&view, &mut s.verdict);
-    s.verdict.allowed_into(&mut s.allowed);
-    // The fallback ranks like any track the rules allow; when the rules allow none,
-    // it is used anyway unless a forbid rule masks it (`only` does not apply to it).
     let fallback = b.fallback();
+    let outcome = mask(b.rules(), &view, fallback, &mut s.verdict, &mut s.allowed);
 
     let mut ranked: Vec<Ranked> = Vec::with_capacity(s.allowed.count().max(1));
     let mut policy = PolicyUse::NotNeeded;
-    let mut fallback_used = false;
+    let fallback_used = outcome == MaskOutcome::Fallback;
     let mut no_choice = None;
-    if !s.allowed.is_empty() {
+    if outcome == MaskOutcome::Allowed {
         b.features().encode(&view, &mut s.obs);
         policy = match b.policy().scores(&s.obs, &mut s.scores) {
             Err(e) => PolicyUse::Failed {
@@ -169,8 +167,7 @@ fn decide_with(
         }
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.track.cmp(&b.track)));
         assign_probabilities(b, &mut ranked);
-    } else if !s.verdict.forbidden.contains(fallback) {
-        fallback_used = true;
+    } else if fallback_used {
         ranked.push(Ranked {
             track: fallback as u32,
             score: s.verdict.boosts.get(fallback).copied().unwrap_or(0.0),
@@ -186,10 +183,7 @@ fn decide_with(
     let text = chosen
         .and_then(|c| b.template(c as usize))
         .map(|t| t.render(values));
-    let mut allowed = s.allowed.clone();
-    if fallback_used {
-        allowed.insert(fallback);
-    }
+    let allowed = s.allowed.clone();
     Ok(Decision {
         bundle: bundle.clone(),
         conversation_id: req.conversation_id.clone(),

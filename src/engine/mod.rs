@@ -6,6 +6,7 @@
 
 mod decide;
 mod decision;
+mod mask;
 mod request;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use arc_swap::ArcSwap;
 
 pub use decide::decide;
 pub use decision::{Decision, MaskReason, Masked, PolicyUse, Ranked};
+pub use mask::{mask, MaskOutcome};
 pub use request::{DecideError, History, Request, MAX_HISTORY};
 
 use crate::bundle::{Bundle, LoadError};
