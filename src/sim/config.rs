@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{AggregateConfig, AggregateError, Aggregates};
+use crate::bundle::BundleTemplate;
 use crate::log::{ReadOptions, Vocab};
 
 use super::SimConfig;
@@ -19,13 +20,16 @@ use crate::features::Feature;
 pub struct DataConfig {
     /// The JSONL conversation log.
     pub log: PathBuf,
-    /// Catalog track ids, in action order.
-    pub tracks: Vec<String>,
-    /// Reply categories.
-    pub replies: Vec<String>,
-    /// The rules file the masks come from.
+    /// The bundle template (a bundle directory; its policy may be absent): catalog,
+    /// replies, rules and feature spec come from it.
     #[serde(default)]
-    pub rules: Option<PathBuf>,
+    pub template: Option<PathBuf>,
+    /// Catalog track ids, in action order (default: the template's catalog).
+    #[serde(default)]
+    pub tracks: Vec<String>,
+    /// Reply categories (default: the template's).
+    #[serde(default)]
+    pub replies: Vec<String>,
 }
 
 /// A complete simulator specification.
@@ -40,7 +44,8 @@ pub struct SimSetup {
     /// Simulator settings.
     #[serde(default)]
     pub sim: SimConfig,
-    /// The observation (default: one-hot turn + one-hot last reply).
+    /// The observation without a template (default: one-hot turn + one-hot last
+    /// reply); with a template, the template's feature spec is used.
     #[serde(default = "super::default_features")]
     pub features: Vec<Feature>,
 }
@@ -66,6 +71,9 @@ pub enum SetupError {
     /// The simulator could not be built.
     #[error(transparent)]
     Sim(#[from] super::SimError),
+    /// The bundle template is invalid or does not match the config.
+    #[error("bundle template: {0}")]
+    Template(String),
 }
 
 impl SimSetup {
@@ -83,9 +91,48 @@ impl SimSetup {
         let mut s = Self::from_toml(&text)?;
         if let Some(dir) = path.parent() {
             s.data.log = dir.join(&s.data.log);
-            s.data.rules = s.data.rules.map(|r| dir.join(r));
+            s.data.template = s.data.template.map(|r| dir.join(r));
+        }
+        if let Some(tpl) = s.load_template()? {
+            let ids: Vec<String> = tpl.catalog().tracks().iter().map(|t| t.id.clone()).collect();
+            let replies = tpl.manifest().replies.clone();
+            if s.data.tracks.is_empty() {
+                s.data.tracks = ids;
+            } else if s.data.tracks != ids {
+                return Err(SetupError::Template(format!(
+                    "`data.tracks` differs from the catalog of `{}`: leave it out to use the catalog",
+                    tpl.dir().display()
+                )));
+            }
+            if s.data.replies.is_empty() {
+                s.data.replies = replies;
+            } else if s.data.replies != replies {
+                return Err(SetupError::Template(format!(
+                    "`data.replies` differs from the replies of `{}`: leave it out to use the template's",
+                    tpl.dir().display()
+                )));
+            }
+        }
+        if s.data.tracks.is_empty() || s.data.replies.is_empty() {
+            return Err(SetupError::Template(
+                "name a bundle `template` in `[data]` (or list `tracks` and `replies`)".into(),
+            ));
         }
         Ok(s)
+    }
+
+    /// Loads the bundle template named in `[data]`, if any (validated like a bundle,
+    /// without its policy).
+    pub fn load_template(&self) -> Result<Option<BundleTemplate>, SetupError> {
+        match &self.data.template {
+            None => Ok(None),
+            Some(dir) => BundleTemplate::load(dir).map(Some).map_err(|e| {
+                SetupError::Template(format!(
+                    "{e}\n{}",
+                    crate::diag::render(&e.problems)
+                ))
+            }),
+        }
     }
 
     /// The vocabulary logs are checked against.

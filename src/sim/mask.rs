@@ -1,10 +1,16 @@
 //! Where the simulator gets its rule masks: a [`MaskSource`] is asked once per
 //! enumerable state, with the same [`TurnView`] the runtime builds for a request.
 //!
-//! The trainer must mask with the runtime's rules engine (`crate::rules`); until that
-//! engine is available, [`P4gReferenceRules`] hard-codes the two rules of the
-//! reference MDP, written in the rules language in `configs/p4g_reference.rules`.
+//! The trainer masks with the runtime's rules engine through [`RulesMask`].
+//! [`P4gReferenceRules`] is a hand-written transcription of the reference MDP's
+//! rules, kept so a test can check that the rules written in the DSL and compiled by
+//! the engine give exactly the same masks.
 
+use std::cell::RefCell;
+
+use crate::engine::mask;
+use crate::rules::{RuleSet, Verdict};
+use crate::trackset::TrackSet;
 use crate::turn::TurnView;
 
 /// Decides which tracks the rules allow in a turn.
@@ -60,6 +66,40 @@ impl MaskSource for P4gReferenceRules {
         for (a, ok) in allowed.iter_mut().enumerate() {
             let is_ask = self.ask.get(a).copied().unwrap_or(false);
             if (no_ask && is_ask) || Some(a) == self.confirm {
+                *ok = false;
+            }
+        }
+    }
+}
+
+/// The runtime's rules engine as a mask source: the same [`RuleSet`] and the same
+/// [`mask`] function (fallback included) that `decide` uses in production.
+#[derive(Debug)]
+pub struct RulesMask<'r> {
+    rules: &'r RuleSet,
+    fallback: usize,
+    scratch: RefCell<(Verdict, TrackSet)>,
+}
+
+impl<'r> RulesMask<'r> {
+    /// Masks with `rules`; `fallback` is the bundle's fallback track.
+    pub fn new(rules: &'r RuleSet, fallback: usize) -> Self {
+        let n = rules.n_tracks();
+        Self {
+            rules,
+            fallback,
+            scratch: RefCell::new((Verdict::new(n), TrackSet::empty(n))),
+        }
+    }
+}
+
+impl MaskSource for RulesMask<'_> {
+    fn restrict(&self, view: &TurnView<'_>, allowed: &mut [bool]) {
+        let mut guard = self.scratch.borrow_mut();
+        let (verdict, set) = &mut *guard;
+        mask(self.rules, view, self.fallback, verdict, set);
+        for (a, ok) in allowed.iter_mut().enumerate() {
+            if !set.contains(a) {
                 *ok = false;
             }
         }

@@ -29,7 +29,7 @@ use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::turn::TurnView;
 
 pub use env::SimEnv;
-pub use mask::{AllowAll, MaskSource, P4gReferenceRules};
+pub use mask::{AllowAll, MaskSource, P4gReferenceRules, RulesMask};
 
 /// How the user's reply is chosen from a cell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

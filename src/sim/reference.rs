@@ -12,17 +12,18 @@ use crate::eval::ExactEvaluator;
 use crate::log::ReadOptions;
 
 use super::config::{SetupError, SimSetup};
-use super::{Mdp, P4gReferenceRules, SimEnv};
+use super::{Mdp, RulesMask, SimEnv};
 
-/// `configs/p4g_reference.toml`.
-pub const P4G_REFERENCE_TOML: &str = include_str!("../../configs/p4g_reference.toml");
+/// `configs/p4g_reference.toml` in the source tree (it names `policies/persuasion` as its template).
+pub const P4G_REFERENCE_CONFIG: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/configs/p4g_reference.toml");
 
 /// `data/persuasionforgood/p4g.jsonl` (derived from PersuasionForGood, Apache-2.0).
 pub const P4G_LOG: &str = include_str!("../../data/persuasionforgood/p4g.jsonl");
 
 /// The reference setup.
 pub fn p4g_reference_setup() -> Result<SimSetup, SetupError> {
-    SimSetup::from_toml(P4G_REFERENCE_TOML)
+    SimSetup::load(std::path::Path::new(P4G_REFERENCE_CONFIG))
 }
 
 /// Aggregates of the shipped log under `cfg` (the reference's, or a variant of it).
@@ -36,13 +37,16 @@ pub fn p4g_aggregates(setup: &SimSetup, cfg: AggregateConfig) -> Result<Aggregat
     Ok(agg)
 }
 
-/// The reference MDP with its rules.
+/// The reference MDP, masked by the template's rules (written in the rules
+/// language, compiled and evaluated by the runtime's engine).
 pub fn p4g_reference_mdp() -> Result<Arc<Mdp>, SetupError> {
     let setup = p4g_reference_setup()?;
     let agg = p4g_aggregates(&setup, setup.aggregate.clone())?;
-    let rules = P4gReferenceRules::new(&agg.tracks, &agg.replies);
-    let encoder = super::encoder_for(&agg, &setup.features)?;
-    Ok(Arc::new(Mdp::build(&agg, &setup.sim, &rules, &encoder)?))
+    let tpl = setup
+        .load_template()?
+        .ok_or_else(|| SetupError::Template("the reference config names no template".into()))?;
+    let rules = RulesMask::new(tpl.rules(), tpl.fallback());
+    Ok(Arc::new(Mdp::build(&agg, &setup.sim, &rules, tpl.features())?))
 }
 
 /// The reference environment and its exact evaluator, sharing one MDP.
