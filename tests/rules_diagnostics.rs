@@ -151,6 +151,10 @@ fn duplicate_rule_ids_across_files_and_problems_from_all_files() {
 
 #[test]
 fn too_deep_and_too_large() {
-    let deep = format!("rule r\n  when {}customer.vip{}\n  forbid track loan\n", "(".repeat(70), ")".repeat(70));
+    let deep = format!(
+        "rule r\n  when {}customer.vip{}\n  forbid track loan\n",
+        "(".repeat(70),
+        ")".repeat(70)
+    );
     insta::assert_snapshot!(diagnose(&deep));
 }

@@ -16,14 +16,21 @@ fn forbidden(fx: &Fixture, v: &Verdict) -> Vec<&'static str> {
 }
 
 fn fired_ids(rules: &talktrack::rules::RuleSet, v: &Verdict) -> Vec<String> {
-    v.fired.iter().map(|f| rules.rule(f.rule as usize).id.clone()).collect()
+    v.fired
+        .iter()
+        .map(|f| rules.rule(f.rule as usize).id.clone())
+        .collect()
 }
 
 #[test]
 fn the_consumer_credit_example_compiles_without_problems() {
     let fx = Fixture::new();
     let (rules, warnings) = fx.compile(CREDIT).unwrap();
-    assert!(warnings.is_empty(), "{}", talktrack::diag::render(&warnings));
+    assert!(
+        warnings.is_empty(),
+        "{}",
+        talktrack::diag::render(&warnings)
+    );
     assert_eq!(rules.len(), 8);
     assert_eq!(rules.n_tracks(), 12);
     let r = rules.rule(0);
@@ -47,7 +54,10 @@ fn minors_get_no_credit_and_adults_do() {
         vec!["credit_card", "loan", "family_plan"],
         "credit by tag, family_plan by its min_age; offer_5g (16) stays"
     );
-    assert_eq!(fired_ids(&rules, &v), vec!["no-credit-to-minors", "age-limit-per-product"]);
+    assert_eq!(
+        fired_ids(&rules, &v),
+        vec!["no-credit-to-minors", "age-limit-per-product"]
+    );
 }
 
 #[test]
@@ -55,8 +65,13 @@ fn history_conditions_read_used_counts() {
     let fx = Fixture::new();
     let rules = fx.rules(CREDIT);
     let v = Turn::adult().eval(&fx, &rules);
-    assert!(v.forbidden.contains(fx.track("price_quote")), "price before disclosure");
-    let v = Turn::adult().used(&fx, "fee_disclosure", 1).eval(&fx, &rules);
+    assert!(
+        v.forbidden.contains(fx.track("price_quote")),
+        "price before disclosure"
+    );
+    let v = Turn::adult()
+        .used(&fx, "fee_disclosure", 1)
+        .eval(&fx, &rules);
     assert!(!v.forbidden.contains(fx.track("price_quote")));
     let v = Turn::adult().used(&fx, "offer_5g", 2).eval(&fx, &rules);
     assert_eq!(v.boosts[fx.track("offer_5g")], -1.5);
@@ -65,7 +80,10 @@ fn history_conditions_read_used_counts() {
     let r = fx.rules(
         "rule r because \"x\" when used(tagged upsell) and count(tagged upsell) == 3 forbid track greeting",
     );
-    let v = Turn::adult().used(&fx, "upsell_tv", 1).used(&fx, "offer_5g", 2).eval(&fx, &r);
+    let v = Turn::adult()
+        .used(&fx, "upsell_tv", 1)
+        .used(&fx, "offer_5g", 2)
+        .eval(&fx, &r);
     assert!(v.forbidden.contains(0));
     let v = Turn::adult().used(&fx, "upsell_tv", 1).eval(&fx, &r);
     assert!(!v.forbidden.contains(0));
@@ -96,7 +114,8 @@ fn last_reply_before_the_first_reply_matches_nothing() {
 fn deny_overrides_whatever_the_order() {
     let fx = Fixture::new();
     let a = "rule allow-upsell because \"x\" boost tracks tagged upsell by 2\n";
-    let b = "rule no-upsell because \"x\" when customer.open_complaint forbid tracks tagged upsell\n";
+    let b =
+        "rule no-upsell because \"x\" when customer.open_complaint forbid tracks tagged upsell\n";
     let c = "rule closing because \"x\" when turn >= 0 only tracks upsell_tv, closing_thanks\n";
     let d = "rule closing2 because \"x\" only tracks tagged closing, upsell\n";
     let t = Turn::adult().with("open_complaint", true);
@@ -113,7 +132,11 @@ fn deny_overrides_whatever_the_order() {
             v.boosts.clone(),
         ));
     }
-    assert_eq!(results[0].2, vec!["closing_thanks"], "upsell_tv forbidden, only-sets intersect");
+    assert_eq!(
+        results[0].2,
+        vec!["closing_thanks"],
+        "upsell_tv forbidden, only-sets intersect"
+    );
     assert_eq!(results[0], results[1]);
     assert_eq!(results[0], results[2]);
 }
@@ -148,7 +171,11 @@ fn a_missing_optional_attribute_fails_closed() {
     assert_eq!(forbidden(&fx, &v), vec!["upsell_tv"]);
     assert!(v.any_only);
     assert_eq!(names(&fx, v.restricted.iter()), vec!["greeting"]);
-    assert_eq!(v.boosts[fx.track("loan")], 0.0, "a failed boost is not applied");
+    assert_eq!(
+        v.boosts[fx.track("loan")],
+        0.0,
+        "a failed boost is not applied"
+    );
     assert_eq!(v.fired.len(), 3);
     let budget = fx.schema.slot("budget").unwrap() as u32;
     for f in &v.fired {
@@ -167,15 +194,22 @@ fn has_guards_make_optional_reads_safe_in_either_order() {
         "has customer.budget and customer.budget < 10",
         "customer.budget < 10 and has customer.budget",
     ] {
-        let rules = fx.rules(&format!("rule r because \"x\" when {cond} forbid track loan"));
+        let rules = fx.rules(&format!(
+            "rule r because \"x\" when {cond} forbid track loan"
+        ));
         let v = Turn::adult().eval(&fx, &rules);
         assert!(v.fired.is_empty(), "{cond}: false and unknown is false");
         let v = Turn::adult().with("budget", 5.0).eval(&fx, &rules);
         assert_eq!(forbidden(&fx, &v), vec!["loan"]);
     }
-    let rules = fx.rules("rule r because \"x\" when not has customer.vip or customer.vip forbid track loan");
+    let rules = fx
+        .rules("rule r because \"x\" when not has customer.vip or customer.vip forbid track loan");
     assert_eq!(Turn::adult().eval(&fx, &rules).fired[0].error, None);
-    assert!(Turn::adult().with("vip", false).eval(&fx, &rules).fired.is_empty());
+    assert!(Turn::adult()
+        .with("vip", false)
+        .eval(&fx, &rules)
+        .fired
+        .is_empty());
 }
 
 #[test]
@@ -184,11 +218,20 @@ fn timestamps_and_durations() {
     let rules = fx.rules(CREDIT);
     let now = Turn::adult().now_ms;
     let day = 86_400_000;
-    let t = Turn::adult().with("last_purchase", talktrack::context::Value::Timestamp(now - 3 * day));
+    let t = Turn::adult().with(
+        "last_purchase",
+        talktrack::context::Value::Timestamp(now - 3 * day),
+    );
     let v = t.eval(&fx, &rules);
     assert!(v.forbidden.contains(fx.track("cross_fiber")));
-    let t = Turn::adult().with("last_purchase", talktrack::context::Value::Timestamp(now - 20 * day));
-    assert!(!t.eval(&fx, &rules).forbidden.contains(fx.track("cross_fiber")));
+    let t = Turn::adult().with(
+        "last_purchase",
+        talktrack::context::Value::Timestamp(now - 20 * day),
+    );
+    assert!(!t
+        .eval(&fx, &rules)
+        .forbidden
+        .contains(fx.track("cross_fiber")));
     let r = fx.rules(
         "rule r because \"x\" when has customer.tenure and customer.tenure + 1d >= 2w forbid track loan",
     );
@@ -201,28 +244,42 @@ fn timestamps_and_durations() {
 #[test]
 fn overflow_fails_closed() {
     let fx = Fixture::new();
-    let r = fx.rules("rule r because \"x\" when customer.age * 9223372036854775807 > 3 forbid track loan");
+    let r = fx.rules(
+        "rule r because \"x\" when customer.age * 9223372036854775807 > 3 forbid track loan",
+    );
     let v = Turn::adult().eval(&fx, &r);
     assert_eq!(v.fired[0].error, Some(EvalError::Overflow));
     assert!(v.forbidden.contains(fx.track("loan")));
-    let r = fx.rules("rule r because \"x\" when customer.age / (customer.age - 40) > 3 forbid track loan");
-    assert_eq!(Turn::adult().eval(&fx, &r).fired[0].error, Some(EvalError::Overflow));
+    let r = fx.rules(
+        "rule r because \"x\" when customer.age / (customer.age - 40) > 3 forbid track loan",
+    );
+    assert_eq!(
+        Turn::adult().eval(&fx, &r).fired[0].error,
+        Some(EvalError::Overflow)
+    );
 }
 
 #[test]
 fn enums_strings_sets_and_lists() {
     let fx = Fixture::new();
     let rules = fx.rules(CREDIT);
-    let t = Turn::adult().with("segment", "young_family").with("region", "north");
+    let t = Turn::adult()
+        .with("segment", "young_family")
+        .with("region", "north");
     let v = t.eval(&fx, &rules);
     assert_eq!(v.boosts[fx.track("family_plan")], 0.5);
     assert_eq!(v.boosts[fx.track("family_bundle")], 0.5);
-    let t = Turn::adult().with("segment", "young_family").with("region", "west");
+    let t = Turn::adult()
+        .with("segment", "young_family")
+        .with("region", "west");
     assert_eq!(t.eval(&fx, &rules).boosts[fx.track("family_plan")], 0.0);
     let r = fx.rules(
         "rule r because \"x\" when customer.products contains \"fiber\" or customer.segment not in [senior] forbid track cross_fiber",
     );
-    assert!(!Turn::adult().eval(&fx, &r).forbidden.contains(fx.track("cross_fiber")));
+    assert!(!Turn::adult()
+        .eval(&fx, &r)
+        .forbidden
+        .contains(fx.track("cross_fiber")));
     let t = Turn::adult().with("products", vec!["fiber".to_string()]);
     assert!(t.eval(&fx, &r).forbidden.contains(fx.track("cross_fiber")));
     let t = Turn::adult().with("segment", "student");
@@ -235,8 +292,16 @@ fn int_and_float_compare_with_each_other() {
     let r = fx.rules(
         "rule r because \"x\" when customer.age > 39.5 and has customer.budget and customer.budget >= 40 forbid track loan",
     );
-    assert!(Turn::adult().with("budget", 40.0).eval(&fx, &r).forbidden.contains(fx.track("loan")));
-    assert!(!Turn::adult().with("budget", 39.9).eval(&fx, &r).forbidden.contains(fx.track("loan")));
+    assert!(Turn::adult()
+        .with("budget", 40.0)
+        .eval(&fx, &r)
+        .forbidden
+        .contains(fx.track("loan")));
+    assert!(!Turn::adult()
+        .with("budget", 39.9)
+        .eval(&fx, &r)
+        .forbidden
+        .contains(fx.track("loan")));
 }
 
 #[test]
@@ -247,7 +312,10 @@ fn turn_builtins() {
     t.turn = 9;
     let v = t.eval(&fx, &rules);
     assert!(v.any_only);
-    assert_eq!(names(&fx, v.restricted.iter()), vec!["closing_thanks", "handover"]);
+    assert_eq!(
+        names(&fx, v.restricted.iter()),
+        vec!["closing_thanks", "handover"]
+    );
     t.turn = 8;
     assert!(!t.eval(&fx, &rules).any_only);
     let r = fx.rules("rule r because \"x\" when turn * 2 >= max_turns forbid track loan");
@@ -270,14 +338,31 @@ fn track_predicates_with_missing_attributes_error_per_track() {
     assert_eq!(
         forbidden(&fx, &v),
         vec![
-            "greeting", "loan", "fee_disclosure", "cross_fiber", "family_plan", "family_bundle",
-            "offer_5g", "closing_thanks", "handover"
+            "greeting",
+            "loan",
+            "fee_disclosure",
+            "cross_fiber",
+            "family_plan",
+            "family_bundle",
+            "offer_5g",
+            "closing_thanks",
+            "handover"
         ]
     );
-    assert_eq!(names(&fx, v.restricted.iter()), vec!["credit_card", "price_quote", "upsell_tv"]);
-    assert_eq!(v.boosts[fx.track("upsell_tv")], 0.0, "a rule with per-track errors does not boost");
+    assert_eq!(
+        names(&fx, v.restricted.iter()),
+        vec!["credit_card", "price_quote", "upsell_tv"]
+    );
+    assert_eq!(
+        v.boosts[fx.track("upsell_tv")],
+        0.0,
+        "a rule with per-track errors does not boost"
+    );
     let price = fx.catalog.attr_schema().slot("price").unwrap() as u32;
-    assert_eq!(v.fired[0].error, Some(EvalError::MissingTrackAttribute { slot: price }));
+    assert_eq!(
+        v.fired[0].error,
+        Some(EvalError::MissingTrackAttribute { slot: price })
+    );
 }
 
 #[test]
@@ -288,7 +373,10 @@ fn track_predicates_guarded_by_has_and_tags() {
            forbid tracks where has track.price and track.price > customer.budget and not track tagged promo",
     );
     let v = Turn::adult().with("budget", 22.0).eval(&fx, &r);
-    assert_eq!(forbidden(&fx, &v), vec!["cross_fiber", "family_plan", "offer_5g"]);
+    assert_eq!(
+        forbidden(&fx, &v),
+        vec!["cross_fiber", "family_plan", "offer_5g"]
+    );
     assert_eq!(v.fired[0].error, None);
     // The budget is missing: every track fails closed.
     let v = Turn::adult().eval(&fx, &r);
@@ -299,7 +387,10 @@ fn track_predicates_guarded_by_has_and_tags() {
         "rule r because \"x\" forbid tracks tagged upsell, family where has track.price and track.price >= 25",
     );
     let v = Turn::adult().eval(&fx, &r);
-    assert_eq!(forbidden(&fx, &v), vec!["family_plan", "family_bundle", "offer_5g"]);
+    assert_eq!(
+        forbidden(&fx, &v),
+        vec!["family_plan", "family_bundle", "offer_5g"]
+    );
 }
 
 #[test]
@@ -329,7 +420,11 @@ fn indexed_track_predicates_agree_with_per_track_evaluation() {
             let b = t.eval(&fx, &slow);
             let c = t.eval(&fx, &flipped);
             assert_eq!(forbidden(&fx, &a), forbidden(&fx, &b), "{op} {budget}");
-            assert_eq!(forbidden(&fx, &a), forbidden(&fx, &c), "{op} {budget} flipped");
+            assert_eq!(
+                forbidden(&fx, &a),
+                forbidden(&fx, &c),
+                "{op} {budget} flipped"
+            );
         }
     }
 }
@@ -401,8 +496,14 @@ fn a_large_generated_rule_set_evaluates_sanely() {
                 "rule r{i} because \"x\" when customer.age < {} forbid tracks tagged credit\n",
                 i % 90
             ),
-            7 | 8 => format!("rule r{i} because \"x\" when count(offer_5g) >= {} boost track loan by 0.1\n", i % 5),
-            _ => format!("rule r{i} because \"x\" forbid tracks where track.min_age > customer.age + {}\n", i % 7),
+            7 | 8 => format!(
+                "rule r{i} because \"x\" when count(offer_5g) >= {} boost track loan by 0.1\n",
+                i % 5
+            ),
+            _ => format!(
+                "rule r{i} because \"x\" forbid tracks where track.min_age > customer.age + {}\n",
+                i % 7
+            ),
         };
         text.push_str(&rule);
     }

@@ -15,7 +15,11 @@ fn ok(text: &str) -> talktrack::rules::ast::RulesFile {
 fn err(text: &str) -> String {
     match parse(text, Path::new("t.rules")) {
         Ok(f) => panic!("parsed: {f:?}"),
-        Err(p) => p.iter().map(|p| format!("{}: {}", p.code, p.message)).collect::<Vec<_>>().join("\n"),
+        Err(p) => p
+            .iter()
+            .map(|p| format!("{}: {}", p.code, p.message))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
@@ -30,33 +34,58 @@ rule e penalise tracks where track.price > 3 by 1
 rule f forbid tracks tagged t where not track tagged promo
 "#);
     assert_eq!(f.rules.len(), 6);
-    assert!(matches!(&f.rules[1].effect.targets, Targets::Ids(v) if v.len() == 3 && v[2].text == "5g offer"));
+    assert!(
+        matches!(&f.rules[1].effect.targets, Targets::Ids(v) if v.len() == 3 && v[2].text == "5g offer")
+    );
     assert!(matches!(&f.rules[2].effect.kind, EffectAst::Boost(n) if n.value == 0.5));
     assert!(matches!(&f.rules[3].effect.targets, Targets::All(_)));
     assert!(matches!(&f.rules[4].effect.kind, EffectAst::Penalize(n) if n.value == 1.0));
-    assert!(matches!(&f.rules[5].effect.targets, Targets::Tagged { filter: Some(_), .. }));
+    assert!(matches!(
+        &f.rules[5].effect.targets,
+        Targets::Tagged {
+            filter: Some(_),
+            ..
+        }
+    ));
 }
 
 #[test]
 fn operators_bind_in_the_documented_order() {
     let f = ok("rule r when not a == b or c < 1 + 2 * 3 and has customer.x forbid track t");
     let w = f.rules[0].when.as_ref().unwrap();
-    let ExprKind::Or(parts) = &w.kind else { panic!("{w:?}") };
+    let ExprKind::Or(parts) = &w.kind else {
+        panic!("{w:?}")
+    };
     assert!(matches!(&parts[0].kind, ExprKind::Not(x) if matches!(x.kind, ExprKind::Cmp(..))));
-    let ExprKind::And(conj) = &parts[1].kind else { panic!() };
-    let ExprKind::Cmp(_, _, rhs) = &conj[0].kind else { panic!() };
-    let ExprKind::Arith(talktrack::rules::ast::ArithOp::Add, _, m) = &rhs.kind else { panic!() };
-    assert!(matches!(m.kind, ExprKind::Arith(talktrack::rules::ast::ArithOp::Mul, ..)));
+    let ExprKind::And(conj) = &parts[1].kind else {
+        panic!()
+    };
+    let ExprKind::Cmp(_, _, rhs) = &conj[0].kind else {
+        panic!()
+    };
+    let ExprKind::Arith(talktrack::rules::ast::ArithOp::Add, _, m) = &rhs.kind else {
+        panic!()
+    };
+    assert!(matches!(
+        m.kind,
+        ExprKind::Arith(talktrack::rules::ast::ArithOp::Mul, ..)
+    ));
     assert!(matches!(conj[1].kind, ExprKind::Has(_)));
 }
 
 #[test]
 fn literals() {
-    let f = ok(r#"rule r when x in [a, "b c", 3, -4, 2.5, 14d, 500ms, true] and now - y < 2w forbid track t"#);
+    let f = ok(
+        r#"rule r when x in [a, "b c", 3, -4, 2.5, 14d, 500ms, true] and now - y < 2w forbid track t"#,
+    );
     let w = f.rules[0].when.as_ref().unwrap();
     let ExprKind::And(v) = &w.kind else { panic!() };
-    let ExprKind::In { list, .. } = &v[0].kind else { panic!() };
-    let ExprKind::List(items) = &list.kind else { panic!() };
+    let ExprKind::In { list, .. } = &v[0].kind else {
+        panic!()
+    };
+    let ExprKind::List(items) = &list.kind else {
+        panic!()
+    };
     assert_eq!(items.len(), 8);
     assert!(matches!(items[3].kind, ExprKind::Int(-4)));
     assert!(matches!(items[5].kind, ExprKind::Duration(ms, _) if ms == 14 * 86_400_000));
@@ -65,14 +94,18 @@ fn literals() {
 
 #[test]
 fn keywords_are_whole_words() {
-    let f = ok("rule forbidden-topic when customer.order_count > 1 and notice forbid track tracks_x");
+    let f =
+        ok("rule forbidden-topic when customer.order_count > 1 and notice forbid track tracks_x");
     assert_eq!(f.rules[0].id.text, "forbidden-topic");
 }
 
 #[test]
 fn comments_and_metadata() {
     let f = ok("# head\nrule r # c\n  because \"why # not a comment\"\n  owner \"me\"\n  since \"2026\"\n  forbid track t # end\n");
-    assert_eq!(f.rules[0].because.as_ref().unwrap().value, "why # not a comment");
+    assert_eq!(
+        f.rules[0].because.as_ref().unwrap().value,
+        "why # not a comment"
+    );
     assert_eq!(f.rules[0].meta.len(), 2);
 }
 
@@ -98,14 +131,25 @@ fn syntax_errors_say_what_was_expected() {
 
 #[test]
 fn deep_nesting_is_rejected_before_parsing() {
-    let deep = format!("rule r when {}a{} forbid track t", "(".repeat(100_000), ")".repeat(100_000));
+    let deep = format!(
+        "rule r when {}a{} forbid track t",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
     assert!(err(&deep).contains("rules::too-deep"));
     let nots = format!("rule r when {}a forbid track t", "not ".repeat(100_000));
     assert!(err(&nots).contains("rules::too-deep"));
-    let fine = format!("rule r when {}a{} forbid track t", "(".repeat(60), ")".repeat(60));
+    let fine = format!(
+        "rule r when {}a{} forbid track t",
+        "(".repeat(60),
+        ")".repeat(60)
+    );
     ok(&fine);
     // Many `not`s side by side are not nested.
-    let flat = format!("rule r when {} forbid track t", vec!["not a"; 500].join(" and "));
+    let flat = format!(
+        "rule r when {} forbid track t",
+        vec!["not a"; 500].join(" and ")
+    );
     ok(&flat);
 }
 
@@ -113,12 +157,21 @@ fn deep_nesting_is_rejected_before_parsing() {
 fn huge_inputs_are_rejected_with_an_error() {
     let big = "# padding\n".repeat(120_000);
     assert!(err(&big).contains("rules::too-large"));
-    let long_sum = format!("rule r when {} > 1 forbid track t", vec!["a"; 1000].join(" + "));
+    let long_sum = format!(
+        "rule r when {} > 1 forbid track t",
+        vec!["a"; 1000].join(" + ")
+    );
     assert!(err(&long_sum).contains("rules::too-long"));
-    let long_list = format!("rule r when a in [{}] forbid track t", vec!["1"; 5000].join(", "));
+    let long_list = format!(
+        "rule r when a in [{}] forbid track t",
+        vec!["1"; 5000].join(", ")
+    );
     assert!(err(&long_list).contains("rules::list-too-long"));
     // A long flat `and` chain is fine (it is not nested).
-    let chain = format!("rule r when {} forbid track t", vec!["a < 1"; 20_000].join(" and "));
+    let chain = format!(
+        "rule r when {} forbid track t",
+        vec!["a < 1"; 20_000].join(" and ")
+    );
     ok(&chain);
 }
 
@@ -166,4 +219,37 @@ fn formatting_keeps_needed_parentheses_only() {
 #[test]
 fn formatting_rejects_broken_files() {
     assert!(format_rules("rule", Path::new("x")).is_err());
+}
+
+#[test]
+fn too_many_rules_in_a_bundle_is_an_error() {
+    use talktrack::rules::{compile, RuleSource, MAX_RULES};
+    #[path = "support/rules_env.rs"]
+    mod support;
+    let fx = support::Fixture::new();
+    let per_file = 20_000;
+    let mut sources = Vec::new();
+    let mut i = 0;
+    while i <= MAX_RULES {
+        let mut text = String::new();
+        for _ in 0..per_file {
+            if i > MAX_RULES {
+                break;
+            }
+            text.push_str(&format!("rule r{i} because \"x\" forbid track loan\n"));
+            i += 1;
+        }
+        sources.push(RuleSource {
+            path: format!("f{}.rules", sources.len()).into(),
+            text,
+        });
+    }
+    let problems = compile(&sources, &fx.env()).unwrap_err();
+    assert_eq!(
+        problems.len(),
+        1,
+        "{:?}",
+        problems.iter().map(|p| p.one_line()).collect::<Vec<_>>()
+    );
+    assert_eq!(problems[0].code, "rules::too-many-rules");
 }

@@ -256,7 +256,10 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, if close enough to be a likely typo.
-pub(crate) fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn closest<'c>(
+    word: &str,
+    candidates: impl Iterator<Item = &'c str>,
+) -> Option<&'c str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .map(|c| (distance(word, c), c))
@@ -300,14 +303,28 @@ impl<'e> Checker<'e> {
         }
     }
 
-    fn error(&mut self, sc: &Scope, code: &'static str, at: Span, msg: String, label: &str) -> &mut Problem {
+    fn error(
+        &mut self,
+        sc: &Scope,
+        code: &'static str,
+        at: Span,
+        msg: String,
+        label: &str,
+    ) -> &mut Problem {
         self.problems
             .push(Problem::error(code, sc.path, msg).at(sc.src, at.pair(), label));
         let n = self.problems.len() - 1;
         &mut self.problems[n]
     }
 
-    fn warn(&mut self, sc: &Scope, code: &'static str, at: Span, msg: String, label: &str) -> &mut Problem {
+    fn warn(
+        &mut self,
+        sc: &Scope,
+        code: &'static str,
+        at: Span,
+        msg: String,
+        label: &str,
+    ) -> &mut Problem {
         self.problems
             .push(Problem::warning(code, sc.path, msg).at(sc.src, at.pair(), label));
         let n = self.problems.len() - 1;
@@ -344,7 +361,12 @@ impl<'e> Checker<'e> {
         out
     }
 
-    fn rule(&mut self, r: &RuleDef, path: &Path, src: &Arc<NamedSource<String>>) -> Option<CheckedRule> {
+    fn rule(
+        &mut self,
+        r: &RuleDef,
+        path: &Path,
+        src: &Arc<NamedSource<String>>,
+    ) -> Option<CheckedRule> {
         let sc = Scope {
             path,
             src,
@@ -427,7 +449,11 @@ impl<'e> Checker<'e> {
         Some(CheckedRule {
             info: RuleInfo {
                 id: r.id.text.clone(),
-                reason: r.because.as_ref().map(|b| b.value.clone()).unwrap_or_default(),
+                reason: r
+                    .because
+                    .as_ref()
+                    .map(|b| b.value.clone())
+                    .unwrap_or_default(),
                 meta: r
                     .meta
                     .iter()
@@ -649,7 +675,10 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::track-outside-targets",
                         span,
-                        format!("`track.{}` is only known inside `tracks where ...`", attr.text),
+                        format!(
+                            "`track.{}` is only known inside `tracks where ...`",
+                            attr.text
+                        ),
                         "no track here",
                     )
                     .help = Some("move the test into the effect: `forbid tracks where ...`".into());
@@ -661,9 +690,10 @@ impl<'e> Checker<'e> {
                     a => {
                         let schema = self.env.catalog.attr_schema();
                         match schema.slot(a) {
-                            Some(slot) => {
-                                Some((TExpr::TrackAttr(slot as u32), Ty::of(&schema.attrs()[slot].ty)))
-                            }
+                            Some(slot) => Some((
+                                TExpr::TrackAttr(slot as u32),
+                                Ty::of(&schema.attrs()[slot].ty),
+                            )),
                             None => {
                                 let hint = did_you_mean(
                                     a,
@@ -817,7 +847,14 @@ impl<'e> Checker<'e> {
                 if !ok {
                     return None;
                 }
-                (if is_and { TExpr::And(out) } else { TExpr::Or(out) }, Ty::Bool)
+                (
+                    if is_and {
+                        TExpr::And(out)
+                    } else {
+                        TExpr::Or(out)
+                    },
+                    Ty::Bool,
+                )
             }
             ExprKind::Cmp(op, a, b) => self.compare(*op, a, b, e.span, sc)?,
             ExprKind::In {
@@ -862,7 +899,10 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::type-mismatch",
                         a.span,
-                        format!("`contains` needs a set attribute on its left, found {}", tya.a()),
+                        format!(
+                            "`contains` needs a set attribute on its left, found {}",
+                            tya.a()
+                        ),
                         "not a set",
                     );
                     return None;
@@ -946,7 +986,9 @@ impl<'e> Checker<'e> {
                 Some(i) => Some(CVal::Enum(i as u32)),
                 None => {
                     let hint = did_you_mean(w, self.env.replies.iter().map(String::as_str))
-                        .unwrap_or_else(|| format!("the reply categories are: {}", self.env.replies.join(", ")));
+                        .unwrap_or_else(|| {
+                            format!("the reply categories are: {}", self.env.replies.join(", "))
+                        });
                     self.error(
                         sc,
                         "rules::unknown-reply",
@@ -983,8 +1025,9 @@ impl<'e> Checker<'e> {
                     _ => "an expression".into(),
                 };
                 let help = match (ty, &it.kind) {
-                    (Ty::Str, ExprKind::Bare(_) | ExprKind::Path(_)) => word
-                        .map(|w| format!("write strings in double quotes: \"{w}\"")),
+                    (Ty::Str, ExprKind::Bare(_) | ExprKind::Path(_)) => {
+                        word.map(|w| format!("write strings in double quotes: \"{w}\""))
+                    }
                     _ => None,
                 };
                 self.error(
@@ -1000,15 +1043,21 @@ impl<'e> Checker<'e> {
         }
     }
 
-    fn compare(&mut self, op: CmpOp, a: &Expr, b: &Expr, span: Span, sc: &mut Scope) -> Option<(TExpr, Ty)> {
+    fn compare(
+        &mut self,
+        op: CmpOp,
+        a: &Expr,
+        b: &Expr,
+        span: Span,
+        sc: &mut Scope,
+    ) -> Option<(TExpr, Ty)> {
         let (ta, tya) = self.expr(a, sc)?;
         let (tb, tyb) = self.expr(b, sc)?;
         let eq_only = matches!(op, CmpOp::Eq | CmpOp::Ne);
         // A bare word or string against an enum, reply or track id is resolved to its index.
         let resolvable = |t: &Ty| matches!(t, Ty::Enum(_) | Ty::Reply | Ty::TrackId);
-        let literal_word = |e: &Expr, t: &Ty| {
-            matches!(t, Ty::Bare(_)) || matches!(e.kind, ExprKind::Str(_))
-        };
+        let literal_word =
+            |e: &Expr, t: &Ty| matches!(t, Ty::Bare(_)) || matches!(e.kind, ExprKind::Str(_));
         let bare_err = |this: &mut Self, sc: &Scope, e: &Expr, w: &str| {
             let h = this.attr_hint(w);
             this.error(
@@ -1038,7 +1087,10 @@ impl<'e> Checker<'e> {
             let fine = match (&tya, &tyb) {
                 (x, y) if x.numeric() && y.numeric() => true,
                 (Ty::Time, Ty::Time) | (Ty::Dur, Ty::Dur) => true,
-                (Ty::Str, Ty::Str) | (Ty::Bool, Ty::Bool) | (Ty::Reply, Ty::Reply) | (Ty::TrackId, Ty::TrackId) => eq_only,
+                (Ty::Str, Ty::Str)
+                | (Ty::Bool, Ty::Bool)
+                | (Ty::Reply, Ty::Reply)
+                | (Ty::TrackId, Ty::TrackId) => eq_only,
                 (Ty::Enum(x), Ty::Enum(y)) => eq_only && x == y,
                 _ => false,
             };
@@ -1054,17 +1106,20 @@ impl<'e> Checker<'e> {
                         vs.join(", ")
                     )),
                     (Ty::Time, Ty::Dur) | (Ty::Dur, Ty::Time) => Some(
-                        "compare the age of a timestamp: `now - customer.last_purchase < 14d`".into(),
+                        "compare the age of a timestamp: `now - customer.last_purchase < 14d`"
+                            .into(),
                     ),
-                    (Ty::Set, _) | (_, Ty::Set) => {
-                        Some("test membership with `contains`: `customer.products contains \"fiber\"`".into())
-                    }
+                    (Ty::Set, _) | (_, Ty::Set) => Some(
+                        "test membership with `contains`: `customer.products contains \"fiber\"`"
+                            .into(),
+                    ),
                     (n, Ty::Str) | (Ty::Str, n) if n.numeric() => {
                         Some("write numbers without quotes: `customer.age == 18`".into())
                     }
                     _ => None,
                 };
-                self.error(sc, "rules::type-mismatch", span, msg, "type mismatch").help = help;
+                self.error(sc, "rules::type-mismatch", span, msg, "type mismatch")
+                    .help = help;
                 return None;
             }
             (ta, tb)
@@ -1078,7 +1133,12 @@ impl<'e> Checker<'e> {
                     span,
                     format!(
                         "compares `customer.{}` with itself, which is always {}",
-                        self.env.schema.attrs().get(*x as usize).map(|d| d.name.as_str()).unwrap_or("?"),
+                        self.env
+                            .schema
+                            .attrs()
+                            .get(*x as usize)
+                            .map(|d| d.name.as_str())
+                            .unwrap_or("?"),
                         if always { "true" } else { "false" }
                     ),
                     "same attribute on both sides",
@@ -1107,7 +1167,9 @@ impl<'e> Checker<'e> {
                 (TExpr::Const(k), x) => (quantity(x), op.flip(), num(k)),
                 _ => continue,
             };
-            let (Some(key), Some(k)) = (key, k) else { continue };
+            let (Some(key), Some(k)) = (key, k) else {
+                continue;
+            };
             let idx = match bounds.iter().position(|b| b.0 == key) {
                 Some(i) => i,
                 None => {

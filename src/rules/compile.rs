@@ -24,14 +24,28 @@ pub(crate) enum Cond {
     Always,
     Never,
     /// `customer.x <op> k` for a numeric attribute and an integer constant.
-    IntCmp { slot: u32, op: CmpOp, k: i64 },
+    IntCmp {
+        slot: u32,
+        op: CmpOp,
+        k: i64,
+    },
     /// `customer.flag` (`want`) or `not customer.flag`.
-    Flag { slot: u32, want: bool },
+    Flag {
+        slot: u32,
+        want: bool,
+    },
     /// `used(t)` (`want`) or `not used(t)`.
-    Used { track: u32, want: bool },
+    Used {
+        track: u32,
+        want: bool,
+    },
     /// `count(t) <op> k`.
-    CountCmp { track: u32, op: CmpOp, k: i64 },
-    Generic(TExpr),
+    CountCmp {
+        track: u32,
+        op: CmpOp,
+        k: i64,
+    },
+    Generic(Box<TExpr>),
 }
 
 /// A per-track predicate in run-time form: each node yields the tracks where it
@@ -47,7 +61,11 @@ pub(crate) enum SetPred {
     /// Reads only the request: true for all tracks or none.
     Request(TExpr),
     /// `track.<attr> <op> rhs`, `rhs` not reading the track.
-    Index { index: u32, op: CmpOp, rhs: TExpr },
+    Index {
+        index: u32,
+        op: CmpOp,
+        rhs: TExpr,
+    },
     Not(Box<SetPred>),
     And(Box<[SetPred]>),
     Or(Box<[SetPred]>),
@@ -83,11 +101,9 @@ pub(crate) struct SortedIndex {
 /// Which tracks a compiled rule targets.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
-    Static(TrackSet),
-    Pred {
-        base: Option<TrackSet>,
-        pred: SetPred,
-    },
+    /// Offset of the set's words in [`Inner::static_words`].
+    Static(u32),
+    Pred(Box<(Option<TrackSet>, SetPred)>),
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +117,8 @@ pub(crate) struct CRule {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<CRule>,
+    /// The words of every load-time target set, back to back, so the hot loop stays in few cache lines.
+    pub static_words: Vec<u64>,
     pub infos: Vec<RuleInfo>,
     pub n_tracks: usize,
     pub words: usize,
@@ -170,7 +188,11 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
     let n = cat.len();
     let attr_schema = cat.attr_schema();
     let cols: Vec<Vec<Option<CVal>>> = (0..attr_schema.len())
-        .map(|slot| (0..n).map(|t| cat.attr(slot, t).map(CVal::from_val)).collect())
+        .map(|slot| {
+            (0..n)
+                .map(|t| cat.attr(slot, t).map(CVal::from_val))
+                .collect()
+        })
         .collect();
     let products = cat
         .tracks()
@@ -179,6 +201,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         .collect();
     let mut inner = Inner {
         rules: Vec::with_capacity(checked.len()),
+        static_words: Vec::new(),
         infos: Vec::with_capacity(checked.len()),
         n_tracks: n,
         words: n.div_ceil(64),
@@ -196,8 +219,12 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             None => Cond::Always,
             Some(e) => lower_cond(e, &inner, env),
         };
+        let mut static_set = None;
         let target = match c.targets {
-            TTargets::Set(s) => Target::Static(s),
+            TTargets::Set(s) => {
+                static_set = Some(s);
+                None
+            }
             TTargets::Pred(base, p) => {
                 let pred = lower_pred(&p, &mut inner, &mut index_of, env);
                 match (&pred, &base) {
@@ -206,17 +233,25 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                         if let Some(b) = &base {
                             s.intersect_with(b);
                         }
-                        Target::Static(s)
+                        static_set = Some(s);
+                        None
                     }
                     _ => {
                         depth = depth.max(pred.depth());
-                        Target::Pred { base, pred }
+                        Some(Target::Pred(Box::new((base, pred))))
                     }
                 }
             }
         };
+        let target = target.unwrap_or_else(|| {
+            let off = inner.static_words.len() as u32;
+            if let Some(s) = &static_set {
+                inner.static_words.extend_from_slice(s.words());
+            }
+            Target::Static(off)
+        });
         if c.info.effect == EffectKind::Only {
-            if let Target::Static(s) = &target {
+            if let Some(s) = &static_set {
                 if s.is_empty() {
                     warnings.push(
                         Problem::warning(
@@ -290,7 +325,7 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 op: *op,
                 k: *k,
             },
-            _ => Cond::Generic(e.clone()),
+            _ => Cond::Generic(Box::new(e.clone())),
         },
         TExpr::Ctx(slot, ValKind::Bool) => Cond::Flag {
             slot: *slot,
@@ -309,9 +344,9 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 track: ts[0],
                 want: false,
             },
-            _ => Cond::Generic(e.clone()),
+            _ => Cond::Generic(Box::new(e.clone())),
         },
-        _ => Cond::Generic(e.clone()),
+        _ => Cond::Generic(Box::new(e.clone())),
     }
 }
 
@@ -361,15 +396,28 @@ fn lower_pred(
     }
     match e {
         TExpr::Not(x) => SetPred::Not(Box::new(lower_pred(x, inner, index_of, env))),
-        TExpr::And(v) => SetPred::And(v.iter().map(|x| lower_pred(x, inner, index_of, env)).collect()),
-        TExpr::Or(v) => SetPred::Or(v.iter().map(|x| lower_pred(x, inner, index_of, env)).collect()),
+        TExpr::And(v) => SetPred::And(
+            v.iter()
+                .map(|x| lower_pred(x, inner, index_of, env))
+                .collect(),
+        ),
+        TExpr::Or(v) => SetPred::Or(
+            v.iter()
+                .map(|x| lower_pred(x, inner, index_of, env))
+                .collect(),
+        ),
         TExpr::Cmp(op, a, b) => {
             let (slot, op, rhs) = match (&**a, &**b) {
                 (TExpr::TrackAttr(s), r) if !r.reads_track() => (*s, *op, r),
                 (l, TExpr::TrackAttr(s)) if !l.reads_track() => (*s, op.flip(), l),
                 _ => return SetPred::PerTrack(e.clone()),
             };
-            let ty = env.catalog.attr_schema().attrs().get(slot as usize).map(|d| &d.ty);
+            let ty = env
+                .catalog
+                .attr_schema()
+                .attrs()
+                .get(slot as usize)
+                .map(|d| &d.ty);
             if !ty.is_some_and(indexable) {
                 return SetPred::PerTrack(e.clone());
             }

@@ -134,8 +134,13 @@ impl RuleSet {
             };
             let off = out.target_words.len();
             match &r.target {
-                Target::Static(s) => out.target_words.extend_from_slice(s.words()),
-                Target::Pred { base, pred } => {
+                Target::Static(at) => {
+                    let at = *at as usize;
+                    let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
+                    out.target_words.extend_from_slice(words);
+                }
+                Target::Pred(bp) => {
+                    let (base, pred) = &**bp;
                     let (te, rest) = out.scratch.split_at_mut(2 * w);
                     let (t, e) = te.split_at_mut(w);
                     let mut perr = None;
@@ -411,10 +416,15 @@ fn eval_set(
     scratch: &mut [u64],
     err: &mut Option<EvalError>,
 ) {
+    // INVARIANT: `t`, `e`, `all` and every set in `inner` have exactly `w` words.
     let all = inner.all.words();
     let w = inner.words;
     match p {
-        SetPred::Static { t: st, e: se, err: serr } => {
+        SetPred::Static {
+            t: st,
+            e: se,
+            err: serr,
+        } => {
             t.copy_from_slice(st.words());
             e.copy_from_slice(se.words());
             if let Some(x) = serr {
@@ -484,6 +494,13 @@ fn eval_set(
         }
         SetPred::And(v) | SetPred::Or(v) => {
             let is_and = matches!(p, SetPred::And(_));
+            if scratch.len() < 2 * w {
+                // INVARIANT: compile sizes the scratch for the deepest predicate; fail closed if not.
+                t.iter_mut().for_each(|x| *x = 0);
+                e.copy_from_slice(all);
+                err.get_or_insert(EvalError::Overflow);
+                return;
+            }
             // `e` holds the tracks where the result is known false until the end.
             for i in 0..w {
                 t[i] = if is_and { all[i] } else { 0 };

@@ -126,7 +126,10 @@ pub fn format_rules(text: &str, path: &Path) -> Result<String, Vec<Problem>> {
                     out.push_str(&c.text);
                     out.push('\n');
                 }
-                let src_start = elems.iter().find(|e| e.1 == ri && e.2 == 0).map_or(0, |e| e.0);
+                let src_start = elems
+                    .iter()
+                    .find(|e| e.1 == ri && e.2 == 0)
+                    .map_or(0, |e| e.0);
                 if bc.is_empty() || blank_before(text, src_start) {
                     blank(&mut out);
                 }
@@ -193,7 +196,10 @@ fn name(n: &str) -> String {
 }
 
 fn names(v: &[Name]) -> String {
-    v.iter().map(|n| name(&n.text)).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|n| name(&n.text))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn effect(e: &Effect) -> String {
@@ -252,8 +258,16 @@ fn expr(e: &Expr, min: u8) -> String {
         ExprKind::Count(h) => format!("count({})", hist(h)),
         ExprKind::TrackTagged(t) => format!("track tagged {}", name(&t.text)),
         ExprKind::Not(x) => format!("not {}", expr(x, 3)),
-        ExprKind::And(v) => v.iter().map(|x| expr(x, 3)).collect::<Vec<_>>().join(" and "),
-        ExprKind::Or(v) => v.iter().map(|x| expr(x, 2)).collect::<Vec<_>>().join(" or "),
+        ExprKind::And(v) => v
+            .iter()
+            .map(|x| expr(x, 3))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        ExprKind::Or(v) => v
+            .iter()
+            .map(|x| expr(x, 2))
+            .collect::<Vec<_>>()
+            .join(" or "),
         ExprKind::Cmp(op, a, b) => format!("{} {} {}", expr(a, 5), op.as_str(), expr(b, 5)),
         ExprKind::In {
             negated,
@@ -279,5 +293,8 @@ fn expr(e: &Expr, min: u8) -> String {
 }
 
 fn path(p: &[Name]) -> String {
-    p.iter().map(|n| n.text.as_str()).collect::<Vec<_>>().join(".")
+    p.iter()
+        .map(|n| n.text.as_str())
+        .collect::<Vec<_>>()
+        .join(".")
 }

@@ -54,16 +54,16 @@ mod eval;
 mod fmt;
 mod parse;
 
+pub use check::MAX_RULES;
 pub use compile::RuleSet;
 pub use eval::Verdict;
 pub use fmt::format_rules;
 pub use parse::{parse, MAX_FILE_BYTES, MAX_LIST_ITEMS, MAX_NESTING};
-pub use check::MAX_RULES;
 
 use crate::catalog::Catalog;
 use crate::context::Schema;
-use crate::diag::Problem;
 use crate::diag::named_source;
+use crate::diag::Problem;
 
 /// One rules file as read from a bundle.
 #[derive(Clone, Debug)]
@@ -158,7 +158,10 @@ pub struct Fired {
 ///
 /// `Ok` holds the rule set and the warnings; `Err` holds every problem (errors
 /// and warnings) from all files, not just the first.
-pub fn compile(sources: &[RuleSource], env: &RuleEnv) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
+pub fn compile(
+    sources: &[RuleSource],
+    env: &RuleEnv,
+) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
     let mut checker = check::Checker::new(*env);
     let mut checked = Vec::new();
     let mut problems = Vec::new();
@@ -179,7 +182,11 @@ pub fn compile(sources: &[RuleSource], env: &RuleEnv) -> Result<(RuleSet, Vec<Pr
 }
 
 /// Compiles rules given as text (one file named `path`); a convenience for tests and benches.
-pub fn compile_str(text: &str, path: &Path, env: &RuleEnv) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
+pub fn compile_str(
+    text: &str,
+    path: &Path,
+    env: &RuleEnv,
+) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
     compile(
         &[RuleSource {
             path: path.to_owned(),

@@ -57,7 +57,9 @@ pub(crate) fn parse_with(
             format!("condition is nested more than {MAX_NESTING} levels deep"),
         )
         .at(src, (at, 1), "too deep here")
-        .with_help("split the condition into several rules or remove redundant parentheses")]);
+        .with_help(
+            "split the condition into several rules or remove redundant parentheses",
+        )]);
     }
     let mut pairs = match RulesParser::parse(Rule::file, text) {
         Ok(p) => p,
@@ -117,10 +119,8 @@ fn too_deep(text: &str) -> Option<usize> {
                     return Some(i);
                 }
             }
-            b')' => {
-                if frames.len() > 1 {
-                    nots -= frames.pop().unwrap_or(0);
-                }
+            b')' if frames.len() > 1 => {
+                nots = nots.saturating_sub(frames.pop().unwrap_or(0));
             }
             c if c.is_ascii_alphanumeric() || c == b'_' => {
                 let start = i;
@@ -141,7 +141,7 @@ fn too_deep(text: &str) -> Option<usize> {
                     "and" | "or" | "rule" | "when" | "where" | "forbid" | "only" | "boost"
                     | "penalize" | "penalise" => {
                         if let Some(top) = frames.last_mut() {
-                            nots -= *top;
+                            nots = nots.saturating_sub(*top);
                             *top = 0;
                         }
                         if word == "rule" {
@@ -234,7 +234,11 @@ fn syntax_problem(
         path,
         format!("expected {expected}, found {found_desc}"),
     )
-    .at(src, (pos, len), format!("expected {}", wanted.first().copied().unwrap_or("more")));
+    .at(
+        src,
+        (pos, len),
+        format!("expected {}", wanted.first().copied().unwrap_or("more")),
+    );
     // A misspelt keyword parses as a metadata key and then fails for want of a string.
     let before = text.get(..pos).unwrap_or("").trim_end();
     let prev: String = before
@@ -254,7 +258,9 @@ fn syntax_problem(
                 "`{prev}` is read as a metadata key; did you mean the keyword `{k}`?"
             ));
         } else {
-            p = p.with_help("metadata lines are a key and a string, e.g. `owner \"compliance@bank\"`");
+            p = p.with_help(
+                "metadata lines are a key and a string, e.g. `owner \"compliance@bank\"`",
+            );
         }
     } else if wanted.iter().any(|w| w.starts_with("an effect")) {
         p = p.with_help(

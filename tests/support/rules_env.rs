@@ -63,7 +63,11 @@ impl Fixture {
             decl("age", AttrType::Int, false),
             decl(
                 "segment",
-                AttrType::Enum(vec!["young_family".into(), "senior".into(), "student".into()]),
+                AttrType::Enum(vec![
+                    "young_family".into(),
+                    "senior".into(),
+                    "student".into(),
+                ]),
                 false,
             ),
             decl("region", AttrType::String, false),
@@ -79,15 +83,27 @@ impl Fixture {
         let f = |v: f64| Value::Float(v);
         let tracks = vec![
             track("greeting", &[], &[]),
-            track("credit_card", &["credit", "price"], &[("min_age", i(18)), ("price", f(0.0))]),
+            track(
+                "credit_card",
+                &["credit", "price"],
+                &[("min_age", i(18)), ("price", f(0.0))],
+            ),
             track("loan", &["credit"], &[("min_age", i(21))]),
             track("fee_disclosure", &["disclosure"], &[]),
             track("price_quote", &["price"], &[("price", f(10.0))]),
             track("upsell_tv", &["upsell"], &[("price", f(20.0))]),
             track("cross_fiber", &["cross_sell"], &[("price", f(30.0))]),
-            track("family_plan", &["family"], &[("min_age", i(18)), ("price", f(50.0))]),
+            track(
+                "family_plan",
+                &["family"],
+                &[("min_age", i(18)), ("price", f(50.0))],
+            ),
             track("family_bundle", &["family", "promo"], &[("price", f(70.0))]),
-            track("offer_5g", &["upsell"], &[("price", f(25.0)), ("min_age", i(16))]),
+            track(
+                "offer_5g",
+                &["upsell"],
+                &[("price", f(25.0)), ("min_age", i(16))],
+            ),
             track("closing_thanks", &["closing"], &[]),
             track("handover", &["closing"], &[]),
         ];
