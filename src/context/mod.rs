@@ -413,25 +413,27 @@ mod tests {
 
     #[test]
     fn reports_bad_contexts() {
-        let mut out = Vec::new();
         let s = schema();
-        let e = s.resolve(&Context::new(), &mut out).unwrap_err();
+        let e = s.resolve(&Context::new(), &mut Vec::new()).unwrap_err();
         assert_eq!(e.to_string(), "missing required context attribute `age`");
         let e = s
-            .resolve(&Context::new().with("age", "x"), &mut out)
+            .resolve(&Context::new().with("age", "x"), &mut Vec::new())
             .unwrap_err();
         assert_eq!(
             e.to_string(),
             "context attribute `age` must be int, found string"
         );
         let e = s
-            .resolve(&Context::new().with("age", 1).with("zip", 1), &mut out)
+            .resolve(
+                &Context::new().with("age", 1).with("zip", 1),
+                &mut Vec::new(),
+            )
             .unwrap_err();
         assert_eq!(e.to_string(), "unknown context attribute `zip`");
         let e = s
             .resolve(
                 &Context::new().with("age", 1).with("segment", "c"),
-                &mut out,
+                &mut Vec::new(),
             )
             .unwrap_err();
         assert!(e.to_string().contains("must be enum [a, b]"));
