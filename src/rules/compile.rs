@@ -88,10 +88,12 @@ impl SetPred {
 #[derive(Clone, Debug)]
 pub(crate) struct SortedIndex {
     pub slot: u32,
-    /// Attribute values in ascending order (timestamps and durations as milliseconds).
+    /// The distinct attribute values in ascending order (timestamps and durations
+    /// as milliseconds); catalogs repeat values a lot, so this is usually short.
     pub keys: Vec<f64>,
-    /// `prefix[i]`: the tracks holding the `i` smallest values.
-    pub prefix: Vec<TrackSet>,
+    /// `below[i]`: the tracks whose value is less than `keys[i]`; `below[keys.len()]`
+    /// holds every track that has the attribute.
+    pub below: Vec<TrackSet>,
     /// Tracks that have the attribute.
     pub present: TrackSet,
     /// Tracks that lack it.
@@ -453,17 +455,21 @@ fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
         }
     }
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut prefix = Vec::with_capacity(pairs.len() + 1);
+    let mut keys: Vec<f64> = Vec::new();
+    let mut below = Vec::new();
     let mut acc = TrackSet::empty(n);
-    prefix.push(acc.clone());
-    for (_, t) in &pairs {
+    for (k, t) in &pairs {
+        if keys.last() != Some(k) {
+            keys.push(*k);
+            below.push(acc.clone());
+        }
         acc.insert(*t);
-        prefix.push(acc.clone());
     }
+    below.push(acc);
     SortedIndex {
         slot,
-        keys: pairs.into_iter().map(|p| p.0).collect(),
-        prefix,
+        keys,
+        below,
         present,
         missing,
     }

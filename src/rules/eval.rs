@@ -462,24 +462,37 @@ fn eval_set(
                     return;
                 }
             };
-            let lo = ix.keys.partition_point(|x| *x < k);
-            let hi = ix.keys.partition_point(|x| *x <= k);
-            let p = |i: usize| ix.prefix.get(i).map_or(all, TrackSet::words);
+            // Tracks with a value `< k` and `<= k`, each a binary search over the distinct values.
+            let lt = || ix.below.get(ix.keys.partition_point(|x| *x < k));
+            let le = || ix.below.get(ix.keys.partition_point(|x| *x <= k));
             let present = ix.present.words();
-            let (a, b, minus_from_present) = match op {
-                CmpOp::Lt => (p(lo), None, false),
-                CmpOp::Le => (p(hi), None, false),
-                CmpOp::Gt => (p(hi), None, true),
-                CmpOp::Ge => (p(lo), None, true),
-                CmpOp::Eq => (p(hi), Some(p(lo)), false),
-                CmpOp::Ne => (p(hi), Some(p(lo)), true),
-            };
-            for i in 0..w {
-                let mut x = a[i] & !b.map_or(0, |b| b[i]);
-                if minus_from_present {
-                    x = present[i] & !x;
+            let zero = |t: &mut [u64]| t.iter_mut().for_each(|x| *x = 0);
+            match op {
+                CmpOp::Lt | CmpOp::Le => match if *op == CmpOp::Lt { lt() } else { le() } {
+                    Some(s) => t.copy_from_slice(s.words()),
+                    None => zero(t),
+                },
+                CmpOp::Gt | CmpOp::Ge => {
+                    let s = if *op == CmpOp::Gt { le() } else { lt() };
+                    let s = s.map_or(present, TrackSet::words);
+                    for i in 0..w {
+                        t[i] = present[i] & !s[i];
+                    }
                 }
-                t[i] = x;
+                CmpOp::Eq | CmpOp::Ne => {
+                    let (a, b) = (
+                        le().map_or(present, TrackSet::words),
+                        lt().map_or(present, TrackSet::words),
+                    );
+                    for i in 0..w {
+                        let eq = a[i] & !b[i];
+                        t[i] = if *op == CmpOp::Eq {
+                            eq
+                        } else {
+                            present[i] & !eq
+                        };
+                    }
+                }
             }
             e.copy_from_slice(ix.missing.words());
             if !ix.missing.is_empty() {
