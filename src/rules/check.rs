@@ -236,6 +236,7 @@ pub(crate) struct CheckedRule {
     pub boost: f32,
     pub targets: TTargets,
     pub src: Arc<NamedSource<String>>,
+    pub cond_span: Span,
     pub effect_span: Span,
 }
 
@@ -468,6 +469,7 @@ impl<'e> Checker<'e> {
             boost,
             targets,
             src: src.clone(),
+            cond_span: c_span(r),
             effect_span: r.effect.span,
         })
     }
