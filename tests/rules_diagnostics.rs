@@ -158,3 +158,10 @@ fn too_deep_and_too_large() {
     );
     insta::assert_snapshot!(diagnose(&deep));
 }
+
+#[test]
+fn string_value_without_quotes() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.region == north\n  forbid track loan\n"
+    ));
+}

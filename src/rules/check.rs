@@ -1078,6 +1078,21 @@ impl<'e> Checker<'e> {
             let c = self.constant_as(a, &tyb, &b.span, sc)?;
             (TExpr::Const(c), tb)
         } else {
+            for (x, other, e) in [(&tya, &tyb, a), (&tyb, &tya, b)] {
+                if let (Ty::Bare(w), Ty::Str) = (x, other) {
+                    if self.attr_hint(w).is_none() {
+                        self.error(
+                            sc,
+                            "rules::type-mismatch",
+                            e.span,
+                            format!("`{w}` is neither an attribute nor a string"),
+                            "bare word",
+                        )
+                        .help = Some(format!("write strings in double quotes: \"{w}\""));
+                        return None;
+                    }
+                }
+            }
             if let Ty::Bare(w) = &tya {
                 bare_err(self, sc, a, w);
                 return None;
