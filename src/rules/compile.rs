@@ -39,6 +39,12 @@ pub(crate) enum Cond {
         track: u32,
         want: bool,
     },
+    /// `customer.e in [..]` / `not in` / `==` / `!=` for an enum with at most 64 variants.
+    EnumIn {
+        slot: u32,
+        mask: u64,
+        negated: bool,
+    },
     /// `count(t) <op> k`.
     CountCmp {
         track: u32,
@@ -334,6 +340,16 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 op: op.flip(),
                 k: *k,
             },
+            (TExpr::Ctx(slot, ValKind::Enum), TExpr::Const(CVal::Enum(v)))
+            | (TExpr::Const(CVal::Enum(v)), TExpr::Ctx(slot, ValKind::Enum))
+                if *v < 64 && matches!(op, CmpOp::Eq | CmpOp::Ne) =>
+            {
+                Cond::EnumIn {
+                    slot: *slot,
+                    mask: 1 << v,
+                    negated: *op == CmpOp::Ne,
+                }
+            }
             (TExpr::Count(ts), TExpr::Const(CVal::Int(k))) if ts.len() == 1 => Cond::CountCmp {
                 track: ts[0],
                 op: *op,
@@ -344,6 +360,22 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
         TExpr::Ctx(slot, ValKind::Bool) => Cond::Flag {
             slot: *slot,
             want: true,
+        },
+        TExpr::In(negated, x, items) => match &**x {
+            TExpr::Ctx(slot, ValKind::Enum)
+                if items.iter().all(|i| matches!(i, CVal::Enum(v) if *v < 64)) =>
+            {
+                let mask = items.iter().fold(0u64, |m, i| match i {
+                    CVal::Enum(v) => m | 1 << v,
+                    _ => m,
+                });
+                Cond::EnumIn {
+                    slot: *slot,
+                    mask,
+                    negated: *negated,
+                }
+            }
+            _ => Cond::Generic(Box::new(e.clone())),
         },
         TExpr::Used(ts) if ts.len() == 1 => Cond::Used {
             track: ts[0],

@@ -239,6 +239,15 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
             Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
             _ => Err(EvalError::MissingAttribute { slot: *slot }),
         },
+        Cond::EnumIn {
+            slot,
+            mask,
+            negated,
+        } => match v.values.get(*slot as usize) {
+            Some(Some(Val::Enum(x))) => Ok((*x < 64 && mask & (1u64 << x) != 0) != *negated),
+            Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
+            _ => Err(EvalError::MissingAttribute { slot: *slot }),
+        },
         Cond::Used { track, want } => {
             Ok((v.used.get(*track as usize).copied().unwrap_or(0) > 0) == *want)
         }
