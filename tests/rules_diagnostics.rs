@@ -108,7 +108,7 @@ fn optional_attribute_without_has_guard() {
 #[test]
 fn rules_that_can_never_match() {
     insta::assert_snapshot!(diagnose(
-        "rule a\n  because \"x\"\n  when customer.age < 18 and customer.age > 65\n  forbid track loan\n\nrule b\n  because \"x\"\n  when turns_left < 0\n  forbid track loan\n\nrule c\n  because \"x\"\n  when turn >= max_turns\n  forbid track loan\n\nrule d\n  because \"x\"\n  when customer.age < customer.age\n  forbid track loan\n"
+        "rule a\n  because \"x\"\n  when customer.age < 18 and customer.age > 65\n  forbid track loan\n\nrule b\n  because \"x\"\n  when turns_left < 0\n  forbid track loan\n\nrule c\n  because \"x\"\n  when turn >= max_turns\n  forbid track loan\n\nrule d\n  because \"x\"\n  when customer.age < customer.age\n  forbid track loan\n\nrule e\n  because \"x\"\n  when max_turns * 2 < 3\n  forbid track loan\n"
     ));
 }
 
@@ -157,4 +157,11 @@ fn too_deep_and_too_large() {
         ")".repeat(70)
     );
     insta::assert_snapshot!(diagnose(&deep));
+}
+
+#[test]
+fn string_value_without_quotes() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.region == north\n  forbid track loan\n"
+    ));
 }

@@ -284,6 +284,35 @@ fn enums_strings_sets_and_lists() {
     assert!(t.eval(&fx, &r).forbidden.contains(fx.track("cross_fiber")));
     let t = Turn::adult().with("segment", "student");
     assert!(t.eval(&fx, &r).forbidden.contains(fx.track("cross_fiber")));
+    // Single-attribute enum tests take a fast path; both spellings agree.
+    for (cond, matching) in [
+        ("customer.segment == senior", "senior"),
+        ("senior == customer.segment", "senior"),
+        ("customer.segment != senior", "student"),
+        (
+            "customer.segment in [student, young_family]",
+            "young_family",
+        ),
+        ("customer.segment not in [student, young_family]", "senior"),
+    ] {
+        let r = fx.rules(&format!(
+            "rule r because \"x\" when {cond} forbid track loan"
+        ));
+        for seg in ["senior", "student", "young_family"] {
+            let hit = Turn::adult()
+                .with("segment", seg)
+                .eval(&fx, &r)
+                .forbidden
+                .contains(fx.track("loan"));
+            let expect = match cond {
+                c if c.contains("!=") => seg != "senior",
+                c if c.contains("not in") => seg == "senior",
+                c if c.contains(" in ") => seg != "senior",
+                _ => seg == matching,
+            };
+            assert_eq!(hit, expect, "{cond} with {seg}");
+        }
+    }
 }
 
 #[test]

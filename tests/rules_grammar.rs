@@ -220,3 +220,85 @@ fn formatting_keeps_needed_parentheses_only() {
 fn formatting_rejects_broken_files() {
     assert!(format_rules("rule", Path::new("x")).is_err());
 }
+
+#[test]
+fn too_many_rules_in_a_bundle_is_an_error() {
+    use talktrack::rules::{compile, RuleSource, MAX_RULES};
+    #[path = "support/rules_env.rs"]
+    mod support;
+    let fx = support::Fixture::new();
+    let per_file = 20_000;
+    let mut sources = Vec::new();
+    let mut i = 0;
+    while i <= MAX_RULES {
+        let mut text = String::new();
+        for _ in 0..per_file {
+            if i > MAX_RULES {
+                break;
+            }
+            text.push_str(&format!("rule r{i} because \"x\" forbid track loan\n"));
+            i += 1;
+        }
+        sources.push(RuleSource {
+            path: format!("f{}.rules", sources.len()).into(),
+            text,
+        });
+    }
+    let problems = compile(&sources, &fx.env()).unwrap_err();
+    assert_eq!(
+        problems.len(),
+        1,
+        "{:?}",
+        problems.iter().map(|p| p.one_line()).collect::<Vec<_>>()
+    );
+    assert_eq!(problems[0].code, "rules::too-many-rules");
+}
+
+mod formatter_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("customer.age < 18".to_owned()),
+            Just("has customer.budget".to_owned()),
+            Just("used(offer_5g)".to_owned()),
+            Just("count(tagged upsell)>=2".to_owned()),
+            Just("last_reply in [complaint,\"angry\"]".to_owned()),
+            Just("customer.products contains \"fiber\"".to_owned()),
+            Just("now-customer.last_purchase<14d".to_owned()),
+            Just("customer.segment not in [senior]".to_owned()),
+            Just("true".to_owned()),
+            (0i64..100, 0i64..100)
+                .prop_map(|(a, b)| format!("turn + {a} * (turns_left - {b}) >= -{b}")),
+        ]
+    }
+
+    fn cond() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a})\n    or {b}")),
+                inner.clone().prop_map(|a| format!("not ({a})")),
+                inner.prop_map(|a| format!("( {a} )")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn format_is_idempotent_and_keeps_meaning(c in cond(), comment in any::<bool>()) {
+            let text = format!(
+                "{}rule r{}\n when {c}\n  because \"x\"\nforbid   tracks   where track.price>customer.budget\n",
+                if comment { "# head\n" } else { "" },
+                if comment { " # why" } else { "" },
+            );
+            let once = format_rules(&text, Path::new("p.rules")).unwrap();
+            let twice = format_rules(&once, Path::new("p.rules")).unwrap();
+            prop_assert_eq!(&once, &twice);
+            prop_assert_eq!(ok(&text), ok(&once));
+            prop_assert_eq!(once.matches('#').count(), text.matches('#').count());
+        }
+    }
+}

@@ -14,7 +14,7 @@ use miette::NamedSource;
 use super::ast::*;
 use super::{EffectKind, RuleEnv, RuleInfo};
 use crate::context::{AttrType, Val};
-use crate::diag::{line_col, Problem};
+use crate::diag::Problem;
 use crate::trackset::TrackSet;
 
 /// A constant value, owned by the compiled rule set.
@@ -236,6 +236,7 @@ pub(crate) struct CheckedRule {
     pub boost: f32,
     pub targets: TTargets,
     pub src: Arc<NamedSource<String>>,
+    pub cond_span: Span,
     pub effect_span: Span,
 }
 
@@ -339,6 +340,11 @@ impl<'e> Checker<'e> {
         src: &Arc<NamedSource<String>>,
     ) -> Vec<CheckedRule> {
         let mut out = Vec::new();
+        // Line starts, so each rule's line and column is a binary search, not a scan from the top.
+        let text = src.inner();
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         for r in &file.rules {
             self.n_rules += 1;
             if self.n_rules == MAX_RULES + 1 {
@@ -354,7 +360,12 @@ impl<'e> Checker<'e> {
             if self.n_rules > MAX_RULES {
                 break;
             }
-            if let Some(c) = self.rule(r, path, src) {
+            let line = line_starts.partition_point(|s| *s <= r.span.start).max(1);
+            let start = line_starts.get(line - 1).copied().unwrap_or(0);
+            let column = text
+                .get(start..r.span.start)
+                .map_or(1, |l| l.chars().count() + 1);
+            if let Some(c) = self.rule(r, path, src, (line, column)) {
                 out.push(c);
             }
         }
@@ -366,6 +377,7 @@ impl<'e> Checker<'e> {
         r: &RuleDef,
         path: &Path,
         src: &Arc<NamedSource<String>>,
+        (line, column): (usize, usize),
     ) -> Option<CheckedRule> {
         let sc = Scope {
             path,
@@ -374,7 +386,6 @@ impl<'e> Checker<'e> {
             guards: Vec::new(),
         };
         let mut ok = true;
-        let (line, column) = line_col(src.inner(), r.span.start);
         match self.seen.get(&r.id.text) {
             Some((f, l, c)) => {
                 let help = format!(
@@ -468,6 +479,7 @@ impl<'e> Checker<'e> {
             boost,
             targets,
             src: src.clone(),
+            cond_span: c_span(r),
             effect_span: r.effect.span,
         })
     }
@@ -1076,6 +1088,21 @@ impl<'e> Checker<'e> {
             let c = self.constant_as(a, &tyb, &b.span, sc)?;
             (TExpr::Const(c), tb)
         } else {
+            for (x, other, e) in [(&tya, &tyb, a), (&tyb, &tya, b)] {
+                if let (Ty::Bare(w), Ty::Str) = (x, other) {
+                    if self.attr_hint(w).is_none() {
+                        self.error(
+                            sc,
+                            "rules::type-mismatch",
+                            e.span,
+                            format!("`{w}` is neither an attribute nor a string"),
+                            "bare word",
+                        )
+                        .help = Some(format!("write strings in double quotes: \"{w}\""));
+                        return None;
+                    }
+                }
+            }
             if let Ty::Bare(w) = &tya {
                 bare_err(self, sc, a, w);
                 return None;

@@ -39,13 +39,19 @@ pub(crate) enum Cond {
         track: u32,
         want: bool,
     },
+    /// `customer.e in [..]` / `not in` / `==` / `!=` for an enum with at most 64 variants.
+    EnumIn {
+        slot: u32,
+        mask: u64,
+        negated: bool,
+    },
     /// `count(t) <op> k`.
     CountCmp {
         track: u32,
         op: CmpOp,
         k: i64,
     },
-    Generic(TExpr),
+    Generic(Box<TExpr>),
 }
 
 /// A per-track predicate in run-time form: each node yields the tracks where it
@@ -88,10 +94,12 @@ impl SetPred {
 #[derive(Clone, Debug)]
 pub(crate) struct SortedIndex {
     pub slot: u32,
-    /// Attribute values in ascending order (timestamps and durations as milliseconds).
+    /// The distinct attribute values in ascending order (timestamps and durations
+    /// as milliseconds); catalogs repeat values a lot, so this is usually short.
     pub keys: Vec<f64>,
-    /// `prefix[i]`: the tracks holding the `i` smallest values.
-    pub prefix: Vec<TrackSet>,
+    /// `below[i]`: the tracks whose value is less than `keys[i]`; `below[keys.len()]`
+    /// holds every track that has the attribute.
+    pub below: Vec<TrackSet>,
     /// Tracks that have the attribute.
     pub present: TrackSet,
     /// Tracks that lack it.
@@ -101,11 +109,9 @@ pub(crate) struct SortedIndex {
 /// Which tracks a compiled rule targets.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
-    Static(TrackSet),
-    Pred {
-        base: Option<TrackSet>,
-        pred: SetPred,
-    },
+    /// Offset of the set's words in [`Inner::static_words`].
+    Static(u32),
+    Pred(Box<(Option<TrackSet>, SetPred)>),
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +125,8 @@ pub(crate) struct CRule {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<CRule>,
+    /// The words of every load-time target set, back to back, so the hot loop stays in few cache lines.
+    pub static_words: Vec<u64>,
     pub infos: Vec<RuleInfo>,
     pub n_tracks: usize,
     pub words: usize,
@@ -201,6 +209,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         .collect();
     let mut inner = Inner {
         rules: Vec::with_capacity(checked.len()),
+        static_words: Vec::new(),
         infos: Vec::with_capacity(checked.len()),
         n_tracks: n,
         words: n.div_ceil(64),
@@ -218,8 +227,24 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             None => Cond::Always,
             Some(e) => lower_cond(e, &inner, env),
         };
+        // The checker explains contradictory bounds; a condition that folds to false is caught here.
+        if matches!(cond, Cond::Never) && !matches!(c.cond, Some(TExpr::Const(CVal::Bool(false)))) {
+            warnings.push(
+                Problem::warning(
+                    "rules::never-matches",
+                    &c.info.file,
+                    format!("rule `{}` can never match", c.info.id),
+                )
+                .at(&c.src, c.cond_span.pair(), "this condition is always false")
+                .with_help("the condition does not depend on the request; remove the rule or fix the condition"),
+            );
+        }
+        let mut static_set = None;
         let target = match c.targets {
-            TTargets::Set(s) => Target::Static(s),
+            TTargets::Set(s) => {
+                static_set = Some(s);
+                None
+            }
             TTargets::Pred(base, p) => {
                 let pred = lower_pred(&p, &mut inner, &mut index_of, env);
                 match (&pred, &base) {
@@ -228,17 +253,25 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                         if let Some(b) = &base {
                             s.intersect_with(b);
                         }
-                        Target::Static(s)
+                        static_set = Some(s);
+                        None
                     }
                     _ => {
                         depth = depth.max(pred.depth());
-                        Target::Pred { base, pred }
+                        Some(Target::Pred(Box::new((base, pred))))
                     }
                 }
             }
         };
+        let target = target.unwrap_or_else(|| {
+            let off = inner.static_words.len() as u32;
+            if let Some(s) = &static_set {
+                inner.static_words.extend_from_slice(s.words());
+            }
+            Target::Static(off)
+        });
         if c.info.effect == EffectKind::Only {
-            if let Target::Static(s) = &target {
+            if let Some(s) = &static_set {
                 if s.is_empty() {
                     warnings.push(
                         Problem::warning(
@@ -307,16 +340,42 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 op: op.flip(),
                 k: *k,
             },
+            (TExpr::Ctx(slot, ValKind::Enum), TExpr::Const(CVal::Enum(v)))
+            | (TExpr::Const(CVal::Enum(v)), TExpr::Ctx(slot, ValKind::Enum))
+                if *v < 64 && matches!(op, CmpOp::Eq | CmpOp::Ne) =>
+            {
+                Cond::EnumIn {
+                    slot: *slot,
+                    mask: 1 << v,
+                    negated: *op == CmpOp::Ne,
+                }
+            }
             (TExpr::Count(ts), TExpr::Const(CVal::Int(k))) if ts.len() == 1 => Cond::CountCmp {
                 track: ts[0],
                 op: *op,
                 k: *k,
             },
-            _ => Cond::Generic(e.clone()),
+            _ => Cond::Generic(Box::new(e.clone())),
         },
         TExpr::Ctx(slot, ValKind::Bool) => Cond::Flag {
             slot: *slot,
             want: true,
+        },
+        TExpr::In(negated, x, items) => match &**x {
+            TExpr::Ctx(slot, ValKind::Enum)
+                if items.iter().all(|i| matches!(i, CVal::Enum(v) if *v < 64)) =>
+            {
+                let mask = items.iter().fold(0u64, |m, i| match i {
+                    CVal::Enum(v) => m | 1 << v,
+                    _ => m,
+                });
+                Cond::EnumIn {
+                    slot: *slot,
+                    mask,
+                    negated: *negated,
+                }
+            }
+            _ => Cond::Generic(Box::new(e.clone())),
         },
         TExpr::Used(ts) if ts.len() == 1 => Cond::Used {
             track: ts[0],
@@ -331,9 +390,9 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 track: ts[0],
                 want: false,
             },
-            _ => Cond::Generic(e.clone()),
+            _ => Cond::Generic(Box::new(e.clone())),
         },
-        _ => Cond::Generic(e.clone()),
+        _ => Cond::Generic(Box::new(e.clone())),
     }
 }
 
@@ -440,17 +499,21 @@ fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
         }
     }
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut prefix = Vec::with_capacity(pairs.len() + 1);
+    let mut keys: Vec<f64> = Vec::new();
+    let mut below = Vec::new();
     let mut acc = TrackSet::empty(n);
-    prefix.push(acc.clone());
-    for (_, t) in &pairs {
+    for (k, t) in &pairs {
+        if keys.last() != Some(k) {
+            keys.push(*k);
+            below.push(acc.clone());
+        }
         acc.insert(*t);
-        prefix.push(acc.clone());
     }
+    below.push(acc);
     SortedIndex {
         slot,
-        keys: pairs.into_iter().map(|p| p.0).collect(),
-        prefix,
+        keys,
+        below,
         present,
         missing,
     }

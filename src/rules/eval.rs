@@ -134,8 +134,13 @@ impl RuleSet {
             };
             let off = out.target_words.len();
             match &r.target {
-                Target::Static(s) => out.target_words.extend_from_slice(s.words()),
-                Target::Pred { base, pred } => {
+                Target::Static(at) => {
+                    let at = *at as usize;
+                    let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
+                    out.target_words.extend_from_slice(words);
+                }
+                Target::Pred(bp) => {
+                    let (base, pred) = &**bp;
                     let (te, rest) = out.scratch.split_at_mut(2 * w);
                     let (t, e) = te.split_at_mut(w);
                     let mut perr = None;
@@ -231,6 +236,15 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
         },
         Cond::Flag { slot, want } => match v.values.get(*slot as usize) {
             Some(Some(Val::Bool(b))) => Ok(b == want),
+            Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
+            _ => Err(EvalError::MissingAttribute { slot: *slot }),
+        },
+        Cond::EnumIn {
+            slot,
+            mask,
+            negated,
+        } => match v.values.get(*slot as usize) {
+            Some(Some(Val::Enum(x))) => Ok((*x < 64 && mask & (1u64 << x) != 0) != *negated),
             Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
             _ => Err(EvalError::MissingAttribute { slot: *slot }),
         },
@@ -411,6 +425,7 @@ fn eval_set(
     scratch: &mut [u64],
     err: &mut Option<EvalError>,
 ) {
+    // INVARIANT: `t`, `e`, `all` and every set in `inner` have exactly `w` words.
     let all = inner.all.words();
     let w = inner.words;
     match p {
@@ -456,24 +471,37 @@ fn eval_set(
                     return;
                 }
             };
-            let lo = ix.keys.partition_point(|x| *x < k);
-            let hi = ix.keys.partition_point(|x| *x <= k);
-            let p = |i: usize| ix.prefix.get(i).map_or(all, TrackSet::words);
+            // Tracks with a value `< k` and `<= k`, each a binary search over the distinct values.
+            let lt = || ix.below.get(ix.keys.partition_point(|x| *x < k));
+            let le = || ix.below.get(ix.keys.partition_point(|x| *x <= k));
             let present = ix.present.words();
-            let (a, b, minus_from_present) = match op {
-                CmpOp::Lt => (p(lo), None, false),
-                CmpOp::Le => (p(hi), None, false),
-                CmpOp::Gt => (p(hi), None, true),
-                CmpOp::Ge => (p(lo), None, true),
-                CmpOp::Eq => (p(hi), Some(p(lo)), false),
-                CmpOp::Ne => (p(hi), Some(p(lo)), true),
-            };
-            for i in 0..w {
-                let mut x = a[i] & !b.map_or(0, |b| b[i]);
-                if minus_from_present {
-                    x = present[i] & !x;
+            let zero = |t: &mut [u64]| t.iter_mut().for_each(|x| *x = 0);
+            match op {
+                CmpOp::Lt | CmpOp::Le => match if *op == CmpOp::Lt { lt() } else { le() } {
+                    Some(s) => t.copy_from_slice(s.words()),
+                    None => zero(t),
+                },
+                CmpOp::Gt | CmpOp::Ge => {
+                    let s = if *op == CmpOp::Gt { le() } else { lt() };
+                    let s = s.map_or(present, TrackSet::words);
+                    for i in 0..w {
+                        t[i] = present[i] & !s[i];
+                    }
                 }
-                t[i] = x;
+                CmpOp::Eq | CmpOp::Ne => {
+                    let (a, b) = (
+                        le().map_or(present, TrackSet::words),
+                        lt().map_or(present, TrackSet::words),
+                    );
+                    for i in 0..w {
+                        let eq = a[i] & !b[i];
+                        t[i] = if *op == CmpOp::Eq {
+                            eq
+                        } else {
+                            present[i] & !eq
+                        };
+                    }
+                }
             }
             e.copy_from_slice(ix.missing.words());
             if !ix.missing.is_empty() {
@@ -488,6 +516,13 @@ fn eval_set(
         }
         SetPred::And(v) | SetPred::Or(v) => {
             let is_and = matches!(p, SetPred::And(_));
+            if scratch.len() < 2 * w {
+                // INVARIANT: compile sizes the scratch for the deepest predicate; fail closed if not.
+                t.iter_mut().for_each(|x| *x = 0);
+                e.copy_from_slice(all);
+                err.get_or_insert(EvalError::Overflow);
+                return;
+            }
             // `e` holds the tracks where the result is known false until the end.
             for i in 0..w {
                 t[i] = if is_and { all[i] } else { 0 };

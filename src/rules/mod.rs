@@ -129,7 +129,7 @@ pub enum EvalError {
     },
     /// A value did not have the type the rule was checked against.
     TypeMismatch {
-        /// Context schema slot.
+        /// Context schema slot (`u32::MAX` when the mismatch is not tied to one attribute).
         slot: u32,
     },
     /// Arithmetic overflowed (e.g. a timestamp minus a duration) or divided by zero.

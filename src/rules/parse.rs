@@ -119,10 +119,8 @@ fn too_deep(text: &str) -> Option<usize> {
                     return Some(i);
                 }
             }
-            b')' => {
-                if frames.len() > 1 {
-                    nots -= frames.pop().unwrap_or(0);
-                }
+            b')' if frames.len() > 1 => {
+                nots = nots.saturating_sub(frames.pop().unwrap_or(0));
             }
             c if c.is_ascii_alphanumeric() || c == b'_' => {
                 let start = i;
@@ -143,7 +141,7 @@ fn too_deep(text: &str) -> Option<usize> {
                     "and" | "or" | "rule" | "when" | "where" | "forbid" | "only" | "boost"
                     | "penalize" | "penalise" => {
                         if let Some(top) = frames.last_mut() {
-                            nots -= *top;
+                            nots = nots.saturating_sub(*top);
                             *top = 0;
                         }
                         if word == "rule" {
@@ -692,5 +690,44 @@ impl Builder<'_> {
             }
         };
         Some(Expr { kind, span: sp })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_counts_parentheses_and_chained_nots() {
+        assert_eq!(too_deep("rule r when ((a)) forbid track t"), None);
+        let deep = format!("when {}a", "(".repeat(MAX_NESTING + 1));
+        assert_eq!(too_deep(&deep), Some(5 + MAX_NESTING));
+        let nots = format!("when {}a", "not ".repeat(MAX_NESTING + 1));
+        assert!(too_deep(&nots).is_some());
+        // `and` ends a chain of `not`s; closing parentheses unwind.
+        let flat = format!("when {}", vec!["not a"; 200].join(" and "));
+        assert_eq!(too_deep(&flat), None);
+        let seq = format!("when {}", vec!["(not (a))"; 200].join(" or "));
+        assert_eq!(too_deep(&seq), None);
+        // Parentheses in strings and comments do not count.
+        let quoted = format!("because \"{}\" # {}", "(".repeat(100), "(".repeat(100));
+        assert_eq!(too_deep(&quoted), None);
+    }
+
+    #[test]
+    fn syntax_errors_name_what_was_expected_not_grammar_rules() {
+        let e = parse("rule r when a < 1 forbid", Path::new("x")).unwrap_err();
+        assert!(e[0].message.starts_with("expected "), "{}", e[0].message);
+        assert!(!e[0].message.contains("kw_"), "{}", e[0].message);
+        assert!(
+            e[0].message.contains("`tracks tagged t`"),
+            "{}",
+            e[0].message
+        );
+        let e = parse("rule r\n  when a <\n", Path::new("x")).unwrap_err();
+        assert_eq!(
+            e[0].message,
+            "expected an expression, found the end of the file"
+        );
     }
 }
