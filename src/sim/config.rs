@@ -94,7 +94,12 @@ impl SimSetup {
             s.data.template = s.data.template.map(|r| dir.join(r));
         }
         if let Some(tpl) = s.load_template()? {
-            let ids: Vec<String> = tpl.catalog().tracks().iter().map(|t| t.id.clone()).collect();
+            let ids: Vec<String> = tpl
+                .catalog()
+                .tracks()
+                .iter()
+                .map(|t| t.id.clone())
+                .collect();
             let replies = tpl.manifest().replies.clone();
             if s.data.tracks.is_empty() {
                 s.data.tracks = ids;
@@ -127,10 +132,7 @@ impl SimSetup {
         match &self.data.template {
             None => Ok(None),
             Some(dir) => BundleTemplate::load(dir).map(Some).map_err(|e| {
-                SetupError::Template(format!(
-                    "{e}\n{}",
-                    crate::diag::render(&e.problems)
-                ))
+                SetupError::Template(format!("{e}\n{}", crate::diag::render(&e.problems)))
             }),
         }
     }

@@ -46,7 +46,12 @@ pub fn p4g_reference_mdp() -> Result<Arc<Mdp>, SetupError> {
         .load_template()?
         .ok_or_else(|| SetupError::Template("the reference config names no template".into()))?;
     let rules = RulesMask::new(tpl.rules(), tpl.fallback());
-    Ok(Arc::new(Mdp::build(&agg, &setup.sim, &rules, tpl.features())?))
+    Ok(Arc::new(Mdp::build(
+        &agg,
+        &setup.sim,
+        &rules,
+        tpl.features(),
+    )?))
 }
 
 /// The reference environment and its exact evaluator, sharing one MDP.
