@@ -117,6 +117,7 @@ impl LoadError {
 
 /// Reads a text file with the size and UTF-8 checks every bundle file gets;
 /// `shown` is the path problems name.
+#[allow(clippy::result_large_err)] // cold path: a file is read once per load
 pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
     let meta = std::fs::metadata(path).map_err(|e| {
         Problem::error(
