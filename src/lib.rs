@@ -20,6 +20,8 @@ pub mod diag;
 pub mod engine;
 #[cfg(feature = "train")]
 pub mod eval;
+#[cfg(feature = "train")]
+pub mod export;
 pub mod features;
 #[cfg(feature = "train")]
 pub mod log;
