@@ -187,6 +187,10 @@ impl Catalog {
     /// The typed value of track attribute `slot` for `track`, `None` when unset.
     pub fn attr(&self, slot: usize, track: usize) -> Option<Val<'_>> {
         let decl = self.attr_schema.attrs().get(slot)?;
-        self.columns.get(slot)?.get(track)?.as_ref()?.typed(&decl.ty)
+        self.columns
+            .get(slot)?
+            .get(track)?
+            .as_ref()?
+            .typed(&decl.ty)
     }
 }

@@ -429,7 +429,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), "unknown context attribute `zip`");
         let e = s
-            .resolve(&Context::new().with("age", 1).with("segment", "c"), &mut out)
+            .resolve(
+                &Context::new().with("age", 1).with("segment", "c"),
+                &mut out,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("must be enum [a, b]"));
     }

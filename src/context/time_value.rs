@@ -39,7 +39,11 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         "w" => 7 * 86_400_000,
-        _ => return Err(format!("`{unit}` is not a duration unit (use ms, s, m, h, d or w)")),
+        _ => {
+            return Err(format!(
+                "`{unit}` is not a duration unit (use ms, s, m, h, d or w)"
+            ))
+        }
     };
     n.checked_mul(per)
         .ok_or_else(|| format!("duration `{s}` is too long"))

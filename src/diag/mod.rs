@@ -107,7 +107,12 @@ impl Problem {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        format!("{sev}[{}]: {}: {}", self.code, self.location(), self.message)
+        format!(
+            "{sev}[{}]: {}: {}",
+            self.code,
+            self.location(),
+            self.message
+        )
     }
 }
 
@@ -150,10 +155,9 @@ impl Diagnostic for Problem {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let span = self.span?;
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new_with_span(
-            self.label.clone(),
-            span,
-        ))))
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(self.label.clone(), span),
+        )))
     }
 }
 
@@ -177,7 +181,10 @@ pub fn render(problems: &[Problem]) -> String {
 
 /// Wraps a file's text for diagnostics.
 pub fn named_source(path: &Path, text: &str) -> Arc<NamedSource<String>> {
-    Arc::new(NamedSource::new(path.display().to_string(), text.to_owned()))
+    Arc::new(NamedSource::new(
+        path.display().to_string(),
+        text.to_owned(),
+    ))
 }
 
 #[cfg(test)]

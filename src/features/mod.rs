@@ -173,7 +173,10 @@ impl FeatureEncoder {
             at += width;
         }
         if at == 0 && errors.is_empty() {
-            errors.push((0, "the feature spec is empty: the policy needs an input".to_owned()));
+            errors.push((
+                0,
+                "the feature spec is empty: the policy needs an input".to_owned(),
+            ));
         }
         if errors.is_empty() {
             Ok(Self {
@@ -330,7 +333,11 @@ mod tests {
         ];
         let enc = FeatureEncoder::new(&spec, env(&s)).unwrap();
         assert_eq!(enc.dim(), 4 + 3 + 1 + 2 + 3 + 1);
-        let values = [Some(Val::Int(30)), Some(Val::Float(4.0)), Some(Val::Enum(1))];
+        let values = [
+            Some(Val::Int(30)),
+            Some(Val::Float(4.0)),
+            Some(Val::Enum(1)),
+        ];
         let used = [0u16, 2, 0];
         let view = TurnView {
             values: &values,
@@ -357,9 +364,7 @@ mod tests {
                 name: "age".into(),
                 scale: 1.0,
             },
-            Feature::AttrOneHot {
-                name: "zip".into(),
-            },
+            Feature::AttrOneHot { name: "zip".into() },
             Feature::AttrOneHot {
                 name: "tenure".into(),
             },

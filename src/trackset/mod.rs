@@ -130,10 +130,7 @@ impl TrackSet {
     /// Whether the two sets share a member.
     #[inline]
     pub fn intersects(&self, other: &TrackSet) -> bool {
-        self.words
-            .iter()
-            .zip(&other.words)
-            .any(|(a, b)| a & b != 0)
+        self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)
     }
 
     /// Members in increasing order.
