@@ -198,7 +198,7 @@ fn dqn_cfg(seed: u64) -> DqnConfig {
         net: small_net(),
         n_envs: 4,
         batch_size: 64,
-        replay_ratio: 0.25,
+        replay_ratio: 0.5,
         learning_starts: 1_000,
         target_update_every: 100,
         ..DqnConfig::default()
@@ -357,5 +357,19 @@ fn non_finite_loss_is_reported_not_exported() {
             assert!(what.contains("loss"), "{what}");
         }
         other => panic!("expected a non-finite error, got {other:?}"),
+    }
+}
+
+#[test]
+#[ignore]
+fn print_dqn_curve() {
+    for (lr, rr, steps) in [(1e-3, 0.25, 30_000u64), (3e-3, 0.25, 30_000), (1e-3, 0.5, 30_000), (1e-3, 0.25, 60_000)] {
+        let mut cfg = dqn_cfg(1);
+        cfg.lr = lr;
+        cfg.replay_ratio = rr;
+        cfg.run.total_steps = steps;
+        let out = train_dqn(&Toy::default(), Some(&ToyEval), &cfg, &mut NoObserver).unwrap();
+        let f: Vec<String> = out.curve.points.iter().map(|p| format!("{:.3}", p.fraction)).collect();
+        println!("lr {lr} rr {rr} steps {steps}: {} ({:.2}s)", f.join(" "), out.wall_secs);
     }
 }

@@ -80,6 +80,9 @@ pub struct DqnConfig {
     pub gamma: f32,
     /// AdamW learning rate. Default 1e-3.
     pub lr: f64,
+    /// Anneal the learning rate linearly to 10% of `lr` over the budget; damps the
+    /// late oscillation between near-tied actions. Default true.
+    pub lr_anneal: bool,
     /// AdamW decoupled weight decay. Default 0.
     pub weight_decay: f32,
     /// Replay buffer capacity in transitions. Default 100,000.
@@ -118,6 +121,7 @@ impl Default for DqnConfig {
             n_envs: 16,
             gamma: 1.0,
             lr: 1e-3,
+            lr_anneal: true,
             weight_decay: 0.0,
             buffer_size: 100_000,
             batch_size: 128,

@@ -135,6 +135,11 @@ pub fn train_dqn(
         let eps =
             cfg.eps_start + (cfg.eps_end - cfg.eps_start) * (steps as f64 / eps_steps).min(1.0);
         let warmup = steps < cfg.learning_starts;
+        let lr = if cfg.lr_anneal {
+            cfg.lr * (1.0 - 0.9 * (steps as f64 / total as f64).min(1.0))
+        } else {
+            cfg.lr
+        };
         for i in 0..venv.len() {
             cur_obs.copy_from_slice(venv.obs_of(i));
             let action = {
@@ -198,7 +203,7 @@ pub fn train_dqn(
                 });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &online);
-            online = optim.step(cfg.lr, online, grads);
+            online = optim.step(lr, online, grads);
             plain = online.to_plain(act)?;
             if !plain.is_finite() {
                 return Err(TrainError::NonFinite {
