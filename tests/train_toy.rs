@@ -359,17 +359,3 @@ fn non_finite_loss_is_reported_not_exported() {
         other => panic!("expected a non-finite error, got {other:?}"),
     }
 }
-
-#[test]
-#[ignore]
-fn print_dqn_curve() {
-    for (lr, rr, steps) in [(1e-3, 0.25, 30_000u64), (3e-3, 0.25, 30_000), (1e-3, 0.5, 30_000), (1e-3, 0.25, 60_000)] {
-        let mut cfg = dqn_cfg(1);
-        cfg.lr = lr;
-        cfg.replay_ratio = rr;
-        cfg.run.total_steps = steps;
-        let out = train_dqn(&Toy::default(), Some(&ToyEval), &cfg, &mut NoObserver).unwrap();
-        let f: Vec<String> = out.curve.points.iter().map(|p| format!("{:.3}", p.fraction)).collect();
-        println!("lr {lr} rr {rr} steps {steps}: {} ({:.2}s)", f.join(" "), out.wall_secs);
-    }
-}
