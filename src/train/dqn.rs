@@ -212,7 +212,7 @@ pub fn train_dqn(
                 });
             }
             grad_steps += 1;
-            if grad_steps % cfg.target_update_every == 0 {
+            if grad_steps.is_multiple_of(cfg.target_update_every) {
                 target.polyak(&plain, cfg.tau);
             }
             let progress = Progress {

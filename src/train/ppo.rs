@@ -169,15 +169,11 @@ pub fn train_ppo(
         }
 
         // GAE(λ), reset at episode ends.
-        for i in 0..n {
+        for (i, &last) in last_val.iter().enumerate() {
             let mut gae = 0.0f32;
             for t in (0..t_len).rev() {
                 let k = t * n + i;
-                let next_v = if t + 1 == t_len {
-                    last_val[i]
-                } else {
-                    r_val[k + n]
-                };
+                let next_v = if t + 1 == t_len { last } else { r_val[k + n] };
                 let live = if r_done[k] { 0.0 } else { 1.0 };
                 let delta = r_rew[k] + cfg.gamma * next_v * live - r_val[k];
                 gae = delta + cfg.gamma * cfg.gae_lambda * live * gae;
