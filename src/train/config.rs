@@ -163,11 +163,13 @@ pub struct PpoConfig {
     pub clip: f32,
     /// Weight of the value loss. Default 0.5.
     pub vf_coef: f32,
-    /// Weight of the entropy bonus at the start. Default 0.01.
+    /// Weight of the entropy bonus at the start. Default 0.001: the greedy policy is
+    /// what gets exported, so exploration only needs to keep near-tied actions alive.
     pub ent_coef: f32,
     /// Decay the entropy bonus linearly to zero over the budget. Default true.
     pub ent_decay: bool,
-    /// AdamW learning rate. Default 3e-3.
+    /// AdamW learning rate. Default 2e-2 (high for PPO, right for these small MDPs
+    /// with large minibatches; 3e-3 reached 95% of the optimum three times slower).
     pub lr: f64,
     /// Anneal the learning rate linearly to 10% of `lr` over the budget. Default true.
     pub lr_anneal: bool,
@@ -193,9 +195,9 @@ impl Default for PpoConfig {
             gae_lambda: 0.95,
             clip: 0.2,
             vf_coef: 0.5,
-            ent_coef: 0.01,
+            ent_coef: 0.001,
             ent_decay: true,
-            lr: 3e-3,
+            lr: 2e-2,
             lr_anneal: true,
             weight_decay: 0.0,
             max_grad_norm: Some(0.5),

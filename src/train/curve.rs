@@ -22,6 +22,10 @@ pub struct Progress {
     pub loss: f64,
     /// Exploration rate (DQN) or mean policy entropy (PPO) at this update.
     pub explore: f64,
+    /// Seconds so far spent stepping environments and acting (plain forward).
+    pub act_secs: f64,
+    /// Seconds so far spent in gradient steps (targets, burn forward/backward, optimiser).
+    pub learn_secs: f64,
 }
 
 /// One exact evaluation of the greedy policy.

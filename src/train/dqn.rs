@@ -122,6 +122,7 @@ pub fn train_dqn(
     let total = cfg.run.total_steps;
     let eps_steps = (cfg.eps_decay_fraction * total as f64).max(1.0);
     let mut clock = Clock::start();
+    let (mut act_secs, mut learn_secs) = (0.0f64, 0.0f64);
     let mut steps: u64 = 0;
     let mut grad_steps: u64 = 0;
     let mut credit = 0.0f64;
@@ -140,6 +141,7 @@ pub fn train_dqn(
         } else {
             cfg.lr
         };
+        let t0 = std::time::Instant::now();
         for i in 0..venv.len() {
             cur_obs.copy_from_slice(venv.obs_of(i));
             let action = {
@@ -163,12 +165,14 @@ pub fn train_dqn(
             );
             steps += 1;
         }
+        act_secs += t0.elapsed().as_secs_f64();
         if steps < cfg.learning_starts || replay.len == 0 {
             continue;
         }
         credit += venv.len() as f64 * cfg.replay_ratio;
         while credit >= 1.0 {
             credit -= 1.0;
+            let t0 = std::time::Instant::now();
             // Targets from the plain copies: y = r + γ · Q_target(s', argmax_{a' allowed} Q_online(s', a')).
             for j in 0..bs {
                 let k = master.random_range(0..replay.len);
@@ -211,6 +215,7 @@ pub fn train_dqn(
                     what: "q-network weights".into(),
                 });
             }
+            learn_secs += t0.elapsed().as_secs_f64();
             grad_steps += 1;
             if grad_steps.is_multiple_of(cfg.target_update_every) {
                 target.polyak(&plain, cfg.tau);
@@ -221,6 +226,8 @@ pub fn train_dqn(
                 episodes: venv.episodes,
                 mean_return: venv.mean_return(),
                 loss: loss_val,
+                act_secs,
+                learn_secs,
                 explore: eps,
             };
             if observer.on_update(&progress) == Control::Stop {

@@ -122,6 +122,7 @@ pub fn train_ppo(
     let mut value = [0.0f32; 1];
     let total = cfg.run.total_steps;
     let mut clock = Clock::start();
+    let (mut act_secs, mut learn_secs) = (0.0f64, 0.0f64);
     let mut steps: u64 = 0;
     let mut next_eval = if cfg.run.eval_every == 0 {
         u64::MAX
@@ -143,6 +144,7 @@ pub fn train_ppo(
         };
 
         // Rollout: slot `t * n + i` holds copy i's t-th step.
+        let t0 = std::time::Instant::now();
         for t in 0..t_len {
             for i in 0..n {
                 let k = t * n + i;
@@ -163,6 +165,8 @@ pub fn train_ppo(
             }
         }
         steps += size as u64;
+        act_secs += t0.elapsed().as_secs_f64();
+        let t0 = std::time::Instant::now();
         for (i, lv) in last_val.iter_mut().enumerate() {
             vf.forward(venv.obs_of(i), &mut scratch, &mut value);
             *lv = value[0];
@@ -257,6 +261,7 @@ pub fn train_ppo(
                 model = optim.step(lr, model, grads);
             }
         }
+        learn_secs += t0.elapsed().as_secs_f64();
         pi = model.pi.to_plain(act)?;
         vf = model.v.to_plain(act)?;
         if !pi.is_finite() || !vf.is_finite() {
@@ -271,6 +276,8 @@ pub fn train_ppo(
             episodes: venv.episodes,
             mean_return: venv.mean_return(),
             loss: loss_sum / n_mb.max(1) as f64,
+            act_secs,
+            learn_secs,
             explore: ent_sum / n_mb.max(1) as f64,
         };
         if observer.on_update(&progress) == Control::Stop {
