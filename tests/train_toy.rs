@@ -259,6 +259,24 @@ fn dqn_learns_the_toy_optimum_without_violations() {
 }
 
 #[test]
+fn ppo_with_a_shared_trunk_learns_the_toy_optimum() {
+    let cfg = PpoConfig {
+        shared_trunk: true,
+        ..ppo_cfg(2)
+    };
+    let out = train_ppo(&Toy::default(), Some(&ToyEval), &cfg, &mut NoObserver).unwrap();
+    let last = out.curve.last().unwrap();
+    assert!(
+        last.fraction >= 0.995,
+        "ppo reached {} of the optimum",
+        last.fraction
+    );
+    // The exported policy is trunk + policy head: hidden layers, then one logit per action.
+    assert_eq!(out.net.layers.len(), 3);
+    assert_eq!((out.net.n_in(), out.net.n_out()), (OBS, A));
+}
+
+#[test]
 fn same_seed_same_weights() {
     let mut small = ppo_cfg(7);
     small.run.total_steps = 4_096;

@@ -175,22 +175,20 @@ impl<B: Backend> BurnMlp<B> {
             .windows(2)
             .enumerate()
             .map(|(k, w)| {
-                let (n_in, n_out) = (w[0], w[1]);
-                let bound = 1.0 / (n_in.max(1) as f32).sqrt();
                 let scale = if k + 1 == n { out_scale } else { 1.0 };
-                let weights: Vec<f32> = (0..n_in * n_out)
-                    .map(|_| rng.random_range(-bound..=bound) * scale)
-                    .collect();
-                let weight =
-                    Tensor::<B, 2>::from_data(TensorData::new(weights, [n_in, n_out]), device);
-                let bias = Tensor::<B, 1>::zeros([n_out], device);
-                Linear {
-                    weight: Param::from_tensor(weight),
-                    bias: Some(Param::from_tensor(bias)),
-                }
+                dense(w[0], w[1], scale, rng, device)
             })
             .collect();
         Self { layers }
+    }
+
+    /// Forward pass with the activation after every layer (a trunk that heads sit on).
+    pub fn forward_trunk(&self, x: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
+        let mut x = x;
+        for layer in &self.layers {
+            x = activate(layer.forward(x), activation);
+        }
+        x
     }
 
     /// Forward pass of a batch `[batch, n_in]` → `[batch, n_out]`.
@@ -200,10 +198,7 @@ impl<B: Backend> BurnMlp<B> {
         for (k, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if k < last {
-                x = match activation {
-                    Activation::Relu => relu(x),
-                    Activation::Tanh => tanh(x),
-                };
+                x = activate(x, activation);
             }
         }
         x
@@ -211,24 +206,57 @@ impl<B: Backend> BurnMlp<B> {
 
     /// Copies the weights out as plain numbers; fails on NaN or infinite weights.
     pub fn to_plain(&self, activation: Activation) -> Result<PlainMlp, TrainError> {
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let w = layer.weight.val();
-            let [n_in, n_out] = w.dims();
-            let weights = w.into_data().into_vec::<f32>().map_err(data_err)?;
-            let bias = match &layer.bias {
-                Some(b) => b.val().into_data().into_vec::<f32>().map_err(data_err)?,
-                None => vec![0.0; n_out],
-            };
-            layers.push(DenseWeights {
-                n_in,
-                n_out,
-                weights,
-                bias,
-            });
-        }
+        let layers = self
+            .layers
+            .iter()
+            .map(dense_to_plain)
+            .collect::<Result<_, _>>()?;
         Ok(PlainMlp { layers, activation })
     }
+}
+
+fn activate<B: Backend>(x: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
+    match activation {
+        Activation::Relu => relu(x),
+        Activation::Tanh => tanh(x),
+    }
+}
+
+/// A dense layer with weights uniform in ±scale/√fan_in and zero bias, drawn from `rng`.
+pub(crate) fn dense<B: Backend>(
+    n_in: usize,
+    n_out: usize,
+    scale: f32,
+    rng: &mut StdRng,
+    device: &B::Device,
+) -> Linear<B> {
+    let bound = 1.0 / (n_in.max(1) as f32).sqrt();
+    let weights: Vec<f32> = (0..n_in * n_out)
+        .map(|_| rng.random_range(-bound..=bound) * scale)
+        .collect();
+    let weight = Tensor::<B, 2>::from_data(TensorData::new(weights, [n_in, n_out]), device);
+    let bias = Tensor::<B, 1>::zeros([n_out], device);
+    Linear {
+        weight: Param::from_tensor(weight),
+        bias: Some(Param::from_tensor(bias)),
+    }
+}
+
+/// The plain copy of one burn layer.
+pub(crate) fn dense_to_plain<B: Backend>(layer: &Linear<B>) -> Result<DenseWeights, TrainError> {
+    let w = layer.weight.val();
+    let [n_in, n_out] = w.dims();
+    let weights = w.into_data().into_vec::<f32>().map_err(data_err)?;
+    let bias = match &layer.bias {
+        Some(b) => b.val().into_data().into_vec::<f32>().map_err(data_err)?,
+        None => vec![0.0; n_out],
+    };
+    Ok(DenseWeights {
+        n_in,
+        n_out,
+        weights,
+        bias,
+    })
 }
 
 fn data_err(e: burn::tensor::DataError) -> TrainError {

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use super::config::PpoConfig;
+use super::config::{Activation, PpoConfig};
 use super::curve::{Control, LearningCurve, Progress, TrainObserver};
 use super::env::{Evaluator, MaskedEnv};
 use super::mlp::{sizes, BurnMlp, PlainMlp, Scratch};
@@ -27,11 +27,42 @@ use super::{Learner, TrainError, TrainOutcome};
 /// Logit given to forbidden actions.
 const MASKED_LOGIT: f32 = -1e9;
 
-/// Policy and value networks, one module so that one optimiser steps both.
+/// Policy and value heads on an optional shared trunk, one module so that one
+/// optimiser steps all of it. Without sharing the trunk has no layers and each head
+/// is a whole network.
 #[derive(Module, Debug)]
 struct ActorCritic<B: Backend> {
+    trunk: BurnMlp<B>,
     pi: BurnMlp<B>,
     v: BurnMlp<B>,
+}
+
+impl<B: Backend> ActorCritic<B> {
+    fn init(cfg: &PpoConfig, od: usize, na: usize, rng: &mut StdRng, device: &B::Device) -> Self {
+        let hidden = &cfg.net.hidden;
+        match hidden.last() {
+            Some(&h) if cfg.shared_trunk => Self {
+                trunk: BurnMlp::init(&sizes(od, &hidden[..hidden.len() - 1], h), 1.0, rng, device),
+                pi: BurnMlp::init(&[h, na], 0.01, rng, device),
+                v: BurnMlp::init(&[h, 1], 1.0, rng, device),
+            },
+            _ => Self {
+                trunk: BurnMlp::init(&[od], 1.0, rng, device),
+                pi: BurnMlp::init(&sizes(od, hidden, na), 0.01, rng, device),
+                v: BurnMlp::init(&sizes(od, hidden, 1), 1.0, rng, device),
+            },
+        }
+    }
+
+    /// Plain copies of the whole policy (trunk + policy head) and value networks.
+    fn to_plain(&self, act: Activation) -> Result<(PlainMlp, PlainMlp), TrainError> {
+        let trunk = self.trunk.to_plain(act)?;
+        let join = |head: PlainMlp| PlainMlp {
+            layers: trunk.layers.iter().cloned().chain(head.layers).collect(),
+            activation: act,
+        };
+        Ok((join(self.pi.to_plain(act)?), join(self.v.to_plain(act)?)))
+    }
 }
 
 /// Samples from the softmax of `logits` restricted to `mask`; returns the action and
@@ -84,10 +115,7 @@ pub fn train_ppo(
     let mut master = StdRng::seed_from_u64(cfg.run.seed);
     let mut venv = VecEnv::new(env, cfg.n_envs, &mut master)?;
     let (od, na) = (venv.obs_dim, venv.n_actions);
-    let mut model = ActorCritic::<Learner> {
-        pi: BurnMlp::init(&sizes(od, &cfg.net.hidden, na), 0.01, &mut master, &device),
-        v: BurnMlp::init(&sizes(od, &cfg.net.hidden, 1), 1.0, &mut master, &device),
-    };
+    let mut model = ActorCritic::<Learner>::init(cfg, od, na, &mut master, &device);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay)
         .with_grad_clipping(
@@ -95,8 +123,7 @@ pub fn train_ppo(
                 .map(burn::grad_clipping::GradientClippingConfig::Norm),
         )
         .init::<Learner, ActorCritic<Learner>>();
-    let mut pi = model.pi.to_plain(act)?;
-    let mut vf = model.v.to_plain(act)?;
+    let (mut pi, mut vf) = model.to_plain(act)?;
     let mut curve = LearningCurve {
         optimum: evaluator.map_or(0.0, |e| e.optimum()),
         points: vec![],
@@ -236,14 +263,15 @@ pub fn train_ppo(
                     &device,
                 );
 
-                let logp_all = log_softmax(model.pi.forward(x.clone(), act) + m, 1);
+                let h = model.trunk.forward_trunk(x, act);
+                let logp_all = log_softmax(model.pi.forward(h.clone(), act) + m, 1);
                 let logp = logp_all.clone().gather(1, a);
                 let ratio = (logp - old).exp();
                 let s1 = ratio.clone() * ad.clone();
                 let s2 = ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * ad;
                 let pg_loss = s1.min_pair(s2).mean().neg();
                 let entropy = (logp_all.clone().exp() * logp_all).sum_dim(1).mean().neg();
-                let v = model.v.forward(x, act);
+                let v = model.v.forward(h, act);
                 let v_loss = (v - rt).powi_scalar(2).mean();
                 let loss = pg_loss + v_loss * cfg.vf_coef - entropy.clone() * ent_coef;
 
@@ -262,8 +290,7 @@ pub fn train_ppo(
             }
         }
         learn_secs += t0.elapsed().as_secs_f64();
-        pi = model.pi.to_plain(act)?;
-        vf = model.v.to_plain(act)?;
+        (pi, vf) = model.to_plain(act)?;
         if !pi.is_finite() || !vf.is_finite() {
             return Err(TrainError::NonFinite {
                 step: steps,
