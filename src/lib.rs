@@ -10,10 +10,24 @@
 //! compiled → evaluated) and `features` + `policy` (observation → scores) →
 //! `engine` (ranked, explained decision).
 
+#[cfg(feature = "train")]
+pub mod aggregate;
+pub mod bundle;
+pub mod cases;
 pub mod catalog;
 pub mod context;
 pub mod diag;
+pub mod engine;
+#[cfg(feature = "train")]
+pub mod eval;
 pub mod features;
+#[cfg(feature = "train")]
+pub mod log;
+pub mod policy;
+pub mod rules;
+#[cfg(feature = "train")]
+pub mod sim;
+pub mod synth;
 pub mod trackset;
 #[cfg(feature = "train")]
 pub mod train;

@@ -1,3 +1,219 @@
 //! The `talktrack` command line: check, decide, fmt and test bundles.
+//!
+//! A thin layer over the library: every command parses its arguments, calls one
+//! library function and prints what it returns.
 
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use talktrack::bundle::Bundle;
+use talktrack::diag::render;
+use talktrack::engine::{decide, Request};
+
+#[derive(Parser)]
+#[command(
+    name = "talktrack",
+    version,
+    about = "Decide the next talk track: learned policy ranks, compliance rules permit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a bundle: manifest, rules, policy; prints every problem.
+    Check {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+    /// Decide the next track for a request (JSON) and print the decision.
+    Decide {
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// Request file (JSON); `-` reads standard input.
+        #[arg(long)]
+        request: PathBuf,
+        /// Print a readable explanation instead of JSON.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Format rule files canonically (in place), or check that they are.
+    Fmt {
+        /// Rule files or bundle directories (all their rule files).
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the rule test cases a bundle lists.
+    Test {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+}
+
+fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
+    match Bundle::load(dir) {
+        Ok(b) => {
+            if !b.warnings().is_empty() {
+                eprint!("{}", render(b.warnings()));
+            }
+            Ok(Arc::new(b))
+        }
+        Err(e) => {
+            eprint!("{}", render(&e.problems));
+            eprintln!("{e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), ExitCode> {
+    match cli.cmd {
+        Cmd::Check { bundle } => {
+            let b = load(&bundle)?;
+            println!(
+                "ok: {} {} — {} tracks, {} rules, {} warning(s), observation {} floats\ndigest {}",
+                b.name(),
+                b.version(),
+                b.catalog().len(),
+                b.rules().len(),
+                b.warnings().len(),
+                b.features().dim(),
+                b.digest()
+            );
+            Ok(())
+        }
+        Cmd::Decide {
+            bundle,
+            request,
+            explain,
+        } => {
+            let b = load(&bundle)?;
+            let text = if request.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(&request)
+            }
+            .map_err(|e| {
+                eprintln!("error: cannot read `{}`: {e}", request.display());
+                ExitCode::FAILURE
+            })?;
+            let req = Request::from_json(&text).map_err(|e| {
+                eprintln!("error: {}: {e}", request.display());
+                ExitCode::FAILURE
+            })?;
+            let d = decide(&b, &req).map_err(|e| {
+                eprintln!("error: {}: {e}", request.display());
+                ExitCode::FAILURE
+            })?;
+            if explain {
+                print!("{}", d.explain());
+            } else {
+                match serde_json::to_string_pretty(&d) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Err(ExitCode::FAILURE);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Cmd::Fmt { paths, check } => fmt(&paths, check),
+        Cmd::Test { bundle } => {
+            let b = load(&bundle)?;
+            match talktrack::cases::run_all(&b) {
+                Err(ps) => {
+                    eprint!("{}", render(&ps));
+                    Err(ExitCode::FAILURE)
+                }
+                Ok((report, _, failed)) => {
+                    print!("{report}");
+                    if failed > 0 {
+                        Err(ExitCode::FAILURE)
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let manifest = p.join("bundle.toml");
+            let listed = std::fs::read_to_string(&manifest)
+                .ok()
+                .and_then(|t| toml::from_str::<talktrack::bundle::Manifest>(&t).ok())
+                .map(|m| m.rules);
+            match listed {
+                Some(rules) => out.extend(rules.iter().map(|r| p.join(r))),
+                None => {
+                    if let Ok(rd) = std::fs::read_dir(p) {
+                        let mut v: Vec<PathBuf> = rd
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|f| f.extension().is_some_and(|x| x == "rules"))
+                            .collect();
+                        v.sort();
+                        out.extend(v);
+                    }
+                }
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+fn fmt(paths: &[PathBuf], check: bool) -> Result<(), ExitCode> {
+    let mut bad = false;
+    for file in rule_files(paths) {
+        let text = match talktrack::bundle::read_text(&file, &file) {
+            Ok(t) => t,
+            Err(p) => {
+                eprint!("{}", render(&[p]));
+                bad = true;
+                continue;
+            }
+        };
+        match talktrack::rules::format_rules(&text, &file) {
+            Err(ps) => {
+                eprint!("{}", render(&ps));
+                bad = true;
+            }
+            Ok(formatted) if formatted != text => {
+                if check {
+                    println!("not formatted: {}", file.display());
+                    bad = true;
+                } else if let Err(e) = std::fs::write(&file, formatted) {
+                    eprintln!("error: cannot write `{}`: {e}", file.display());
+                    bad = true;
+                } else {
+                    println!("formatted: {}", file.display());
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    if bad {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(c) => c,
+    }
+}

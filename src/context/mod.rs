@@ -131,10 +131,10 @@ impl Schema {
     pub fn resolve<'a>(
         &self,
         ctx: &'a Context,
-        out: &mut Vec<Option<Val<'a>>>,
+        out: &mut impl SlotBuffer<'a>,
     ) -> Result<(), ContextError> {
-        out.clear();
-        out.resize(self.attrs.len(), None);
+        out.reset(self.attrs.len());
+        let out = out.slots_mut();
         for (name, value) in &ctx.entries {
             let Some(slot) = self.slot(name) else {
                 return Err(ContextError::Unknown { name: name.clone() });
@@ -154,6 +154,38 @@ impl Schema {
             }
         }
         Ok(())
+    }
+}
+
+/// Context values by schema slot; inline for up to 32 attributes, so resolving a
+/// request does not allocate.
+pub type Resolved<'a> = smallvec::SmallVec<[Option<Val<'a>>; 32]>;
+
+/// Where [`Schema::resolve`] writes values: a `Vec` or an inline [`Resolved`].
+pub trait SlotBuffer<'a> {
+    /// Makes the buffer `n` empty slots long.
+    fn reset(&mut self, n: usize);
+    /// The slots.
+    fn slots_mut(&mut self) -> &mut [Option<Val<'a>>];
+}
+
+impl<'a> SlotBuffer<'a> for Vec<Option<Val<'a>>> {
+    fn reset(&mut self, n: usize) {
+        self.clear();
+        self.resize(n, None);
+    }
+    fn slots_mut(&mut self) -> &mut [Option<Val<'a>>] {
+        self
+    }
+}
+
+impl<'a> SlotBuffer<'a> for Resolved<'a> {
+    fn reset(&mut self, n: usize) {
+        self.clear();
+        self.resize(n, None);
+    }
+    fn slots_mut(&mut self) -> &mut [Option<Val<'a>>] {
+        self
     }
 }
 
@@ -406,35 +438,33 @@ mod tests {
     #[test]
     fn resolves_by_slot() {
         let ctx = Context::new().with("segment", "b").with("age", 40);
-        let mut out = Vec::new();
+        let mut out = Resolved::new();
         schema().resolve(&ctx, &mut out).unwrap();
-        assert_eq!(out, vec![Some(Val::Int(40)), Some(Val::Enum(1))]);
+        assert_eq!(out.to_vec(), vec![Some(Val::Int(40)), Some(Val::Enum(1))]);
     }
 
     #[test]
     fn reports_bad_contexts() {
-        let mut out = Vec::new();
         let s = schema();
-        let e = s.resolve(&Context::new(), &mut out).unwrap_err();
-        assert_eq!(e.to_string(), "missing required context attribute `age`");
-        let e = s
-            .resolve(&Context::new().with("age", "x"), &mut out)
-            .unwrap_err();
+        let err = |ctx: Context| {
+            let mut out = Resolved::new();
+            s.resolve(&ctx, &mut out).unwrap_err().to_string()
+        };
         assert_eq!(
-            e.to_string(),
+            err(Context::new()),
+            "missing required context attribute `age`"
+        );
+        assert_eq!(
+            err(Context::new().with("age", "x")),
             "context attribute `age` must be int, found string"
         );
-        let e = s
-            .resolve(&Context::new().with("age", 1).with("zip", 1), &mut out)
-            .unwrap_err();
-        assert_eq!(e.to_string(), "unknown context attribute `zip`");
-        let e = s
-            .resolve(
-                &Context::new().with("age", 1).with("segment", "c"),
-                &mut out,
-            )
-            .unwrap_err();
-        assert!(e.to_string().contains("must be enum [a, b]"));
+        assert_eq!(
+            err(Context::new().with("age", 1).with("zip", 1)),
+            "unknown context attribute `zip`"
+        );
+        assert!(
+            err(Context::new().with("age", 1).with("segment", "c")).contains("must be enum [a, b]")
+        );
     }
 
     #[test]

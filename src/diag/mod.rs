@@ -169,10 +169,16 @@ pub fn render(problems: &[Problem]) -> String {
         .with_links(false);
     let mut out = String::new();
     for p in problems {
-        out.push_str(&p.one_line());
-        out.push('\n');
-        if handler.render_report(&mut out, p).is_err() {
-            out.push_str("  (could not render this problem)\n");
+        // With a span, miette shows file:line:column above the source; without one,
+        // the one-line form names the file.
+        if p.span.is_none() || handler.render_report(&mut out, p).is_err() {
+            out.push_str(&p.one_line());
+            out.push('\n');
+            if let Some(h) = &p.help {
+                out.push_str("  help: ");
+                out.push_str(h);
+                out.push('\n');
+            }
         }
         out.push('\n');
     }

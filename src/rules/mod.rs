@@ -1,15 +1,69 @@
 //! The compliance and business rules language: text → AST → checked → compiled →
-//! evaluated.
+//! evaluated, one stage per file:
 //!
-//! INTERFACE (filled in by the rules work): see the public items below.
+//! - [`parse`] (`parse.rs`, grammar in `grammar/rules.pest`): text → [`ast`], with
+//!   size and nesting limits checked before the parser runs;
+//! - `check.rs`: names resolved against the context schema and the catalog, types
+//!   checked, likely mistakes warned about;
+//! - `compile.rs`: the flat [`RuleSet`] (slots, variant indices, precomputed
+//!   target sets, sorted indexes for track predicates);
+//! - `eval.rs`: [`RuleSet::evaluate`] for one turn into a reusable [`Verdict`];
+//! - `fmt.rs`: [`format_rules`], the canonical layout.
+//!
+//! # The language
+//!
+//! ```text
+//! # comment to the end of the line
+//! rule no-credit-to-minors                 # id: letters, digits, `_`, `-`; unique per bundle
+//!   because "no credit offers under 18"    # the reason (a warning when missing)
+//!   ref "CCA-2026-§12"                     # any `key "text"` metadata
+//!   when customer.age < 18                 # optional; absent means always
+//!   forbid tracks tagged credit            # exactly one effect
+//! ```
+//!
+//! Effects: `forbid <targets>`, `only <targets>`, `boost <targets> by <n>`,
+//! `penalize <targets> by <n>` (also `penalise`; a negative boost). Targets:
+//! `track a`, `tracks a, b`, `tracks tagged t1, t2` (any of the tags),
+//! `tracks where <track predicate>`, `tracks tagged t where <pred>`, `all tracks`.
+//!
+//! Values: `customer.<attr>` (or `context.<attr>`), `turn`, `turns_left`,
+//! `max_turns`, `now`, `last_reply`, `count(<track>)`, `count(tagged <tag>)`;
+//! inside `tracks where` also `track.<attr>`, `track.id`, `track.product`.
+//! Literals: ints, floats, `"strings"`, `true`/`false`, durations (`500ms 30s 15m
+//! 36h 14d 2w`), lists `[a, "b", 3]`. Enum attributes, `last_reply` and `track.id`
+//! compare with bare words or strings.
+//!
+//! Operators, loosest first: `or`; `and`; `not`; `== != < <= > >=`, `in [..]`,
+//! `not in [..]`, `contains`; `+ -`; `* /`. Conditions also use `has <attr>`,
+//! `used(<track>)`, `used(tagged <tag>)` and (in track predicates) `track tagged t`.
+//!
+//! # Semantics
+//!
+//! Deny-overrides and order-independent: forbidden tracks are the union of the
+//! targets of all matched forbid rules; several matched `only` rules intersect;
+//! boosts add up. A condition that cannot be evaluated fails closed (see
+//! `eval.rs` for the three-valued logic): forbid forbids, only restricts, boost is
+//! skipped, and the [`Fired`] entry carries the error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+pub mod ast;
+mod check;
+mod compile;
+mod eval;
+mod fmt;
+mod parse;
+
+pub use check::MAX_RULES;
+pub use compile::RuleSet;
+pub use eval::Verdict;
+pub use fmt::format_rules;
+pub use parse::{parse, MAX_FILE_BYTES, MAX_LIST_ITEMS, MAX_NESTING};
 
 use crate::catalog::Catalog;
 use crate::context::Schema;
+use crate::diag::named_source;
 use crate::diag::Problem;
-use crate::trackset::TrackSet;
-use crate::turn::TurnView;
 
 /// One rules file as read from a bundle.
 #[derive(Clone, Debug)]
@@ -75,11 +129,16 @@ pub enum EvalError {
     },
     /// A value did not have the type the rule was checked against.
     TypeMismatch {
-        /// Context schema slot.
+        /// Context schema slot (`u32::MAX` when the mismatch is not tied to one attribute).
         slot: u32,
     },
-    /// Arithmetic overflowed (e.g. a timestamp minus a duration).
+    /// Arithmetic overflowed (e.g. a timestamp minus a duration) or divided by zero.
     Overflow,
+    /// A track predicate read a track attribute the track does not set.
+    MissingTrackAttribute {
+        /// Track attribute slot (`u32::MAX`: the track's product).
+        slot: u32,
+    },
 }
 
 /// A rule that matched or failed closed during one evaluation.
@@ -89,8 +148,50 @@ pub struct Fired {
     pub rule: u32,
     /// `Some` when the condition failed to evaluate and the rule failed closed.
     pub error: Option<EvalError>,
-    /// Offset of its target tracks in [`Verdict::target_words`] (one [`TrackSet`] worth of words).
+    /// Offset of its target tracks in [`Verdict::target_words`] (one [`TrackSet`](crate::trackset::TrackSet) worth of words).
     pub targets: u32,
     /// The boost it adds (boost rules only; 0 when failed closed).
     pub boost: f32,
+}
+
+/// Parses, checks and compiles the rules files of one bundle.
+///
+/// `Ok` holds the rule set and the warnings; `Err` holds every problem (errors
+/// and warnings) from all files, not just the first.
+pub fn compile(
+    sources: &[RuleSource],
+    env: &RuleEnv,
+) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
+    let mut checker = check::Checker::new(*env);
+    let mut checked = Vec::new();
+    let mut problems = Vec::new();
+    for s in sources {
+        let src = named_source(&s.path, &s.text);
+        match parse::parse_with(&s.text, &s.path, &src) {
+            Ok(file) => checked.extend(checker.file(&file, &s.path, &src)),
+            Err(p) => problems.extend(p),
+        }
+    }
+    problems.append(&mut checker.problems);
+    if problems.iter().any(Problem::is_error) {
+        return Err(problems);
+    }
+    let (set, warnings) = compile::build(checked, env);
+    problems.extend(warnings);
+    Ok((set, problems))
+}
+
+/// Compiles rules given as text (one file named `path`); a convenience for tests and benches.
+pub fn compile_str(
+    text: &str,
+    path: &Path,
+    env: &RuleEnv,
+) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
+    compile(
+        &[RuleSource {
+            path: path.to_owned(),
+            text: text.to_owned(),
+        }],
+        env,
+    )
 }

@@ -109,6 +109,22 @@ impl TrackSet {
         }
     }
 
+    /// `self ∪= words` for raw words of a set over the same universe.
+    #[inline]
+    pub fn union_words(&mut self, words: &[u64]) {
+        for (a, b) in self.words.iter_mut().zip(words) {
+            *a |= *b;
+        }
+    }
+
+    /// `self ∩= words` for raw words of a set over the same universe.
+    #[inline]
+    pub fn intersect_words(&mut self, words: &[u64]) {
+        for (a, b) in self.words.iter_mut().zip(words) {
+            *a &= *b;
+        }
+    }
+
     /// Copies `other` into `self` without reallocating when the sizes agree.
     #[inline]
     pub fn copy_from(&mut self, other: &TrackSet) {

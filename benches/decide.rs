@@ -1,0 +1,151 @@
+//! Runtime benchmark: bundle load, rules alone, policy forward alone, full `decide`,
+//! and tract's bare forward pass of the same network, for the medium and large
+//! synthetic bundles. Prints a table of p50 / p90 / mean per operation.
+//!
+//! Run with `cargo bench --bench decide` (release build, one thread).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use talktrack::bundle::Bundle;
+use talktrack::engine::{decide, Request};
+use talktrack::rules::Verdict;
+use talktrack::synth::SynthSpec;
+use talktrack::turn::TurnView;
+use tract_onnx::prelude::*;
+
+struct Stats {
+    p50: Duration,
+    p90: Duration,
+    mean: Duration,
+}
+
+fn measure(iters: usize, mut f: impl FnMut()) -> Stats {
+    for _ in 0..iters / 10 + 1 {
+        f();
+    }
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let total: Duration = times.iter().sum();
+    Stats {
+        p50: times[times.len() / 2],
+        p90: times[times.len() * 9 / 10],
+        mean: total / iters as u32,
+    }
+}
+
+fn us(d: Duration) -> String {
+    format!("{:>10.2}", d.as_secs_f64() * 1e6)
+}
+
+fn row(case: &str, op: &str, s: &Stats) {
+    println!(
+        "| {case:<6} | {op:<28} | {} | {} | {} |",
+        us(s.p50),
+        us(s.p90),
+        us(s.mean)
+    );
+}
+
+type Parts = (talktrack::context::Resolved<'static>, Vec<u16>, Option<u32>);
+
+fn view_parts(b: &Bundle, req: &Request) -> Parts {
+    // Owned copies so the rules can be timed without the request resolution.
+    let leaked: &'static Request = Box::leak(Box::new(req.clone()));
+    let mut values = talktrack::context::Resolved::new();
+    b.schema()
+        .resolve(&leaked.context, &mut values)
+        .expect("request fits the schema");
+    let mut used = vec![0u16; b.catalog().len()];
+    for t in &leaked.history.tracks {
+        if let Some(i) = b.catalog().index(t) {
+            used[i] += 1;
+        }
+    }
+    let last = leaked.history.replies.last().and_then(|r| b.reply_index(r));
+    (values, used, last)
+}
+
+fn bench(name: &str, spec: SynthSpec) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spec.write(dir.path()).expect("write bundle");
+
+    let load = measure(20, || {
+        let _ = Bundle::load(dir.path()).expect("bundle loads");
+    });
+    row(name, "bundle load", &load);
+
+    let b = Arc::new(Bundle::load(dir.path()).expect("bundle loads"));
+    let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
+    let parts: Vec<_> = reqs.iter().map(|r| view_parts(&b, r)).collect();
+    let mut verdict = Verdict::new(b.catalog().len());
+    let mut i = 0;
+    let rules = measure(20_000, || {
+        let (values, used, last) = &parts[i % parts.len()];
+        i += 1;
+        let view = TurnView {
+            values,
+            now_ms: 1_767_225_600_000,
+            turn: (used.iter().map(|&u| u as u32).sum::<u32>()).min(19),
+            max_turns: 20,
+            used,
+            last_reply: *last,
+            embedding: None,
+        };
+        b.rules().evaluate(&view, &mut verdict);
+        std::hint::black_box(&verdict);
+    });
+    row(name, "rules alone", &rules);
+
+    let obs = vec![0.1f32; spec.obs_dim];
+    let mut scores = vec![0.0f32; spec.tracks];
+    let fwd = measure(5_000, || {
+        b.policy().scores(&obs, &mut scores).expect("policy runs");
+        std::hint::black_box(&scores);
+    });
+    row(name, "policy forward (talktrack)", &fwd);
+
+    let bytes = spec.policy_bytes().expect("policy bytes");
+    let plan = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .and_then(|m| m.with_input_fact(0, f32::fact([1, spec.obs_dim]).into()))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .expect("tract plan");
+    let input: Tensor = tract_ndarray::Array2::<f32>::from_elem((1, spec.obs_dim), 0.1).into();
+    let bare = measure(5_000, || {
+        let out = plan.run(tvec!(input.clone().into())).expect("tract runs");
+        std::hint::black_box(out);
+    });
+    row(name, "bare tract forward", &bare);
+
+    let mut j = 0;
+    let full = measure(5_000, || {
+        let d = decide(&b, &reqs[j % reqs.len()]).expect("decides");
+        j += 1;
+        std::hint::black_box(d);
+    });
+    row(name, "full decide", &full);
+    let overhead = full.p50.saturating_sub(bare.p50);
+    println!(
+        "| {name:<6} | {:<28} | {} |            |            |",
+        "decide p50 − bare forward p50",
+        us(overhead)
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    println!("one thread, batch 1; times in µs");
+    println!("| case   | operation                    |        p50 |        p90 |       mean |");
+    println!("|--------|------------------------------|------------|------------|------------|");
+    bench("medium", SynthSpec::medium());
+    bench("large", SynthSpec::large());
+}

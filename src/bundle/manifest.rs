@@ -1,0 +1,187 @@
+//! `bundle.toml`: the manifest that declares everything a bundle serves with.
+//!
+//! These types mirror the file one to one (serde, unknown keys rejected so a typo
+//! is an error, not a silently ignored setting); [`super::Bundle::load`] turns them
+//! into checked, indexed structures.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Track;
+use crate::context::{AttrDecl, AttrType};
+use crate::features::Feature;
+use crate::policy::ScoreKind;
+
+/// The manifest format this version of talktrack reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole `bundle.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// Bundle name, e.g. `telecom-upsell`.
+    pub name: String,
+    /// Bundle version, e.g. `1.4.0`.
+    pub version: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: String,
+    /// Maximum number of agent turns in a conversation.
+    pub max_turns: u32,
+    /// The track used when no other track is allowed (e.g. a hand-over to a person).
+    pub fallback: String,
+    /// The vocabulary of user reply categories, in the policy's one-hot order.
+    pub replies: Vec<String>,
+    /// Rule files, relative to the bundle directory.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Rule test case files, relative to the bundle directory.
+    #[serde(default)]
+    pub tests: Vec<String>,
+    /// How a track is picked from the ranking.
+    #[serde(default)]
+    pub selection: Selection,
+    /// The policy file and its tensors.
+    pub policy: PolicyDecl,
+    /// The context schema: attribute name → type.
+    #[serde(default)]
+    pub context: BTreeMap<String, AttrSpec>,
+    /// Typed attributes that tracks may carry (e.g. `min_age`, `price`).
+    #[serde(default)]
+    pub track_attributes: BTreeMap<String, AttrSpec>,
+    /// The observation layout, block by block.
+    pub features: Vec<Feature>,
+    /// The catalog, in policy output order.
+    pub tracks: Vec<Track>,
+    /// Where the policy came from (written by the trainer; informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<toml::Table>,
+}
+
+/// Selection settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    /// `greedy` (the top track) or `softmax` (sampled at `temperature`).
+    #[serde(default)]
+    pub mode: SelectionMode,
+    /// Softmax temperature (> 0).
+    #[serde(default = "one")]
+    pub temperature: f32,
+    /// Probability of picking uniformly among the allowed tracks instead (exploration).
+    #[serde(default)]
+    pub epsilon: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self {
+            mode: SelectionMode::Greedy,
+            temperature: 1.0,
+            epsilon: 0.0,
+        }
+    }
+}
+
+/// How the chosen track is picked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelectionMode {
+    /// Always the top-ranked allowed track.
+    #[default]
+    Greedy,
+    /// Sampled from the softmax of the final scores.
+    Softmax,
+}
+
+/// The policy section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDecl {
+    /// ONNX file, relative to the bundle directory.
+    pub file: String,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+    /// Name of the observation input tensor.
+    pub input: String,
+    /// Name of the score output tensor.
+    pub output: String,
+    /// What the scores are.
+    pub scores: ScoreKind,
+}
+
+/// An attribute type as written: `"int"` or `{ type = "enum", values = [...], optional = true }`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrSpec {
+    /// Short form: just the type name.
+    Short(String),
+    /// Long form.
+    Long(AttrSpecLong),
+}
+
+/// The long form of an attribute type.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttrSpecLong {
+    /// `bool`, `int`, `float`, `string`, `enum`, `set`, `timestamp` or `duration`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Variants of an enum.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Whether a request may omit it.
+    #[serde(default)]
+    pub optional: bool,
+    /// Readable by rules, never by the policy.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+impl AttrSpec {
+    /// The declaration this spec stands for, or a message saying what is wrong.
+    pub fn to_decl(&self, name: &str) -> Result<AttrDecl, String> {
+        let (ty, values, optional, protected) = match self {
+            AttrSpec::Short(t) => (t.as_str(), &[][..], false, false),
+            AttrSpec::Long(l) => (l.ty.as_str(), &l.values[..], l.optional, l.protected),
+        };
+        let ty = match ty {
+            "bool" => AttrType::Bool,
+            "int" => AttrType::Int,
+            "float" => AttrType::Float,
+            "string" => AttrType::String,
+            "set" => AttrType::StringSet,
+            "timestamp" => AttrType::Timestamp,
+            "duration" => AttrType::Duration,
+            "enum" => {
+                if values.is_empty() {
+                    return Err(format!("enum attribute `{name}` needs `values = [...]`"));
+                }
+                AttrType::Enum(values.to_vec())
+            }
+            other => {
+                return Err(format!(
+                    "attribute `{name}` has unknown type `{other}` (expected bool, int, float, string, enum, set, timestamp or duration)"
+                ))
+            }
+        };
+        if !matches!(ty, AttrType::Enum(_)) && !values.is_empty() {
+            return Err(format!(
+                "`values` only applies to enum attributes (`{name}`)"
+            ));
+        }
+        Ok(AttrDecl {
+            name: name.to_owned(),
+            ty,
+            optional,
+            protected,
+        })
+    }
+}

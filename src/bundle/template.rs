@@ -1,0 +1,128 @@
+//! Track text templates: `"Hi {first_name}, your plan costs {price}"`.
+//!
+//! Placeholders name context attributes and are checked when the bundle loads;
+//! `{{` and `}}` stand for literal braces.
+
+use std::fmt::Write as _;
+
+use crate::context::{format_duration, format_timestamp, AttrType, Schema, Val};
+
+#[derive(Clone, Debug, PartialEq)]
+enum Part {
+    Text(String),
+    Slot { slot: usize, ty: AttrType },
+}
+
+/// A parsed template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// A template with no placeholders.
+    pub fn literal(text: &str) -> Self {
+        Self {
+            parts: vec![Part::Text(text.to_owned())],
+        }
+    }
+
+    /// Parses `text`, resolving placeholders against `schema`.
+    pub fn parse(text: &str, schema: &Schema) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let rest = &text[i + 1..];
+                    let end = rest
+                        .find('}')
+                        .ok_or_else(|| format!("unclosed `{{` at character {}", i + 1))?;
+                    let name = rest[..end].trim();
+                    let slot = schema.slot(name).ok_or_else(|| {
+                        format!("template placeholder `{{{name}}}` is not a context attribute")
+                    })?;
+                    if !lit.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut lit)));
+                    }
+                    parts.push(Part::Slot {
+                        slot,
+                        ty: schema.attrs()[slot].ty.clone(),
+                    });
+                    for _ in 0..=end {
+                        chars.next();
+                    }
+                }
+                '}' => return Err(format!("unmatched `}}` at character {}", i + 1)),
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() || parts.is_empty() {
+            parts.push(Part::Text(lit));
+        }
+        Ok(Self { parts })
+    }
+
+    /// Renders with the request's values; an absent optional attribute renders empty.
+    pub fn render(&self, values: &[Option<Val<'_>>]) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Slot { slot, ty } => match values.get(*slot).copied().flatten() {
+                    None => {}
+                    Some(Val::Bool(b)) => out.push_str(if b { "yes" } else { "no" }),
+                    Some(Val::Int(i)) => {
+                        let _ = write!(out, "{i}");
+                    }
+                    Some(Val::Float(x)) => {
+                        let _ = write!(out, "{x}");
+                    }
+                    Some(Val::Str(s)) => out.push_str(s),
+                    Some(Val::Enum(e)) => {
+                        if let AttrType::Enum(vs) = ty {
+                            out.push_str(vs.get(e as usize).map_or("", String::as_str));
+                        }
+                    }
+                    Some(Val::Set(v)) => out.push_str(&v.join(", ")),
+                    Some(Val::Time(t)) => out.push_str(&format_timestamp(t)),
+                    Some(Val::Dur(d)) => out.push_str(&format_duration(d)),
+                },
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::AttrDecl;
+
+    #[test]
+    fn renders_and_rejects() {
+        let s = Schema::new(vec![AttrDecl {
+            name: "name".into(),
+            ty: AttrType::String,
+            optional: true,
+            protected: false,
+        }])
+        .unwrap();
+        let t = Template::parse("Hi {name}, {{braces}}", &s).unwrap();
+        assert_eq!(t.render(&[Some(Val::Str("Ada"))]), "Hi Ada, {braces}");
+        assert_eq!(t.render(&[None]), "Hi , {braces}");
+        assert!(Template::parse("Hi {nam}", &s)
+            .unwrap_err()
+            .contains("`{nam}`"));
+        assert!(Template::parse("Hi {name", &s).is_err());
+    }
+}

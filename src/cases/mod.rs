@@ -1,0 +1,206 @@
+//! Rule test cases kept in a bundle: given a context and a history, which tracks
+//! must be allowed, which forbidden, which chosen.
+//!
+//! Compliance officers write them next to the rules (`tests = ["cases.toml"]` in
+//! `bundle.toml`); `talktrack test` runs them and shows a diff for each failure.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::bundle::{read_text, Bundle};
+use crate::context::Context;
+use crate::diag::{named_source, Problem};
+use crate::engine::{decide, History, Request};
+
+/// A case file: a list of `[[case]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    #[serde(default)]
+    case: Vec<Case>,
+}
+
+/// One test case.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case checks, in words.
+    pub name: String,
+    /// Request time (RFC 3339); defaults to 2026-01-01T00:00:00Z.
+    #[serde(default)]
+    pub time: Option<String>,
+    /// Context attributes.
+    #[serde(default)]
+    pub context: Context,
+    /// Dialogue so far.
+    #[serde(default)]
+    pub history: History,
+    /// Tracks that must be allowed.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// Tracks that must not be allowed.
+    #[serde(default)]
+    pub forbidden: Vec<String>,
+    /// The track that must be chosen (`""` for "none").
+    #[serde(default)]
+    pub chosen: Option<String>,
+    /// Whether the fallback must (or must not) be used.
+    #[serde(default)]
+    pub fallback: Option<bool>,
+}
+
+/// The outcome of one case.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    /// File the case is in.
+    pub file: PathBuf,
+    /// Case name.
+    pub name: String,
+    /// Differences between expected and actual; empty when the case passed.
+    pub diffs: Vec<String>,
+}
+
+impl CaseResult {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.diffs.is_empty()
+    }
+}
+
+/// Loads every case file the bundle lists; problems name the file and position.
+pub fn load_cases(bundle: &Bundle) -> Result<Vec<(PathBuf, Case)>, Vec<Problem>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for rel in &bundle.manifest().tests {
+        let shown = Path::new(rel);
+        match read_text(&bundle.dir().join(rel), shown) {
+            Err(p) => problems.push(p),
+            Ok(text) => match toml::from_str::<CaseFile>(&text) {
+                Ok(f) => out.extend(f.case.into_iter().map(|c| (shown.to_owned(), c))),
+                Err(e) => {
+                    let mut p = Problem::error("cases::syntax", shown, e.message().to_owned());
+                    if let Some(s) = e.span() {
+                        p = p.at(
+                            &named_source(shown, &text),
+                            s.start..s.end.max(s.start + 1),
+                            "here",
+                        );
+                    }
+                    problems.push(p);
+                }
+            },
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Runs one case against the bundle.
+pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
+    let mut diffs = Vec::new();
+    let time = match case.time.as_deref().map(crate::context::parse_timestamp) {
+        None => Ok(1_767_225_600_000),
+        Some(t) => t,
+    };
+    let result = time.map_err(|e| format!("time: {e}")).and_then(|time| {
+        let mut req = Request::new(format!("case: {}", case.name), time);
+        req.context = case.context.clone();
+        req.history = case.history.clone();
+        decide(bundle, &req).map_err(|e| format!("request: {e}"))
+    });
+    match result {
+        Err(e) => diffs.push(e),
+        Ok(d) => {
+            let cat = bundle.catalog();
+            for id in &case.allowed {
+                match cat.index(id) {
+                    None => diffs.push(format!("allowed: unknown track `{id}`")),
+                    Some(t) if !d.is_allowed(t) => {
+                        let why: Vec<String> = d
+                            .masked()
+                            .iter()
+                            .filter(|m| m.track == t)
+                            .flat_map(|m| m.by.iter().map(|r| r.rule.id.clone()))
+                            .collect();
+                        diffs.push(format!(
+                            "allowed: expected `{id}` to be allowed, but it is masked{}",
+                            if why.is_empty() {
+                                " (no rule recorded)".to_owned()
+                            } else {
+                                format!(" by {}", why.join(", "))
+                            }
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            for id in &case.forbidden {
+                match cat.index(id) {
+                    None => diffs.push(format!("forbidden: unknown track `{id}`")),
+                    Some(t) if d.is_allowed(t) => diffs.push(format!(
+                        "forbidden: expected `{id}` to be masked, but it is allowed"
+                    )),
+                    Some(_) => {}
+                }
+            }
+            if let Some(want) = &case.chosen {
+                let got = d.chosen_id().unwrap_or("");
+                if got != want {
+                    diffs.push(format!(
+                        "chosen:\n    - expected `{want}`\n    + got      `{got}`"
+                    ));
+                }
+            }
+            if let Some(want) = case.fallback {
+                if d.fallback_used() != want {
+                    diffs.push(format!(
+                        "fallback: expected {}, got {}",
+                        if want { "used" } else { "not used" },
+                        if d.fallback_used() {
+                            "used"
+                        } else {
+                            "not used"
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    CaseResult {
+        file: file.to_owned(),
+        name: case.name.clone(),
+        diffs,
+    }
+}
+
+/// Runs all cases and renders a report; returns (report, failures).
+pub fn run_all(bundle: &Arc<Bundle>) -> Result<(String, usize, usize), Vec<Problem>> {
+    let cases = load_cases(bundle)?;
+    let mut report = String::new();
+    let mut failed = 0;
+    for (file, case) in &cases {
+        let r = run_case(bundle, file, case);
+        if r.passed() {
+            let _ = writeln!(report, "ok   {} ({})", r.name, r.file.display());
+        } else {
+            failed += 1;
+            let _ = writeln!(report, "FAIL {} ({})", r.name, r.file.display());
+            for d in &r.diffs {
+                let _ = writeln!(report, "  {d}");
+            }
+        }
+    }
+    let _ = writeln!(
+        report,
+        "\n{} passed, {} failed",
+        cases.len() - failed,
+        failed
+    );
+    Ok((report, cases.len() - failed, failed))
+}

@@ -1,0 +1,425 @@
+//! A decision: the ranked allowed tracks, the chosen one, and why every other
+//! track was masked.
+//!
+//! The hot path only copies the rules' verdict (which rules fired, on which
+//! tracks); per-track explanations are assembled when someone asks for them
+//! ([`Decision::masked`], JSON, [`Decision::explain`]).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use crate::bundle::Bundle;
+use crate::rules::{EffectKind, EvalError, Fired, RuleInfo};
+use crate::trackset::TrackSet;
+
+/// One allowed track in the ranking.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ranked {
+    /// Catalog index.
+    pub track: u32,
+    /// Final score: the policy's score in log space plus boosts.
+    pub score: f32,
+    /// Probability that the bundle's selection rule picks it.
+    pub probability: f32,
+}
+
+/// How the policy's scores were used.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PolicyUse {
+    /// Scores used as they are (plus boosts).
+    Used,
+    /// Not run: no track was allowed.
+    NotNeeded,
+    /// The policy returned NaN or infinite scores: allowed tracks ranked by boosts alone.
+    NonFinite {
+        /// How many allowed tracks had a non-finite score.
+        tracks: usize,
+    },
+    /// The policy failed to run: allowed tracks ranked by boosts alone.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// Why a track is not allowed: one rule that masked it.
+#[derive(Clone, Debug)]
+pub struct MaskReason<'a> {
+    /// The rule.
+    pub rule: &'a RuleInfo,
+    /// Set when the rule could not be evaluated and failed closed.
+    pub failed_closed: Option<EvalError>,
+}
+
+/// A masked track and every rule that masked it.
+#[derive(Clone, Debug)]
+pub struct Masked<'a> {
+    /// Catalog index.
+    pub track: usize,
+    /// Track id.
+    pub id: &'a str,
+    /// The rules, in rule order.
+    pub by: Vec<MaskReason<'a>>,
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub(crate) bundle: Arc<Bundle>,
+    pub(crate) conversation_id: String,
+    pub(crate) turn: u32,
+    pub(crate) ranked: Vec<Ranked>,
+    pub(crate) chosen: Option<u32>,
+    pub(crate) text: Option<String>,
+    pub(crate) fallback_used: bool,
+    pub(crate) no_choice: Option<String>,
+    pub(crate) policy: PolicyUse,
+    pub(crate) allowed: TrackSet,
+    pub(crate) forbidden: TrackSet,
+    pub(crate) fired: Vec<Fired>,
+    pub(crate) target_words: Vec<u64>,
+}
+
+impl Decision {
+    /// The bundle that made the decision.
+    pub fn bundle(&self) -> &Arc<Bundle> {
+        &self.bundle
+    }
+    /// Conversation id from the request.
+    pub fn conversation_id(&self) -> &str {
+        &self.conversation_id
+    }
+    /// Turn index decided.
+    pub fn turn(&self) -> u32 {
+        self.turn
+    }
+    /// Allowed tracks, best first.
+    pub fn ranked(&self) -> &[Ranked] {
+        &self.ranked
+    }
+    /// Catalog index of the chosen track; `None` when even the fallback is forbidden.
+    pub fn chosen(&self) -> Option<usize> {
+        self.chosen.map(|c| c as usize)
+    }
+    /// Id of the chosen track.
+    pub fn chosen_id(&self) -> Option<&str> {
+        self.chosen()
+            .and_then(|c| self.bundle.catalog().track(c))
+            .map(|t| t.id.as_str())
+    }
+    /// The chosen track's text, rendered with the request's values.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+    /// Whether no regular track was allowed and the fallback was chosen.
+    pub fn fallback_used(&self) -> bool {
+        self.fallback_used
+    }
+    /// Why nothing was chosen (the host should hand the conversation to a person).
+    pub fn no_choice(&self) -> Option<&str> {
+        self.no_choice.as_deref()
+    }
+    /// How the policy's scores were used.
+    pub fn policy_use(&self) -> &PolicyUse {
+        &self.policy
+    }
+    /// Whether track `i` may be used now.
+    pub fn is_allowed(&self, i: usize) -> bool {
+        self.allowed.contains(i)
+    }
+    /// Whether a forbid rule (matched or failed closed) masks track `i`.
+    pub fn is_forbidden(&self, i: usize) -> bool {
+        self.forbidden.contains(i)
+    }
+
+    fn targets<'s>(&'s self, f: &Fired) -> impl Iterator<Item = usize> + 's {
+        let n = self.forbidden.words().len();
+        let start = f.targets as usize;
+        let words = self.target_words.get(start..start + n).unwrap_or(&[]);
+        let len = self.forbidden.universe();
+        words.iter().enumerate().flat_map(move |(wi, &w)| {
+            (0..64)
+                .filter(move |b| w & (1u64 << b) != 0)
+                .map(move |b| wi * 64 + b)
+                .filter(move |&t| t < len)
+        })
+    }
+
+    fn targets_contains(&self, f: &Fired, t: usize) -> bool {
+        let n = self.forbidden.words().len();
+        self.target_words
+            .get(f.targets as usize + t / 64)
+            .filter(|_| t / 64 < n)
+            .is_some_and(|w| w & (1u64 << (t % 64)) != 0)
+    }
+
+    /// Every track that may not be used, with the rules that masked it.
+    ///
+    /// Rules are listed in rule order; a track masked only by `only` rules lists those.
+    pub fn masked(&self) -> Vec<Masked<'_>> {
+        let rules = self.bundle.rules();
+        let catalog = self.bundle.catalog();
+        let mut out = Vec::new();
+        for t in 0..catalog.len() {
+            if self.allowed.contains(t) {
+                continue;
+            }
+            let mut by = Vec::new();
+            for f in &self.fired {
+                let rule = rules.rule(f.rule as usize);
+                let masks = match rule.effect {
+                    EffectKind::Forbid => self.targets_contains(f, t),
+                    EffectKind::Only => !self.targets_contains(f, t),
+                    EffectKind::Boost => false,
+                };
+                if masks {
+                    by.push(MaskReason {
+                        rule,
+                        failed_closed: f.error,
+                    });
+                }
+            }
+            let id = catalog.track(t).map_or("", |x| x.id.as_str());
+            out.push(Masked { track: t, id, by });
+        }
+        out
+    }
+
+    /// Boost rules that applied: (rule, amount, boosted tracks).
+    pub fn boosts(&self) -> Vec<(&RuleInfo, f32, Vec<&str>)> {
+        let rules = self.bundle.rules();
+        let catalog = self.bundle.catalog();
+        self.fired
+            .iter()
+            .filter(|f| f.error.is_none())
+            .filter_map(|f| {
+                let rule = rules.rule(f.rule as usize);
+                (rule.effect == EffectKind::Boost).then(|| {
+                    let ids = self
+                        .targets(f)
+                        .filter_map(|t| catalog.track(t).map(|x| x.id.as_str()))
+                        .collect();
+                    (rule, f.boost, ids)
+                })
+            })
+            .collect()
+    }
+
+    /// Rules whose condition could not be evaluated (they failed closed).
+    pub fn rule_errors(&self) -> Vec<(&RuleInfo, EvalError)> {
+        let rules = self.bundle.rules();
+        self.fired
+            .iter()
+            .filter_map(|f| f.error.map(|e| (rules.rule(f.rule as usize), e)))
+            .collect()
+    }
+
+    /// A readable account of the decision, for people.
+    pub fn explain(&self) -> String {
+        let b = &self.bundle;
+        let cat = b.catalog();
+        let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "bundle {} {} (digest {})",
+            b.name(),
+            b.version(),
+            b.digest().get(..12).unwrap_or(b.digest())
+        );
+        let _ = writeln!(
+            s,
+            "conversation {}, turn {} of {}",
+            self.conversation_id,
+            self.turn + 1,
+            b.manifest().max_turns
+        );
+        match (self.chosen(), &self.no_choice) {
+            (Some(c), _) => {
+                let r = self.ranked.iter().find(|r| r.track as usize == c);
+                let _ = writeln!(
+                    s,
+                    "chosen: {}{} (p={:.3}, score {:.3})",
+                    id(c),
+                    if self.fallback_used {
+                        " [fallback: no other track is allowed]"
+                    } else {
+                        ""
+                    },
+                    r.map_or(1.0, |r| r.probability),
+                    r.map_or(0.0, |r| r.score),
+                );
+                if let Some(t) = &self.text {
+                    let _ = writeln!(s, "  \"{t}\"");
+                }
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(s, "chosen: none — {why}");
+            }
+            (None, None) => {
+                let _ = writeln!(s, "chosen: none");
+            }
+        }
+        match &self.policy {
+            PolicyUse::Used | PolicyUse::NotNeeded => {}
+            PolicyUse::NonFinite { tracks } => {
+                let _ = writeln!(
+                    s,
+                    "policy: {tracks} non-finite score(s); allowed tracks ranked by boosts alone"
+                );
+            }
+            PolicyUse::Failed { error } => {
+                let _ = writeln!(
+                    s,
+                    "policy: failed ({error}); allowed tracks ranked by boosts alone"
+                );
+            }
+        }
+        let _ = writeln!(s, "ranked ({} allowed):", self.ranked.len());
+        for (i, r) in self.ranked.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  {:>2}. {:<28} score {:>8.3}  p={:.3}",
+                i + 1,
+                id(r.track as usize),
+                r.score,
+                r.probability
+            );
+        }
+        let masked = self.masked();
+        if !masked.is_empty() {
+            let _ = writeln!(s, "masked ({}):", masked.len());
+            for m in &masked {
+                let _ = writeln!(s, "  {}", m.id);
+                for r in &m.by {
+                    let how = match (r.rule.effect, r.failed_closed) {
+                        (_, Some(e)) => format!("failed closed: {}", eval_error_text(b, e)),
+                        (EffectKind::Only, None) => "not in its `only` list".to_owned(),
+                        _ => "forbidden".to_owned(),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "    by {} ({}:{}:{}) — {}: {}",
+                        r.rule.id,
+                        r.rule.file.display(),
+                        r.rule.line,
+                        r.rule.column,
+                        how,
+                        if r.rule.reason.is_empty() {
+                            "(no reason given)"
+                        } else {
+                            &r.rule.reason
+                        }
+                    );
+                }
+            }
+        }
+        let boosts = self.boosts();
+        if !boosts.is_empty() {
+            let _ = writeln!(s, "boosts:");
+            for (rule, by, tracks) in boosts {
+                let _ = writeln!(s, "  {} {:+.3} on {}", rule.id, by, tracks.join(", "));
+            }
+        }
+        s
+    }
+}
+
+/// Human text for a rule evaluation error.
+pub(crate) fn eval_error_text(b: &Bundle, e: EvalError) -> String {
+    let attr = |slot: u32| {
+        b.schema()
+            .attrs()
+            .get(slot as usize)
+            .map_or("?", |a| a.name.as_str())
+            .to_owned()
+    };
+    match e {
+        EvalError::MissingAttribute { slot } => format!("`{}` was not sent", attr(slot)),
+        EvalError::TypeMismatch { slot } => format!("`{}` has an unexpected type", attr(slot)),
+        EvalError::Overflow => "arithmetic overflow".to_owned(),
+        #[allow(unreachable_patterns)]
+        _ => "the condition could not be evaluated".to_owned(),
+    }
+}
+
+impl Serialize for Decision {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = &self.bundle;
+        let cat = b.catalog();
+        let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("conversation_id", &self.conversation_id)?;
+        m.serialize_entry("turn", &self.turn)?;
+        m.serialize_entry(
+            "bundle",
+            &serde_json::json!({"name": b.name(), "version": b.version(), "digest": b.digest()}),
+        )?;
+        let chosen = self.chosen().map(|c| {
+            let r = self.ranked.iter().find(|r| r.track as usize == c);
+            serde_json::json!({
+                "track": id(c),
+                "text": self.text,
+                "score": r.map(|r| r.score),
+                "probability": r.map_or(1.0, |r| r.probability),
+            })
+        });
+        m.serialize_entry("chosen", &chosen)?;
+        m.serialize_entry("fallback_used", &self.fallback_used)?;
+        m.serialize_entry("no_choice", &self.no_choice)?;
+        m.serialize_entry("policy", &self.policy)?;
+        m.serialize_entry("ranked", &RankedJson(self))?;
+        let masked: Vec<_> = self
+            .masked()
+            .into_iter()
+            .map(|x| {
+                serde_json::json!({
+                    "track": x.id,
+                    "by": x.by.iter().map(|r| serde_json::json!({
+                        "rule": r.rule.id,
+                        "reason": r.rule.reason,
+                        "effect": r.rule.effect,
+                        "at": format!("{}:{}:{}", r.rule.file.display(), r.rule.line, r.rule.column),
+                        "meta": r.rule.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                        "failed_closed": r.failed_closed.map(|e| eval_error_text(b, e)),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        m.serialize_entry("masked", &masked)?;
+        let boosts: Vec<_> = self
+            .boosts()
+            .into_iter()
+            .map(|(r, by, tracks)| serde_json::json!({"rule": r.id, "by": by, "tracks": tracks}))
+            .collect();
+        m.serialize_entry("boosts", &boosts)?;
+        let errors: Vec<_> = self
+            .rule_errors()
+            .into_iter()
+            .map(|(r, e)| serde_json::json!({"rule": r.id, "error": eval_error_text(b, e)}))
+            .collect();
+        m.serialize_entry("rule_errors", &errors)?;
+        m.end()
+    }
+}
+
+struct RankedJson<'a>(&'a Decision);
+
+impl Serialize for RankedJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let cat = self.0.bundle.catalog();
+        let mut seq = s.serialize_seq(Some(self.0.ranked.len()))?;
+        for r in &self.0.ranked {
+            seq.serialize_element(&serde_json::json!({
+                "track": cat.track(r.track as usize).map_or("?", |x| x.id.as_str()),
+                "score": r.score,
+                "probability": r.probability,
+            }))?;
+        }
+        seq.end()
+    }
+}

@@ -1,0 +1,133 @@
+//! What a host sends at every turn: who is talking, when, the typed context and
+//! the dialogue so far.
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::{parse_timestamp, Context, ContextError};
+
+/// Most history entries a request may carry.
+pub const MAX_HISTORY: usize = 10_000;
+
+/// One decision request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The host's conversation id (echoed in the decision, seeds sampling).
+    pub conversation_id: String,
+    /// Request time, milliseconds since the Unix epoch (RFC 3339 in JSON).
+    #[serde(with = "rfc3339")]
+    pub time: i64,
+    /// Context attributes, by name.
+    #[serde(default)]
+    pub context: Context,
+    /// The dialogue so far.
+    #[serde(default)]
+    pub history: History,
+    /// A precomputed text embedding, when the bundle's feature spec reads one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+    /// Seed for softmax / epsilon selection; derived from the conversation and turn when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// The dialogue history of a conversation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Index of the agent turn being decided; defaults to the number of tracks used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    /// Track ids the agent used, oldest first.
+    #[serde(default)]
+    pub tracks: Vec<String>,
+    /// The user's reply categories, oldest first (the last one is `last_reply`).
+    #[serde(default)]
+    pub replies: Vec<String>,
+}
+
+impl Request {
+    /// A request at `time_ms` with an empty context and history.
+    pub fn new(conversation_id: impl Into<String>, time_ms: i64) -> Self {
+        Self {
+            conversation_id: conversation_id.into(),
+            time: time_ms,
+            context: Context::new(),
+            history: History::default(),
+            embedding: None,
+            seed: None,
+        }
+    }
+
+    /// Parses a request from JSON, naming the field that is wrong.
+    pub fn from_json(text: &str) -> Result<Self, DecideError> {
+        serde_json::from_str(text).map_err(|e| DecideError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })
+    }
+}
+
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::context::format_timestamp(*ms))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_timestamp(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A request the bundle cannot decide on. The bundle keeps serving.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecideError {
+    /// The request is not valid JSON or has unknown / mistyped fields.
+    #[error("request JSON line {line} column {column}: {message}")]
+    Json {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What serde said.
+        message: String,
+    },
+    /// The context does not fit the schema.
+    #[error("{0}")]
+    Context(#[from] ContextError),
+    /// `history.tracks[index]` is not in the catalog.
+    #[error("`history.tracks[{index}]`: unknown track `{id}`")]
+    UnknownTrack {
+        /// Position in the history.
+        index: usize,
+        /// The id sent.
+        id: String,
+    },
+    /// `history.replies[index]` is not in the reply vocabulary.
+    #[error("`history.replies[{index}]`: unknown reply category `{name}`")]
+    UnknownReply {
+        /// Position in the history.
+        index: usize,
+        /// The category sent.
+        name: String,
+    },
+    /// The history is longer than [`MAX_HISTORY`].
+    #[error("`history` has {0} entries, more than the {MAX_HISTORY} allowed")]
+    HistoryTooLong(usize),
+    /// The feature spec reads an embedding the request does not carry, or one of the wrong width.
+    #[error("`embedding` must have {expected} floats, found {found}")]
+    Embedding {
+        /// Width the bundle expects.
+        expected: usize,
+        /// Width sent (0 when absent).
+        found: usize,
+    },
+    /// An embedding value is NaN or infinite.
+    #[error("`embedding[{0}]` is not a finite number")]
+    EmbeddingNotFinite(usize),
+}

@@ -1,0 +1,91 @@
+//! The baselines a trained policy is compared with: uniform random over the allowed
+//! tracks, the best single track, and the logged behaviour.
+//!
+//! Definitions follow the reference (`bench/p4g_reference/p4g_mdp.py`):
+//! - best single track: for each track, the policy "that track where allowed, uniform
+//!   over the allowed tracks elsewhere"; the best of them;
+//! - logged behaviour: the logged track frequencies per (turn clamped to `T - 1`, last
+//!   reply), restricted to allowed tracks and renormalised; uniform over allowed where
+//!   the state has no (published) behaviour count.
+
+use serde::Serialize;
+
+use super::{ExactEvaluator, PolicyTable};
+use crate::aggregate::Aggregates;
+
+/// Values of the optimum and the baselines from the start state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Baselines {
+    /// Value iteration under the masks.
+    pub optimum: f64,
+    /// Uniform over allowed tracks.
+    pub uniform: f64,
+    /// The best single track and its value.
+    pub best_single: (String, f64),
+    /// The logged behaviour from the aggregates' published behaviour counts.
+    pub behaviour: f64,
+}
+
+/// The logged-behaviour policy table from published behaviour counts.
+pub fn behaviour_table(ev: &ExactEvaluator, agg: &Aggregates) -> PolicyTable {
+    let m = &**ev.mdp();
+    let n_a = m.n_actions();
+    let mut counts = vec![0.0; m.max_turns as usize * m.n_last() * n_a];
+    for b in &agg.behaviour {
+        let (Some(l), Some(a)) = (
+            agg.last_slot(&b.last_reply),
+            m.tracks().iter().position(|t| *t == b.track),
+        ) else {
+            continue;
+        };
+        if b.turn >= m.max_turns || !m.allowed(b.turn, l, a) {
+            continue;
+        }
+        if let Some(x) = counts.get_mut(m.state(b.turn, l) * n_a + a) {
+            *x += b.count.max(0.0);
+        }
+    }
+    let uniform = ev.uniform_table();
+    for s in 0..m.max_turns as usize * m.n_last() {
+        let row = s * n_a..(s + 1) * n_a;
+        let total: f64 = counts[row.clone()].iter().sum();
+        if total > 0.0 {
+            counts[row].iter_mut().for_each(|x| *x /= total);
+        } else {
+            counts[row.clone()].copy_from_slice(&uniform[row]);
+        }
+    }
+    counts
+}
+
+/// The optimum and all baselines; `behaviour_from` supplies the behaviour counts.
+pub fn baselines(ev: &ExactEvaluator, behaviour_from: &Aggregates) -> Baselines {
+    let m = &**ev.mdp();
+    let n_a = m.n_actions();
+    let uniform = ev.uniform_table();
+    let mut best = (String::new(), f64::NEG_INFINITY);
+    for a in 0..n_a {
+        let mut table = uniform.clone();
+        for t in 0..m.max_turns {
+            for l in 0..m.n_last() as u32 {
+                if m.allowed(t, l, a) {
+                    let s = m.state(t, l);
+                    table[s * n_a..(s + 1) * n_a]
+                        .iter_mut()
+                        .for_each(|x| *x = 0.0);
+                    table[s * n_a + a] = 1.0;
+                }
+            }
+        }
+        let v = ev.table_value(&table);
+        if v > best.1 {
+            best = (m.tracks().get(a).cloned().unwrap_or_default(), v);
+        }
+    }
+    Baselines {
+        optimum: ev.solve().0,
+        uniform: ev.table_value(&uniform),
+        best_single: best,
+        behaviour: ev.table_value(&behaviour_table(ev, behaviour_from)),
+    }
+}

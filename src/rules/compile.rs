@@ -1,0 +1,520 @@
+//! Checked rules → the flat form evaluated on every turn.
+//!
+//! All work that does not depend on the request is done here, once: constant
+//! folding, target track sets for ids and tags, track predicates that read only
+//! the catalog folded into sets, and per track attribute a sorted index with
+//! prefix sets so that `tracks where track.min_age > customer.age` costs a
+//! binary search and a set copy at run time instead of a loop over tracks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ast::CmpOp;
+use super::check::{CVal, CheckedRule, TExpr, TTargets, ValKind};
+use super::eval::{truth, Env};
+use super::{EffectKind, EvalError, RuleEnv, RuleInfo};
+use crate::context::{AttrType, Val};
+use crate::diag::Problem;
+use crate::trackset::TrackSet;
+use crate::turn::TurnView;
+
+/// A rule's condition in run-time form; the common shapes get their own variant.
+#[derive(Clone, Debug)]
+pub(crate) enum Cond {
+    Always,
+    Never,
+    /// `customer.x <op> k` for a numeric attribute and an integer constant.
+    IntCmp {
+        slot: u32,
+        op: CmpOp,
+        k: i64,
+    },
+    /// `customer.flag` (`want`) or `not customer.flag`.
+    Flag {
+        slot: u32,
+        want: bool,
+    },
+    /// `used(t)` (`want`) or `not used(t)`.
+    Used {
+        track: u32,
+        want: bool,
+    },
+    /// `customer.e in [..]` / `not in` / `==` / `!=` for an enum with at most 64 variants.
+    EnumIn {
+        slot: u32,
+        mask: u64,
+        negated: bool,
+    },
+    /// `count(t) <op> k`.
+    CountCmp {
+        track: u32,
+        op: CmpOp,
+        k: i64,
+    },
+    Generic(Box<TExpr>),
+}
+
+/// A per-track predicate in run-time form: each node yields the tracks where it
+/// is true and the tracks where it could not be evaluated.
+#[derive(Clone, Debug)]
+pub(crate) enum SetPred {
+    /// Decided at load time (reads only the catalog).
+    Static {
+        t: TrackSet,
+        e: TrackSet,
+        err: Option<EvalError>,
+    },
+    /// Reads only the request: true for all tracks or none.
+    Request(TExpr),
+    /// `track.<attr> <op> rhs`, `rhs` not reading the track.
+    Index {
+        index: u32,
+        op: CmpOp,
+        rhs: TExpr,
+    },
+    Not(Box<SetPred>),
+    And(Box<[SetPred]>),
+    Or(Box<[SetPred]>),
+    /// Anything else: evaluated track by track.
+    PerTrack(TExpr),
+}
+
+impl SetPred {
+    /// How many nested scratch set pairs evaluation needs.
+    fn depth(&self) -> usize {
+        match self {
+            SetPred::Not(p) => p.depth(),
+            SetPred::And(v) | SetPred::Or(v) => 1 + v.iter().map(SetPred::depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+/// Tracks sorted by one numeric (or time) attribute, with prefix sets.
+#[derive(Clone, Debug)]
+pub(crate) struct SortedIndex {
+    pub slot: u32,
+    /// The distinct attribute values in ascending order (timestamps and durations
+    /// as milliseconds); catalogs repeat values a lot, so this is usually short.
+    pub keys: Vec<f64>,
+    /// `below[i]`: the tracks whose value is less than `keys[i]`; `below[keys.len()]`
+    /// holds every track that has the attribute.
+    pub below: Vec<TrackSet>,
+    /// Tracks that have the attribute.
+    pub present: TrackSet,
+    /// Tracks that lack it.
+    pub missing: TrackSet,
+}
+
+/// Which tracks a compiled rule targets.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// Offset of the set's words in [`Inner::static_words`].
+    Static(u32),
+    Pred(Box<(Option<TrackSet>, SetPred)>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CRule {
+    pub cond: Cond,
+    pub effect: EffectKind,
+    pub boost: f32,
+    pub target: Target,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub rules: Vec<CRule>,
+    /// The words of every load-time target set, back to back, so the hot loop stays in few cache lines.
+    pub static_words: Vec<u64>,
+    pub infos: Vec<RuleInfo>,
+    pub n_tracks: usize,
+    pub words: usize,
+    pub all: TrackSet,
+    /// `cols[slot][track]`: track attribute values.
+    pub cols: Vec<Vec<Option<CVal>>>,
+    pub products: Vec<Option<Box<str>>>,
+    pub indexes: Vec<SortedIndex>,
+    /// Scratch words evaluation needs beyond the target pair.
+    pub scratch_words: usize,
+}
+
+/// A compiled, immutable rule set; cheap to clone (shared).
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl RuleSet {
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.inner.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.inner.rules.is_empty()
+    }
+
+    /// Where rule `i` stands and what it says.
+    ///
+    /// `i` must be below [`RuleSet::len`] (indices come from [`super::Fired::rule`]);
+    /// an out-of-range index returns the last rule's info rather than panicking,
+    /// and a placeholder when the set is empty.
+    pub fn rule(&self, i: usize) -> &RuleInfo {
+        self.inner
+            .infos
+            .get(i)
+            .or_else(|| self.inner.infos.last())
+            .unwrap_or(&PLACEHOLDER)
+    }
+
+    /// All rules' infos in rule order.
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.inner.infos
+    }
+
+    /// Number of catalog tracks the rules were compiled against.
+    pub fn n_tracks(&self) -> usize {
+        self.inner.n_tracks
+    }
+}
+
+static PLACEHOLDER: RuleInfo = RuleInfo {
+    id: String::new(),
+    reason: String::new(),
+    meta: Vec::new(),
+    file: std::path::PathBuf::new(),
+    line: 0,
+    column: 0,
+    effect: EffectKind::Forbid,
+};
+
+/// Builds the run-time rule set from checked rules; returns warnings found on the way.
+pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<Problem>) {
+    let cat = env.catalog;
+    let n = cat.len();
+    let attr_schema = cat.attr_schema();
+    let cols: Vec<Vec<Option<CVal>>> = (0..attr_schema.len())
+        .map(|slot| {
+            (0..n)
+                .map(|t| cat.attr(slot, t).map(CVal::from_val))
+                .collect()
+        })
+        .collect();
+    let products = cat
+        .tracks()
+        .iter()
+        .map(|t| t.product.as_deref().map(Into::into))
+        .collect();
+    let mut inner = Inner {
+        rules: Vec::with_capacity(checked.len()),
+        static_words: Vec::new(),
+        infos: Vec::with_capacity(checked.len()),
+        n_tracks: n,
+        words: n.div_ceil(64),
+        all: TrackSet::full(n),
+        cols,
+        products,
+        indexes: Vec::new(),
+        scratch_words: 0,
+    };
+    let mut index_of: HashMap<u32, u32> = HashMap::new();
+    let mut warnings = Vec::new();
+    let mut depth = 0;
+    for c in checked {
+        let cond = match &c.cond {
+            None => Cond::Always,
+            Some(e) => lower_cond(e, &inner, env),
+        };
+        // The checker explains contradictory bounds; a condition that folds to false is caught here.
+        if matches!(cond, Cond::Never) && !matches!(c.cond, Some(TExpr::Const(CVal::Bool(false)))) {
+            warnings.push(
+                Problem::warning(
+                    "rules::never-matches",
+                    &c.info.file,
+                    format!("rule `{}` can never match", c.info.id),
+                )
+                .at(&c.src, c.cond_span.pair(), "this condition is always false")
+                .with_help("the condition does not depend on the request; remove the rule or fix the condition"),
+            );
+        }
+        let mut static_set = None;
+        let target = match c.targets {
+            TTargets::Set(s) => {
+                static_set = Some(s);
+                None
+            }
+            TTargets::Pred(base, p) => {
+                let pred = lower_pred(&p, &mut inner, &mut index_of, env);
+                match (&pred, &base) {
+                    (SetPred::Static { t, e, err: None }, _) if e.is_empty() => {
+                        let mut s = t.clone();
+                        if let Some(b) = &base {
+                            s.intersect_with(b);
+                        }
+                        static_set = Some(s);
+                        None
+                    }
+                    _ => {
+                        depth = depth.max(pred.depth());
+                        Some(Target::Pred(Box::new((base, pred))))
+                    }
+                }
+            }
+        };
+        let target = target.unwrap_or_else(|| {
+            let off = inner.static_words.len() as u32;
+            if let Some(s) = &static_set {
+                inner.static_words.extend_from_slice(s.words());
+            }
+            Target::Static(off)
+        });
+        if c.info.effect == EffectKind::Only {
+            if let Some(s) = &static_set {
+                if s.is_empty() {
+                    warnings.push(
+                        Problem::warning(
+                            "rules::empty-only",
+                            &c.info.file,
+                            format!("rule `{}` allows no track at all", c.info.id),
+                        )
+                        .at(&c.src, c.effect_span.pair(), "no track matches")
+                        .with_help("when it matches only the fallback track is left; check the tags or the `where` condition"),
+                    );
+                }
+            }
+        }
+        inner.rules.push(CRule {
+            cond,
+            effect: c.info.effect,
+            boost: c.boost,
+            target,
+        });
+        inner.infos.push(c.info);
+    }
+    inner.scratch_words = depth * 2 * inner.words;
+    (
+        RuleSet {
+            inner: Arc::new(inner),
+        },
+        warnings,
+    )
+}
+
+/// A view with no context, for folding expressions that do not read the request.
+fn with_empty_view<R>(inner: &Inner, env: &RuleEnv, f: impl FnOnce(&Env) -> R) -> R {
+    let used = vec![0u16; inner.n_tracks];
+    let view = TurnView {
+        values: &[],
+        now_ms: 0,
+        turn: 0,
+        max_turns: env.max_turns,
+        used: &used,
+        last_reply: None,
+        embedding: None,
+    };
+    let e = Env {
+        view: &view,
+        cols: &inner.cols,
+        products: &inner.products,
+    };
+    f(&e)
+}
+
+fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
+    if !e.reads_request() {
+        if let Ok(b) = with_empty_view(inner, env, |x| truth(e, x, usize::MAX)) {
+            return if b { Cond::Always } else { Cond::Never };
+        }
+    }
+    match e {
+        TExpr::Cmp(op, a, b) => match (&**a, &**b) {
+            (TExpr::Ctx(slot, ValKind::Num), TExpr::Const(CVal::Int(k))) => Cond::IntCmp {
+                slot: *slot,
+                op: *op,
+                k: *k,
+            },
+            (TExpr::Const(CVal::Int(k)), TExpr::Ctx(slot, ValKind::Num)) => Cond::IntCmp {
+                slot: *slot,
+                op: op.flip(),
+                k: *k,
+            },
+            (TExpr::Ctx(slot, ValKind::Enum), TExpr::Const(CVal::Enum(v)))
+            | (TExpr::Const(CVal::Enum(v)), TExpr::Ctx(slot, ValKind::Enum))
+                if *v < 64 && matches!(op, CmpOp::Eq | CmpOp::Ne) =>
+            {
+                Cond::EnumIn {
+                    slot: *slot,
+                    mask: 1 << v,
+                    negated: *op == CmpOp::Ne,
+                }
+            }
+            (TExpr::Count(ts), TExpr::Const(CVal::Int(k))) if ts.len() == 1 => Cond::CountCmp {
+                track: ts[0],
+                op: *op,
+                k: *k,
+            },
+            _ => Cond::Generic(Box::new(e.clone())),
+        },
+        TExpr::Ctx(slot, ValKind::Bool) => Cond::Flag {
+            slot: *slot,
+            want: true,
+        },
+        TExpr::In(negated, x, items) => match &**x {
+            TExpr::Ctx(slot, ValKind::Enum)
+                if items.iter().all(|i| matches!(i, CVal::Enum(v) if *v < 64)) =>
+            {
+                let mask = items.iter().fold(0u64, |m, i| match i {
+                    CVal::Enum(v) => m | 1 << v,
+                    _ => m,
+                });
+                Cond::EnumIn {
+                    slot: *slot,
+                    mask,
+                    negated: *negated,
+                }
+            }
+            _ => Cond::Generic(Box::new(e.clone())),
+        },
+        TExpr::Used(ts) if ts.len() == 1 => Cond::Used {
+            track: ts[0],
+            want: true,
+        },
+        TExpr::Not(x) => match &**x {
+            TExpr::Ctx(slot, ValKind::Bool) => Cond::Flag {
+                slot: *slot,
+                want: false,
+            },
+            TExpr::Used(ts) if ts.len() == 1 => Cond::Used {
+                track: ts[0],
+                want: false,
+            },
+            _ => Cond::Generic(Box::new(e.clone())),
+        },
+        _ => Cond::Generic(Box::new(e.clone())),
+    }
+}
+
+fn indexable(ty: &AttrType) -> bool {
+    matches!(
+        ty,
+        AttrType::Int | AttrType::Float | AttrType::Timestamp | AttrType::Duration
+    )
+}
+
+pub(crate) fn key(v: Val<'_>) -> Option<f64> {
+    match v {
+        Val::Int(i) | Val::Time(i) | Val::Dur(i) => Some(i as f64),
+        Val::Float(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn lower_pred(
+    e: &TExpr,
+    inner: &mut Inner,
+    index_of: &mut HashMap<u32, u32>,
+    env: &RuleEnv,
+) -> SetPred {
+    let n = inner.n_tracks;
+    if !e.reads_request() {
+        // Reads only the catalog: decide every track now.
+        let mut t = TrackSet::empty(n);
+        let mut es = TrackSet::empty(n);
+        let mut err = None;
+        with_empty_view(inner, env, |x| {
+            for tr in 0..n {
+                match truth(e, x, tr) {
+                    Ok(true) => t.insert(tr),
+                    Ok(false) => {}
+                    Err(er) => {
+                        es.insert(tr);
+                        err.get_or_insert(er);
+                    }
+                }
+            }
+        });
+        return SetPred::Static { t, e: es, err };
+    }
+    if !e.reads_track() {
+        return SetPred::Request(e.clone());
+    }
+    match e {
+        TExpr::Not(x) => SetPred::Not(Box::new(lower_pred(x, inner, index_of, env))),
+        TExpr::And(v) => SetPred::And(
+            v.iter()
+                .map(|x| lower_pred(x, inner, index_of, env))
+                .collect(),
+        ),
+        TExpr::Or(v) => SetPred::Or(
+            v.iter()
+                .map(|x| lower_pred(x, inner, index_of, env))
+                .collect(),
+        ),
+        TExpr::Cmp(op, a, b) => {
+            let (slot, op, rhs) = match (&**a, &**b) {
+                (TExpr::TrackAttr(s), r) if !r.reads_track() => (*s, *op, r),
+                (l, TExpr::TrackAttr(s)) if !l.reads_track() => (*s, op.flip(), l),
+                _ => return SetPred::PerTrack(e.clone()),
+            };
+            let ty = env
+                .catalog
+                .attr_schema()
+                .attrs()
+                .get(slot as usize)
+                .map(|d| &d.ty);
+            if !ty.is_some_and(indexable) {
+                return SetPred::PerTrack(e.clone());
+            }
+            let index = *index_of.entry(slot).or_insert_with(|| {
+                let idx = build_index(slot, inner);
+                inner.indexes.push(idx);
+                (inner.indexes.len() - 1) as u32
+            });
+            SetPred::Index {
+                index,
+                op,
+                rhs: rhs.clone(),
+            }
+        }
+        _ => SetPred::PerTrack(e.clone()),
+    }
+}
+
+fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
+    let n = inner.n_tracks;
+    let mut present = TrackSet::empty(n);
+    let mut missing = TrackSet::empty(n);
+    let mut pairs: Vec<(f64, usize)> = Vec::new();
+    if let Some(col) = inner.cols.get(slot as usize) {
+        for (t, v) in col.iter().enumerate() {
+            match v.as_ref().and_then(|v| key(v.as_val())) {
+                Some(k) => {
+                    present.insert(t);
+                    pairs.push((k, t));
+                }
+                None => missing.insert(t),
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut keys: Vec<f64> = Vec::new();
+    let mut below = Vec::new();
+    let mut acc = TrackSet::empty(n);
+    for (k, t) in &pairs {
+        if keys.last() != Some(k) {
+            keys.push(*k);
+            below.push(acc.clone());
+        }
+        acc.insert(*t);
+    }
+    below.push(acc);
+    SortedIndex {
+        slot,
+        keys,
+        below,
+        present,
+        missing,
+    }
+}

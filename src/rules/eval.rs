@@ -1,0 +1,565 @@
+//! Evaluation of a compiled rule set for one turn.
+//!
+//! Conditions use three-valued (Kleene) logic: a value that cannot be read (an
+//! optional attribute not sent, a value of the wrong type, an overflow) makes a
+//! comparison *unknown*. `false and unknown` is `false` and `true or unknown` is
+//! `true`, whatever the order, so `has customer.x and customer.x > 3` is safe;
+//! anything else unknown leaves the whole condition unknown and the rule fails
+//! closed: a forbid forbids, an only restricts, a boost is not applied. `and` and
+//! `or` stop at the first operand that decides them.
+//!
+//! `last_reply` before the first reply equals no category: `last_reply == x` and
+//! `last_reply in [..]` are false, `!=` and `not in` true, `has last_reply` false.
+//!
+//! Per-track predicates yield two sets: tracks where the predicate holds and
+//! tracks where it could not be evaluated (e.g. the track lacks the attribute);
+//! the latter count as an error for that track only.
+
+use super::ast::{ArithOp, CmpOp};
+use super::check::{CVal, TExpr, ValKind};
+use super::compile::{key, Cond, RuleSet, SetPred, Target};
+use super::{EffectKind, EvalError, Fired};
+use crate::context::Val;
+use crate::trackset::TrackSet;
+use crate::turn::TurnView;
+
+/// What a rule set decided for one turn; reusable scratch owned by the caller.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// Union of the targets of matched (or failed-closed) forbid rules.
+    pub forbidden: TrackSet,
+    /// Intersection of the targets of matched `only` rules; meaningful iff `any_only`.
+    pub restricted: TrackSet,
+    /// Whether any `only` rule matched.
+    pub any_only: bool,
+    /// Per track: the sum of the boosts of matched boost rules (0 otherwise).
+    pub boosts: Vec<f32>,
+    /// Every rule that matched or failed closed, in rule order (a matched forbid or
+    /// boost whose targets came out empty, e.g. `tracks where ...` with no track
+    /// passing, is left out: it changed nothing).
+    pub fired: Vec<Fired>,
+    /// Arena of target sets: each [`Fired`] owns one [`TrackSet`]-sized run of words.
+    pub target_words: Vec<u64>,
+    scratch: Vec<u64>,
+}
+
+impl Verdict {
+    /// Empty scratch for a catalog of `n_tracks` tracks.
+    pub fn new(n_tracks: usize) -> Self {
+        Self {
+            forbidden: TrackSet::empty(n_tracks),
+            restricted: TrackSet::full(n_tracks),
+            any_only: false,
+            boosts: vec![0.0; n_tracks],
+            fired: Vec::new(),
+            target_words: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The tracks a fired rule targeted.
+    pub fn targets(&self, f: &Fired) -> impl Iterator<Item = usize> + '_ {
+        let w = self.forbidden.universe().div_ceil(64);
+        let start = (f.targets as usize).min(self.target_words.len());
+        let end = (start + w).min(self.target_words.len());
+        self.target_words[start..end]
+            .iter()
+            .enumerate()
+            .flat_map(|(wi, &word)| {
+                let mut word = word;
+                std::iter::from_fn(move || {
+                    if word == 0 {
+                        None
+                    } else {
+                        let b = word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        Some(wi * 64 + b)
+                    }
+                })
+            })
+    }
+
+    /// `(restricted if any_only else all tracks) minus forbidden`, into `out`.
+    pub fn allowed_into(&self, out: &mut TrackSet) {
+        if self.any_only {
+            out.copy_from(&self.restricted);
+        } else {
+            out.copy_from(&self.forbidden);
+            out.fill();
+        }
+        out.subtract(&self.forbidden);
+    }
+
+    fn reset(&mut self, n: usize, scratch: usize) {
+        if self.forbidden.universe() != n || self.boosts.len() != n {
+            *self = Verdict::new(n);
+        }
+        self.forbidden.clear();
+        self.restricted.fill();
+        self.any_only = false;
+        self.boosts.iter_mut().for_each(|b| *b = 0.0);
+        self.fired.clear();
+        self.target_words.clear();
+        if self.scratch.len() < scratch {
+            self.scratch.resize(scratch, 0);
+        }
+    }
+}
+
+/// What expression evaluation reads besides the expression.
+pub(crate) struct Env<'a, 'v> {
+    pub view: &'a TurnView<'v>,
+    pub cols: &'a [Vec<Option<CVal>>],
+    pub products: &'a [Option<Box<str>>],
+}
+
+impl RuleSet {
+    /// Evaluates every rule for one turn; clears and fills `out`.
+    ///
+    /// Never panics, and never allocates once `out` has been used with this rule set.
+    pub fn evaluate(&self, view: &TurnView, out: &mut Verdict) {
+        let inner = &*self.inner;
+        let w = inner.words;
+        out.reset(inner.n_tracks, inner.scratch_words + 2 * w);
+        let env = Env {
+            view,
+            cols: &inner.cols,
+            products: &inner.products,
+        };
+        for (i, r) in inner.rules.iter().enumerate() {
+            let mut err = match cond(&r.cond, &env) {
+                Ok(false) => continue,
+                Ok(true) => None,
+                Err(e) => Some(e),
+            };
+            let off = out.target_words.len();
+            match &r.target {
+                Target::Static(at) => {
+                    let at = *at as usize;
+                    let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
+                    out.target_words.extend_from_slice(words);
+                }
+                Target::Pred(bp) => {
+                    let (base, pred) = &**bp;
+                    let (te, rest) = out.scratch.split_at_mut(2 * w);
+                    let (t, e) = te.split_at_mut(w);
+                    let mut perr = None;
+                    eval_set(pred, &env, inner, t, e, rest, &mut perr);
+                    let full = inner.all.words();
+                    let base = base.as_ref().map_or(full, TrackSet::words);
+                    // An error inside the predicate matters only if it left some target track undecided.
+                    if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
+                        err = perr;
+                    }
+                    let t: &[u64] = t;
+                    let e: &[u64] = e;
+                    let eff = r.effect;
+                    out.target_words.extend((0..w).map(|k| {
+                        let (tk, ek, bk) = (
+                            t.get(k).copied().unwrap_or(0),
+                            e.get(k).copied().unwrap_or(0),
+                            base.get(k).copied().unwrap_or(0),
+                        );
+                        match eff {
+                            EffectKind::Forbid => (tk | ek) & bk,
+                            _ => tk & !ek & bk,
+                        }
+                    }));
+                }
+            }
+            let words = out.target_words.get(off..).unwrap_or(&[]);
+            // A forbid or boost that reached no track changed nothing: not worth explaining.
+            if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
+                out.target_words.truncate(off);
+                continue;
+            }
+            let mut boost = 0.0;
+            match r.effect {
+                EffectKind::Forbid => out.forbidden.union_words(words),
+                EffectKind::Only => {
+                    out.restricted.intersect_words(words);
+                    out.any_only = true;
+                }
+                EffectKind::Boost => {
+                    if err.is_none() {
+                        boost = r.boost;
+                        for (wi, &word) in words.iter().enumerate() {
+                            let mut word = word;
+                            while word != 0 {
+                                let b = wi * 64 + word.trailing_zeros() as usize;
+                                word &= word - 1;
+                                if let Some(x) = out.boosts.get_mut(b) {
+                                    *x += boost;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            out.fired.push(Fired {
+                rule: i as u32,
+                error: err,
+                targets: off as u32,
+                boost,
+            });
+        }
+    }
+}
+
+#[inline]
+fn test(op: CmpOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CmpOp::Eq => o == Equal,
+        CmpOp::Ne => o != Equal,
+        CmpOp::Lt => o == Less,
+        CmpOp::Le => o != Greater,
+        CmpOp::Gt => o == Greater,
+        CmpOp::Ge => o != Less,
+    }
+}
+
+#[inline]
+fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
+    let v = env.view;
+    match c {
+        Cond::Always => Ok(true),
+        Cond::Never => Ok(false),
+        Cond::IntCmp { slot, op, k } => match v.values.get(*slot as usize) {
+            Some(Some(Val::Int(x))) => Ok(test(*op, x.cmp(k))),
+            Some(Some(Val::Float(x))) => x
+                .partial_cmp(&(*k as f64))
+                .map(|o| test(*op, o))
+                .ok_or(EvalError::TypeMismatch { slot: *slot }),
+            Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
+            _ => Err(EvalError::MissingAttribute { slot: *slot }),
+        },
+        Cond::Flag { slot, want } => match v.values.get(*slot as usize) {
+            Some(Some(Val::Bool(b))) => Ok(b == want),
+            Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
+            _ => Err(EvalError::MissingAttribute { slot: *slot }),
+        },
+        Cond::EnumIn {
+            slot,
+            mask,
+            negated,
+        } => match v.values.get(*slot as usize) {
+            Some(Some(Val::Enum(x))) => Ok((*x < 64 && mask & (1u64 << x) != 0) != *negated),
+            Some(Some(_)) => Err(EvalError::TypeMismatch { slot: *slot }),
+            _ => Err(EvalError::MissingAttribute { slot: *slot }),
+        },
+        Cond::Used { track, want } => {
+            Ok((v.used.get(*track as usize).copied().unwrap_or(0) > 0) == *want)
+        }
+        Cond::CountCmp { track, op, k } => {
+            let n = i64::from(v.used.get(*track as usize).copied().unwrap_or(0));
+            Ok(test(*op, n.cmp(k)))
+        }
+        Cond::Generic(e) => truth(e, env, usize::MAX),
+    }
+}
+
+/// Evaluates a condition; `track` is the track under test inside `tracks where`.
+pub(crate) fn truth(e: &TExpr, env: &Env, track: usize) -> Result<bool, EvalError> {
+    match e {
+        TExpr::Const(CVal::Bool(b)) => Ok(*b),
+        TExpr::HasCtx(slot) => Ok(matches!(env.view.values.get(*slot as usize), Some(Some(_)))),
+        TExpr::HasReply => Ok(env.view.last_reply.is_some()),
+        TExpr::Used(ts) => Ok(ts
+            .iter()
+            .any(|t| env.view.used.get(*t as usize).copied().unwrap_or(0) > 0)),
+        TExpr::TrackTagged(s) => Ok(s.contains(track)),
+        TExpr::HasTrackAttr(slot) => Ok(matches!(
+            env.cols.get(*slot as usize).and_then(|c| c.get(track)),
+            Some(Some(_))
+        )),
+        TExpr::HasTrackProduct => Ok(matches!(env.products.get(track), Some(Some(_)))),
+        TExpr::Not(x) => truth(x, env, track).map(|b| !b),
+        TExpr::And(v) => {
+            let mut unknown = None;
+            for x in v.iter() {
+                match truth(x, env, track) {
+                    Ok(false) => return Ok(false),
+                    Ok(true) => {}
+                    Err(er) => {
+                        unknown.get_or_insert(er);
+                    }
+                }
+            }
+            unknown.map_or(Ok(true), Err)
+        }
+        TExpr::Or(v) => {
+            let mut unknown = None;
+            for x in v.iter() {
+                match truth(x, env, track) {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(er) => {
+                        unknown.get_or_insert(er);
+                    }
+                }
+            }
+            unknown.map_or(Ok(false), Err)
+        }
+        TExpr::Cmp(op, a, b) => compare(*op, val(a, env, track)?, val(b, env, track)?),
+        TExpr::In(negated, x, items) => {
+            let v = val(x, env, track)?;
+            let mut found = false;
+            for it in items.iter() {
+                if compare(CmpOp::Eq, v, it.as_val())? {
+                    found = true;
+                    break;
+                }
+            }
+            Ok(found != *negated)
+        }
+        TExpr::Contains(a, b) => match (val(a, env, track)?, val(b, env, track)?) {
+            (Val::Set(s), Val::Str(x)) => Ok(s.iter().any(|i| i == x)),
+            _ => Err(EvalError::TypeMismatch { slot: u32::MAX }),
+        },
+        other => match val(other, env, track)? {
+            Val::Bool(b) => Ok(b),
+            _ => Err(EvalError::TypeMismatch { slot: u32::MAX }),
+        },
+    }
+}
+
+fn compare(op: CmpOp, a: Val, b: Val) -> Result<bool, EvalError> {
+    let o = match (a, b) {
+        (Val::Int(x), Val::Int(y)) => x.cmp(&y),
+        (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => {
+            let (x, y) = (key(a).unwrap_or(f64::NAN), key(b).unwrap_or(f64::NAN));
+            x.partial_cmp(&y).ok_or(EvalError::Overflow)?
+        }
+        (Val::Time(x), Val::Time(y)) | (Val::Dur(x), Val::Dur(y)) => x.cmp(&y),
+        (Val::Str(x), Val::Str(y)) => x.cmp(y),
+        (Val::Enum(x), Val::Enum(y)) => x.cmp(&y),
+        (Val::Bool(x), Val::Bool(y)) => x.cmp(&y),
+        _ => return Err(EvalError::TypeMismatch { slot: u32::MAX }),
+    };
+    Ok(test(op, o))
+}
+
+fn kind_ok(k: ValKind, v: &Val) -> bool {
+    matches!(
+        (k, v),
+        (ValKind::Bool, Val::Bool(_))
+            | (ValKind::Num, Val::Int(_) | Val::Float(_))
+            | (ValKind::Str, Val::Str(_))
+            | (ValKind::Enum, Val::Enum(_))
+            | (ValKind::Set, Val::Set(_))
+            | (ValKind::Time, Val::Time(_))
+            | (ValKind::Dur, Val::Dur(_))
+    )
+}
+
+fn val<'a>(e: &'a TExpr, env: &Env<'a, 'a>, track: usize) -> Result<Val<'a>, EvalError> {
+    let v = env.view;
+    Ok(match e {
+        TExpr::Const(c) => c.as_val(),
+        TExpr::Ctx(slot, kind) => match v.values.get(*slot as usize) {
+            Some(Some(x)) if kind_ok(*kind, x) => *x,
+            Some(Some(_)) => return Err(EvalError::TypeMismatch { slot: *slot }),
+            _ => return Err(EvalError::MissingAttribute { slot: *slot }),
+        },
+        TExpr::Turn => Val::Int(i64::from(v.turn)),
+        TExpr::TurnsLeft => Val::Int(i64::from(v.turns_left())),
+        TExpr::Now => Val::Time(v.now_ms),
+        TExpr::LastReply => Val::Enum(v.last_reply.unwrap_or(u32::MAX)),
+        TExpr::Count(ts) => Val::Int(
+            ts.iter()
+                .map(|t| i64::from(v.used.get(*t as usize).copied().unwrap_or(0)))
+                .sum(),
+        ),
+        TExpr::TrackAttr(slot) => match env.cols.get(*slot as usize).and_then(|c| c.get(track)) {
+            Some(Some(c)) => c.as_val(),
+            _ => return Err(EvalError::MissingTrackAttribute { slot: *slot }),
+        },
+        TExpr::TrackId => Val::Enum(track as u32),
+        TExpr::TrackProduct => match env.products.get(track) {
+            Some(Some(p)) => Val::Str(p),
+            _ => return Err(EvalError::MissingTrackAttribute { slot: u32::MAX }),
+        },
+        TExpr::Arith(op, a, b) => arith(*op, val(a, env, track)?, val(b, env, track)?)?,
+        other => Val::Bool(truth(other, env, track)?),
+    })
+}
+
+fn arith<'a>(op: ArithOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, EvalError> {
+    use ArithOp::*;
+    let int = |x: i64, y: i64| match op {
+        Add => x.checked_add(y),
+        Sub => x.checked_sub(y),
+        Mul => x.checked_mul(y),
+        Div => x.checked_div(y),
+    };
+    let r = match (a, b) {
+        (Val::Int(x), Val::Int(y)) => int(x, y).map(Val::Int),
+        (Val::Int(_) | Val::Float(_), Val::Int(_) | Val::Float(_)) => {
+            let (x, y) = (key(a).unwrap_or(f64::NAN), key(b).unwrap_or(f64::NAN));
+            let z = match op {
+                Add => x + y,
+                Sub => x - y,
+                Mul => x * y,
+                Div => x / y,
+            };
+            z.is_finite().then_some(Val::Float(z))
+        }
+        (Val::Time(x), Val::Time(y)) if op == Sub => x.checked_sub(y).map(Val::Dur),
+        (Val::Time(x), Val::Dur(y)) if matches!(op, Add | Sub) => int(x, y).map(Val::Time),
+        (Val::Dur(x), Val::Time(y)) if op == Add => x.checked_add(y).map(Val::Time),
+        (Val::Dur(x), Val::Dur(y)) if matches!(op, Add | Sub) => int(x, y).map(Val::Dur),
+        _ => return Err(EvalError::TypeMismatch { slot: u32::MAX }),
+    };
+    r.ok_or(EvalError::Overflow)
+}
+
+/// Evaluates a per-track predicate into `t` (holds) and `e` (could not be
+/// evaluated), using `scratch` for nested operands.
+fn eval_set(
+    p: &SetPred,
+    env: &Env,
+    inner: &super::compile::Inner,
+    t: &mut [u64],
+    e: &mut [u64],
+    scratch: &mut [u64],
+    err: &mut Option<EvalError>,
+) {
+    // INVARIANT: `t`, `e`, `all` and every set in `inner` have exactly `w` words.
+    let all = inner.all.words();
+    let w = inner.words;
+    match p {
+        SetPred::Static {
+            t: st,
+            e: se,
+            err: serr,
+        } => {
+            t.copy_from_slice(st.words());
+            e.copy_from_slice(se.words());
+            if let Some(x) = serr {
+                err.get_or_insert(*x);
+            }
+        }
+        SetPred::Request(x) => {
+            let r = truth(x, env, usize::MAX);
+            let (tv, ev) = match r {
+                Ok(true) => (true, false),
+                Ok(false) => (false, false),
+                Err(x) => {
+                    err.get_or_insert(x);
+                    (false, true)
+                }
+            };
+            for k in 0..w {
+                t[k] = if tv { all[k] } else { 0 };
+                e[k] = if ev { all[k] } else { 0 };
+            }
+        }
+        SetPred::Index { index, op, rhs } => {
+            let Some(ix) = inner.indexes.get(*index as usize) else {
+                return;
+            };
+            let k = match val(rhs, env, usize::MAX).map(key) {
+                Ok(Some(k)) => k,
+                Ok(None) | Err(_) => {
+                    let x = val(rhs, env, usize::MAX)
+                        .err()
+                        .unwrap_or(EvalError::TypeMismatch { slot: u32::MAX });
+                    err.get_or_insert(x);
+                    t.iter_mut().for_each(|x| *x = 0);
+                    e.copy_from_slice(all);
+                    return;
+                }
+            };
+            // Tracks with a value `< k` and `<= k`, each a binary search over the distinct values.
+            let lt = || ix.below.get(ix.keys.partition_point(|x| *x < k));
+            let le = || ix.below.get(ix.keys.partition_point(|x| *x <= k));
+            let present = ix.present.words();
+            let zero = |t: &mut [u64]| t.iter_mut().for_each(|x| *x = 0);
+            match op {
+                CmpOp::Lt | CmpOp::Le => match if *op == CmpOp::Lt { lt() } else { le() } {
+                    Some(s) => t.copy_from_slice(s.words()),
+                    None => zero(t),
+                },
+                CmpOp::Gt | CmpOp::Ge => {
+                    let s = if *op == CmpOp::Gt { le() } else { lt() };
+                    let s = s.map_or(present, TrackSet::words);
+                    for i in 0..w {
+                        t[i] = present[i] & !s[i];
+                    }
+                }
+                CmpOp::Eq | CmpOp::Ne => {
+                    let (a, b) = (
+                        le().map_or(present, TrackSet::words),
+                        lt().map_or(present, TrackSet::words),
+                    );
+                    for i in 0..w {
+                        let eq = a[i] & !b[i];
+                        t[i] = if *op == CmpOp::Eq {
+                            eq
+                        } else {
+                            present[i] & !eq
+                        };
+                    }
+                }
+            }
+            e.copy_from_slice(ix.missing.words());
+            if !ix.missing.is_empty() {
+                err.get_or_insert(EvalError::MissingTrackAttribute { slot: ix.slot });
+            }
+        }
+        SetPred::Not(x) => {
+            eval_set(x, env, inner, t, e, scratch, err);
+            for i in 0..w {
+                t[i] = all[i] & !t[i] & !e[i];
+            }
+        }
+        SetPred::And(v) | SetPred::Or(v) => {
+            let is_and = matches!(p, SetPred::And(_));
+            if scratch.len() < 2 * w {
+                // INVARIANT: compile sizes the scratch for the deepest predicate; fail closed if not.
+                t.iter_mut().for_each(|x| *x = 0);
+                e.copy_from_slice(all);
+                err.get_or_insert(EvalError::Overflow);
+                return;
+            }
+            // `e` holds the tracks where the result is known false until the end.
+            for i in 0..w {
+                t[i] = if is_and { all[i] } else { 0 };
+                e[i] = if is_and { 0 } else { all[i] };
+            }
+            let (tc, rest) = scratch.split_at_mut(w);
+            let (ec, rest) = rest.split_at_mut(w);
+            for x in v.iter() {
+                eval_set(x, env, inner, tc, ec, rest, err);
+                for i in 0..w {
+                    let fc = all[i] & !tc[i] & !ec[i];
+                    if is_and {
+                        t[i] &= tc[i];
+                        e[i] |= fc;
+                    } else {
+                        t[i] |= tc[i];
+                        e[i] &= fc;
+                    }
+                }
+            }
+            for i in 0..w {
+                e[i] = all[i] & !t[i] & !e[i];
+            }
+        }
+        SetPred::PerTrack(x) => {
+            t.iter_mut().for_each(|x| *x = 0);
+            e.iter_mut().for_each(|x| *x = 0);
+            for tr in 0..inner.n_tracks {
+                match truth(x, env, tr) {
+                    Ok(true) => t[tr / 64] |= 1 << (tr % 64),
+                    Ok(false) => {}
+                    Err(er) => {
+                        e[tr / 64] |= 1 << (tr % 64);
+                        err.get_or_insert(er);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Bad bundles: every problem is reported at once, names its file (and line and
+//! column where it can), and never panics or aborts.
+
+mod common;
+
+use common::*;
+use talktrack::bundle::Bundle;
+use talktrack::diag::render;
+
+const RULES: &str = "rule minors\n  because \"no credit under 18\"\n  when customer.age < 18\n  forbid tracks tagged credit\n";
+
+fn load_err(dir: &std::path::Path) -> String {
+    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
+    assert!(e.problems.iter().any(|p| p.is_error()));
+    render(&e.problems)
+}
+
+fn good(dir: &std::path::Path) {
+    write_bundle(
+        dir,
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+}
+
+#[test]
+fn a_good_bundle_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    let b = Bundle::load(dir.path()).unwrap();
+    assert_eq!(b.catalog().len(), 4);
+    assert_eq!(b.digest().len(), 64);
+}
+
+#[test]
+fn malformed_manifest_points_at_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("bundle.toml"),
+        m.replace("max_turns = 5", "max_turns = = 5"),
+    )
+    .unwrap();
+    insta::assert_snapshot!(load_err(dir.path()));
+}
+
+#[test]
+fn unknown_manifest_key_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("bundle.toml"),
+        m.replace("max_turns = 5", "max_turns = 5\nmax_turn = 6"),
+    )
+    .unwrap();
+    let out = load_err(dir.path());
+    assert!(out.contains("unknown field `max_turn`"), "{out}");
+}
+
+#[test]
+fn all_semantic_problems_are_reported_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST
+        .replace("fallback = \"human\"", "fallback = \"nobody\"")
+        .replace("kind = \"turn_one_hot\"", "kind = \"attr\"\nname = \"age\"")
+        .replace(
+            "replies = [\"yes\", \"no\", \"angry\"]",
+            "replies = [\"yes\", \"yes\"]",
+        );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(
+        out.contains("fallback track `nobody` is not in the catalog"),
+        "{out}"
+    );
+    assert!(out.contains("protected attribute"), "{out}");
+    assert!(
+        out.contains("reply category `yes` is listed twice"),
+        "{out}"
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn empty_catalog_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = SMALL_MANIFEST.find("[[tracks]]").unwrap();
+    let manifest = SMALL_MANIFEST[..cut].replacen(
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\"]\ntracks = []",
+        1,
+    );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", "")],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("the catalog has no tracks"), "{out}");
+}
+
+#[test]
+fn checksum_mismatch_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    std::fs::write(
+        dir.path().join("policy.onnx"),
+        constant_policy([9., 2., 3., 4.]),
+    )
+    .unwrap();
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::checksum"), "{out}");
+    assert!(out.contains("re-export the bundle"), "{out}");
+}
+
+#[test]
+fn missing_and_corrupt_policies_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    std::fs::remove_file(dir.path().join("policy.onnx")).unwrap();
+    let out = load_err(dir.path());
+    assert!(
+        out.contains("policy.onnx") && out.contains("cannot read policy file"),
+        "{out}"
+    );
+
+    let garbage = b"this is not an onnx model at all".to_vec();
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &garbage,
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::policy"), "{out}");
+
+    let mut truncated = constant_policy([1., 2., 3., 4.]);
+    truncated.truncate(truncated.len() / 2);
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &truncated,
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::policy"), "{out}");
+}
+
+#[test]
+fn policy_shape_and_name_mismatches_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three outputs for a four-track catalog.
+    let p = linear_policy(
+        ndarray::Array2::zeros((SMALL_OBS, 3)),
+        ndarray::Array1::zeros(3),
+    );
+    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
+    let out = load_err(dir.path());
+    assert!(out.contains('3') && out.contains('4'), "{out}");
+
+    // Input width 7 for a 9-float feature spec.
+    let p = linear_policy(ndarray::Array2::zeros((7, 4)), ndarray::Array1::zeros(4));
+    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
+    let out = load_err(dir.path());
+    assert!(out.contains('7') && out.contains('9'), "{out}");
+
+    // The manifest names an output the model does not have.
+    let manifest = SMALL_MANIFEST.replace("output = \"scores\"", "output = \"q\"");
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("`q`") && out.contains("scores"), "{out}");
+}
+
+#[test]
+fn rule_file_problems_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST.replace(
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\", \"more.rules\"]",
+    );
+    let more = "rule minors\n  because \"duplicate id\"\n  forbid track zz\n";
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES), ("more.rules", more)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("more.rules:"), "{out}");
+    assert!(out.contains("zz"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn missing_non_utf8_and_oversized_rule_files() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    std::fs::write(
+        dir.path().join("main.rules"),
+        b"rule a\n  forbid track \xff\xfe\n",
+    )
+    .unwrap();
+    let out = load_err(dir.path());
+    assert!(
+        out.contains("not valid UTF-8") && out.contains("main.rules"),
+        "{out}"
+    );
+
+    let big = "# padding\n".repeat(200_000);
+    std::fs::write(dir.path().join("main.rules"), big).unwrap();
+    let out = load_err(dir.path());
+    assert!(out.contains("bytes allowed"), "{out}");
+
+    std::fs::remove_file(dir.path().join("main.rules")).unwrap();
+    let out = load_err(dir.path());
+    assert!(
+        out.contains("main.rules") && out.contains("cannot read file"),
+        "{out}"
+    );
+}
+
+#[test]
+fn deeply_nested_rules_do_not_overflow_the_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    let depth = 100_000;
+    let cond = format!("{}customer.age < 3{}", "(".repeat(depth), ")".repeat(depth));
+    let nots = format!("{}customer.age < 3", "not ".repeat(depth));
+    for c in [cond, nots] {
+        std::fs::write(
+            dir.path().join("main.rules"),
+            format!("rule deep\n  because \"x\"\n  when {c}\n  forbid track a\n"),
+        )
+        .unwrap();
+        let out = load_err(dir.path());
+        assert!(out.contains("main.rules"), "{out}");
+    }
+}
+
+#[test]
+fn oversized_manifest_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
+    let padded = format!("{m}\n{}", "# padding\n".repeat(120_000));
+    std::fs::write(dir.path().join("bundle.toml"), padded).unwrap();
+    let out = load_err(dir.path());
+    assert!(
+        out.contains("bundle.toml") && out.contains("bytes allowed"),
+        "{out}"
+    );
+}

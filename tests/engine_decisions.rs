@@ -1,0 +1,285 @@
+//! Decisions as a host sees them: ranking, masking with reasons, boosts, the
+//! fallback, a masked fallback, non-finite policy scores, bad requests, hot swap.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use ndarray::{Array1, Array2};
+use talktrack::bundle::Bundle;
+use talktrack::context::Context;
+use talktrack::engine::{decide, DecideError, Engine, PolicyUse, Request};
+
+const RULES: &str = r#"
+rule minors
+  because "no credit under 18"
+  ref "CCA §12"
+  when customer.age < 18
+  forbid tracks tagged credit
+
+rule vip-boost
+  because "VIPs hear about C first"
+  when has customer.vip and customer.vip
+  boost track c by 10
+
+rule closing
+  because "last turn: close"
+  when turns_left <= 1
+  only tracks tagged closing
+
+rule angry
+  because "no selling to an angry customer"
+  when last_reply == angry
+  forbid tracks tagged sales, closing
+"#;
+
+fn bundle(dir: &std::path::Path, bias: [f32; 4], rules: &str) -> Arc<Bundle> {
+    write_bundle(
+        dir,
+        SMALL_MANIFEST,
+        &[("main.rules", rules)],
+        &constant_policy(bias),
+    );
+    Arc::new(
+        Bundle::load(dir).unwrap_or_else(|e| panic!("{}", talktrack::diag::render(&e.problems))),
+    )
+}
+
+fn req(age: i64) -> Request {
+    let mut r = Request::new("conv-1", 1_767_225_600_000);
+    r.context = Context::new().with("age", age).with("name", "Ada");
+    r
+}
+
+#[test]
+fn ranks_allowed_tracks_by_policy_score_and_explains_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [1.0, 3.0, 2.0, 0.0], RULES);
+    let d = decide(&b, &req(16)).unwrap();
+    assert_eq!(d.chosen_id(), Some("c"));
+    let ids: Vec<_> = d
+        .ranked()
+        .iter()
+        .map(|r| b.catalog().track(r.track as usize).unwrap().id.as_str())
+        .collect();
+    assert_eq!(ids, ["c", "a", "human"]);
+    assert!(!d.is_allowed(1));
+    let masked = d.masked();
+    assert_eq!(masked.len(), 1);
+    assert_eq!(masked[0].id, "b");
+    assert_eq!(masked[0].by[0].rule.id, "minors");
+    insta::assert_snapshot!("minor_explained", d.explain());
+    insta::assert_json_snapshot!("minor_json", d, {".bundle.digest" => "[digest]"});
+}
+
+#[test]
+fn adult_gets_the_best_track_and_text_is_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], RULES);
+    let d = decide(&b, &req(30)).unwrap();
+    assert_eq!(d.chosen_id(), Some("a"));
+    assert_eq!(d.text(), Some("Hello Ada"));
+    assert_eq!(d.ranked()[0].probability, 1.0);
+    assert!(d.masked().is_empty());
+}
+
+#[test]
+fn boosts_add_to_policy_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], RULES);
+    let mut r = req(30);
+    r.context.set("vip", true);
+    let d = decide(&b, &r).unwrap();
+    assert_eq!(d.chosen_id(), Some("c"));
+    assert_eq!(d.ranked()[0].score, 12.0);
+    let boosts = d.boosts();
+    assert_eq!(boosts.len(), 1);
+    assert_eq!(boosts[0].0.id, "vip-boost");
+    assert_eq!(boosts[0].2, vec!["c"]);
+}
+
+#[test]
+fn only_restricts_but_not_the_fallback_and_forbid_masks_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 9.0], RULES);
+    // Last turn: only closing tracks; `c` is allowed and chosen, `human` is restricted away.
+    let mut r = req(30);
+    r.history.turn = Some(4);
+    let d = decide(&b, &r).unwrap();
+    assert_eq!(d.chosen_id(), Some("c"));
+    assert!(!d.fallback_used());
+    // Last turn and angry: closing forbidden too → nothing allowed → fallback.
+    r.history.replies = vec!["angry".into()];
+    r.history.tracks = vec!["a".into()];
+    let d = decide(&b, &r).unwrap();
+    assert_eq!(d.chosen_id(), Some("human"));
+    assert!(d.fallback_used());
+    insta::assert_snapshot!("fallback_explained", d.explain());
+
+    // A forbid rule that masks the fallback too: no choice, and the decision says why.
+    let dir2 = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "{RULES}\nrule no-handover\n  because \"no staff on duty\"\n  when turns_left <= 1\n  forbid tracks tagged handover\n"
+    );
+    let b2 = bundle(dir2.path(), [5.0, 3.0, 2.0, 9.0], &rules);
+    let d = decide(&b2, &r).unwrap();
+    assert_eq!(d.chosen(), None);
+    assert!(d.ranked().is_empty());
+    assert!(d
+        .no_choice()
+        .unwrap()
+        .contains("hand the conversation to a person"));
+    insta::assert_snapshot!("no_choice_explained", d.explain());
+}
+
+#[test]
+fn missing_optional_attribute_fails_closed_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "rule needs-vip\n  because \"only VIPs hear about A\"\n  when not customer.vip\n  forbid track a\n";
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], rules);
+    let d = decide(&b, &req(30)).unwrap();
+    assert!(
+        !d.is_allowed(0),
+        "a must be forbidden when `vip` is unknown"
+    );
+    let errors = d.rule_errors();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0.id, "needs-vip");
+    let mut r = req(30);
+    r.context.set("vip", true);
+    let d = decide(&b, &r).unwrap();
+    assert!(d.is_allowed(0));
+    assert!(d.rule_errors().is_empty());
+}
+
+#[test]
+fn nan_scores_never_crash_and_rank_without_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    // Finite weights whose forward pass overflows: inf - inf = NaN for every track.
+    let mut w = Array2::<f32>::zeros((SMALL_OBS, 4));
+    w.row_mut(0).fill(3e38);
+    let policy =
+        talktrack::policy::onnx_writer::write_mlp(&talktrack::policy::onnx_writer::MlpSpec {
+            layers: vec![
+                talktrack::policy::onnx_writer::Dense {
+                    weights: Array2::from_elem((SMALL_OBS, 2), 3e38),
+                    bias: Array1::from(vec![3e38, 3e38]),
+                },
+                talktrack::policy::onnx_writer::Dense {
+                    weights: Array2::from_shape_vec(
+                        (2, 4),
+                        vec![1., 1., 1., 1., -1., -1., -1., -1.],
+                    )
+                    .unwrap(),
+                    bias: Array1::zeros(4),
+                },
+            ],
+            hidden: talktrack::policy::onnx_writer::Activation::Relu,
+            head: talktrack::policy::onnx_writer::Head::Identity,
+            input: "obs".into(),
+            output: "scores".into(),
+            opset: 17,
+            doc: String::new(),
+        })
+        .unwrap();
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", RULES)],
+        &policy,
+    );
+    let b = Arc::new(Bundle::load(dir.path()).unwrap());
+    let d = decide(&b, &req(16)).unwrap();
+    assert!(
+        matches!(d.policy_use(), PolicyUse::NonFinite { .. }),
+        "{:?}",
+        d.policy_use()
+    );
+    let chosen = d.chosen().unwrap();
+    assert_ne!(chosen, 1, "the forbidden credit track must never be chosen");
+    assert!(d.ranked().iter().all(|r| r.score.is_finite()));
+}
+
+#[test]
+fn bad_requests_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [1.0, 3.0, 2.0, 0.0], RULES);
+    let mut r = req(30);
+    r.context.set("zip", "12345");
+    assert_eq!(
+        decide(&b, &r).unwrap_err().to_string(),
+        "unknown context attribute `zip`"
+    );
+    let mut r = Request::new("x", 0);
+    r.context = Context::new().with("age", "thirty");
+    assert_eq!(
+        decide(&b, &r).unwrap_err().to_string(),
+        "context attribute `age` must be int, found string"
+    );
+    let r = Request::new("x", 0);
+    assert_eq!(
+        decide(&b, &r).unwrap_err().to_string(),
+        "missing required context attribute `age`"
+    );
+    let mut r = req(30);
+    r.history.tracks = vec!["a".into(), "zzz".into()];
+    assert!(matches!(
+        decide(&b, &r),
+        Err(DecideError::UnknownTrack { index: 1, .. })
+    ));
+    let mut r = req(30);
+    r.history.replies = vec!["meh".into()];
+    assert_eq!(
+        decide(&b, &r).unwrap_err().to_string(),
+        "`history.replies[0]`: unknown reply category `meh`"
+    );
+    let e = Request::from_json(
+        r#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "contxt": {}}"#,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unknown field `contxt`"), "{e}");
+    let e = Request::from_json(r#"{"conversation_id": "x", "time": "yesterday"}"#).unwrap_err();
+    assert!(e.to_string().contains("RFC 3339"), "{e}");
+}
+
+#[test]
+fn hot_swap_keeps_serving_when_the_new_bundle_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], RULES);
+    let engine = Arc::new(Engine::load(dir.path()).unwrap());
+    let digest = engine.bundle().digest().to_owned();
+
+    // In-flight decisions on other threads keep working across swaps.
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let e = engine.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let d = e.decide(&req(16)).unwrap();
+                    assert_ne!(d.chosen_id(), Some("b"));
+                }
+            })
+        })
+        .collect();
+
+    // A broken rules file: rejected, the old bundle keeps serving.
+    std::fs::write(
+        dir.path().join("main.rules"),
+        "rule broken\n  when customer.agee < 3\n  forbid track a\n",
+    )
+    .unwrap();
+    let err = engine.reload(dir.path()).unwrap_err();
+    assert!(err.problems.iter().any(|p| p.message.contains("agee")));
+    assert_eq!(engine.bundle().digest(), digest);
+
+    // A valid new version is published and changes the digest.
+    std::fs::write(dir.path().join("main.rules"), RULES.replace("< 18", "< 21")).unwrap();
+    let b = engine.reload(dir.path()).unwrap();
+    assert_ne!(b.digest(), digest);
+    let d = engine.decide(&req(19)).unwrap();
+    assert!(!d.is_allowed(1));
+    for w in workers {
+        w.join().unwrap();
+    }
+}

@@ -1,0 +1,94 @@
+//! The example bundles in `policies/` load, pass their own rule test cases, carry
+//! exactly the rule sets kept in `rules/`, and decide the example requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use talktrack::bundle::Bundle;
+use talktrack::engine::{decide, Request};
+
+fn load(dir: &str) -> Arc<Bundle> {
+    Arc::new(
+        Bundle::load(dir)
+            .unwrap_or_else(|e| panic!("{dir}: {}", talktrack::diag::render(&e.problems))),
+    )
+}
+
+#[test]
+fn example_bundles_load_without_warnings_and_pass_their_cases() {
+    for dir in ["policies/telecom-upsell", "policies/persuasion"] {
+        let b = load(dir);
+        assert!(
+            b.warnings().is_empty(),
+            "{dir}: {}",
+            talktrack::diag::render(b.warnings())
+        );
+        let (report, passed, failed) = talktrack::cases::run_all(&b).unwrap();
+        assert_eq!(failed, 0, "{report}");
+        assert!(passed >= 3, "{report}");
+    }
+}
+
+#[test]
+fn bundled_rule_files_are_the_sources_in_rules() {
+    for (bundle, source) in [
+        ("policies/telecom-upsell", "rules/telecom"),
+        ("policies/persuasion", "rules/persuasion"),
+    ] {
+        let b = load(bundle);
+        for rel in &b.manifest().rules {
+            let name = Path::new(rel).file_name().unwrap();
+            let shipped = std::fs::read_to_string(Path::new(bundle).join(rel)).unwrap();
+            let src = std::fs::read_to_string(Path::new(source).join(name)).unwrap();
+            assert_eq!(
+                shipped, src,
+                "{bundle}/{rel} differs from {source}: run `cargo run --example build_bundles`"
+            );
+        }
+    }
+}
+
+#[test]
+fn example_requests_decide_and_explain() {
+    let b = load("policies/telecom-upsell");
+    let req = Request::from_json(&std::fs::read_to_string("examples/requests/minor.json").unwrap())
+        .unwrap();
+    let d = decide(&b, &req).unwrap();
+    for t in ["device_financing", "credit_card_offer"] {
+        let i = b.catalog().index(t).unwrap();
+        assert!(!d.is_allowed(i), "{t} must be masked for a 16-year-old");
+    }
+    insta::assert_snapshot!("telecom_minor", d.explain());
+
+    let req =
+        Request::from_json(&std::fs::read_to_string("examples/requests/complaint.json").unwrap())
+            .unwrap();
+    let d = decide(&b, &req).unwrap();
+    let chosen = d.chosen_id().unwrap();
+    let track = b.catalog().track(d.chosen().unwrap()).unwrap();
+    assert!(
+        !track
+            .tags
+            .iter()
+            .any(|t| t == "upsell" || t == "cross_sell"),
+        "chose {chosen}"
+    );
+    insta::assert_snapshot!("telecom_complaint", d.explain());
+}
+
+#[test]
+fn rule_files_are_canonically_formatted() {
+    for dir in ["rules/telecom", "rules/persuasion"] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let formatted = talktrack::rules::format_rules(&text, &p).unwrap();
+            assert_eq!(
+                formatted,
+                text,
+                "{} is not formatted: run `talktrack fmt`",
+                p.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Policies from an independent exporter load and compute what onnxruntime
+//! computes; every way a policy file can be wrong gives a typed error that says
+//! what is wrong.
+//!
+//! The models in `tests/fixtures/onnx/` were written by `gen_fixtures.py` with
+//! the Python `onnx` package; the reference scores come from onnxruntime.
+
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use talktrack::policy::{Policy, PolicyError, PolicyIo, MAX_POLICY_BYTES};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    model: String,
+    input: String,
+    output: String,
+    obs_dim: usize,
+    n_tracks: usize,
+    cases: Vec<Case>,
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    obs: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+fn reference(name: &str) -> Reference {
+    let text = std::fs::read_to_string(fixtures().join(format!("{name}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn io_of(r: &Reference) -> PolicyIo {
+    PolicyIo {
+        input: r.input.clone(),
+        output: r.output.clone(),
+        obs_dim: r.obs_dim,
+        n_tracks: r.n_tracks,
+    }
+}
+
+fn assert_matches_reference(name: &str) {
+    let r = reference(name);
+    let policy = Policy::from_file(&fixtures().join(&r.model), &io_of(&r)).unwrap();
+    assert_eq!(policy.io(), &io_of(&r));
+    let mut out = vec![0.0; r.n_tracks];
+    for case in &r.cases {
+        policy.scores(&case.obs, &mut out).unwrap();
+        for (got, want) in out.iter().zip(&case.scores) {
+            assert!(
+                (got - want).abs() < 1e-5,
+                "{name} on {:?}: got {out:?}, onnxruntime {:?}",
+                case.obs,
+                case.scores
+            );
+        }
+    }
+}
+
+#[test]
+fn gemm_relu_opset13_fixed_batch() {
+    assert_matches_reference("gemm_relu_opset13");
+}
+
+#[test]
+fn matmul_add_tanh_opset17_symbolic_batch() {
+    assert_matches_reference("matmul_add_tanh_opset17");
+}
+
+#[test]
+fn gemm_sigmoid_softmax_opset20() {
+    assert_matches_reference("gemm_sigmoid_softmax_opset20");
+}
+
+#[test]
+fn multi_output_model_is_served_through_the_named_output() {
+    assert_matches_reference("multi_output_opset17");
+}
+
+#[test]
+fn torch_style_names() {
+    assert_matches_reference("torch_naming_opset14");
+}
+
+#[test]
+fn one_policy_serves_many_threads() {
+    let r = reference("gemm_sigmoid_softmax_opset20");
+    let policy = Policy::from_file(&fixtures().join(&r.model), &io_of(&r)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (policy, r) = (&policy, &r);
+            s.spawn(move || {
+                let mut out = vec![0.0; r.n_tracks];
+                for round in 0..20 {
+                    let case = &r.cases[(t + round) % r.cases.len()];
+                    policy.scores(&case.obs, &mut out).unwrap();
+                    for (got, want) in out.iter().zip(&case.scores) {
+                        assert!((got - want).abs() < 1e-5);
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn nan_observations_give_nan_scores_not_a_panic() {
+    let r = reference("gemm_relu_opset13");
+    let policy = Policy::from_file(&fixtures().join(&r.model), &io_of(&r)).unwrap();
+    let mut out = vec![0.0; r.n_tracks];
+    policy.scores(&vec![f32::NAN; r.obs_dim], &mut out).unwrap();
+    assert!(out.iter().any(|v| v.is_nan()), "{out:?}");
+    // A NaN does not poison the thread's reusable state.
+    policy.scores(&r.cases[1].obs, &mut out).unwrap();
+    assert!((out[0] - r.cases[1].scores[0]).abs() < 1e-5);
+}
+
+// ---- what goes wrong, and what the error says ----
+
+fn tracks_io() -> PolicyIo {
+    io_of(&reference("multi_output_opset17"))
+}
+
+fn multi_output_path() -> PathBuf {
+    fixtures().join("multi_output_opset17.onnx")
+}
+
+fn load_err(io: &PolicyIo) -> PolicyError {
+    Policy::from_file(&multi_output_path(), io).unwrap_err()
+}
+
+#[test]
+fn missing_file() {
+    let path = fixtures().join("no_such_policy.onnx");
+    let err = Policy::from_file(&path, &tracks_io()).unwrap_err();
+    assert!(matches!(err, PolicyError::NotFound { .. }), "{err:?}");
+    assert_eq!(err.code(), "policy::not-found");
+    assert!(err.to_string().contains("no_such_policy.onnx"), "{err}");
+}
+
+#[test]
+fn garbage_bytes_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.onnx");
+    std::fs::write(&path, b"this is not a protobuf \xff\xfe\x00\x01 at all").unwrap();
+    let err = Policy::from_file(&path, &tracks_io()).unwrap_err();
+    assert!(matches!(err, PolicyError::NotOnnx { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("`{}`", path.display())),
+        "{message}"
+    );
+    assert!(message.contains("is not a valid onnx model"), "{message}");
+}
+
+#[test]
+fn empty_bytes_are_not_a_model() {
+    let err = Policy::from_bytes(&[], &tracks_io()).unwrap_err();
+    assert!(matches!(err, PolicyError::NotOnnx { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "`<bytes>` is not a valid onnx model: the file has no graph"
+    );
+}
+
+#[test]
+fn truncated_file() {
+    let bytes = std::fs::read(multi_output_path()).unwrap();
+    for keep in [bytes.len() / 4, bytes.len() / 2, bytes.len() - 7] {
+        let err = Policy::from_bytes(&bytes[..keep], &tracks_io()).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::NotOnnx { .. }),
+            "truncated to {keep}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_input_name_lists_the_inputs() {
+    let io = PolicyIo {
+        input: "obs".into(),
+        ..tracks_io()
+    };
+    let err = load_err(&io);
+    assert!(matches!(err, PolicyError::UnknownInput { .. }), "{err:?}");
+    let message = err
+        .to_string()
+        .replace(&multi_output_path().display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @"`FILE` has no input named `obs`; its inputs are `observation`");
+}
+
+#[test]
+fn wrong_output_name_lists_the_outputs() {
+    let io = PolicyIo {
+        output: "logits".into(),
+        ..tracks_io()
+    };
+    let err = load_err(&io);
+    assert_eq!(err.code(), "policy::unknown-output");
+    let message = err
+        .to_string()
+        .replace(&multi_output_path().display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @"`FILE` has no output named `logits`; its outputs are `actions`, `scores`, `values`");
+}
+
+#[test]
+fn initializers_listed_as_inputs_are_not_offered_as_inputs() {
+    // Older exporters list weights among graph inputs; they are not candidates.
+    let r = reference("torch_naming_opset14");
+    let io = PolicyIo {
+        input: "x".into(),
+        ..io_of(&r)
+    };
+    let err = Policy::from_file(&fixtures().join(&r.model), &io).unwrap_err();
+    match err {
+        PolicyError::UnknownInput { available, .. } => assert_eq!(available, ["onnx::Gemm_0"]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn obs_dim_mismatch_on_a_declared_width() {
+    let io = PolicyIo {
+        obs_dim: 9,
+        ..tracks_io()
+    };
+    let err = load_err(&io);
+    let message = err
+        .to_string()
+        .replace(&multi_output_path().display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @"`FILE` input `observation`: expected f32 [1, 9], the model declares float [batch_size, 6]");
+}
+
+#[test]
+fn fixed_batch_other_than_one_is_refused() {
+    use prost::Message;
+    let mut proto =
+        tract_onnx::pb::ModelProto::decode(std::fs::read(multi_output_path()).unwrap().as_slice())
+            .unwrap();
+    let input = &mut proto.graph.as_mut().unwrap().input[0];
+    let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) =
+        input.r#type.as_mut().unwrap().value.as_mut()
+    else {
+        panic!()
+    };
+    t.shape.as_mut().unwrap().dim[0].value =
+        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(32));
+    let err = Policy::from_bytes(&proto.encode_to_vec(), &tracks_io()).unwrap_err();
+    assert!(matches!(err, PolicyError::InputShape { .. }), "{err:?}");
+    assert!(err.to_string().contains("float [32, 6]"), "{err}");
+}
+
+#[test]
+fn n_tracks_mismatch_says_both_numbers() {
+    let io = PolicyIo {
+        n_tracks: 7,
+        ..tracks_io()
+    };
+    let err = load_err(&io);
+    assert!(matches!(err, PolicyError::OutputShape { .. }), "{err:?}");
+    let message = err
+        .to_string()
+        .replace(&multi_output_path().display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @"`FILE` output `scores`: expected f32 [1, 7], got f32 [1, 4]");
+}
+
+#[test]
+fn the_int64_actions_output_is_not_scores() {
+    let io = PolicyIo {
+        output: "actions".into(),
+        ..tracks_io()
+    };
+    let err = load_err(&io);
+    assert!(matches!(err, PolicyError::OutputShape { .. }), "{err:?}");
+}
+
+#[test]
+fn zero_dimensions_are_invalid_io() {
+    let io = PolicyIo {
+        obs_dim: 0,
+        ..tracks_io()
+    };
+    assert!(matches!(load_err(&io), PolicyError::InvalidIo { .. }));
+}
+
+#[test]
+fn wrong_buffer_lengths_at_scoring_time() {
+    let policy = Policy::from_file(&multi_output_path(), &tracks_io()).unwrap();
+    let mut out = vec![0.0; 4];
+    let err = policy.scores(&[0.0; 5], &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "observation has length 5, the policy expects 6"
+    );
+    let err = policy.scores(&[0.0; 6], &mut out[..3]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "scores buffer has length 3, the policy expects 4"
+    );
+}
+
+#[test]
+fn file_over_the_size_limit_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.onnx");
+    // A sparse file: the size check must come from metadata, not from reading.
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(MAX_POLICY_BYTES + 1).unwrap();
+    drop(file);
+    let err = Policy::from_file(&path, &tracks_io()).unwrap_err();
+    match &err {
+        PolicyError::TooLarge { size, limit, .. } => {
+            assert_eq!(*size, MAX_POLICY_BYTES + 1);
+            assert_eq!(*limit, MAX_POLICY_BYTES);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.code(), "policy::too-large");
+}
+
+#[test]
+fn bare_plan_computes_the_same_scores() {
+    use tract_onnx::prelude::*;
+    let r = reference("matmul_add_tanh_opset17");
+    let bytes = std::fs::read(fixtures().join(&r.model)).unwrap();
+    let plan = talktrack::policy::bare_plan(&bytes, &io_of(&r)).unwrap();
+    let case = &r.cases[2];
+    let input = Tensor::from_shape(&[1, r.obs_dim], &case.obs).unwrap();
+    let out = plan.run(tvec!(input.into())).unwrap();
+    let view = out[0].try_as_plain_ram().unwrap();
+    let got = view.as_slice::<f32>().unwrap();
+    for (got, want) in got.iter().zip(&case.scores) {
+        assert!((got - want).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn policy_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<PolicyError>();
+}

@@ -1,0 +1,167 @@
+//! What a rules author sees for realistic mistakes: rendered diagnostics
+//! (file:line:column, source line, caret, hint), snapshotted.
+
+#[path = "support/rules_env.rs"]
+mod support;
+
+use std::path::PathBuf;
+
+use support::Fixture;
+use talktrack::diag::{render, Severity};
+use talktrack::rules::{compile, RuleSource};
+
+/// Compiles one file and renders every problem (errors and warnings).
+fn diagnose(text: &str) -> String {
+    let fx = Fixture::new();
+    let problems = match fx.compile(text) {
+        Ok((_, w)) => w,
+        Err(p) => p,
+    };
+    assert!(!problems.is_empty(), "expected a problem for:\n{text}");
+    render(&problems)
+}
+
+#[test]
+fn misspelt_attribute() {
+    insta::assert_snapshot!(diagnose(
+        "rule minors\n  because \"no credit under 18\"\n  when customer.agee < 18\n  forbid tracks tagged credit\n"
+    ));
+}
+
+#[test]
+fn attribute_without_customer_prefix() {
+    insta::assert_snapshot!(diagnose(
+        "rule minors\n  because \"no credit under 18\"\n  when age < 18\n  forbid tracks tagged credit\n"
+    ));
+}
+
+#[test]
+fn comparing_a_number_with_a_string() {
+    insta::assert_snapshot!(diagnose(
+        "rule minors\n  because \"x\"\n  when customer.age == \"18\"\n  forbid tracks tagged credit\n"
+    ));
+}
+
+#[test]
+fn ordering_an_enum() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.segment < 3\n  forbid tracks tagged credit\n"
+    ));
+}
+
+#[test]
+fn unknown_enum_variant() {
+    insta::assert_snapshot!(diagnose(
+        "rule spring-campaign\n  because \"campaign Q2\"\n  when customer.segment == young_familly\n  boost tracks family_plan, family_bundle by 0.5\n"
+    ));
+}
+
+#[test]
+fn unknown_track_tag_and_reply() {
+    insta::assert_snapshot!(diagnose(
+        "rule a\n  because \"x\"\n  when last_reply in [complain, angry]\n  forbid tracks tagged upsel\n\nrule b\n  because \"x\"\n  forbid track famly_plan\n"
+    ));
+}
+
+#[test]
+fn unknown_track_attribute() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  forbid tracks where track.minage > customer.age\n"
+    ));
+}
+
+#[test]
+fn misspelt_effect_keyword() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.age < 18\n  forbd tracks tagged credit\n"
+    ));
+}
+
+#[test]
+fn missing_effect() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.age < 18\n\nrule s\n  because \"y\"\n  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn two_effects() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  forbid track loan\n  boost track greeting by 1\n"
+    ));
+}
+
+#[test]
+fn incomplete_condition() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.age <\n  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn optional_attribute_without_has_guard() {
+    insta::assert_snapshot!(diagnose(
+        "rule cooling-off\n  because \"14-day cooling-off\"\n  when now - customer.last_purchase < 14d\n  forbid tracks tagged upsell\n"
+    ));
+}
+
+#[test]
+fn rules_that_can_never_match() {
+    insta::assert_snapshot!(diagnose(
+        "rule a\n  because \"x\"\n  when customer.age < 18 and customer.age > 65\n  forbid track loan\n\nrule b\n  because \"x\"\n  when turns_left < 0\n  forbid track loan\n\nrule c\n  because \"x\"\n  when turn >= max_turns\n  forbid track loan\n\nrule d\n  because \"x\"\n  when customer.age < customer.age\n  forbid track loan\n\nrule e\n  because \"x\"\n  when max_turns * 2 < 3\n  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn missing_because_and_empty_only() {
+    insta::assert_snapshot!(diagnose(
+        "rule closing\n  when turns_left <= 1\n  only tracks where track.min_age > 200\n"
+    ));
+}
+
+#[test]
+fn timestamp_compared_with_duration() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when has customer.last_purchase and customer.last_purchase < 14d\n  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn duplicate_rule_ids_across_files_and_problems_from_all_files() {
+    let fx = Fixture::new();
+    let sources = vec![
+        RuleSource {
+            path: PathBuf::from("credit.rules"),
+            text: "rule no-credit\n  because \"x\"\n  when customer.age < 18\n  forbid tracks tagged credit\n".into(),
+        },
+        RuleSource {
+            path: PathBuf::from("campaign.rules"),
+            text: "rule no-credit\n  because \"y\"\n  forbid track loan\n\nrule broken\n  because \"z\"\n  when customer.nope\n  forbid track loan\n".into(),
+        },
+        RuleSource {
+            path: PathBuf::from("syntax.rules"),
+            text: "rule\n".into(),
+        },
+    ];
+    let problems = compile(&sources, &fx.env()).unwrap_err();
+    assert!(problems.iter().all(|p| p.severity == Severity::Error));
+    assert_eq!(problems.len(), 3);
+    insta::assert_snapshot!(render(&problems));
+}
+
+#[test]
+fn too_deep_and_too_large() {
+    let deep = format!(
+        "rule r\n  when {}customer.vip{}\n  forbid track loan\n",
+        "(".repeat(70),
+        ")".repeat(70)
+    );
+    insta::assert_snapshot!(diagnose(&deep));
+}
+
+#[test]
+fn string_value_without_quotes() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.region == north\n  forbid track loan\n"
+    ));
+}

@@ -1,0 +1,313 @@
+//! The trainer's data side as a specification: log reading, the PersuasionForGood
+//! converter, aggregation with its privacy threshold and noise, the simulator as a
+//! masked environment, and evaluation.
+#![cfg(feature = "train")]
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use talktrack::aggregate::split::{aggregate_split, Split};
+use talktrack::aggregate::{aggregate_log, AggregateConfig, AggregateError, Aggregates};
+use talktrack::eval::{simulate, ExactEvaluator};
+use talktrack::log::p4g::{convert, ConvertOptions};
+use talktrack::log::{ReadOptions, Vocab};
+use talktrack::sim::reference::{p4g_aggregates, p4g_reference_env, p4g_reference_setup, P4G_LOG};
+use talktrack::sim::{default_encoder, AllowAll, Mdp, ReplyMode, SimConfig, SimEnv};
+use talktrack::train::env::{ActionPolicy, Evaluator, MaskedEnv};
+use talktrack::turn::TurnView;
+
+fn vocab() -> Vocab {
+    p4g_reference_setup().unwrap().vocab()
+}
+
+#[test]
+fn converter_on_fixture_rows_reproduces_the_shipped_log() {
+    let (convs, stats) = convert(
+        &include_bytes!("fixtures/p4g/annotated_300_dialog.csv")[..],
+        &include_bytes!("fixtures/p4g/annotated_300_info.csv")[..],
+        &ConvertOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(stats.conversations, 2);
+    let shipped: Vec<&str> = P4G_LOG.lines().take(2).collect();
+    for (c, line) in convs.iter().zip(shipped) {
+        assert_eq!(serde_json::to_string(c).unwrap(), line);
+    }
+    // The persuader's own donation (0.25 in the fixture) is not the outcome.
+    assert!(!convs[0].outcome.converted);
+    assert!(convs[0].context.is_empty());
+}
+
+#[test]
+fn empty_log_is_an_error() {
+    let err = aggregate_log(
+        "\n\n".as_bytes(),
+        &vocab(),
+        AggregateConfig::default(),
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the log has no valid conversation (0 bad lines skipped)"
+    );
+}
+
+#[test]
+fn unknown_tracks_and_missing_outcomes_are_bad_lines() {
+    let log = concat!(
+        r#"{"id":"a","turns":[{"track":"hard-sell","reply":"refuse"}],"outcome":{"converted":false}}"#,
+        "\n",
+        r#"{"id":"b","turns":[{"track":"non-strategy","reply":"refuse"}]}"#,
+        "\n",
+    );
+    let err = aggregate_log(
+        log.as_bytes(),
+        &vocab(),
+        AggregateConfig::default(),
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the log has no valid conversation (2 bad lines skipped)"
+    );
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let err =
+        aggregate_log(log.as_bytes(), &vocab(), AggregateConfig::default(), strict).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 1: turn 0: unknown track `hard-sell` (not in the catalog)"
+    );
+}
+
+#[test]
+fn a_threshold_nothing_reaches_says_what_to_change() {
+    let cfg = AggregateConfig {
+        k: 1000,
+        ..AggregateConfig::default()
+    };
+    let err = aggregate_log(P4G_LOG.as_bytes(), &vocab(), cfg, ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, AggregateError::NothingPublishable { .. }));
+    insta::assert_snapshot!(err.to_string(), @"no cell is backed by k = 1000 distinct conversations (the best has 269, from 300 conversations): lower `k` in [aggregate] or aggregate more conversations");
+}
+
+#[test]
+fn published_cells_respect_k_and_never_hold_conversations() {
+    let setup = p4g_reference_setup().unwrap();
+    let agg = p4g_aggregates(&setup, setup.aggregate.clone()).unwrap();
+    for level in &agg.levels {
+        for c in &level.cells {
+            assert!(c.conversations >= 5.0);
+            let total: f64 = c.next.values().sum();
+            assert_eq!(
+                c.next.get(&c.most_frequent).copied(),
+                c.next.values().copied().reduce(f64::max)
+            );
+            assert!(total >= c.conversations);
+            assert!((0.0..=1.0).contains(&c.conversion_rate));
+        }
+    }
+    assert!(agg.behaviour.iter().all(|b| b.conversations >= 5.0));
+    let json = agg.to_json();
+    assert!(
+        !json.contains("_live"),
+        "a conversation id leaked into the aggregates"
+    );
+    // Means may differ in the last bit through JSON; counts are integers and exact.
+    let back = Aggregates::from_json(&json).unwrap();
+    assert_eq!(back.behaviour, agg.behaviour);
+    for (a, b) in back.levels.iter().zip(&agg.levels) {
+        assert_eq!(a.cells.len(), b.cells.len());
+        for (x, y) in a.cells.iter().zip(&b.cells) {
+            assert_eq!(x.next, y.next);
+            assert!((x.mean_value - y.mean_value).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn noise_is_seeded_and_thresholded_on_noisy_counts() {
+    let setup = p4g_reference_setup().unwrap();
+    let cfg = AggregateConfig {
+        epsilon: Some(50.0),
+        noise_seed: 7,
+        ..setup.aggregate.clone()
+    };
+    let a = p4g_aggregates(&setup, cfg.clone()).unwrap();
+    let b = p4g_aggregates(&setup, cfg).unwrap();
+    assert_eq!(a, b);
+    let exact = p4g_aggregates(&setup, setup.aggregate.clone()).unwrap();
+    assert_ne!(a.levels, exact.levels);
+    let coarse = |x: &Aggregates| x.levels[2].cells.len();
+    assert_eq!(
+        coarse(&a),
+        coarse(&exact),
+        "every track is well backed at the coarsest level"
+    );
+    assert!(a
+        .levels
+        .iter()
+        .flat_map(|l| &l.cells)
+        .all(|c| c.conversations >= 5.0));
+}
+
+#[test]
+fn split_is_about_80_20_and_stable() {
+    let split = Split::default();
+    let ids: Vec<String> = (0..1000).map(|i| format!("conv-{i}")).collect();
+    let held = ids.iter().filter(|id| split.is_holdout(id)).count();
+    assert!((150..=250).contains(&held), "{held}");
+    let setup = p4g_reference_setup().unwrap();
+    let s = aggregate_split(
+        P4G_LOG.as_bytes(),
+        &setup.vocab(),
+        setup.aggregate.clone(),
+        ReadOptions::default(),
+        split,
+    )
+    .unwrap();
+    assert_eq!(s.train.conversations + s.holdout.conversations, 300.0);
+    assert!(
+        (40.0..=80.0).contains(&s.holdout.conversations),
+        "{}",
+        s.holdout.conversations
+    );
+}
+
+#[test]
+fn rules_that_forbid_everything_somewhere_are_reported_by_state() {
+    let setup = p4g_reference_setup().unwrap();
+    let agg = p4g_aggregates(&setup, setup.aggregate.clone()).unwrap();
+    let objection = agg.replies.iter().position(|r| r == "objection").unwrap() as u32;
+    let rules = move |v: &TurnView<'_>, allowed: &mut [bool]| {
+        if v.turn == 3 && v.last_reply == Some(objection) {
+            allowed.iter_mut().for_each(|a| *a = false);
+        }
+    };
+    let mdp = Mdp::build(&agg, &setup.sim, &rules, &default_encoder(&agg).unwrap()).unwrap();
+    insta::assert_snapshot!(mdp.warnings().join("\n"), @"no track is allowed at turn 3 after `objection` (the rules forbid every track with data): an episode reaching this state ends there");
+}
+
+struct Uniform;
+impl ActionPolicy for Uniform {
+    fn probs(&self, _obs: &[f32], mask: &[bool], out: &mut [f32]) {
+        let n = mask.iter().filter(|&&m| m).count() as f32;
+        for (o, &m) in out.iter_mut().zip(mask) {
+            *o = if m { 1.0 / n } else { 0.0 };
+        }
+    }
+}
+
+struct Always(usize);
+impl ActionPolicy for Always {
+    fn probs(&self, _obs: &[f32], _mask: &[bool], out: &mut [f32]) {
+        out[self.0] = 1.0;
+    }
+}
+
+#[test]
+fn simulated_value_agrees_with_exact_evaluation() {
+    let (mut env, ev) = p4g_reference_env().unwrap();
+    let exact = ev.value(&Uniform);
+    let est = simulate(&mut env, &Uniform, 20_000, 1);
+    assert!(
+        (est.mean - exact).abs() <= est.half_width,
+        "{est:?} vs {exact}"
+    );
+    assert_eq!(est.violations, 0);
+    assert!(ev.optimum() > exact);
+}
+
+#[test]
+fn forbidden_actions_are_counted_and_never_pay() {
+    let (mut env, ev) = p4g_reference_env().unwrap();
+    let confirm = env
+        .mdp()
+        .tracks()
+        .iter()
+        .position(|t| t == "ask-confirm-donation")
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut obs = vec![0.0; env.obs_dim()];
+    let mut mask = vec![false; env.n_actions()];
+    env.reset(&mut rng, &mut obs, &mut mask);
+    assert!(!mask[confirm]);
+    let step = env.step(confirm, &mut rng, &mut obs, &mut mask);
+    assert!(step.done);
+    assert_eq!(step.reward, 0.0);
+    assert_eq!(env.violations(), 1);
+    assert_eq!(env.boxed_clone().violations(), 0);
+    let e = ev.evaluate(&Always(confirm));
+    assert_eq!(e.value, 0.0);
+    assert_eq!(e.violating_states, 10 * 11);
+}
+
+#[test]
+fn random_rollouts_see_one_hot_observations_and_valid_masks() {
+    let (mut env, _) = p4g_reference_env().unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut obs = vec![0.0; env.obs_dim()];
+    let mut mask = vec![false; env.n_actions()];
+    let mut episodes = 0;
+    let mut total = 0.0;
+    while episodes < 2000 {
+        env.reset(&mut rng, &mut obs, &mut mask);
+        loop {
+            assert_eq!(obs.iter().sum::<f32>(), 2.0);
+            let allowed: Vec<usize> = (0..mask.len()).filter(|&a| mask[a]).collect();
+            let a = allowed[rng.random_range(0..allowed.len())];
+            let s = env.step(a, &mut rng, &mut obs, &mut mask);
+            total += s.reward;
+            if s.done {
+                break;
+            }
+        }
+        episodes += 1;
+    }
+    assert_eq!(env.violations(), 0);
+    assert!(total > 0.0);
+}
+
+#[test]
+fn most_frequent_replies_make_the_mdp_deterministic() {
+    let setup = p4g_reference_setup().unwrap();
+    let agg = p4g_aggregates(&setup, setup.aggregate.clone()).unwrap();
+    let cfg = SimConfig {
+        reply_mode: ReplyMode::MostFrequent,
+        ..setup.sim.clone()
+    };
+    let mdp = Arc::new(Mdp::build(&agg, &cfg, &AllowAll, &default_encoder(&agg).unwrap()).unwrap());
+    for a in 0..mdp.n_actions() {
+        let p = mdp.reply_probs(0, 0, a);
+        assert!(p.iter().all(|&x| x == 0.0 || x == 1.0));
+    }
+    let ev = ExactEvaluator::new(Arc::clone(&mdp));
+    let (v, greedy) = ev.solve();
+    assert!(v > 0.0 && v <= 1.0);
+    let mut env = SimEnv::new(mdp);
+    let policy = Greedy(greedy, env.mdp().max_turns as usize);
+    let est = simulate(&mut env, &policy, 2000, 5);
+    assert!(
+        (est.mean - v).abs() <= est.half_width.max(1e-9) + 1e-6,
+        "{est:?} vs {v}"
+    );
+}
+
+/// Reads the state back from the one-hot observation.
+struct Greedy(Vec<Option<usize>>, usize);
+impl ActionPolicy for Greedy {
+    fn probs(&self, obs: &[f32], _mask: &[bool], out: &mut [f32]) {
+        let t = obs[..self.1].iter().position(|&x| x == 1.0).unwrap();
+        let l = obs[self.1..].iter().position(|&x| x == 1.0).unwrap();
+        let n_last = obs.len() - self.1;
+        if let Some(a) = self.0[t * n_last + l] {
+            out[a] = 1.0;
+        }
+    }
+}
