@@ -1,12 +1,10 @@
-//! Trainer benchmark: PPO and DQN on the PersuasionForGood-shaped MDP, five seeds
+//! Trainer benchmark: PPO and DQN on the PersuasionForGood reference MDP, five seeds
 //! each, printing environment steps per second, training seconds to 95 / 98 / 99.5%
 //! of the optimum and the final fraction (min and median over seeds).
 //!
 //! `TALKTRACK_BENCH_SEEDS` changes the number of seeds.
 
-#[path = "../tests/common/p4g_like.rs"]
-mod p4g_like;
-
+use talktrack::sim::reference::p4g_reference_env;
 use talktrack::train::env::{Evaluator, MaskedEnv};
 use talktrack::train::{
     train_dqn, train_ppo, DqnConfig, NoObserver, PpoConfig, RunConfig, TrainOutcome,
@@ -56,13 +54,12 @@ fn report(name: &str, rows: &[Row]) {
     );
 }
 
-fn main() {
+fn main() -> anyhow::Result<()> {
     let seeds: u64 = std::env::var("TALKTRACK_BENCH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let env = p4g_like::P4gLike::new();
-    let eval = env.evaluator();
+    let (env, eval) = p4g_reference_env()?;
     let env: &dyn MaskedEnv = &env;
     let eval: &dyn Evaluator = &eval;
     println!("optimum {:.4}", eval.optimum());
@@ -117,4 +114,5 @@ fn main() {
         }
     }
     report("dqn", &dqn_rows);
+    Ok(())
 }
