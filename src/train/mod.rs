@@ -2,5 +2,85 @@
 //!
 //! Only compiled with the `train` feature, so that an application embedding the
 //! runtime does not build the autodiff stack.
+//!
+//! Gradients come from burn (ndarray backend + autodiff); acting in rollouts uses a
+//! plain `f32` copy of the same weights ([`mlp::PlainMlp`]), which is also what gets
+//! exported. Both trainers return a [`TrainOutcome`] holding that copy and the
+//! learning curve.
+//!
+//! Reproducibility: every random draw comes from `StdRng`s derived from the config
+//! seed (one per environment copy for its dynamics and action sampling, one for
+//! weights and minibatches); burn's global RNG is never used. burn is built without
+//! its `multi-threads` feature, so its ndarray kernels run on the calling thread and
+//! a run is bit-for-bit reproducible on a given machine and build.
 
+pub mod config;
+pub mod curve;
+pub mod dqn;
 pub mod env;
+pub mod mlp;
+pub mod ppo;
+mod vec_env;
+
+use burn::backend::{Autodiff, NdArray};
+
+pub use config::{Activation, DqnConfig, NetConfig, PpoConfig, RunConfig};
+pub use curve::{Control, EvalPoint, LearningCurve, NoObserver, Progress, TrainObserver};
+pub use dqn::train_dqn;
+pub use mlp::{DenseWeights, GreedyPolicy, PlainMlp};
+pub use ppo::train_ppo;
+
+/// The autodiff backend the trainers learn with.
+pub(crate) type Learner = Autodiff<NdArray<f32>>;
+
+/// Why training stopped without a usable policy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// A loss, gradient step or weight became NaN or infinite.
+    #[error("non-finite {what} at environment step {step}")]
+    NonFinite {
+        /// Environment steps taken when it was detected.
+        step: u64,
+        /// What became non-finite (`loss`, `weights`, ...).
+        what: String,
+    },
+    /// The configuration is out of range.
+    #[error("invalid training config: {0}")]
+    Config(String),
+    /// The environment's shape is unusable (no actions, an episode with no allowed action).
+    #[error("environment: {0}")]
+    Env(String),
+    /// The tensor backend returned data of an unexpected type.
+    #[error("tensor backend: {0}")]
+    Backend(String),
+}
+
+/// What a finished run hands back.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The trained network (Q-values for DQN, policy logits for PPO), weights finite.
+    pub net: PlainMlp,
+    /// Evaluations of the greedy policy during the run (empty without an evaluator).
+    pub curve: LearningCurve,
+    /// Environment steps taken.
+    pub env_steps: u64,
+    /// Training wall seconds (evaluation excluded).
+    pub wall_secs: f64,
+    /// Forbidden actions taken, summed over environment copies (0 unless a bug).
+    pub violations: u64,
+}
+
+impl TrainOutcome {
+    /// The greedy policy of the trained network.
+    pub fn greedy(&self) -> GreedyPolicy {
+        GreedyPolicy {
+            net: self.net.clone(),
+        }
+    }
+
+    /// Environment steps per training second.
+    pub fn steps_per_sec(&self) -> f64 {
+        self.env_steps as f64 / self.wall_secs.max(1e-9)
+    }
+}
