@@ -25,7 +25,11 @@ pub mod export;
 pub mod features;
 #[cfg(feature = "train")]
 pub mod log;
+#[cfg(feature = "train")]
+pub mod pipeline;
 pub mod policy;
+#[cfg(feature = "train")]
+pub mod report;
 pub mod rules;
 #[cfg(feature = "train")]
 pub mod sim;
