@@ -191,6 +191,27 @@ fn main() {
         );
         return;
     }
+    // Profiling aid: `TALKTRACK_PROFILE_DECIDE=1` loops the medium bundle's full decide only.
+    if std::env::var_os("TALKTRACK_PROFILE_DECIDE").is_some() {
+        let spec = SynthSpec::medium();
+        let dir = tempfile::tempdir().expect("temp dir");
+        spec.write(dir.path()).expect("write bundle");
+        let b = Arc::new(Bundle::load(dir.path()).expect("bundle loads"));
+        let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < Duration::from_secs(3) {
+            for r in &reqs {
+                std::hint::black_box(decide(&b, r).expect("decides"));
+                n += 1;
+            }
+        }
+        println!(
+            "{:.2} µs per decision",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        return;
+    }
     println!("one thread, batch 1; times in µs");
     println!("| case   | operation                    |        p50 |        p90 |       mean |");
     println!("|--------|------------------------------|------------|------------|------------|");
