@@ -238,6 +238,19 @@ fn ppo_learns_the_toy_optimum_without_violations() {
     );
     assert_eq!(out.violations, 0);
     assert!(out.net.is_finite());
+
+    // The exported spec carries the same weights, [in, out] per layer.
+    let spec = out
+        .net
+        .to_mlp_spec(talktrack::policy::onnx_writer::Head::Identity)
+        .unwrap();
+    assert_eq!(spec.layers.len(), out.net.layers.len());
+    assert_eq!(spec.layers[0].weights.dim(), (OBS, 32));
+    assert_eq!(
+        spec.layers[0].weights[[1, 2]],
+        out.net.layers[0].weights[32 + 2]
+    );
+    assert!(talktrack::policy::onnx_writer::write_mlp(&spec).is_ok());
 }
 
 #[test]

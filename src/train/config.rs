@@ -156,7 +156,9 @@ pub struct PpoConfig {
     /// Steps per environment per rollout; a rollout is `n_envs * n_steps` samples.
     /// Default 32.
     pub n_steps: usize,
-    /// Passes over each rollout. Default 4.
+    /// Passes over each rollout. Default 2: gradient steps are most of PPO's time on a
+    /// CPU, and on the reference MDP 2 epochs reached 98% of the optimum in fewer
+    /// seconds than 4 (same final fraction).
     pub epochs: usize,
     /// Samples per gradient step. Default 1,024.
     pub minibatch_size: usize,
@@ -195,7 +197,7 @@ impl Default for PpoConfig {
             shared_trunk: false,
             n_envs: 128,
             n_steps: 32,
-            epochs: 4,
+            epochs: 2,
             minibatch_size: 1024,
             gamma: 1.0,
             gae_lambda: 0.95,

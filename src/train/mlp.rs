@@ -14,8 +14,11 @@ use burn::nn::Linear;
 use burn::tensor::activation::{relu, tanh};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use ndarray::{Array1, Array2};
 use rand::rngs::StdRng;
 use rand::Rng;
+
+use crate::policy::onnx_writer;
 
 use super::config::Activation;
 use super::env::ActionPolicy;
@@ -61,6 +64,28 @@ impl PlainMlp {
             .iter()
             .map(|l| (l.weights.clone(), l.bias.clone()))
             .collect()
+    }
+
+    /// The network as the ONNX writer's spec (`head`: identity for Q-values and
+    /// logits, softmax for probabilities); the caller sets input/output names.
+    pub fn to_mlp_spec(&self, head: onnx_writer::Head) -> Result<onnx_writer::MlpSpec, TrainError> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let weights = Array2::from_shape_vec((l.n_in, l.n_out), l.weights.clone())
+                    .map_err(|e| TrainError::Backend(format!("layer shape: {e}")))?;
+                Ok(onnx_writer::Dense {
+                    weights,
+                    bias: Array1::from_vec(l.bias.clone()),
+                })
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        let hidden = match self.activation {
+            Activation::Relu => onnx_writer::Activation::Relu,
+            Activation::Tanh => onnx_writer::Activation::Tanh,
+        };
+        Ok(onnx_writer::MlpSpec::new(layers, hidden, head))
     }
 
     /// Whether every weight and bias is finite.

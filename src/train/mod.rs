@@ -10,9 +10,15 @@
 //!
 //! Reproducibility: every random draw comes from `StdRng`s derived from the config
 //! seed (one per environment copy for its dynamics and action sampling, one for
-//! weights and minibatches); burn's global RNG is never used. burn is built without
-//! its `multi-threads` feature, so its ndarray kernels run on the calling thread and
-//! a run is bit-for-bit reproducible on a given machine and build.
+//! weights and minibatches); burn's global RNG is never used, so runs on parallel
+//! threads do not disturb each other. burn is built with `default-features = false`,
+//! which leaves out burn-ndarray's `multi-threads` (rayon, threaded matrixmultiply)
+//! and `simd`; `cargo tree -e features -i burn-ndarray` shows it. Everything runs on
+//! the calling thread and a run is bit-for-bit reproducible for a given seed, build
+//! and CPU. If feature unification ever turns `multi-threads` on, matrixmultiply
+//! splits the output matrix between threads, which in practice leaves each element's
+//! summation order alone, but nothing promises it; pin a single thread then
+//! (`RAYON_NUM_THREADS=1`, `MATMUL_NUM_THREADS=1`) for reproducible runs.
 
 pub mod config;
 pub mod curve;
