@@ -37,6 +37,9 @@ fn bundled_rule_files_are_the_sources_in_rules() {
     ] {
         let b = load(bundle);
         for rel in &b.manifest().rules {
+            if rel.starts_with("rules/generated-") {
+                continue; // written by talktrack-train, no source in rules/
+            }
             let name = Path::new(rel).file_name().unwrap();
             let shipped = std::fs::read_to_string(Path::new(bundle).join(rel)).unwrap();
             let src = std::fs::read_to_string(Path::new(source).join(name)).unwrap();
