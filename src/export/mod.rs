@@ -70,7 +70,7 @@ fn copy_tree(from: &Path, to: &Path, skip: &[PathBuf]) -> Result<(), ExportError
     for entry in std::fs::read_dir(from).map_err(io(from))? {
         let entry = entry.map_err(io(from))?;
         let p = entry.path();
-        if skip.iter().any(|s| *s == p) {
+        if skip.contains(&p) {
             continue;
         }
         let dst = to.join(entry.file_name());

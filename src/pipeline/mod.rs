@@ -440,7 +440,7 @@ pub fn run(
             log: setup.data.log.display().to_string(),
             conversations: stats.conversations,
             bad_lines: stats.bad,
-            k: agg.config.k as u64,
+            k: agg.config.k,
             cells_published: agg.levels.iter().map(|l| l.cells.len()).sum(),
             epsilon: agg.config.epsilon,
         },
