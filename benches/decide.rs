@@ -131,6 +131,21 @@ fn bench(name: &str, spec: SynthSpec) {
         std::hint::black_box(d);
     });
     row(name, "full decide", &full);
+    let (mut allowed, mut fired, mut fallback) = (0usize, 0usize, 0usize);
+    for r in &reqs {
+        let d = decide(&b, r).expect("decides");
+        allowed += d.ranked().len();
+        fired += d.masked().len();
+        fallback += usize::from(d.fallback_used() || d.chosen().is_none());
+    }
+    println!(
+        "| {name:<6} | mix: {:.0} of {} tracks allowed on average, {:.0} masked, {} of {} requests fell back |  |  |  |",
+        allowed as f64 / reqs.len() as f64,
+        spec.tracks,
+        fired as f64 / reqs.len() as f64,
+        fallback,
+        reqs.len()
+    );
     let overhead = full.p50.saturating_sub(bare.p50);
     println!(
         "| {name:<6} | {:<28} | {} |            |            |",
@@ -141,6 +156,60 @@ fn bench(name: &str, spec: SynthSpec) {
 
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    // Profiling aid: `TALKTRACK_PROFILE_RULES=1` loops the large rule set's evaluation only.
+    if std::env::var_os("TALKTRACK_PROFILE_RULES").is_some() {
+        let spec = SynthSpec::large();
+        let dir = tempfile::tempdir().expect("temp dir");
+        spec.write(dir.path()).expect("write bundle");
+        let b = Bundle::load(dir.path()).expect("bundle loads");
+        let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
+        let parts: Vec<_> = reqs.iter().map(|r| view_parts(&b, r)).collect();
+        let mut verdict = Verdict::new(b.catalog().len());
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < Duration::from_secs(3) {
+            for (values, used, last) in &parts {
+                let view = TurnView {
+                    values,
+                    now_ms: 0,
+                    turn: 5,
+                    max_turns: 20,
+                    used,
+                    last_reply: *last,
+                    embedding: None,
+                };
+                b.rules().evaluate(&view, &mut verdict);
+                n += 1;
+            }
+        }
+        println!(
+            "{:.2} µs per evaluation, {} fired on the last",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64,
+            verdict.fired.len()
+        );
+        return;
+    }
+    // Profiling aid: `TALKTRACK_PROFILE_DECIDE=1` loops the medium bundle's full decide only.
+    if std::env::var_os("TALKTRACK_PROFILE_DECIDE").is_some() {
+        let spec = SynthSpec::medium();
+        let dir = tempfile::tempdir().expect("temp dir");
+        spec.write(dir.path()).expect("write bundle");
+        let b = Arc::new(Bundle::load(dir.path()).expect("bundle loads"));
+        let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < Duration::from_secs(3) {
+            for r in &reqs {
+                std::hint::black_box(decide(&b, r).expect("decides"));
+                n += 1;
+            }
+        }
+        println!(
+            "{:.2} µs per decision",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
         return;
     }
     println!("one thread, batch 1; times in µs");

@@ -20,10 +20,16 @@ pub mod diag;
 pub mod engine;
 #[cfg(feature = "train")]
 pub mod eval;
+#[cfg(feature = "train")]
+pub mod export;
 pub mod features;
 #[cfg(feature = "train")]
 pub mod log;
+#[cfg(feature = "train")]
+pub mod pipeline;
 pub mod policy;
+#[cfg(feature = "train")]
+pub mod report;
 pub mod rules;
 #[cfg(feature = "train")]
 pub mod sim;

@@ -1,3 +1,353 @@
-//! The `talktrack-train` command line: aggregate logs, train and evaluate policies, export bundles.
+//! The `talktrack-train` command line: convert logs, aggregate them, train and
+//! evaluate policies, export bundles.
+//!
+//! A thin layer over `talktrack::pipeline` and friends; progress bars go to stderr
+//! and stay quiet when stderr is not a terminal or with `--quiet`.
 
-fn main() {}
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use talktrack::aggregate::aggregate_log;
+use talktrack::bundle::Bundle;
+use talktrack::engine::{decide, Request};
+use talktrack::log::ReadOptions;
+use talktrack::pipeline::{run, Algorithm, Hooks};
+use talktrack::sim::config::SimSetup;
+use talktrack::train::{Control, EvalPoint, Progress, TrainObserver};
+
+#[derive(Parser)]
+#[command(
+    name = "talktrack-train",
+    version,
+    about = "Learn a talk-track policy from conversation logs and export a bundle"
+)]
+struct Cli {
+    /// No progress bars or stage messages.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The whole job on the shipped PersuasionForGood data: train, evaluate, export, decide.
+    Quickstart {
+        /// Output directory (bundle in `<out>/bundle`, report in `<out>/report`).
+        #[arg(long, default_value = "out/persuasion")]
+        out: PathBuf,
+    },
+    /// Train PPO and/or DQN on a config, evaluate, export the bundle and the report.
+    Train {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Output directory (bundle in `<out>/bundle`, report in `<out>/report`).
+        #[arg(long, default_value = "out/train")]
+        out: PathBuf,
+        /// Export the bundle here instead of `<out>/bundle`.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Only this algorithm (default: the config's `[job] algorithms`).
+        #[arg(long, value_parser = ["ppo", "dqn"])]
+        algo: Option<String>,
+        /// Seed for both algorithms (overrides the config).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Environment-step budget for both algorithms (overrides the config).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Skip the held-out diagnostic.
+        #[arg(long)]
+        no_holdout: bool,
+    },
+    /// Aggregate a log into the privacy-thresholded tables training uses.
+    Aggregate {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Output JSON.
+        #[arg(long, default_value = "out/aggregates.json")]
+        out: PathBuf,
+        /// Fail on the first bad log line instead of skipping and counting.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Evaluate an exported bundle's policy exactly on the config's simulator.
+    Eval {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+    /// Convert the PersuasionForGood CSV files into a talktrack JSONL log.
+    ConvertP4g {
+        /// `annotated_300_dialog.csv`.
+        #[arg(long)]
+        dialogs: PathBuf,
+        /// `annotated_300_info.csv`.
+        #[arg(long)]
+        info: PathBuf,
+        /// Output JSONL.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+struct Bar {
+    bar: ProgressBar,
+    name: String,
+}
+
+impl TrainObserver for Bar {
+    fn on_update(&mut self, p: &Progress) -> Control {
+        self.bar.set_position(p.env_steps);
+        self.bar.set_message(format!("return {:.3}", p.mean_return));
+        Control::Continue
+    }
+    fn on_eval(&mut self, e: &EvalPoint) -> Control {
+        self.bar
+            .set_message(format!("{:.1}% of optimum", 100.0 * e.fraction));
+        Control::Continue
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        if !self.bar.is_hidden() {
+            eprintln!("  {} done", self.name);
+        }
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn train_job(
+    setup: &SimSetup,
+    bundle_dir: &Path,
+    report_dir: &Path,
+    quiet: bool,
+) -> Result<(), ExitCode> {
+    let show = !quiet && std::io::stderr().is_terminal();
+    let mut stage = |s: &str| {
+        if !quiet {
+            eprintln!("» {s}");
+        }
+    };
+    let mut observer = |name: &str, total: u64| -> Box<dyn TrainObserver> {
+        let bar = if show {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template(
+            "  {prefix:>4} [{bar:30}] {pos}/{len} steps {per_sec} {msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_uppercase());
+        Box::new(Bar {
+            bar,
+            name: name.to_uppercase(),
+        })
+    };
+    let out = run(
+        setup,
+        bundle_dir,
+        report_dir,
+        &mut Hooks {
+            stage: &mut stage,
+            observer: &mut observer,
+        },
+    )
+    .map_err(fail)?;
+    println!("{}", out.report.to_markdown());
+    println!(
+        "bundle: {}\nreport: {}/report.md, report.json, curves.svg",
+        out.bundle_dir.display(),
+        out.report_dir.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Quickstart { out } => quickstart(&out, cli.quiet),
+        Cmd::Train {
+            config,
+            out,
+            bundle,
+            algo,
+            seed,
+            steps,
+            no_holdout,
+        } => (|| {
+            let mut setup = SimSetup::load(&config).map_err(fail)?;
+            if let Some(a) = algo {
+                let a = if a == "dqn" {
+                    Algorithm::Dqn
+                } else {
+                    Algorithm::Ppo
+                };
+                setup.job.algorithms = vec![a];
+                setup.job.export = a;
+            }
+            if let Some(s) = seed {
+                setup.ppo.run.seed = s;
+                setup.dqn.run.seed = s;
+            }
+            if let Some(n) = steps {
+                setup.ppo.run.total_steps = n;
+                setup.dqn.run.total_steps = n;
+            }
+            if no_holdout {
+                setup.job.holdout = false;
+            }
+            let bundle = bundle.unwrap_or_else(|| out.join("bundle"));
+            train_job(&setup, &bundle, &out.join("report"), cli.quiet)
+        })(),
+        Cmd::Aggregate {
+            config,
+            out,
+            strict,
+        } => (|| {
+            let setup = SimSetup::load(&config).map_err(fail)?;
+            let f = std::fs::File::open(&setup.data.log)
+                .map_err(|e| fail(format!("cannot read `{}`: {e}", setup.data.log.display())))?;
+            let (agg, stats) = aggregate_log(
+                std::io::BufReader::new(f),
+                &setup.vocab(),
+                setup.aggregate.clone(),
+                ReadOptions {
+                    strict,
+                    ..ReadOptions::default()
+                },
+            )
+            .map_err(fail)?;
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(fail)?;
+            }
+            std::fs::write(&out, agg.to_json()).map_err(fail)?;
+            println!(
+                "{} conversations aggregated ({} bad lines skipped), {} cells published (k = {}) → {}",
+                stats.conversations,
+                stats.bad,
+                agg.levels.iter().map(|l| l.cells.len()).sum::<usize>(),
+                agg.config.k,
+                out.display()
+            );
+            for b in &stats.examples {
+                eprintln!("  line {}: {}", b.line, b.reason);
+            }
+            Ok(())
+        })(),
+        Cmd::Eval { config, bundle } => eval(&config, &bundle),
+        Cmd::ConvertP4g { dialogs, info, out } => (|| {
+            let open = |p: &Path| {
+                std::fs::File::open(p)
+                    .map_err(|e| fail(format!("cannot read `{}`: {e}", p.display())))
+            };
+            let file = std::fs::File::create(&out).map_err(fail)?;
+            let n = talktrack::log::p4g::convert_to_jsonl(
+                std::io::BufReader::new(open(&dialogs)?),
+                std::io::BufReader::new(open(&info)?),
+                &talktrack::log::p4g::ConvertOptions::default(),
+                std::io::BufWriter::new(file),
+            )
+            .map_err(fail)?;
+            println!("{n:?} → {}", out.display());
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(c) => c,
+    }
+}
+
+fn eval(config: &Path, bundle: &Path) -> Result<(), ExitCode> {
+    use talktrack::eval::{baselines, ExactEvaluator};
+    use talktrack::sim::{Mdp, RulesMask};
+    use talktrack::train::env::ActionPolicy;
+    let setup = SimSetup::load(config).map_err(fail)?;
+    let tpl = setup
+        .load_template()
+        .map_err(fail)?
+        .ok_or_else(|| fail("the config names no template"))?;
+    let b = Bundle::load(bundle).map_err(|e| fail(talktrack::diag::render(&e.problems)))?;
+    let f = std::fs::File::open(&setup.data.log).map_err(fail)?;
+    let (agg, _) = aggregate_log(
+        std::io::BufReader::new(f),
+        &setup.vocab(),
+        setup.aggregate.clone(),
+        ReadOptions::default(),
+    )
+    .map_err(fail)?;
+    let mdp = Arc::new(
+        Mdp::build(
+            &agg,
+            &setup.sim,
+            &RulesMask::new(tpl.rules(), tpl.fallback()),
+            tpl.features(),
+        )
+        .map_err(fail)?,
+    );
+    let ev = ExactEvaluator::new(mdp);
+    struct Served<'a>(&'a Bundle);
+    impl ActionPolicy for Served<'_> {
+        fn probs(&self, obs: &[f32], mask: &[bool], out: &mut [f32]) {
+            let mut s = vec![0.0; out.len()];
+            let ok = self.0.policy().scores(obs, &mut s).is_ok();
+            out.iter_mut().for_each(|x| *x = 0.0);
+            let best = (0..s.len())
+                .filter(|&a| mask.get(a).copied().unwrap_or(false) && ok && s[a].is_finite())
+                .max_by(|&a, &c| s[a].total_cmp(&s[c]));
+            if let Some(a) = best {
+                out[a] = 1.0;
+            }
+        }
+    }
+    let e = ev.evaluate(&Served(&b));
+    let base = baselines(&ev, &agg);
+    println!(
+        "{} {}: value {:.4} = {:.1}% of the optimum {:.4} (best single track {:.4}, uniform {:.4}); rule violations: {}",
+        b.name(),
+        b.version(),
+        e.value,
+        100.0 * e.value / base.optimum.max(1e-12),
+        base.optimum,
+        base.best_single.1,
+        base.uniform,
+        e.violating_states
+    );
+    Ok(())
+}
+
+fn quickstart(out: &Path, quiet: bool) -> Result<(), ExitCode> {
+    let config = Path::new("configs/p4g_reference.toml");
+    if !config.exists() {
+        return Err(fail("run `talktrack-train quickstart` from the repository root (configs/p4g_reference.toml not found)"));
+    }
+    let setup = SimSetup::load(config).map_err(fail)?;
+    let bundle_dir = out.join("bundle");
+    train_job(&setup, &bundle_dir, &out.join("report"), quiet)?;
+    let b = Arc::new(
+        Bundle::load(&bundle_dir).map_err(|e| fail(talktrack::diag::render(&e.problems)))?,
+    );
+    let text = std::fs::read_to_string("examples/requests/persuasion.json").map_err(fail)?;
+    let req = Request::from_json(&text).map_err(fail)?;
+    let d = decide(&b, &req).map_err(fail)?;
+    println!("\nServing the exported bundle — `talktrack decide {} --request examples/requests/persuasion.json --explain`:\n", bundle_dir.display());
+    print!("{}", d.explain());
+    Ok(())
+}

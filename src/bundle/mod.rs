@@ -9,8 +9,8 @@
 mod manifest;
 mod template;
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -311,7 +311,7 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
             None,
         ));
     }
-    let mut reply_index = HashMap::new();
+    let mut reply_index = HashMap::default();
     if manifest.replies.is_empty() {
         problems.push(mk(
             "replies",

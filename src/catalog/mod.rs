@@ -3,7 +3,9 @@
 //!
 //! Track order is the policy's output order: track `i` gets score `i`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,7 +94,7 @@ impl Catalog {
                 Schema::default()
             }
         };
-        let mut by_id = HashMap::with_capacity(tracks.len());
+        let mut by_id = HashMap::default();
         let mut tags: BTreeMap<String, TrackSet> = BTreeMap::new();
         let mut columns = vec![vec![None; tracks.len()]; attr_schema.len()];
         for (i, t) in tracks.iter().enumerate() {

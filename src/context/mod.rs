@@ -7,7 +7,7 @@
 
 mod time_value;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,7 @@ pub struct Schema {
 impl Schema {
     /// Builds a schema; a repeated name returns the name as the error.
     pub fn new(attrs: Vec<AttrDecl>) -> Result<Self, String> {
-        let mut index = HashMap::with_capacity(attrs.len());
+        let mut index = HashMap::default();
         for (i, a) in attrs.iter().enumerate() {
             if index.insert(a.name.clone(), i).is_some() {
                 return Err(a.name.clone());

@@ -165,7 +165,7 @@ fn decide_with(
                 probability: 0.0,
             });
         }
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.track.cmp(&b.track)));
+        ranked.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.track.cmp(&b.track)));
         assign_probabilities(b, &mut ranked);
     } else if fallback_used {
         ranked.push(Ranked {

@@ -51,6 +51,37 @@ pub(crate) enum Cond {
         op: CmpOp,
         k: i64,
     },
+    /// `customer.x <op> k` for a numeric attribute and a float constant.
+    FloatCmp {
+        slot: u32,
+        op: CmpOp,
+        k: f64,
+    },
+    /// `turn <op> k`.
+    TurnCmp {
+        op: CmpOp,
+        k: i64,
+    },
+    /// `turns_left <op> k`.
+    TurnsLeftCmp {
+        op: CmpOp,
+        k: i64,
+    },
+    /// `last_reply in [..]` / `==` (false before the first reply) or their negations.
+    ReplyIn {
+        mask: u64,
+        negated: bool,
+    },
+    /// `has customer.x`.
+    HasCtx(u32),
+    /// `has last_reply`.
+    HasReply,
+    /// Three-valued `and` of fast conditions.
+    And(Box<[Cond]>),
+    /// Three-valued `or` of fast conditions.
+    Or(Box<[Cond]>),
+    /// Three-valued `not`.
+    Not(Box<Cond>),
     Generic(Box<TExpr>),
 }
 
@@ -355,8 +386,41 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 op: *op,
                 k: *k,
             },
+            (TExpr::Ctx(slot, ValKind::Num), TExpr::Const(CVal::Float(k))) => Cond::FloatCmp {
+                slot: *slot,
+                op: *op,
+                k: *k,
+            },
+            (TExpr::Const(CVal::Float(k)), TExpr::Ctx(slot, ValKind::Num)) => Cond::FloatCmp {
+                slot: *slot,
+                op: op.flip(),
+                k: *k,
+            },
+            (TExpr::Turn, TExpr::Const(CVal::Int(k))) => Cond::TurnCmp { op: *op, k: *k },
+            (TExpr::Const(CVal::Int(k)), TExpr::Turn) => Cond::TurnCmp {
+                op: op.flip(),
+                k: *k,
+            },
+            (TExpr::TurnsLeft, TExpr::Const(CVal::Int(k))) => Cond::TurnsLeftCmp { op: *op, k: *k },
+            (TExpr::Const(CVal::Int(k)), TExpr::TurnsLeft) => Cond::TurnsLeftCmp {
+                op: op.flip(),
+                k: *k,
+            },
+            (TExpr::LastReply, TExpr::Const(CVal::Enum(v)))
+            | (TExpr::Const(CVal::Enum(v)), TExpr::LastReply)
+                if *v < 64 && matches!(op, CmpOp::Eq | CmpOp::Ne) =>
+            {
+                Cond::ReplyIn {
+                    mask: 1 << v,
+                    negated: *op == CmpOp::Ne,
+                }
+            }
             _ => Cond::Generic(Box::new(e.clone())),
         },
+        TExpr::HasCtx(slot) => Cond::HasCtx(*slot),
+        TExpr::HasReply => Cond::HasReply,
+        TExpr::And(v) => Cond::And(v.iter().map(|x| lower_cond(x, inner, env)).collect()),
+        TExpr::Or(v) => Cond::Or(v.iter().map(|x| lower_cond(x, inner, env)).collect()),
         TExpr::Ctx(slot, ValKind::Bool) => Cond::Flag {
             slot: *slot,
             want: true,
@@ -371,6 +435,16 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 });
                 Cond::EnumIn {
                     slot: *slot,
+                    mask,
+                    negated: *negated,
+                }
+            }
+            TExpr::LastReply if items.iter().all(|i| matches!(i, CVal::Enum(v) if *v < 64)) => {
+                let mask = items.iter().fold(0u64, |m, i| match i {
+                    CVal::Enum(v) => m | 1 << v,
+                    _ => m,
+                });
+                Cond::ReplyIn {
                     mask,
                     negated: *negated,
                 }
@@ -390,7 +464,7 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
                 track: ts[0],
                 want: false,
             },
-            _ => Cond::Generic(Box::new(e.clone())),
+            _ => Cond::Not(Box::new(lower_cond(x, inner, env))),
         },
         _ => Cond::Generic(Box::new(e.clone())),
     }

@@ -255,6 +255,52 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
             let n = i64::from(v.used.get(*track as usize).copied().unwrap_or(0));
             Ok(test(*op, n.cmp(k)))
         }
+        Cond::FloatCmp { slot, op, k } => {
+            let x = match v.values.get(*slot as usize) {
+                Some(Some(Val::Int(x))) => *x as f64,
+                Some(Some(Val::Float(x))) => *x,
+                Some(Some(_)) => return Err(EvalError::TypeMismatch { slot: *slot }),
+                _ => return Err(EvalError::MissingAttribute { slot: *slot }),
+            };
+            x.partial_cmp(k)
+                .map(|o| test(*op, o))
+                .ok_or(EvalError::TypeMismatch { slot: *slot })
+        }
+        Cond::TurnCmp { op, k } => Ok(test(*op, i64::from(v.turn).cmp(k))),
+        Cond::TurnsLeftCmp { op, k } => Ok(test(*op, i64::from(v.turns_left()).cmp(k))),
+        Cond::ReplyIn { mask, negated } => Ok(match v.last_reply {
+            Some(r) if r < 64 => (mask & (1u64 << r) != 0) != *negated,
+            _ => *negated,
+        }),
+        Cond::HasCtx(slot) => Ok(matches!(v.values.get(*slot as usize), Some(Some(_)))),
+        Cond::HasReply => Ok(v.last_reply.is_some()),
+        Cond::And(cs) => {
+            let mut unknown = None;
+            for c in cs.iter() {
+                match cond(c, env) {
+                    Ok(false) => return Ok(false),
+                    Ok(true) => {}
+                    Err(e) => {
+                        unknown.get_or_insert(e);
+                    }
+                }
+            }
+            unknown.map_or(Ok(true), Err)
+        }
+        Cond::Or(cs) => {
+            let mut unknown = None;
+            for c in cs.iter() {
+                match cond(c, env) {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(e) => {
+                        unknown.get_or_insert(e);
+                    }
+                }
+            }
+            unknown.map_or(Ok(false), Err)
+        }
+        Cond::Not(c) => cond(c, env).map(|b| !b),
         Cond::Generic(e) => truth(e, env, usize::MAX),
     }
 }

@@ -48,6 +48,15 @@ pub struct SimSetup {
     /// reply); with a template, the template's feature spec is used.
     #[serde(default = "super::default_features")]
     pub features: Vec<Feature>,
+    /// `[ppo]`: PPO hyper-parameters (documented defaults).
+    #[serde(default)]
+    pub ppo: crate::train::PpoConfig,
+    /// `[dqn]`: DQN hyper-parameters (documented defaults).
+    #[serde(default)]
+    pub dqn: crate::train::DqnConfig,
+    /// `[job]`: what `talktrack-train train` runs and exports.
+    #[serde(default)]
+    pub job: crate::pipeline::JobSettings,
 }
 
 /// Why a setup could not be loaded or built.

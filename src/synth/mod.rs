@@ -41,7 +41,7 @@ const REPLIES: [&str; 8] = [
     "refuse",
     "no_reply",
 ];
-const TAGS: usize = 16;
+
 const INT_ATTRS: usize = 8;
 const FLOAT_ATTRS: usize = 4;
 const ENUM_ATTRS: usize = 4;
@@ -102,6 +102,11 @@ impl SynthSpec {
         }
     }
 
+    /// Tags in the catalog: one per four tracks, each track carrying two.
+    fn n_tags(&self) -> usize {
+        (self.tracks / 4).max(4)
+    }
+
     fn embedding_dim(&self) -> usize {
         self.obs_dim
             .saturating_sub(MAX_TURNS as usize + REPLIES.len() + 1 + self.tracks + 1)
@@ -120,9 +125,9 @@ impl SynthSpec {
                 let roll = rng.below(20);
                 if roll < 15 {
                     let _ = writeln!(s, "  forbid {}", self.targets(&mut rng));
-                } else if roll < 16 {
-                    let tags: Vec<String> = (0..TAGS / 2)
-                        .map(|_| format!("t{}", rng.below(TAGS)))
+                } else if roll < 16 && rng.below(3) == 0 {
+                    let tags: Vec<String> = (0..self.n_tags() / 2)
+                        .map(|_| format!("t{}", rng.below(self.n_tags())))
                         .collect();
                     let _ = writeln!(s, "  only tracks tagged {}", dedup(tags).join(", "));
                 } else {
@@ -132,9 +137,13 @@ impl SynthSpec {
             } else if kind < 9 {
                 let cond = match rng.below(5) {
                     0 => format!("used(k{})", rng.below(self.tracks)),
-                    1 => format!("count(tagged t{}) >= {}", rng.below(TAGS), 1 + rng.below(3)),
-                    2 => format!("turn > {}", rng.below(MAX_TURNS as usize)),
-                    3 => format!("turns_left <= {}", 1 + rng.below(5)),
+                    1 => format!(
+                        "count(tagged t{}) >= {}",
+                        rng.below(self.n_tags()),
+                        3 + rng.below(3)
+                    ),
+                    2 => format!("turn > {}", 15 + rng.below(4)),
+                    3 => "turns_left <= 1".to_owned(),
                     _ => format!("last_reply == {}", REPLIES[rng.below(REPLIES.len())]),
                 };
                 let _ = writeln!(s, "  when {cond}");
@@ -152,7 +161,7 @@ impl SynthSpec {
             } else {
                 let _ = writeln!(
                     s,
-                    "  forbid tracks where track.price > customer.f{} * 100",
+                    "  forbid tracks where track.price > customer.f{} * 1000",
                     rng.below(FLOAT_ATTRS)
                 );
             }
@@ -161,28 +170,28 @@ impl SynthSpec {
         s
     }
 
+    /// A context condition that holds for about 1,000 / `rules` percent of requests
+    /// (10% with 100 rules, 1% with 1,000): in a real rule set most rules do not
+    /// apply to most customers.
     fn context_condition(&self, rng: &mut Lcg) -> String {
-        let one = |rng: &mut Lcg| match rng.below(4) {
-            0 => format!("customer.i{} < {}", rng.below(INT_ATTRS), rng.below(100)),
-            1 => format!("customer.f{} > {:.2}", rng.below(FLOAT_ATTRS), rng.unit()),
-            2 => format!(
+        let q = (2000 / self.rules.max(1)).max(1);
+        let base = match rng.below(4) {
+            0 => format!("customer.f{} > 0.5", rng.below(FLOAT_ATTRS)),
+            1 => format!(
                 "customer.e{} in [{}, {}]",
                 rng.below(ENUM_ATTRS),
                 VARIANTS[rng.below(5)],
                 VARIANTS[rng.below(5)]
             ),
-            _ => format!("customer.b{}", rng.below(BOOL_ATTRS)),
+            2 => format!("customer.b{}", rng.below(BOOL_ATTRS)),
+            _ => format!("not customer.b{}", rng.below(BOOL_ATTRS)),
         };
-        match rng.below(3) {
-            0 => one(rng),
-            1 => format!("{} and {}", one(rng), one(rng)),
-            _ => format!("{} or not {}", one(rng), one(rng)),
-        }
+        format!("{base} and customer.i{} < {q}", rng.below(INT_ATTRS))
     }
 
     fn targets(&self, rng: &mut Lcg) -> String {
-        if rng.below(2) == 0 {
-            format!("tracks tagged t{}", rng.below(TAGS))
+        if rng.below(3) == 0 {
+            format!("tracks tagged t{}", rng.below(self.n_tags()))
         } else {
             let ids: Vec<String> = (0..1 + rng.below(3))
                 .map(|_| format!("k{}", rng.below(self.tracks)))
@@ -263,14 +272,14 @@ impl SynthSpec {
             self.embedding_dim()
         );
         for t in 0..self.tracks {
-            let a = rng.below(TAGS);
-            let b = rng.below(TAGS);
+            let a = rng.below(self.n_tags());
+            let b = rng.below(self.n_tags());
             let tags = dedup(vec![format!("\"t{a}\""), format!("\"t{b}\"")]);
             let _ = writeln!(
                 s,
                 "[[tracks]]\nid = \"k{t}\"\ntext = \"synthetic track {t}\"\ntags = [{}]\nattrs = {{ min_age = {}, price = {:.1} }}\n",
                 tags.join(", "),
-                rng.below(30),
+                [0, 0, 0, 0, 0, 0, 0, 16, 18, 21][rng.below(10)],
                 rng.unit() * 100.0
             );
         }

@@ -1,0 +1,363 @@
+//! The training report: what the data allowed, how good each policy is against the
+//! exact optimum and simple baselines, how much of it survives held-out data, and
+//! the learning curves — as `report.json`, `report.md` and `curves.svg`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::train::curve::EvalPoint;
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// Template bundle name.
+    pub bundle: String,
+    /// What the example optimises, in words.
+    pub objective: String,
+    /// The data and its privacy settings.
+    pub data: DataSummary,
+    /// The simulator built from the aggregates.
+    pub mdp: MdpSummary,
+    /// Exact values of simple policies.
+    pub baselines: BaselineSummary,
+    /// One entry per trained policy.
+    pub runs: Vec<RunSummary>,
+    /// Held-out diagnostic (80/20 split by conversation).
+    pub holdout: Option<HoldoutSummary>,
+    /// The exported bundle.
+    pub exported: Option<ExportSummary>,
+}
+
+/// The data and its privacy settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataSummary {
+    /// The log file.
+    pub log: String,
+    /// Conversations aggregated.
+    pub conversations: u64,
+    /// Lines skipped as bad.
+    pub bad_lines: u64,
+    /// Minimum distinct conversations for a published cell.
+    pub k: u64,
+    /// Cells published, over all back-off levels.
+    pub cells_published: usize,
+    /// Laplace noise budget per conversation, if noise was added.
+    pub epsilon: Option<f64>,
+}
+
+/// The simulator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MdpSummary {
+    /// Enumerable states.
+    pub states: usize,
+    /// Actions (catalog tracks).
+    pub actions: usize,
+    /// Observation width.
+    pub obs_dim: usize,
+    /// (state, track) pairs with no publishable data even after back-off.
+    pub unavailable: usize,
+    /// Warnings (states where no track is allowed, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Exact values of simple policies.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BaselineSummary {
+    /// Value iteration under the same masks: the ceiling.
+    pub optimum: f64,
+    /// Uniform over the allowed tracks.
+    pub uniform: f64,
+    /// The best single track and its value.
+    pub best_single: (String, f64),
+    /// The logged behaviour, from cells published under the threshold.
+    pub behaviour: f64,
+}
+
+/// One trained policy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// `ppo` or `dqn`.
+    pub algorithm: String,
+    /// Seed.
+    pub seed: u64,
+    /// Exact value of the greedy policy.
+    pub value: f64,
+    /// `value / optimum`.
+    pub fraction: f64,
+    /// Environment steps taken.
+    pub env_steps: u64,
+    /// Training wall seconds.
+    pub wall_secs: f64,
+    /// Environment steps per training second.
+    pub steps_per_sec: f64,
+    /// Seconds until the greedy policy first reached 95%, 98% and 99.5% of the optimum.
+    pub secs_to: [Option<f64>; 3],
+    /// Forbidden tracks taken while training (must be 0).
+    pub violations_training: u64,
+    /// States where the greedy policy picks a forbidden track (must be 0).
+    pub violations_eval: u64,
+    /// The learning curve.
+    pub curve: Vec<EvalPoint>,
+}
+
+/// Held-out diagnostic.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HoldoutSummary {
+    /// Split seed (documented, fixed).
+    pub split_seed: u64,
+    /// Conversations in the 80% part.
+    pub train_conversations: u64,
+    /// Conversations in the 20% part.
+    pub holdout_conversations: u64,
+    /// Algorithm trained on the 80%.
+    pub algorithm: String,
+    /// Its value on the simulator of the 80% it trained on.
+    pub value_train: f64,
+    /// The optimum of the 80% simulator.
+    pub optimum_train: f64,
+    /// Its value on the simulator built from the held-out 20%.
+    pub value_holdout: f64,
+    /// The optimum of the held-out simulator.
+    pub optimum_holdout: f64,
+    /// Uniform-random value on the held-out simulator.
+    pub uniform_holdout: f64,
+    /// Uniform-random value on the 80% simulator.
+    pub uniform_train: f64,
+}
+
+/// The exported bundle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExportSummary {
+    /// Directory.
+    pub path: String,
+    /// Bundle digest.
+    pub digest: String,
+    /// Which run's policy it serves.
+    pub algorithm: String,
+    /// Largest |tract score − trainer score| over every simulator state.
+    pub max_abs_score_diff: f64,
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "not reached".to_owned(), |s| format!("{s:.2} s"))
+}
+
+impl Report {
+    /// The report as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let b = &self.baselines;
+        let _ = writeln!(s, "# Training report: `{}`\n", self.bundle);
+        let _ = writeln!(s, "**Objective.** {}\n", self.objective);
+        let d = &self.data;
+        let _ = writeln!(s, "## Data\n");
+        let _ = writeln!(
+            s,
+            "- log `{}`: {} conversations aggregated, {} bad lines skipped",
+            d.log, d.conversations, d.bad_lines
+        );
+        let _ = writeln!(
+            s,
+            "- privacy: a cell is published only when at least k = {} distinct conversations back it; {} cells published",
+            d.k, d.cells_published
+        );
+        match d.epsilon {
+            Some(e) => {
+                let _ = writeln!(s, "- Laplace noise: ε = {e} per conversation");
+            }
+            None => {
+                let _ = writeln!(s, "- no Laplace noise added");
+            }
+        }
+        let m = &self.mdp;
+        let _ = writeln!(
+            s,
+            "- simulator: {} states, {} tracks, observation {} floats, {} (state, track) pairs without publishable data (masked, and forbidden in the exported bundle by a generated rule file)",
+            m.states, m.actions, m.obs_dim, m.unavailable
+        );
+        for w in &m.warnings {
+            let _ = writeln!(s, "- warning: {w}");
+        }
+        let _ = writeln!(s, "\n## Policies (exact evaluation on the aggregate MDP)\n");
+        let _ = writeln!(s, "| policy | value | % of optimum |\n|---|---|---|");
+        let pct = |v: f64| {
+            if b.optimum > 0.0 {
+                100.0 * v / b.optimum
+            } else {
+                0.0
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| optimum (value iteration, same masks) | {:.4} | 100.0 |",
+            b.optimum
+        );
+        for r in &self.runs {
+            let _ = writeln!(
+                s,
+                "| {} (seed {}, greedy) | {:.4} | {:.1} |",
+                r.algorithm.to_uppercase(),
+                r.seed,
+                r.value,
+                pct(r.value)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| best single track (`{}`) | {:.4} | {:.1} |",
+            b.best_single.0,
+            b.best_single.1,
+            pct(b.best_single.1)
+        );
+        let _ = writeln!(
+            s,
+            "| logged behaviour (k-thresholded) | {:.4} | {:.1} |",
+            b.behaviour,
+            pct(b.behaviour)
+        );
+        let _ = writeln!(
+            s,
+            "| uniform random over allowed tracks | {:.4} | {:.1} |",
+            b.uniform,
+            pct(b.uniform)
+        );
+        let _ = writeln!(s, "\n## Training\n");
+        let _ = writeln!(
+            s,
+            "| run | env steps | wall | steps/s | to 95% | to 98% | to 99.5% | rule violations (training / evaluation) |\n|---|---|---|---|---|---|---|---|"
+        );
+        for r in &self.runs {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.2} s | {:.0} | {} | {} | {} | {} / {} |",
+                r.algorithm.to_uppercase(),
+                r.env_steps,
+                r.wall_secs,
+                r.steps_per_sec,
+                opt(r.secs_to[0]),
+                opt(r.secs_to[1]),
+                opt(r.secs_to[2]),
+                r.violations_training,
+                r.violations_eval
+            );
+        }
+        if let Some(h) = &self.holdout {
+            let _ = writeln!(s, "\n## Held-out diagnostic\n");
+            let _ = writeln!(
+                s,
+                "{} trained on {} conversations (80%, split seed {}) and evaluated on the simulator built from the other {} (20%):\n",
+                h.algorithm.to_uppercase(),
+                h.train_conversations,
+                h.split_seed,
+                h.holdout_conversations
+            );
+            let _ = writeln!(
+                s,
+                "| simulator | policy value | optimum | uniform |\n|---|---|---|---|"
+            );
+            let _ = writeln!(
+                s,
+                "| own 80% | {:.4} | {:.4} | |",
+                h.value_train, h.optimum_train
+            );
+            let _ = writeln!(
+                s,
+                "| held-out 20% | {:.4} | {:.4} | {:.4} |",
+                h.value_holdout, h.optimum_holdout, h.uniform_holdout
+            );
+            let gain_train = h.value_train - h.uniform_train;
+            let gain_holdout = h.value_holdout - h.uniform_holdout;
+            if gain_train.abs() > 1e-12 {
+                let _ = writeln!(
+                    s,
+                    "\nGain over uniform random: {gain_train:+.4} on its own data, {gain_holdout:+.4} on unseen data ({:.0}% survives). On a held-out set this small the simulator is noisy: read this as a diagnostic, not a promise.",
+                    100.0 * gain_holdout / gain_train
+                );
+            }
+        }
+        if let Some(e) = &self.exported {
+            let _ = writeln!(s, "\n## Exported bundle\n");
+            let _ = writeln!(
+                s,
+                "- `{}` (digest `{}`), policy from {}; tract's scores on the exported ONNX differ from the trainer's by at most {:.2e} over every simulator state",
+                e.path, e.digest, e.algorithm.to_uppercase(), e.max_abs_score_diff
+            );
+        }
+        let _ = writeln!(s, "\nLearning curves: `curves.svg`.");
+        s
+    }
+
+    /// Writes `report.json`, `report.md` and `curves.svg` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("report.json"), json)?;
+        std::fs::write(dir.join("report.md"), self.to_markdown())?;
+        self.plot(&dir.join("curves.svg"))
+    }
+
+    /// Learning curves: fraction of the optimum against training seconds.
+    pub fn plot(&self, path: &Path) -> std::io::Result<()> {
+        use plotters::prelude::*;
+        let err = |e: String| std::io::Error::other(e);
+        let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let max_x = self
+            .runs
+            .iter()
+            .flat_map(|r| r.curve.iter().map(|p| p.wall_secs))
+            .fold(0.1f64, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{}: greedy policy value / optimum", self.bundle),
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..max_x * 1.05, 0f64..1.05f64)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("training wall time (s)")
+            .y_desc("fraction of the optimum")
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let colours = [BLUE, RED, GREEN, MAGENTA, CYAN];
+        for (i, r) in self.runs.iter().enumerate() {
+            let c = colours[i % colours.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    r.curve.iter().map(|p| (p.wall_secs, p.fraction)),
+                    c,
+                ))
+                .map_err(|e| err(e.to_string()))?
+                .label(format!("{} seed {}", r.algorithm.to_uppercase(), r.seed))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+        }
+        let b = &self.baselines;
+        if b.optimum > 0.0 {
+            for (name, v, c) in [
+                ("best single track", b.best_single.1, BLACK),
+                ("uniform random", b.uniform, RGBColor(128, 128, 128)),
+            ] {
+                let y = v / b.optimum;
+                chart
+                    .draw_series(LineSeries::new(vec![(0.0, y), (max_x * 1.05, y)], c))
+                    .map_err(|e| err(e.to_string()))?
+                    .label(name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))
+    }
+}
