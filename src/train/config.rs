@@ -276,3 +276,42 @@ impl PpoConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_file_names_only_what_it_changes() {
+        let cfg: PpoConfig =
+            toml::from_str("n_envs = 64\n[run]\nseed = 3\n[net]\nactivation = \"tanh\"\n").unwrap();
+        assert_eq!(cfg.n_envs, 64);
+        assert_eq!(cfg.run.seed, 3);
+        assert_eq!(cfg.run.total_steps, RunConfig::default().total_steps);
+        assert_eq!(
+            cfg.net,
+            NetConfig {
+                activation: Activation::Tanh,
+                ..NetConfig::default()
+            }
+        );
+        assert_eq!(cfg.epochs, PpoConfig::default().epochs);
+        let back: PpoConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_ranges_are_rejected() {
+        assert!(toml::from_str::<DqnConfig>("learning_rate = 0.1\n").is_err());
+        let cfg = DqnConfig {
+            gamma: 1.5,
+            ..DqnConfig::default()
+        };
+        assert!(matches!(cfg.validate(), Err(TrainError::Config(m)) if m.contains("`gamma`")));
+        let cfg = PpoConfig {
+            minibatch_size: 0,
+            ..PpoConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+}
