@@ -24,10 +24,10 @@ pub struct Track {
     #[serde(default)]
     pub tags: Vec<String>,
     /// Product the track sells, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
     /// Typed attributes declared in the bundle's `[track_attributes]`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attrs: BTreeMap<String, Value>,
 }
 

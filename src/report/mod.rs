@@ -259,8 +259,8 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| own 80% | {:.4} | {:.4} | |",
-                h.value_train, h.optimum_train
+                "| own 80% | {:.4} | {:.4} | {:.4} |",
+                h.value_train, h.optimum_train, h.uniform_train
             );
             let _ = writeln!(
                 s,
