@@ -376,6 +376,10 @@ pub fn run(
         Some(net) => {
             (hooks.stage)("exporting the bundle");
             let (rules_text, _) = no_data_rules(&mdp, &agg);
+            // Written in canonical layout, so `talktrack fmt --check` passes on exported bundles.
+            let rules_text =
+                crate::rules::format_rules(&rules_text, Path::new("generated-no-data.rules"))
+                    .unwrap_or(rules_text);
             let mut training = toml::Table::new();
             training.insert("algorithm".into(), job.export.name().into());
             training.insert("seed".into(), (seed_of(job.export, setup) as i64).into());

@@ -1,0 +1,147 @@
+//! The `talktrack` command line as a compliance officer or an integrator uses it:
+//! exit codes, diagnostics on stderr, decisions and explanations on stdout.
+#![cfg(feature = "cli")]
+
+use std::process::Command;
+
+fn talktrack(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_talktrack"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_the_examples_and_rejects_a_broken_bundle() {
+    for b in ["policies/telecom-upsell", "policies/persuasion"] {
+        let (code, out, err) = talktrack(&["check", b]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("ok: "), "{out}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["bundle.toml", "policy.onnx", "cases.toml"] {
+        std::fs::copy(format!("policies/telecom-upsell/{f}"), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::copy(
+        "policies/telecom-upsell/rules/business.rules",
+        dir.path().join("rules/business.rules"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules/compliance.rules"),
+        "rule minors\n  because \"no credit under 18\"\n  when customer.agee < 18\n  forbid tracks tagged credti\n",
+    )
+    .unwrap();
+    let (code, out, err) = talktrack(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    let err = err.replace(dir.path().to_str().unwrap(), "[bundle]");
+    insta::assert_snapshot!("check_broken_bundle", err);
+}
+
+#[test]
+fn decide_prints_json_and_explanations() {
+    let (code, out, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        "examples/requests/minor.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["bundle"]["name"], "telecom-upsell");
+    assert!(v["masked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["track"] == "credit_card_offer"));
+
+    let (code, out, _) = talktrack(&[
+        "decide",
+        "policies/persuasion",
+        "--request",
+        "examples/requests/persuasion.json",
+        "--explain",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("chosen: "), "{out}");
+    assert!(out.contains("by no-unagreed-confirmation"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {"age": "old"}}"#,
+    )
+    .unwrap();
+    let (code, _, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("context attribute `age` must be int, found string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_runs_cases_and_shows_failures_as_diffs() {
+    let (code, out, _) = talktrack(&["test", "policies/telecom-upsell"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("7 passed, 0 failed"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["bundle.toml", "policy.onnx"] {
+        std::fs::copy(format!("policies/persuasion/{f}"), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    for f in ["persuasion.rules", "generated-no-data.rules"] {
+        std::fs::copy(
+            format!("policies/persuasion/rules/{f}"),
+            dir.path().join("rules").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("cases.toml"),
+        "[[case]]\nname = \"asks on the first turn (wrong on purpose)\"\nallowed = [\"ask-donation\"]\nchosen = \"emotion-appeal\"\n",
+    )
+    .unwrap();
+    let (code, out, _) = talktrack(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("test_failure_diff", out);
+}
+
+#[test]
+fn fmt_check_passes_on_formatted_rules_and_fixes_others() {
+    let (code, out, err) = talktrack(&[
+        "fmt",
+        "--check",
+        "policies/telecom-upsell",
+        "policies/persuasion",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("messy.rules");
+    std::fs::write(
+        &f,
+        "rule   a\nbecause   \"x\"\nwhen customer.age<18\nforbid   track b\n",
+    )
+    .unwrap();
+    let (code, out, _) = talktrack(&["fmt", "--check", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("not formatted"), "{out}");
+    let (code, _, _) = talktrack(&["fmt", f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (code, _, _) = talktrack(&["fmt", "--check", f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+}
