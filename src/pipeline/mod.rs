@@ -20,7 +20,8 @@ use crate::log::ReadOptions;
 use crate::policy::onnx_writer::{Activation as OnnxActivation, Dense};
 use crate::policy::ScoreKind;
 use crate::report::{
-    BaselineSummary, DataSummary, ExportSummary, HoldoutSummary, MdpSummary, Report, RunSummary,
+    BaselineSummary, DataSummary, ExportSummary, HoldoutSummary, MdpSummary, NoiseSummary, Report,
+    RunSummary,
 };
 use crate::sim::config::{SetupError, SimSetup};
 use crate::sim::{Mdp, RulesMask, SimEnv};
@@ -371,6 +372,31 @@ pub fn run(
         None
     };
 
+    // With Laplace noise, measure what it costs: the noisy-trained policy on the noise-free simulator.
+    let noise = match (agg.config.epsilon, &export_net) {
+        (Some(epsilon), Some(net)) => {
+            (hooks.stage)("measuring the cost of the noise");
+            let clean_cfg = crate::aggregate::AggregateConfig {
+                epsilon: None,
+                ..setup.aggregate.clone()
+            };
+            let (clean, _) = aggregate_log(
+                open_log(setup)?,
+                &setup.vocab(),
+                clean_cfg,
+                ReadOptions::default(),
+            )?;
+            let ev_clean = ExactEvaluator::new(build_mdp(&clean, setup, &tpl)?);
+            let policy = crate::train::GreedyPolicy { net: net.clone() };
+            Some(NoiseSummary {
+                epsilon,
+                optimum_clean: ev_clean.optimum(),
+                policy_value_clean: ev_clean.value(&policy),
+            })
+        }
+        _ => None,
+    };
+
     let exported = match export_net {
         None => None,
         Some(net) => {
@@ -447,6 +473,7 @@ pub fn run(
             k: agg.config.k,
             cells_published: agg.levels.iter().map(|l| l.cells.len()).sum(),
             epsilon: agg.config.epsilon,
+            noise,
         },
         mdp: MdpSummary {
             states: agg.config.max_turns as usize * mdp.n_last(),

@@ -45,6 +45,19 @@ pub struct DataSummary {
     pub cells_published: usize,
     /// Laplace noise budget per conversation, if noise was added.
     pub epsilon: Option<f64>,
+    /// What the noise cost, when noise was added.
+    pub noise: Option<NoiseSummary>,
+}
+
+/// The cost of the Laplace noise, measured on the noise-free simulator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NoiseSummary {
+    /// Budget per conversation.
+    pub epsilon: f64,
+    /// The optimum of the simulator built without noise.
+    pub optimum_clean: f64,
+    /// The exported (noisy-trained) policy's value on that simulator.
+    pub policy_value_clean: f64,
 }
 
 /// The simulator.
@@ -166,6 +179,15 @@ impl Report {
         match d.epsilon {
             Some(e) => {
                 let _ = writeln!(s, "- Laplace noise: ε = {e} per conversation");
+                if let Some(n) = &d.noise {
+                    let _ = writeln!(
+                        s,
+                        "- cost of the noise: on the noise-free simulator the policy trained on noisy aggregates reaches {:.4} of an optimum of {:.4} ({:.1}%)",
+                        n.policy_value_clean,
+                        n.optimum_clean,
+                        if n.optimum_clean > 0.0 { 100.0 * n.policy_value_clean / n.optimum_clean } else { 0.0 }
+                    );
+                }
             }
             None => {
                 let _ = writeln!(s, "- no Laplace noise added");
