@@ -41,6 +41,12 @@ pub struct Verdict {
     /// Arena of target sets: each [`Fired`] owns one [`TrackSet`]-sized run of words.
     pub target_words: Vec<u64>,
     scratch: Vec<u64>,
+    /// Per leaf literal (`2 * leaf + negated`): bit 0 known true, bit 1 known false.
+    lit_state: Vec<u8>,
+    /// Per leaf: why it is unknown (meaningful only where its state is unknown).
+    leaf_err: Vec<EvalError>,
+    /// Rules whose condition is not known false: `rule << 2 | state`.
+    live: Vec<u32>,
 }
 
 impl Verdict {
@@ -54,6 +60,9 @@ impl Verdict {
             fired: Vec::new(),
             target_words: Vec::new(),
             scratch: Vec::new(),
+            lit_state: Vec::new(),
+            leaf_err: Vec::new(),
+            live: Vec::new(),
         }
     }
 
@@ -90,7 +99,7 @@ impl Verdict {
         out.subtract(&self.forbidden);
     }
 
-    fn reset(&mut self, n: usize, scratch: usize) {
+    fn reset(&mut self, n: usize, scratch: usize, leaves: usize, rules: usize) {
         if self.forbidden.universe() != n || self.boosts.len() != n {
             *self = Verdict::new(n);
         }
@@ -102,6 +111,15 @@ impl Verdict {
         self.target_words.clear();
         if self.scratch.len() < scratch {
             self.scratch.resize(scratch, 0);
+        }
+        if self.lit_state.len() < 2 * leaves {
+            self.lit_state.resize(2 * leaves, 0);
+        }
+        if self.leaf_err.len() < leaves {
+            self.leaf_err.resize(leaves, EvalError::Overflow);
+        }
+        if self.live.len() < rules {
+            self.live.resize(rules, 0);
         }
     }
 }
@@ -120,17 +138,90 @@ impl RuleSet {
     pub fn evaluate(&self, view: &TurnView, out: &mut Verdict) {
         let inner = &*self.inner;
         let w = inner.words;
-        out.reset(inner.n_tracks, inner.scratch_words + 2 * w);
+        out.reset(
+            inner.n_tracks,
+            inner.scratch_words + 2 * w,
+            inner.leaves.len(),
+            inner.rules.len(),
+        );
         let env = Env {
             view,
             cols: &inner.cols,
             products: &inner.products,
         };
-        for (i, r) in inner.rules.iter().enumerate() {
-            let mut err = match cond(&r.cond, &env) {
-                Ok(false) => continue,
-                Ok(true) => None,
-                Err(e) => Some(e),
+        // Every distinct leaf once; leaves are grouped by kind, so the dispatch predicts well.
+        let states = out.lit_state.chunks_exact_mut(2);
+        for ((l, st), er) in inner.leaves.iter().zip(states).zip(out.leaf_err.iter_mut()) {
+            let (t, f) = match cond(l, &env) {
+                Ok(true) => (1, 2),
+                Ok(false) => (2, 1),
+                Err(e) => {
+                    *er = e;
+                    (0, 0)
+                }
+            };
+            st.copy_from_slice(&[t, f]);
+        }
+        // Each rule's condition from the literal states, without branching on the
+        // outcome; rules not known false are listed for the target pass.
+        let ls = &out.lit_state[..];
+        let lit = |l: u32| ls.get(l as usize).copied().unwrap_or(0);
+        let mut n_live = 0usize;
+        for (i, (rc, r)) in inner.conds.iter().zip(&inner.rules).enumerate() {
+            let state = if rc.fallback {
+                match cond(&r.cond, &env) {
+                    Ok(true) => 1,
+                    Ok(false) => 2,
+                    Err(_) => 0,
+                }
+            } else {
+                let (va, vb) = (lit(rc.a), lit(rc.b));
+                let (mut all, mut any) = (va & vb, va | vb);
+                let start = rc.extra_start as usize;
+                for &l in inner
+                    .lits
+                    .get(start..start + usize::from(rc.extra_len))
+                    .unwrap_or(&[])
+                {
+                    let v = lit(l);
+                    all &= v;
+                    any |= v;
+                }
+                let (t, f) = (all & 1, (any >> 1) & 1);
+                if rc.neg {
+                    f | t << 1
+                } else {
+                    t | f << 1
+                }
+            };
+            if let Some(x) = out.live.get_mut(n_live) {
+                *x = (i as u32) << 2 | u32::from(state);
+            }
+            n_live += usize::from(state & 2 == 0);
+        }
+        for li in 0..n_live {
+            let packed = out.live.get(li).copied().unwrap_or(0);
+            let (i, state) = ((packed >> 2) as usize, packed & 3);
+            let (Some(r), Some(rc)) = (inner.rules.get(i), inner.conds.get(i)) else {
+                continue;
+            };
+            let mut err = if state == 1 {
+                None
+            } else if rc.fallback {
+                cond(&r.cond, &env).err()
+            } else {
+                // The first unknown literal in source order is the one the tree walk reports.
+                let start = rc.extra_start as usize;
+                let extra = inner
+                    .lits
+                    .get(start..start + usize::from(rc.extra_len))
+                    .unwrap_or(&[]);
+                [rc.a, rc.b]
+                    .iter()
+                    .chain(extra)
+                    .find(|&&l| out.lit_state.get(l as usize).copied().unwrap_or(0) == 0)
+                    .and_then(|&l| out.leaf_err.get((l / 2) as usize).copied())
+                    .or(Some(EvalError::Overflow))
             };
             let off = out.target_words.len();
             match &r.target {
@@ -253,6 +344,13 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
         }
         Cond::CountCmp { track, op, k } => {
             let n = i64::from(v.used.get(*track as usize).copied().unwrap_or(0));
+            Ok(test(*op, n.cmp(k)))
+        }
+        Cond::CountSetCmp { tracks, op, k } => {
+            let n: i64 = tracks
+                .iter()
+                .map(|t| i64::from(v.used.get(*t as usize).copied().unwrap_or(0)))
+                .sum();
             Ok(test(*op, n.cmp(k)))
         }
         Cond::FloatCmp { slot, op, k } => {
