@@ -148,7 +148,9 @@ pub(crate) struct SortedIndex {
 pub(crate) enum Target {
     /// Offset of the set's words in [`Inner::static_words`].
     Static(u32),
-    Pred(Box<(Option<TrackSet>, SetPred)>),
+    /// A predicate over tracks, intersected with the base set; the number
+    /// identifies the predicate among the distinct ones of the rule set.
+    Pred(Box<(Option<TrackSet>, SetPred)>, u32),
 }
 
 /// A rule's condition as a conjunction of leaf literals, negated as a whole when
@@ -198,6 +200,8 @@ pub(crate) struct Inner {
     pub cols: Vec<Vec<Option<CVal>>>,
     pub products: Vec<Option<Box<str>>>,
     pub indexes: Vec<SortedIndex>,
+    /// Number of distinct target predicates.
+    pub n_preds: usize,
     /// Scratch words evaluation needs beyond the target pair.
     pub scratch_words: usize,
 }
@@ -284,7 +288,9 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         products,
         indexes: Vec::new(),
         scratch_words: 0,
+        n_preds: 0,
     };
+    let mut pred_ids: HashMap<String, u32> = HashMap::new();
     let mut index_of: HashMap<u32, u32> = HashMap::new();
     let mut warnings = Vec::new();
     let mut depth = 0;
@@ -324,7 +330,9 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                     }
                     _ => {
                         depth = depth.max(pred.depth());
-                        Some(Target::Pred(Box::new((base, pred))))
+                        let n_preds = pred_ids.len() as u32;
+                        let id = *pred_ids.entry(format!("{pred:?}")).or_insert(n_preds);
+                        Some(Target::Pred(Box::new((base, pred)), id))
                     }
                 }
             }
@@ -360,6 +368,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         inner.infos.push(c.info);
     }
     inner.scratch_words = depth * 2 * inner.words;
+    inner.n_preds = pred_ids.len();
     flatten_all(&mut inner);
     (
         RuleSet {

@@ -47,6 +47,11 @@ pub struct Verdict {
     leaf_err: Vec<EvalError>,
     /// Rules whose condition is not known false: `rule << 2 | state`.
     live: Vec<u32>,
+    /// Per distinct target predicate: its true and undecided sets, back to back.
+    pred_words: Vec<u64>,
+    pred_err: Vec<Option<EvalError>>,
+    /// Whether the predicate was evaluated this turn.
+    pred_done: Vec<bool>,
 }
 
 impl Verdict {
@@ -63,6 +68,9 @@ impl Verdict {
             lit_state: Vec::new(),
             leaf_err: Vec::new(),
             live: Vec::new(),
+            pred_words: Vec::new(),
+            pred_err: Vec::new(),
+            pred_done: Vec::new(),
         }
     }
 
@@ -99,7 +107,7 @@ impl Verdict {
         out.subtract(&self.forbidden);
     }
 
-    fn reset(&mut self, n: usize, scratch: usize, leaves: usize, rules: usize) {
+    fn reset(&mut self, n: usize, scratch: usize, leaves: usize, rules: usize, preds: usize) {
         if self.forbidden.universe() != n || self.boosts.len() != n {
             *self = Verdict::new(n);
         }
@@ -121,6 +129,17 @@ impl Verdict {
         if self.live.len() < rules {
             self.live.resize(rules, 0);
         }
+        let w = n.div_ceil(64);
+        if self.pred_words.len() < preds * 2 * w {
+            self.pred_words.resize(preds * 2 * w, 0);
+        }
+        if self.pred_err.len() < preds {
+            self.pred_err.resize(preds, None);
+        }
+        if self.pred_done.len() < preds {
+            self.pred_done.resize(preds, false);
+        }
+        self.pred_done.iter_mut().for_each(|d| *d = false);
     }
 }
 
@@ -143,6 +162,7 @@ impl RuleSet {
             inner.scratch_words + 2 * w,
             inner.leaves.len(),
             inner.rules.len(),
+            inner.n_preds,
         );
         let env = Env {
             view,
@@ -230,20 +250,43 @@ impl RuleSet {
                     let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
                     out.target_words.extend_from_slice(words);
                 }
-                Target::Pred(bp) => {
+                Target::Pred(bp, id) => {
                     let (base, pred) = &**bp;
-                    let (te, rest) = out.scratch.split_at_mut(2 * w);
-                    let (t, e) = te.split_at_mut(w);
-                    let mut perr = None;
-                    eval_set(pred, &env, inner, t, e, rest, &mut perr);
+                    // Rules often share a predicate (same attribute, same customer value):
+                    // each distinct one is evaluated at most once per turn.
+                    let id = *id as usize;
+                    let at = id * 2 * w;
+                    let done = out.pred_done.get(id).copied().unwrap_or(false);
+                    let (t, e, perr): (&[u64], &[u64], Option<EvalError>) =
+                        match out.pred_words.get_mut(at..at + 2 * w) {
+                            Some(te) => {
+                                let (t, e) = te.split_at_mut(w);
+                                if !done {
+                                    let mut perr = None;
+                                    eval_set(pred, &env, inner, t, e, &mut out.scratch, &mut perr);
+                                    if let Some(x) = out.pred_err.get_mut(id) {
+                                        *x = perr;
+                                    }
+                                    if let Some(x) = out.pred_done.get_mut(id) {
+                                        *x = true;
+                                    }
+                                }
+                                (t, e, out.pred_err.get(id).copied().flatten())
+                            }
+                            None => {
+                                let (te, rest) = out.scratch.split_at_mut(2 * w);
+                                let (t, e) = te.split_at_mut(w);
+                                let mut perr = None;
+                                eval_set(pred, &env, inner, t, e, rest, &mut perr);
+                                (t, e, perr)
+                            }
+                        };
                     let full = inner.all.words();
                     let base = base.as_ref().map_or(full, TrackSet::words);
                     // An error inside the predicate matters only if it left some target track undecided.
                     if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
                         err = perr;
                     }
-                    let t: &[u64] = t;
-                    let e: &[u64] = e;
                     let eff = r.effect;
                     out.target_words.extend((0..w).map(|k| {
                         let (tk, ek, bk) = (
