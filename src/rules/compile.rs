@@ -175,6 +175,8 @@ pub(crate) struct RCond {
 #[derive(Clone, Debug)]
 pub(crate) struct CRule {
     pub cond: Cond,
+    /// The checked condition as written (`None`: always), for the reference evaluation.
+    pub expr: Option<TExpr>,
     pub effect: EffectKind,
     pub boost: f32,
     pub target: Target,
@@ -361,6 +363,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         }
         inner.rules.push(CRule {
             cond,
+            expr: c.cond.clone(),
             effect: c.info.effect,
             boost: c.boost,
             target,

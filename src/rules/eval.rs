@@ -17,7 +17,7 @@
 
 use super::ast::{ArithOp, CmpOp};
 use super::check::{CVal, TExpr, ValKind};
-use super::compile::{key, Cond, RuleSet, SetPred, Target};
+use super::compile::{key, CRule, Cond, Inner, RuleSet, SetPred, Target};
 use super::{EffectKind, EvalError, Fired};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -225,7 +225,7 @@ impl RuleSet {
             let (Some(r), Some(rc)) = (inner.rules.get(i), inner.conds.get(i)) else {
                 continue;
             };
-            let mut err = if state == 1 {
+            let err = if state == 1 {
                 None
             } else if rc.fallback {
                 cond(&r.cond, &env).err()
@@ -243,101 +243,149 @@ impl RuleSet {
                     .and_then(|&l| out.leaf_err.get((l / 2) as usize).copied())
                     .or(Some(EvalError::Overflow))
             };
-            let off = out.target_words.len();
-            match &r.target {
-                Target::Static(at) => {
-                    let at = *at as usize;
-                    let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
-                    out.target_words.extend_from_slice(words);
-                }
-                Target::Pred(bp, id) => {
-                    let (base, pred) = &**bp;
-                    // Rules often share a predicate (same attribute, same customer value):
-                    // each distinct one is evaluated at most once per turn.
-                    let id = *id as usize;
-                    let at = id * 2 * w;
-                    let done = out.pred_done.get(id).copied().unwrap_or(false);
-                    let (t, e, perr): (&[u64], &[u64], Option<EvalError>) =
-                        match out.pred_words.get_mut(at..at + 2 * w) {
-                            Some(te) => {
-                                let (t, e) = te.split_at_mut(w);
-                                if !done {
-                                    let mut perr = None;
-                                    eval_set(pred, &env, inner, t, e, &mut out.scratch, &mut perr);
-                                    if let Some(x) = out.pred_err.get_mut(id) {
-                                        *x = perr;
-                                    }
-                                    if let Some(x) = out.pred_done.get_mut(id) {
-                                        *x = true;
-                                    }
-                                }
-                                (t, e, out.pred_err.get(id).copied().flatten())
-                            }
-                            None => {
-                                let (te, rest) = out.scratch.split_at_mut(2 * w);
-                                let (t, e) = te.split_at_mut(w);
-                                let mut perr = None;
-                                eval_set(pred, &env, inner, t, e, rest, &mut perr);
-                                (t, e, perr)
-                            }
-                        };
-                    let full = inner.all.words();
-                    let base = base.as_ref().map_or(full, TrackSet::words);
-                    // An error inside the predicate matters only if it left some target track undecided.
-                    if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
-                        err = perr;
-                    }
-                    let eff = r.effect;
-                    out.target_words.extend((0..w).map(|k| {
-                        let (tk, ek, bk) = (
-                            t.get(k).copied().unwrap_or(0),
-                            e.get(k).copied().unwrap_or(0),
-                            base.get(k).copied().unwrap_or(0),
-                        );
-                        match eff {
-                            EffectKind::Forbid => (tk | ek) & bk,
-                            _ => tk & !ek & bk,
-                        }
-                    }));
-                }
-            }
-            let words = out.target_words.get(off..).unwrap_or(&[]);
-            // A forbid or boost that reached no track changed nothing: not worth explaining.
-            if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
-                out.target_words.truncate(off);
-                continue;
-            }
-            let mut boost = 0.0;
-            match r.effect {
-                EffectKind::Forbid => out.forbidden.union_words(words),
-                EffectKind::Only => {
-                    out.restricted.intersect_words(words);
-                    out.any_only = true;
-                }
-                EffectKind::Boost => {
-                    if err.is_none() {
-                        boost = r.boost;
-                        for (wi, &word) in words.iter().enumerate() {
-                            let mut word = word;
-                            while word != 0 {
-                                let b = wi * 64 + word.trailing_zeros() as usize;
-                                word &= word - 1;
-                                if let Some(x) = out.boosts.get_mut(b) {
-                                    *x += boost;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            out.fired.push(Fired {
-                rule: i as u32,
-                error: err,
-                targets: off as u32,
-                boost,
-            });
+            apply(inner, &env, out, i, r, err, true);
         }
     }
+
+    /// The plain evaluation: each rule's condition walked as written, each
+    /// target predicate evaluated for its own rule. Slower, and the oracle the
+    /// fast path is tested against; not part of the supported API.
+    #[doc(hidden)]
+    pub fn evaluate_reference(&self, view: &TurnView, out: &mut Verdict) {
+        let inner = &*self.inner;
+        out.reset(
+            inner.n_tracks,
+            inner.scratch_words + 2 * inner.words,
+            inner.leaves.len(),
+            inner.rules.len(),
+            inner.n_preds,
+        );
+        let env = Env {
+            view,
+            cols: &inner.cols,
+            products: &inner.products,
+        };
+        for (i, r) in inner.rules.iter().enumerate() {
+            let res = match &r.expr {
+                Some(e) => truth(e, &env, usize::MAX),
+                None => Ok(true),
+            };
+            let err = match res {
+                Ok(false) => continue,
+                Ok(true) => None,
+                Err(e) => Some(e),
+            };
+            apply(inner, &env, out, i, r, err, false);
+        }
+    }
+}
+
+/// Applies rule `i`, whose condition held (`err` none) or is unknown (`err`
+/// says why), to `out`; `cached` shares predicate results between rules.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    inner: &Inner,
+    env: &Env,
+    out: &mut Verdict,
+    i: usize,
+    r: &CRule,
+    mut err: Option<EvalError>,
+    cached: bool,
+) {
+    let w = inner.words;
+    let off = out.target_words.len();
+    match &r.target {
+        Target::Static(at) => {
+            let at = *at as usize;
+            let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
+            out.target_words.extend_from_slice(words);
+        }
+        Target::Pred(bp, id) => {
+            let (base, pred) = &**bp;
+            // Rules often share a predicate (same attribute, same customer value):
+            // each distinct one is evaluated at most once per turn.
+            let id = *id as usize;
+            let at = id * 2 * w;
+            let done = out.pred_done.get(id).copied().unwrap_or(false);
+            let (t, e, perr): (&[u64], &[u64], Option<EvalError>) =
+                match out.pred_words.get_mut(at..at + 2 * w).filter(|_| cached) {
+                    Some(te) => {
+                        let (t, e) = te.split_at_mut(w);
+                        if !done {
+                            let mut perr = None;
+                            eval_set(pred, env, inner, t, e, &mut out.scratch, &mut perr);
+                            if let Some(x) = out.pred_err.get_mut(id) {
+                                *x = perr;
+                            }
+                            if let Some(x) = out.pred_done.get_mut(id) {
+                                *x = true;
+                            }
+                        }
+                        (t, e, out.pred_err.get(id).copied().flatten())
+                    }
+                    None => {
+                        let (te, rest) = out.scratch.split_at_mut(2 * w);
+                        let (t, e) = te.split_at_mut(w);
+                        let mut perr = None;
+                        eval_set(pred, env, inner, t, e, rest, &mut perr);
+                        (t, e, perr)
+                    }
+                };
+            let full = inner.all.words();
+            let base = base.as_ref().map_or(full, TrackSet::words);
+            // An error inside the predicate matters only if it left some target track undecided.
+            if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
+                err = perr;
+            }
+            let eff = r.effect;
+            out.target_words.extend((0..w).map(|k| {
+                let (tk, ek, bk) = (
+                    t.get(k).copied().unwrap_or(0),
+                    e.get(k).copied().unwrap_or(0),
+                    base.get(k).copied().unwrap_or(0),
+                );
+                match eff {
+                    EffectKind::Forbid => (tk | ek) & bk,
+                    _ => tk & !ek & bk,
+                }
+            }));
+        }
+    }
+    let words = out.target_words.get(off..).unwrap_or(&[]);
+    // A forbid or boost that reached no track changed nothing: not worth explaining.
+    if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
+        out.target_words.truncate(off);
+        return;
+    }
+    let mut boost = 0.0;
+    match r.effect {
+        EffectKind::Forbid => out.forbidden.union_words(words),
+        EffectKind::Only => {
+            out.restricted.intersect_words(words);
+            out.any_only = true;
+        }
+        EffectKind::Boost => {
+            if err.is_none() {
+                boost = r.boost;
+                for (wi, &word) in words.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let b = wi * 64 + word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        if let Some(x) = out.boosts.get_mut(b) {
+                            *x += boost;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.fired.push(Fired {
+        rule: i as u32,
+        error: err,
+        targets: off as u32,
+        boost,
+    });
 }
 
 #[inline]
@@ -606,7 +654,7 @@ fn arith<'a>(op: ArithOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, EvalError> 
 fn eval_set(
     p: &SetPred,
     env: &Env,
-    inner: &super::compile::Inner,
+    inner: &Inner,
     t: &mut [u64],
     e: &mut [u64],
     scratch: &mut [u64],
