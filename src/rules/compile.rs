@@ -192,6 +192,11 @@ pub(crate) struct Inner {
     pub conds: Vec<RCond>,
     /// Literals beyond each rule's first two, back to back.
     pub lits: Vec<u32>,
+    /// Per rule: its first two literals, the first with [`NEG_BIT`] set when the
+    /// condition is negated as a whole; exact for rules not in `long`.
+    pub pairs: Vec<(u32, u32)>,
+    /// Rules with more than two literals or a fallback condition.
+    pub long: Vec<u32>,
     /// The words of every load-time target set, back to back, so the hot loop stays in few cache lines.
     pub static_words: Vec<u64>,
     pub infos: Vec<RuleInfo>,
@@ -281,6 +286,8 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         leaves: Vec::new(),
         conds: Vec::new(),
         lits: Vec::new(),
+        pairs: Vec::new(),
+        long: Vec::new(),
         static_words: Vec::new(),
         infos: Vec::with_capacity(checked.len()),
         n_tracks: n,
@@ -646,6 +653,9 @@ fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
     }
 }
 
+/// Marks a negated condition in the first literal of [`Inner::pairs`].
+pub(crate) const NEG_BIT: u32 = 1 << 31;
+
 /// Leaf literals of the always-true leaf, used as padding.
 const TRUE_LIT: u32 = 0;
 
@@ -709,7 +719,8 @@ fn flatten_all(inner: &mut Inner) {
             buf.clear();
             (conj_lits(&r.cond, true, &mut buf), true)
         };
-        let ok = ok && buf.len() <= usize::from(u16::MAX);
+        // Literal ids must leave NEG_BIT free.
+        let ok = ok && buf.len() <= usize::from(u16::MAX) && leaves.len() < (1 << 29);
         let lits = if ok {
             buf.drain(..)
                 .map(|(c, n)| 2 * intern(c, &mut leaves) + u32::from(n))
@@ -750,6 +761,19 @@ fn flatten_all(inner: &mut Inner) {
                 neg,
                 fallback,
             }
+        })
+        .collect();
+    inner.pairs = inner
+        .conds
+        .iter()
+        .map(|c| (c.a | if c.neg { NEG_BIT } else { 0 }, c.b))
+        .collect();
+    inner.long = (0..inner.conds.len() as u32)
+        .filter(|&i| {
+            inner
+                .conds
+                .get(i as usize)
+                .is_some_and(|c| c.fallback || c.extra_len > 0)
         })
         .collect();
 }

@@ -17,7 +17,7 @@
 
 use super::ast::{ArithOp, CmpOp};
 use super::check::{CVal, TExpr, ValKind};
-use super::compile::{key, CRule, Cond, Inner, RuleSet, SetPred, Target};
+use super::compile::{key, CRule, Cond, Inner, RuleSet, SetPred, Target, NEG_BIT};
 use super::{EffectKind, EvalError, Fired};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -47,6 +47,8 @@ pub struct Verdict {
     leaf_err: Vec<EvalError>,
     /// Rules whose condition is not known false: `rule << 2 | state`.
     live: Vec<u32>,
+    /// Per rule: its condition's state (bit 0 true, bit 1 false).
+    rule_state: Vec<u8>,
     /// Per distinct target predicate: its true and undecided sets, back to back.
     pred_words: Vec<u64>,
     pred_err: Vec<Option<EvalError>>,
@@ -68,6 +70,7 @@ impl Verdict {
             lit_state: Vec::new(),
             leaf_err: Vec::new(),
             live: Vec::new(),
+            rule_state: Vec::new(),
             pred_words: Vec::new(),
             pred_err: Vec::new(),
             pred_done: Vec::new(),
@@ -129,6 +132,9 @@ impl Verdict {
         if self.live.len() < rules {
             self.live.resize(rules, 0);
         }
+        if self.rule_state.len() < rules {
+            self.rule_state.resize(rules, 0);
+        }
         let w = n.div_ceil(64);
         if self.pred_words.len() < preds * 2 * w {
             self.pred_words.resize(preds * 2 * w, 0);
@@ -186,8 +192,22 @@ impl RuleSet {
         // outcome; rules not known false are listed for the target pass.
         let ls = &out.lit_state[..];
         let lit = |l: u32| ls.get(l as usize).copied().unwrap_or(0);
-        let mut n_live = 0usize;
-        for (i, (rc, r)) in inner.conds.iter().zip(&inner.rules).enumerate() {
+        // Most rules have at most two literals: a straight pass over packed pairs.
+        for (&(a, b), st) in inner.pairs.iter().zip(out.rule_state.iter_mut()) {
+            let (va, vb) = (lit(a & !NEG_BIT), lit(b));
+            let (t, f) = (va & vb & 1, ((va | vb) >> 1) & 1);
+            *st = if a & NEG_BIT != 0 {
+                f | t << 1
+            } else {
+                t | f << 1
+            };
+        }
+        // The others: more literals, or shapes that do not flatten.
+        for &i in &inner.long {
+            let i = i as usize;
+            let (Some(rc), Some(r)) = (inner.conds.get(i), inner.rules.get(i)) else {
+                continue;
+            };
             let state = if rc.fallback {
                 match cond(&r.cond, &env) {
                     Ok(true) => 1,
@@ -214,6 +234,12 @@ impl RuleSet {
                     t | f << 1
                 }
             };
+            if let Some(x) = out.rule_state.get_mut(i) {
+                *x = state;
+            }
+        }
+        let mut n_live = 0usize;
+        for (i, &state) in out.rule_state.iter().take(inner.rules.len()).enumerate() {
             if let Some(x) = out.live.get_mut(n_live) {
                 *x = (i as u32) << 2 | u32::from(state);
             }
