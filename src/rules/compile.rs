@@ -51,6 +51,12 @@ pub(crate) enum Cond {
         op: CmpOp,
         k: i64,
     },
+    /// `count(tagged t) <op> k`: the summed use count of several tracks.
+    CountSetCmp {
+        tracks: Box<[u32]>,
+        op: CmpOp,
+        k: i64,
+    },
     /// `customer.x <op> k` for a numeric attribute and a float constant.
     FloatCmp {
         slot: u32,
@@ -142,12 +148,35 @@ pub(crate) struct SortedIndex {
 pub(crate) enum Target {
     /// Offset of the set's words in [`Inner::static_words`].
     Static(u32),
-    Pred(Box<(Option<TrackSet>, SetPred)>),
+    /// A predicate over tracks, intersected with the base set; the number
+    /// identifies the predicate among the distinct ones of the rule set.
+    Pred(Box<(Option<TrackSet>, SetPred)>, u32),
+}
+
+/// A rule's condition as a conjunction of leaf literals, negated as a whole when
+/// `neg` (so a disjunction is stored as `not` of the conjunction of the negated
+/// literals, by De Morgan, which holds in three-valued logic too).
+///
+/// A literal is `2 * leaf + negated`; `a` and `b` are the first two literals
+/// (padded with the always-true literal), `extra` the rest in [`Inner::lits`].
+/// Literal order is the order of the source operands, so the first unknown
+/// literal is the one whose error the tree walk would report.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RCond {
+    pub a: u32,
+    pub b: u32,
+    pub extra_start: u32,
+    pub extra_len: u16,
+    pub neg: bool,
+    /// The shape does not flatten (e.g. `or` inside `and`): evaluate [`CRule::cond`].
+    pub fallback: bool,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct CRule {
     pub cond: Cond,
+    /// The checked condition as written (`None`: always), for the reference evaluation.
+    pub expr: Option<TExpr>,
     pub effect: EffectKind,
     pub boost: f32,
     pub target: Target,
@@ -156,6 +185,18 @@ pub(crate) struct CRule {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<CRule>,
+    /// Every distinct atomic condition, grouped by kind and operator so that the
+    /// leaf loop's dispatch is predictable.
+    pub leaves: Vec<Cond>,
+    /// Per rule, parallel to `rules`: the condition over leaf literals.
+    pub conds: Vec<RCond>,
+    /// Literals beyond each rule's first two, back to back.
+    pub lits: Vec<u32>,
+    /// Per rule: its first two literals, the first with [`NEG_BIT`] set when the
+    /// condition is negated as a whole; exact for rules not in `long`.
+    pub pairs: Vec<(u32, u32)>,
+    /// Rules with more than two literals or a fallback condition.
+    pub long: Vec<u32>,
     /// The words of every load-time target set, back to back, so the hot loop stays in few cache lines.
     pub static_words: Vec<u64>,
     pub infos: Vec<RuleInfo>,
@@ -166,6 +207,8 @@ pub(crate) struct Inner {
     pub cols: Vec<Vec<Option<CVal>>>,
     pub products: Vec<Option<Box<str>>>,
     pub indexes: Vec<SortedIndex>,
+    /// Number of distinct target predicates.
+    pub n_preds: usize,
     /// Scratch words evaluation needs beyond the target pair.
     pub scratch_words: usize,
 }
@@ -240,6 +283,11 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         .collect();
     let mut inner = Inner {
         rules: Vec::with_capacity(checked.len()),
+        leaves: Vec::new(),
+        conds: Vec::new(),
+        lits: Vec::new(),
+        pairs: Vec::new(),
+        long: Vec::new(),
         static_words: Vec::new(),
         infos: Vec::with_capacity(checked.len()),
         n_tracks: n,
@@ -249,7 +297,9 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         products,
         indexes: Vec::new(),
         scratch_words: 0,
+        n_preds: 0,
     };
+    let mut pred_ids: HashMap<String, u32> = HashMap::new();
     let mut index_of: HashMap<u32, u32> = HashMap::new();
     let mut warnings = Vec::new();
     let mut depth = 0;
@@ -289,7 +339,9 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                     }
                     _ => {
                         depth = depth.max(pred.depth());
-                        Some(Target::Pred(Box::new((base, pred))))
+                        let n_preds = pred_ids.len() as u32;
+                        let id = *pred_ids.entry(format!("{pred:?}")).or_insert(n_preds);
+                        Some(Target::Pred(Box::new((base, pred)), id))
                     }
                 }
             }
@@ -318,6 +370,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         }
         inner.rules.push(CRule {
             cond,
+            expr: c.cond.clone(),
             effect: c.info.effect,
             boost: c.boost,
             target,
@@ -325,6 +378,8 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         inner.infos.push(c.info);
     }
     inner.scratch_words = depth * 2 * inner.words;
+    inner.n_preds = pred_ids.len();
+    flatten_all(&mut inner);
     (
         RuleSet {
             inner: Arc::new(inner),
@@ -383,6 +438,11 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
             }
             (TExpr::Count(ts), TExpr::Const(CVal::Int(k))) if ts.len() == 1 => Cond::CountCmp {
                 track: ts[0],
+                op: *op,
+                k: *k,
+            },
+            (TExpr::Count(ts), TExpr::Const(CVal::Int(k))) => Cond::CountSetCmp {
+                tracks: ts.iter().copied().collect(),
                 op: *op,
                 k: *k,
             },
@@ -591,4 +651,129 @@ fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
         present,
         missing,
     }
+}
+
+/// Marks a negated condition in the first literal of [`Inner::pairs`].
+pub(crate) const NEG_BIT: u32 = 1 << 31;
+
+/// Leaf literals of the always-true leaf, used as padding.
+const TRUE_LIT: u32 = 0;
+
+/// Pushes the literals of `c` (negated when `neg`) as operands of one
+/// conjunction; false when the shape is not a conjunction of literals.
+fn conj_lits(c: &Cond, neg: bool, out: &mut Vec<(Cond, bool)>) -> bool {
+    match (c, neg) {
+        (Cond::And(v), false) | (Cond::Or(v), true) => v.iter().all(|x| conj_lits(x, neg, out)),
+        (Cond::And(_) | Cond::Or(_), _) => false,
+        (Cond::Not(x), _) => conj_lits(x, !neg, out),
+        (Cond::Generic(_), _) | (_, _) => {
+            out.push((c.clone(), neg));
+            true
+        }
+    }
+}
+
+fn kind_rank(c: &Cond) -> (u8, u8) {
+    let op = |o: &CmpOp| *o as u8;
+    match c {
+        Cond::Always => (0, 0),
+        Cond::Never => (1, 0),
+        Cond::IntCmp { op: o, .. } => (2, op(o)),
+        Cond::Flag { .. } => (3, 0),
+        Cond::Used { .. } => (4, 0),
+        Cond::EnumIn { .. } => (5, 0),
+        Cond::CountCmp { op: o, .. } => (6, op(o)),
+        Cond::CountSetCmp { op: o, .. } => (7, op(o)),
+        Cond::FloatCmp { op: o, .. } => (8, op(o)),
+        Cond::TurnCmp { op: o, .. } => (9, op(o)),
+        Cond::TurnsLeftCmp { op: o, .. } => (10, op(o)),
+        Cond::ReplyIn { .. } => (11, 0),
+        Cond::HasCtx(_) => (12, 0),
+        Cond::HasReply => (13, 0),
+        Cond::And(_) | Cond::Or(_) | Cond::Not(_) => (14, 0),
+        Cond::Generic(_) => (15, 0),
+    }
+}
+
+/// Collects the distinct leaves of every rule and writes each rule's condition
+/// as literals over them.
+fn flatten_all(inner: &mut Inner) {
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut leaves: Vec<Cond> = Vec::new();
+    let mut intern = |c: Cond, leaves: &mut Vec<Cond>| -> u32 {
+        let key = format!("{c:?}");
+        *ids.entry(key).or_insert_with(|| {
+            leaves.push(c);
+            (leaves.len() - 1) as u32
+        })
+    };
+    // Leaf 0 is always true: the padding literal.
+    intern(Cond::Always, &mut leaves);
+    let mut raw: Vec<(Vec<u32>, bool, bool)> = Vec::with_capacity(inner.rules.len());
+    let mut buf = Vec::new();
+    for r in &inner.rules {
+        buf.clear();
+        let (ok, neg) = if conj_lits(&r.cond, false, &mut buf) {
+            (true, false)
+        } else {
+            buf.clear();
+            (conj_lits(&r.cond, true, &mut buf), true)
+        };
+        // Literal ids must leave NEG_BIT free.
+        let ok = ok && buf.len() <= usize::from(u16::MAX) && leaves.len() < (1 << 29);
+        let lits = if ok {
+            buf.drain(..)
+                .map(|(c, n)| 2 * intern(c, &mut leaves) + u32::from(n))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        raw.push((lits, neg, !ok));
+    }
+    // Group leaves by kind and operator; remap literals to the new order.
+    let mut order: Vec<u32> = (0..leaves.len() as u32).collect();
+    order.sort_by_key(|&i| leaves.get(i as usize).map(kind_rank));
+    let mut new_of = vec![0u32; leaves.len()];
+    for (new, &old) in order.iter().enumerate() {
+        if let Some(x) = new_of.get_mut(old as usize) {
+            *x = new as u32;
+        }
+    }
+    let remap = |l: u32| 2 * new_of.get((l / 2) as usize).copied().unwrap_or(0) + (l & 1);
+    let mut slots: Vec<Option<Cond>> = leaves.into_iter().map(Some).collect();
+    inner.leaves = order
+        .iter()
+        .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take))
+        .collect();
+    let true_lit = remap(TRUE_LIT);
+    inner.conds = raw
+        .into_iter()
+        .map(|(lits, neg, fallback)| {
+            let lits: Vec<u32> = lits.into_iter().map(remap).collect();
+            let extra_start = inner.lits.len() as u32;
+            let extra = lits.get(2..).unwrap_or(&[]);
+            inner.lits.extend_from_slice(extra);
+            RCond {
+                a: lits.first().copied().unwrap_or(true_lit),
+                b: lits.get(1).copied().unwrap_or(true_lit),
+                extra_start,
+                extra_len: extra.len() as u16,
+                neg,
+                fallback,
+            }
+        })
+        .collect();
+    inner.pairs = inner
+        .conds
+        .iter()
+        .map(|c| (c.a | if c.neg { NEG_BIT } else { 0 }, c.b))
+        .collect();
+    inner.long = (0..inner.conds.len() as u32)
+        .filter(|&i| {
+            inner
+                .conds
+                .get(i as usize)
+                .is_some_and(|c| c.fallback || c.extra_len > 0)
+        })
+        .collect();
 }

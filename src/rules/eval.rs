@@ -17,7 +17,7 @@
 
 use super::ast::{ArithOp, CmpOp};
 use super::check::{CVal, TExpr, ValKind};
-use super::compile::{key, Cond, RuleSet, SetPred, Target};
+use super::compile::{key, CRule, Cond, Inner, RuleSet, SetPred, Target, NEG_BIT};
 use super::{EffectKind, EvalError, Fired};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -41,6 +41,19 @@ pub struct Verdict {
     /// Arena of target sets: each [`Fired`] owns one [`TrackSet`]-sized run of words.
     pub target_words: Vec<u64>,
     scratch: Vec<u64>,
+    /// Per leaf literal (`2 * leaf + negated`): bit 0 known true, bit 1 known false.
+    lit_state: Vec<u8>,
+    /// Per leaf: why it is unknown (meaningful only where its state is unknown).
+    leaf_err: Vec<EvalError>,
+    /// Rules whose condition is not known false: `rule << 2 | state`.
+    live: Vec<u32>,
+    /// Per rule: its condition's state (bit 0 true, bit 1 false).
+    rule_state: Vec<u8>,
+    /// Per distinct target predicate: its true and undecided sets, back to back.
+    pred_words: Vec<u64>,
+    pred_err: Vec<Option<EvalError>>,
+    /// Whether the predicate was evaluated this turn.
+    pred_done: Vec<bool>,
 }
 
 impl Verdict {
@@ -54,6 +67,13 @@ impl Verdict {
             fired: Vec::new(),
             target_words: Vec::new(),
             scratch: Vec::new(),
+            lit_state: Vec::new(),
+            leaf_err: Vec::new(),
+            live: Vec::new(),
+            rule_state: Vec::new(),
+            pred_words: Vec::new(),
+            pred_err: Vec::new(),
+            pred_done: Vec::new(),
         }
     }
 
@@ -90,7 +110,7 @@ impl Verdict {
         out.subtract(&self.forbidden);
     }
 
-    fn reset(&mut self, n: usize, scratch: usize) {
+    fn reset(&mut self, n: usize, scratch: usize, leaves: usize, rules: usize, preds: usize) {
         if self.forbidden.universe() != n || self.boosts.len() != n {
             *self = Verdict::new(n);
         }
@@ -103,6 +123,29 @@ impl Verdict {
         if self.scratch.len() < scratch {
             self.scratch.resize(scratch, 0);
         }
+        if self.lit_state.len() < 2 * leaves {
+            self.lit_state.resize(2 * leaves, 0);
+        }
+        if self.leaf_err.len() < leaves {
+            self.leaf_err.resize(leaves, EvalError::Overflow);
+        }
+        if self.live.len() < rules {
+            self.live.resize(rules, 0);
+        }
+        if self.rule_state.len() < rules {
+            self.rule_state.resize(rules, 0);
+        }
+        let w = n.div_ceil(64);
+        if self.pred_words.len() < preds * 2 * w {
+            self.pred_words.resize(preds * 2 * w, 0);
+        }
+        if self.pred_err.len() < preds {
+            self.pred_err.resize(preds, None);
+        }
+        if self.pred_done.len() < preds {
+            self.pred_done.resize(preds, false);
+        }
+        self.pred_done.iter_mut().for_each(|d| *d = false);
     }
 }
 
@@ -120,90 +163,255 @@ impl RuleSet {
     pub fn evaluate(&self, view: &TurnView, out: &mut Verdict) {
         let inner = &*self.inner;
         let w = inner.words;
-        out.reset(inner.n_tracks, inner.scratch_words + 2 * w);
+        out.reset(
+            inner.n_tracks,
+            inner.scratch_words + 2 * w,
+            inner.leaves.len(),
+            inner.rules.len(),
+            inner.n_preds,
+        );
+        let env = Env {
+            view,
+            cols: &inner.cols,
+            products: &inner.products,
+        };
+        // Every distinct leaf once; leaves are grouped by kind, so the dispatch predicts well.
+        let states = out.lit_state.chunks_exact_mut(2);
+        for ((l, st), er) in inner.leaves.iter().zip(states).zip(out.leaf_err.iter_mut()) {
+            let (t, f) = match cond(l, &env) {
+                Ok(true) => (1, 2),
+                Ok(false) => (2, 1),
+                Err(e) => {
+                    *er = e;
+                    (0, 0)
+                }
+            };
+            st.copy_from_slice(&[t, f]);
+        }
+        // Each rule's condition from the literal states, without branching on the
+        // outcome; rules not known false are listed for the target pass.
+        let ls = &out.lit_state[..];
+        let lit = |l: u32| ls.get(l as usize).copied().unwrap_or(0);
+        // Most rules have at most two literals: a straight pass over packed pairs.
+        for (&(a, b), st) in inner.pairs.iter().zip(out.rule_state.iter_mut()) {
+            let (va, vb) = (lit(a & !NEG_BIT), lit(b));
+            let (t, f) = (va & vb & 1, ((va | vb) >> 1) & 1);
+            *st = if a & NEG_BIT != 0 {
+                f | t << 1
+            } else {
+                t | f << 1
+            };
+        }
+        // The others: more literals, or shapes that do not flatten.
+        for &i in &inner.long {
+            let i = i as usize;
+            let (Some(rc), Some(r)) = (inner.conds.get(i), inner.rules.get(i)) else {
+                continue;
+            };
+            let state = if rc.fallback {
+                match cond(&r.cond, &env) {
+                    Ok(true) => 1,
+                    Ok(false) => 2,
+                    Err(_) => 0,
+                }
+            } else {
+                let (va, vb) = (lit(rc.a), lit(rc.b));
+                let (mut all, mut any) = (va & vb, va | vb);
+                let start = rc.extra_start as usize;
+                for &l in inner
+                    .lits
+                    .get(start..start + usize::from(rc.extra_len))
+                    .unwrap_or(&[])
+                {
+                    let v = lit(l);
+                    all &= v;
+                    any |= v;
+                }
+                let (t, f) = (all & 1, (any >> 1) & 1);
+                if rc.neg {
+                    f | t << 1
+                } else {
+                    t | f << 1
+                }
+            };
+            if let Some(x) = out.rule_state.get_mut(i) {
+                *x = state;
+            }
+        }
+        let mut n_live = 0usize;
+        for (i, &state) in out.rule_state.iter().take(inner.rules.len()).enumerate() {
+            if let Some(x) = out.live.get_mut(n_live) {
+                *x = (i as u32) << 2 | u32::from(state);
+            }
+            n_live += usize::from(state & 2 == 0);
+        }
+        for li in 0..n_live {
+            let packed = out.live.get(li).copied().unwrap_or(0);
+            let (i, state) = ((packed >> 2) as usize, packed & 3);
+            let (Some(r), Some(rc)) = (inner.rules.get(i), inner.conds.get(i)) else {
+                continue;
+            };
+            let err = if state == 1 {
+                None
+            } else if rc.fallback {
+                cond(&r.cond, &env).err()
+            } else {
+                // The first unknown literal in source order is the one the tree walk reports.
+                let start = rc.extra_start as usize;
+                let extra = inner
+                    .lits
+                    .get(start..start + usize::from(rc.extra_len))
+                    .unwrap_or(&[]);
+                [rc.a, rc.b]
+                    .iter()
+                    .chain(extra)
+                    .find(|&&l| out.lit_state.get(l as usize).copied().unwrap_or(0) == 0)
+                    .and_then(|&l| out.leaf_err.get((l / 2) as usize).copied())
+                    .or(Some(EvalError::Overflow))
+            };
+            apply(inner, &env, out, i, r, err, true);
+        }
+    }
+
+    /// The plain evaluation: each rule's condition walked as written, each
+    /// target predicate evaluated for its own rule. Slower, and the oracle the
+    /// fast path is tested against; not part of the supported API.
+    #[doc(hidden)]
+    pub fn evaluate_reference(&self, view: &TurnView, out: &mut Verdict) {
+        let inner = &*self.inner;
+        out.reset(
+            inner.n_tracks,
+            inner.scratch_words + 2 * inner.words,
+            inner.leaves.len(),
+            inner.rules.len(),
+            inner.n_preds,
+        );
         let env = Env {
             view,
             cols: &inner.cols,
             products: &inner.products,
         };
         for (i, r) in inner.rules.iter().enumerate() {
-            let mut err = match cond(&r.cond, &env) {
+            let res = match &r.expr {
+                Some(e) => truth(e, &env, usize::MAX),
+                None => Ok(true),
+            };
+            let err = match res {
                 Ok(false) => continue,
                 Ok(true) => None,
                 Err(e) => Some(e),
             };
-            let off = out.target_words.len();
-            match &r.target {
-                Target::Static(at) => {
-                    let at = *at as usize;
-                    let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
-                    out.target_words.extend_from_slice(words);
-                }
-                Target::Pred(bp) => {
-                    let (base, pred) = &**bp;
-                    let (te, rest) = out.scratch.split_at_mut(2 * w);
-                    let (t, e) = te.split_at_mut(w);
-                    let mut perr = None;
-                    eval_set(pred, &env, inner, t, e, rest, &mut perr);
-                    let full = inner.all.words();
-                    let base = base.as_ref().map_or(full, TrackSet::words);
-                    // An error inside the predicate matters only if it left some target track undecided.
-                    if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
-                        err = perr;
-                    }
-                    let t: &[u64] = t;
-                    let e: &[u64] = e;
-                    let eff = r.effect;
-                    out.target_words.extend((0..w).map(|k| {
-                        let (tk, ek, bk) = (
-                            t.get(k).copied().unwrap_or(0),
-                            e.get(k).copied().unwrap_or(0),
-                            base.get(k).copied().unwrap_or(0),
-                        );
-                        match eff {
-                            EffectKind::Forbid => (tk | ek) & bk,
-                            _ => tk & !ek & bk,
-                        }
-                    }));
-                }
-            }
-            let words = out.target_words.get(off..).unwrap_or(&[]);
-            // A forbid or boost that reached no track changed nothing: not worth explaining.
-            if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
-                out.target_words.truncate(off);
-                continue;
-            }
-            let mut boost = 0.0;
-            match r.effect {
-                EffectKind::Forbid => out.forbidden.union_words(words),
-                EffectKind::Only => {
-                    out.restricted.intersect_words(words);
-                    out.any_only = true;
-                }
-                EffectKind::Boost => {
-                    if err.is_none() {
-                        boost = r.boost;
-                        for (wi, &word) in words.iter().enumerate() {
-                            let mut word = word;
-                            while word != 0 {
-                                let b = wi * 64 + word.trailing_zeros() as usize;
-                                word &= word - 1;
-                                if let Some(x) = out.boosts.get_mut(b) {
-                                    *x += boost;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            out.fired.push(Fired {
-                rule: i as u32,
-                error: err,
-                targets: off as u32,
-                boost,
-            });
+            apply(inner, &env, out, i, r, err, false);
         }
     }
+}
+
+/// Applies rule `i`, whose condition held (`err` none) or is unknown (`err`
+/// says why), to `out`; `cached` shares predicate results between rules.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    inner: &Inner,
+    env: &Env,
+    out: &mut Verdict,
+    i: usize,
+    r: &CRule,
+    mut err: Option<EvalError>,
+    cached: bool,
+) {
+    let w = inner.words;
+    let off = out.target_words.len();
+    match &r.target {
+        Target::Static(at) => {
+            let at = *at as usize;
+            let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
+            out.target_words.extend_from_slice(words);
+        }
+        Target::Pred(bp, id) => {
+            let (base, pred) = &**bp;
+            // Rules often share a predicate (same attribute, same customer value):
+            // each distinct one is evaluated at most once per turn.
+            let id = *id as usize;
+            let at = id * 2 * w;
+            let done = out.pred_done.get(id).copied().unwrap_or(false);
+            let (t, e, perr): (&[u64], &[u64], Option<EvalError>) =
+                match out.pred_words.get_mut(at..at + 2 * w).filter(|_| cached) {
+                    Some(te) => {
+                        let (t, e) = te.split_at_mut(w);
+                        if !done {
+                            let mut perr = None;
+                            eval_set(pred, env, inner, t, e, &mut out.scratch, &mut perr);
+                            if let Some(x) = out.pred_err.get_mut(id) {
+                                *x = perr;
+                            }
+                            if let Some(x) = out.pred_done.get_mut(id) {
+                                *x = true;
+                            }
+                        }
+                        (t, e, out.pred_err.get(id).copied().flatten())
+                    }
+                    None => {
+                        let (te, rest) = out.scratch.split_at_mut(2 * w);
+                        let (t, e) = te.split_at_mut(w);
+                        let mut perr = None;
+                        eval_set(pred, env, inner, t, e, rest, &mut perr);
+                        (t, e, perr)
+                    }
+                };
+            let full = inner.all.words();
+            let base = base.as_ref().map_or(full, TrackSet::words);
+            // An error inside the predicate matters only if it left some target track undecided.
+            if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
+                err = perr;
+            }
+            let eff = r.effect;
+            out.target_words.extend((0..w).map(|k| {
+                let (tk, ek, bk) = (
+                    t.get(k).copied().unwrap_or(0),
+                    e.get(k).copied().unwrap_or(0),
+                    base.get(k).copied().unwrap_or(0),
+                );
+                match eff {
+                    EffectKind::Forbid => (tk | ek) & bk,
+                    _ => tk & !ek & bk,
+                }
+            }));
+        }
+    }
+    let words = out.target_words.get(off..).unwrap_or(&[]);
+    // A forbid or boost that reached no track changed nothing: not worth explaining.
+    if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
+        out.target_words.truncate(off);
+        return;
+    }
+    let mut boost = 0.0;
+    match r.effect {
+        EffectKind::Forbid => out.forbidden.union_words(words),
+        EffectKind::Only => {
+            out.restricted.intersect_words(words);
+            out.any_only = true;
+        }
+        EffectKind::Boost => {
+            if err.is_none() {
+                boost = r.boost;
+                for (wi, &word) in words.iter().enumerate() {
+                    let mut word = word;
+                    while word != 0 {
+                        let b = wi * 64 + word.trailing_zeros() as usize;
+                        word &= word - 1;
+                        if let Some(x) = out.boosts.get_mut(b) {
+                            *x += boost;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.fired.push(Fired {
+        rule: i as u32,
+        error: err,
+        targets: off as u32,
+        boost,
+    });
 }
 
 #[inline]
@@ -253,6 +461,13 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
         }
         Cond::CountCmp { track, op, k } => {
             let n = i64::from(v.used.get(*track as usize).copied().unwrap_or(0));
+            Ok(test(*op, n.cmp(k)))
+        }
+        Cond::CountSetCmp { tracks, op, k } => {
+            let n: i64 = tracks
+                .iter()
+                .map(|t| i64::from(v.used.get(*t as usize).copied().unwrap_or(0)))
+                .sum();
             Ok(test(*op, n.cmp(k)))
         }
         Cond::FloatCmp { slot, op, k } => {
@@ -465,7 +680,7 @@ fn arith<'a>(op: ArithOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, EvalError> 
 fn eval_set(
     p: &SetPred,
     env: &Env,
-    inner: &super::compile::Inner,
+    inner: &Inner,
     t: &mut [u64],
     e: &mut [u64],
     scratch: &mut [u64],
