@@ -165,7 +165,8 @@ fn decide_with(
                 probability: 0.0,
             });
         }
-        ranked.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.track.cmp(&b.track)));
+        // Ranked in catalog order here; `Decision::ranked` sorts on first access, so
+        // a host that only reads the chosen track never pays for the sort.
         assign_probabilities(b, &mut ranked);
     } else if fallback_used {
         ranked.push(Ranked {
@@ -188,7 +189,8 @@ fn decide_with(
         bundle: bundle.clone(),
         conversation_id: req.conversation_id.clone(),
         turn,
-        ranked,
+        unsorted: ranked,
+        ranked: std::sync::OnceLock::new(),
         chosen,
         text,
         fallback_used,
@@ -201,24 +203,37 @@ fn decide_with(
     })
 }
 
+/// Index of the best entry: highest score, lowest track index among ties.
+fn top(ranked: &[Ranked]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, r) in ranked.iter().enumerate() {
+        match best {
+            Some(j) if ranked[j].score.total_cmp(&r.score).is_ge() => {}
+            _ => best = Some(i),
+        }
+    }
+    best
+}
+
 /// Selection probabilities: greedy or softmax at the configured temperature, mixed with epsilon.
 fn assign_probabilities(b: &Bundle, ranked: &mut [Ranked]) {
     let sel = &b.manifest().selection;
     let n = ranked.len() as f32;
     let eps = sel.epsilon;
+    let Some(t) = top(ranked) else { return };
     match sel.mode {
         SelectionMode::Greedy => {
             for (i, r) in ranked.iter_mut().enumerate() {
-                let p = if i == 0 { 1.0 } else { 0.0 };
+                let p = if i == t { 1.0 } else { 0.0 };
                 r.probability = (1.0 - eps) * p + eps / n;
             }
         }
         SelectionMode::Softmax => {
-            let top = ranked.first().map_or(0.0, |r| r.score);
+            let max = ranked[t].score;
             let mut sum = 0.0f32;
             for r in ranked.iter_mut() {
-                let e = if top.is_finite() {
-                    ((r.score - top) / sel.temperature).exp()
+                let e = if max.is_finite() {
+                    ((r.score - max) / sel.temperature).exp()
                 } else {
                     1.0
                 };
@@ -237,12 +252,13 @@ fn assign_probabilities(b: &Bundle, ranked: &mut [Ranked]) {
     }
 }
 
-/// Picks from the ranking by its probabilities (the top one when greedy without epsilon).
+/// Picks by the probabilities (the top track when greedy without epsilon); the draw
+/// walks the catalog order, so a seed always gives the same track.
 fn pick(b: &Bundle, req: &Request, turn: u32, ranked: &[Ranked]) -> Option<u32> {
-    let first = ranked.first()?;
+    let best = ranked.get(top(ranked)?)?;
     let sel = &b.manifest().selection;
     if sel.mode == SelectionMode::Greedy && sel.epsilon == 0.0 {
-        return Some(first.track);
+        return Some(best.track);
     }
     let seed = req.seed.unwrap_or_else(|| {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -72,7 +72,10 @@ pub struct Decision {
     pub(crate) bundle: Arc<Bundle>,
     pub(crate) conversation_id: String,
     pub(crate) turn: u32,
-    pub(crate) ranked: Vec<Ranked>,
+    /// Allowed tracks in catalog order.
+    pub(crate) unsorted: Vec<Ranked>,
+    /// The same, best first; sorted on first access.
+    pub(crate) ranked: std::sync::OnceLock<Vec<Ranked>>,
     pub(crate) chosen: Option<u32>,
     pub(crate) text: Option<String>,
     pub(crate) fallback_used: bool,
@@ -99,7 +102,17 @@ impl Decision {
     }
     /// Allowed tracks, best first.
     pub fn ranked(&self) -> &[Ranked] {
-        &self.ranked
+        self.ranked.get_or_init(|| {
+            let mut v = self.unsorted.clone();
+            v.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.track.cmp(&b.track)));
+            v
+        })
+    }
+
+    /// The chosen track's entry (score and selection probability).
+    fn chosen_entry(&self) -> Option<&Ranked> {
+        let c = self.chosen?;
+        self.unsorted.iter().find(|r| r.track == c)
     }
     /// Catalog index of the chosen track; `None` when even the fallback is forbidden.
     pub fn chosen(&self) -> Option<usize> {
@@ -240,7 +253,7 @@ impl Decision {
         );
         match (self.chosen(), &self.no_choice) {
             (Some(c), _) => {
-                let r = self.ranked.iter().find(|r| r.track as usize == c);
+                let r = self.chosen_entry();
                 let _ = writeln!(
                     s,
                     "chosen: {}{} (p={:.3}, score {:.3})",
@@ -279,8 +292,8 @@ impl Decision {
                 );
             }
         }
-        let _ = writeln!(s, "ranked ({} allowed):", self.ranked.len());
-        for (i, r) in self.ranked.iter().enumerate() {
+        let _ = writeln!(s, "ranked ({} allowed):", self.unsorted.len());
+        for (i, r) in self.ranked().iter().enumerate() {
             let _ = writeln!(
                 s,
                 "  {:>2}. {:<28} score {:>8.3}  p={:.3}",
@@ -360,7 +373,7 @@ impl Serialize for Decision {
             &serde_json::json!({"name": b.name(), "version": b.version(), "digest": b.digest()}),
         )?;
         let chosen = self.chosen().map(|c| {
-            let r = self.ranked.iter().find(|r| r.track as usize == c);
+            let r = self.chosen_entry();
             serde_json::json!({
                 "track": id(c),
                 "text": self.text,
@@ -412,8 +425,9 @@ struct RankedJson<'a>(&'a Decision);
 impl Serialize for RankedJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let cat = self.0.bundle.catalog();
-        let mut seq = s.serialize_seq(Some(self.0.ranked.len()))?;
-        for r in &self.0.ranked {
+        let ranked = self.0.ranked();
+        let mut seq = s.serialize_seq(Some(ranked.len()))?;
+        for r in ranked {
             seq.serialize_element(&serde_json::json!({
                 "track": cat.track(r.track as usize).map_or("?", |x| x.id.as_str()),
                 "score": r.score,
