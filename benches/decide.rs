@@ -191,9 +191,13 @@ fn main() {
         );
         return;
     }
-    // Profiling aid: `TALKTRACK_PROFILE_DECIDE=1` loops the medium bundle's full decide only.
-    if std::env::var_os("TALKTRACK_PROFILE_DECIDE").is_some() {
-        let spec = SynthSpec::medium();
+    // Profiling aid: `TALKTRACK_PROFILE_DECIDE=medium|large` loops one bundle's full decide only.
+    if let Some(which) = std::env::var_os("TALKTRACK_PROFILE_DECIDE") {
+        let spec = if which == "large" {
+            SynthSpec::large()
+        } else {
+            SynthSpec::medium()
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         spec.write(dir.path()).expect("write bundle");
         let b = Arc::new(Bundle::load(dir.path()).expect("bundle loads"));

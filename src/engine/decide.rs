@@ -185,6 +185,10 @@ fn decide_with(
         .and_then(|c| b.template(c as usize))
         .map(|t| t.render(values));
     let allowed = s.allowed.clone();
+    let cap = s.verdict.fired.capacity();
+    let fired = std::mem::replace(&mut s.verdict.fired, Vec::with_capacity(cap));
+    let cap = s.verdict.target_words.capacity();
+    let target_words = std::mem::replace(&mut s.verdict.target_words, Vec::with_capacity(cap));
     Ok(Decision {
         bundle: bundle.clone(),
         conversation_id: req.conversation_id.clone(),
@@ -198,8 +202,10 @@ fn decide_with(
         policy,
         allowed,
         forbidden: s.verdict.forbidden.clone(),
-        fired: s.verdict.fired.clone(),
-        target_words: s.verdict.target_words.clone(),
+        // The verdict's buffers move into the decision (no copy); the scratch gets
+        // fresh ones of the same capacity, so the next evaluation does not regrow them.
+        fired,
+        target_words,
     })
 }
 
