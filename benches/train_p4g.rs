@@ -18,11 +18,12 @@ struct Row {
 
 const FRACTIONS: [f64; 3] = [0.95, 0.98, 0.995];
 
-fn row(out: &TrainOutcome) -> Row {
+fn row(out: &TrainOutcome, ev: &dyn Evaluator) -> Row {
     Row {
         steps_per_sec: out.steps_per_sec(),
         to: FRACTIONS.map(|f| out.curve.secs_to(f)),
-        final_fraction: out.curve.last().map_or(0.0, |p| p.fraction),
+        // The exact value of the network the run returns (the best evaluated one).
+        final_fraction: ev.value(&out.greedy()) / ev.optimum(),
     }
 }
 
@@ -87,11 +88,12 @@ fn main() -> anyhow::Result<()> {
                 total_steps: 1_000_000,
                 eval_every: 16_384,
                 stop_at_fraction: None,
+                keep_best: true,
             },
             ..PpoConfig::default()
         };
         match train_ppo(env, Some(eval), &cfg, &mut NoObserver) {
-            Ok(out) => ppo_rows.push(row(&out)),
+            Ok(out) => ppo_rows.push(row(&out, eval)),
             Err(e) => eprintln!("ppo seed {seed}: {e}"),
         }
     }
@@ -105,11 +107,12 @@ fn main() -> anyhow::Result<()> {
                 total_steps: 300_000,
                 eval_every: 10_000,
                 stop_at_fraction: None,
+                keep_best: true,
             },
             ..DqnConfig::default()
         };
         match train_dqn(env, Some(eval), &cfg, &mut NoObserver) {
-            Ok(out) => dqn_rows.push(row(&out)),
+            Ok(out) => dqn_rows.push(row(&out, eval)),
             Err(e) => eprintln!("dqn seed {seed}: {e}"),
         }
     }

@@ -3,8 +3,6 @@
 //! reference (`bench/p4g_reference/p4g_mdp.py`) computes.
 #![cfg(feature = "train")]
 
-use std::sync::Arc;
-
 use talktrack::aggregate::AggregateConfig;
 use talktrack::eval::{baselines, ExactEvaluator};
 use talktrack::sim::reference::{p4g_aggregates, p4g_reference_mdp, p4g_reference_setup};

@@ -16,11 +16,15 @@ fn ppo_reaches_the_reference_optimum() {
             total_steps: 1_500_000,
             eval_every: 32_768,
             stop_at_fraction: Some(0.995),
+            keep_best: true,
         },
         ..PpoConfig::default()
     };
     let out = train_ppo(&env, Some(&eval), &cfg, &mut NoObserver).unwrap();
     let best = out.curve.best_fraction().unwrap();
+    // The returned network is the best evaluated one: its exact value is that fraction.
+    let returned = eval.value(&out.greedy()) / eval.optimum();
+    assert!(returned >= 0.995, "returned policy at {returned}");
     assert!(
         best >= 0.995,
         "ppo reached {best} of the optimum in {} steps",
@@ -38,11 +42,15 @@ fn dqn_reaches_the_reference_optimum() {
             total_steps: 400_000,
             eval_every: 10_000,
             stop_at_fraction: Some(0.995),
+            keep_best: true,
         },
         ..DqnConfig::default()
     };
     let out = train_dqn(&env, Some(&eval), &cfg, &mut NoObserver).unwrap();
     let best = out.curve.best_fraction().unwrap();
+    // The returned network is the best evaluated one: its exact value is that fraction.
+    let returned = eval.value(&out.greedy()) / eval.optimum();
+    assert!(returned >= 0.995, "returned policy at {returned}");
     assert!(
         best >= 0.995,
         "dqn reached {best} of the optimum in {} steps",

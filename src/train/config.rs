@@ -52,6 +52,9 @@ pub struct RunConfig {
     /// Stop as soon as an evaluation reaches this fraction of the optimum (e.g. 0.995).
     /// Default none: run the whole budget.
     pub stop_at_fraction: Option<f64>,
+    /// Return the best evaluated network rather than the last one (needs an
+    /// evaluator; the exact evaluation makes this checkpoint choice sound). Default true.
+    pub keep_best: bool,
 }
 
 impl Default for RunConfig {
@@ -61,6 +64,7 @@ impl Default for RunConfig {
             total_steps: 1_000_000,
             eval_every: 20_000,
             stop_at_fraction: None,
+            keep_best: true,
         }
     }
 }

@@ -105,6 +105,7 @@ pub fn train_dqn(
     let mut plain = online.to_plain(act)?;
     let mut target = plain.clone();
     let mut replay = Replay::new(cfg.buffer_size, od, na);
+    let mut best: Option<(f64, PlainMlp)> = None;
     let mut curve = LearningCurve {
         optimum: evaluator.map_or(0.0, |e| e.optimum()),
         points: vec![],
@@ -243,6 +244,7 @@ pub fn train_dqn(
                     steps,
                     &mut clock,
                     &mut curve,
+                    &mut best,
                     cfg.run.stop_at_fraction,
                     observer,
                 ) == Control::Stop
@@ -255,11 +257,18 @@ pub fn train_dqn(
     let wall_secs = clock.secs();
     if let Some(ev) = evaluator {
         if curve.last().map(|p| p.env_steps) != Some(steps) {
-            evaluate(ev, &plain, steps, &mut clock, &mut curve, None, observer);
+            evaluate(
+                ev, &plain, steps, &mut clock, &mut curve, &mut best, None, observer,
+            );
         }
     }
+    // With an evaluator, hand back the best evaluated network, not merely the last.
+    let net = match best {
+        Some((_, b)) if cfg.run.keep_best => b,
+        _ => plain,
+    };
     Ok(TrainOutcome {
-        net: plain,
+        net,
         curve,
         env_steps: steps,
         wall_secs,

@@ -124,6 +124,7 @@ pub fn train_ppo(
         )
         .init::<Learner, ActorCritic<Learner>>();
     let (mut pi, mut vf) = model.to_plain(act)?;
+    let mut best: Option<(f64, PlainMlp)> = None;
     let mut curve = LearningCurve {
         optimum: evaluator.map_or(0.0, |e| e.optimum()),
         points: vec![],
@@ -321,6 +322,7 @@ pub fn train_ppo(
                     steps,
                     &mut clock,
                     &mut curve,
+                    &mut best,
                     cfg.run.stop_at_fraction,
                     observer,
                 ) == Control::Stop
@@ -333,11 +335,18 @@ pub fn train_ppo(
     let wall_secs = clock.secs();
     if let Some(ev) = evaluator {
         if curve.last().map(|p| p.env_steps) != Some(steps) {
-            evaluate(ev, &pi, steps, &mut clock, &mut curve, None, observer);
+            evaluate(
+                ev, &pi, steps, &mut clock, &mut curve, &mut best, None, observer,
+            );
         }
     }
+    // With an evaluator, hand back the best evaluated network, not merely the last.
+    let net = match best {
+        Some((_, b)) if cfg.run.keep_best => b,
+        _ => pi,
+    };
     Ok(TrainOutcome {
-        net: pi,
+        net,
         curve,
         env_steps: steps,
         wall_secs,

@@ -169,19 +169,25 @@ impl Clock {
     }
 }
 
-/// Evaluates the greedy policy of `net`, records the point and asks the observer.
-/// Returns `Stop` when the observer says so or the target fraction is reached.
+/// Evaluates the greedy policy of `net`, records the point, keeps `net` in `best`
+/// when it is the best evaluated so far (a later one wins a tie) and asks the
+/// observer. Returns `Stop` when the observer says so or the target fraction is reached.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate(
     evaluator: &dyn Evaluator,
     net: &PlainMlp,
     env_steps: u64,
     clock: &mut Clock,
     curve: &mut LearningCurve,
+    best: &mut Option<(f64, PlainMlp)>,
     stop_at: Option<f64>,
     observer: &mut dyn TrainObserver,
 ) -> Control {
     let wall_secs = clock.secs();
     let value = clock.exclude(|| evaluator.value(&GreedyPolicy { net: net.clone() }));
+    if best.as_ref().is_none_or(|(v, _)| value >= *v) {
+        *best = Some((value, net.clone()));
+    }
     let point = EvalPoint {
         env_steps,
         wall_secs,
