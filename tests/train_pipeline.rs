@@ -128,3 +128,19 @@ fn a_failed_export_leaves_no_bundle_behind() {
     assert!(!dest.exists());
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn templates_the_simulator_cannot_represent_are_refused_with_reasons() {
+    let tpl = BundleTemplate::load("policies/telecom-upsell").unwrap();
+    let err = talktrack::pipeline::check_simulable(&tpl)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rules read context attributes"), "{err}");
+    assert!(err.contains("track usage"), "{err}");
+    assert!(
+        err.contains("feature spec reads context attributes"),
+        "{err}"
+    );
+    let tpl = BundleTemplate::load("policies/persuasion").unwrap();
+    assert!(talktrack::pipeline::check_simulable(&tpl).is_ok());
+}

@@ -149,6 +149,40 @@ fn open_log(setup: &SimSetup) -> Result<std::io::BufReader<std::fs::File>, JobEr
     Ok(std::io::BufReader::new(f))
 }
 
+/// What the simulator cannot represent yet: its state is (turn, last reply), so a
+/// template whose rules or features read context attributes or track usage would be
+/// trained on facts it never sees. Refused rather than simulated wrongly.
+pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
+    use crate::features::Feature;
+    let mut problems = Vec::new();
+    if tpl.rules().reads_context() {
+        problems.push("its rules read context attributes");
+    }
+    if tpl.rules().reads_usage() {
+        problems.push("its rules read track usage (`used`, `count`)");
+    }
+    for f in &tpl.manifest().features {
+        match f {
+            Feature::Attr { .. } | Feature::AttrOneHot { .. } => {
+                problems.push("its feature spec reads context attributes")
+            }
+            Feature::UsedTracks => problems.push("its feature spec reads track usage"),
+            Feature::Embedding { .. } => problems.push("its feature spec reads a text embedding"),
+            _ => {}
+        }
+    }
+    problems.dedup();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(JobError::Setup(SetupError::Template(format!(
+            "`{}` cannot be simulated from aggregates yet: {}. The simulator's state is the turn and the last reply; train this template's policy on a template without those reads",
+            tpl.dir().display(),
+            problems.join("; ")
+        ))))
+    }
+}
+
 fn build_mdp(
     agg: &Aggregates,
     setup: &SimSetup,
@@ -282,6 +316,7 @@ pub fn run(
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
 
+    check_simulable(&tpl)?;
     (hooks.stage)("aggregating the log");
     let (agg, stats) = aggregate_log(
         open_log(setup)?,

@@ -200,6 +200,19 @@ impl TExpr {
         }
     }
 
+    /// Whether `f` holds for this node or any node below it.
+    pub(crate) fn any(&self, f: &dyn Fn(&TExpr) -> bool) -> bool {
+        f(self)
+            || match self {
+                TExpr::Not(e) | TExpr::In(_, e, _) => e.any(f),
+                TExpr::And(v) | TExpr::Or(v) => v.iter().any(|e| e.any(f)),
+                TExpr::Cmp(_, a, b) | TExpr::Contains(a, b) | TExpr::Arith(_, a, b) => {
+                    a.any(f) || b.any(f)
+                }
+                _ => false,
+            }
+    }
+
     /// Whether the value depends on the track being tested.
     pub(crate) fn reads_track(&self) -> bool {
         match self {

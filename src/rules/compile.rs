@@ -182,6 +182,35 @@ pub(crate) struct CRule {
     pub target: Target,
 }
 
+impl RuleSet {
+    /// Whether any rule condition reads how often tracks were used (`used`, `count`).
+    pub fn reads_usage(&self) -> bool {
+        self.inner.rules.iter().any(|r| {
+            r.expr
+                .as_ref()
+                .is_some_and(|e| e.any(&|x| matches!(x, TExpr::Used(_) | TExpr::Count(_))))
+        })
+    }
+
+    /// Whether any rule reads a context attribute (in its condition or a track predicate).
+    pub fn reads_context(&self) -> bool {
+        let ctx = |x: &TExpr| matches!(x, TExpr::Ctx(..) | TExpr::HasCtx(_));
+        fn pred_any(p: &SetPred, f: &dyn Fn(&TExpr) -> bool) -> bool {
+            match p {
+                SetPred::Static { .. } => false,
+                SetPred::Request(e) | SetPred::PerTrack(e) => e.any(f),
+                SetPred::Index { rhs, .. } => rhs.any(f),
+                SetPred::Not(q) => pred_any(q, f),
+                SetPred::And(v) | SetPred::Or(v) => v.iter().any(|q| pred_any(q, f)),
+            }
+        }
+        self.inner.rules.iter().any(|r| {
+            r.expr.as_ref().is_some_and(|e| e.any(&ctx))
+                || matches!(&r.target, Target::Pred(bp, _) if pred_any(&bp.1, &ctx))
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<CRule>,
