@@ -4,6 +4,22 @@
 //! A thin layer over `talktrack::pipeline` and friends; progress bars go to stderr
 //! and stay quiet when stderr is not a terminal or with `--quiet`.
 
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Writes to stdout without a newline, ignoring a closed pipe.
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -170,8 +186,8 @@ fn train_job(
         },
     )
     .map_err(fail)?;
-    println!("{}", out.report.to_markdown());
-    println!(
+    say!("{}", out.report.to_markdown());
+    say!(
         "bundle: {}\nreport: {}/report.md, report.json, curves.svg",
         out.bundle_dir.display(),
         out.report_dir.display()
@@ -238,7 +254,7 @@ fn main() -> ExitCode {
                 std::fs::create_dir_all(dir).map_err(fail)?;
             }
             std::fs::write(&out, agg.to_json()).map_err(fail)?;
-            println!(
+            say!(
                 "{} conversations aggregated ({} bad lines skipped), {} cells published (k = {}) → {}",
                 stats.conversations,
                 stats.bad,
@@ -265,7 +281,7 @@ fn main() -> ExitCode {
                 std::io::BufWriter::new(file),
             )
             .map_err(fail)?;
-            println!("{n:?} → {}", out.display());
+            say!("{n:?} → {}", out.display());
             Ok(())
         })(),
     };
@@ -319,7 +335,7 @@ fn eval(config: &Path, bundle: &Path) -> Result<(), ExitCode> {
     }
     let e = ev.evaluate(&Served(&b));
     let base = baselines(&ev, &agg);
-    println!(
+    say!(
         "{} {}: value {:.4} = {:.1}% of the optimum {:.4} (best single track {:.4}, uniform {:.4}); rule violations: {}",
         b.name(),
         b.version(),
@@ -347,7 +363,7 @@ fn quickstart(out: &Path, quiet: bool) -> Result<(), ExitCode> {
     let text = std::fs::read_to_string("examples/requests/persuasion.json").map_err(fail)?;
     let req = Request::from_json(&text).map_err(fail)?;
     let d = decide(&b, &req).map_err(fail)?;
-    println!("\nServing the exported bundle — `talktrack decide {} --request examples/requests/persuasion.json --explain`:\n", bundle_dir.display());
-    print!("{}", d.explain());
+    say!("\nServing the exported bundle — `talktrack decide {} --request examples/requests/persuasion.json --explain`:\n", bundle_dir.display());
+    say_raw!("{}", d.explain());
     Ok(())
 }

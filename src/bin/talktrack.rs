@@ -3,6 +3,22 @@
 //! A thin layer over the library: every command parses its arguments, calls one
 //! library function and prints what it returns.
 
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Writes to stdout without a newline, ignoring a closed pipe.
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -76,7 +92,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
     match cli.cmd {
         Cmd::Check { bundle } => {
             let b = load(&bundle)?;
-            println!(
+            say!(
                 "ok: {} {} — {} tracks, {} rules, {} warning(s), observation {} floats\ndigest {}",
                 b.name(),
                 b.version(),
@@ -112,10 +128,10 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 ExitCode::FAILURE
             })?;
             if explain {
-                print!("{}", d.explain());
+                say_raw!("{}", d.explain());
             } else {
                 match serde_json::to_string_pretty(&d) {
-                    Ok(j) => println!("{j}"),
+                    Ok(j) => say!("{j}"),
                     Err(e) => {
                         eprintln!("error: {e}");
                         return Err(ExitCode::FAILURE);
@@ -133,7 +149,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                     Err(ExitCode::FAILURE)
                 }
                 Ok((report, _, failed)) => {
-                    print!("{report}");
+                    say_raw!("{report}");
                     if failed > 0 {
                         Err(ExitCode::FAILURE)
                     } else {
@@ -192,13 +208,13 @@ fn fmt(paths: &[PathBuf], check: bool) -> Result<(), ExitCode> {
             }
             Ok(formatted) if formatted != text => {
                 if check {
-                    println!("not formatted: {}", file.display());
+                    say!("not formatted: {}", file.display());
                     bad = true;
                 } else if let Err(e) = std::fs::write(&file, formatted) {
                     eprintln!("error: cannot write `{}`: {e}", file.display());
                     bad = true;
                 } else {
-                    println!("formatted: {}", file.display());
+                    say!("formatted: {}", file.display());
                 }
             }
             Ok(_) => {}
