@@ -156,6 +156,25 @@ pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
     })
 }
 
+/// An error in `bundle.toml`, pointing at the line that declares `key` when there is one.
+fn manifest_problem(
+    text: &str,
+    src: &std::sync::Arc<miette::NamedSource<String>>,
+    key: &str,
+    code: &'static str,
+    msg: String,
+    help: Option<&str>,
+) -> Problem {
+    let mut p = Problem::error(code, Path::new("bundle.toml"), msg);
+    if let Some(span) = find_key(text, key) {
+        p = p.at(src, span, "declared here");
+    }
+    if let Some(h) = help {
+        p = p.with_help(h);
+    }
+    p
+}
+
 /// Byte range of the first line of `text` that starts (after spaces) with `key`.
 fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     let mut offset = 0;
@@ -282,14 +301,7 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     let src = named_source(&shown, text);
     let mut problems: Vec<Problem> = Vec::new();
     let mk = |key: &str, code: &'static str, msg: String, help: Option<&str>| {
-        let mut p = Problem::error(code, &shown, msg);
-        if let Some(span) = find_key(text, key) {
-            p = p.at(&src, span, "declared here");
-        }
-        if let Some(h) = help {
-            p = p.with_help(h);
-        }
-        p
+        manifest_problem(text, &src, key, code, msg, help)
     };
 
     if manifest.format != FORMAT_VERSION {
@@ -590,14 +602,7 @@ fn load_policy(
     let shown = PathBuf::from("bundle.toml");
     let src = named_source(&shown, text);
     let mk = |key: &str, code: &'static str, msg: String, help: Option<&str>| {
-        let mut p = Problem::error(code, &shown, msg);
-        if let Some(span) = find_key(text, key) {
-            p = p.at(&src, span, "declared here");
-        }
-        if let Some(h) = help {
-            p = p.with_help(h);
-        }
-        p
+        manifest_problem(text, &src, key, code, msg, help)
     };
     let n_tracks = manifest.tracks.len();
     // Policy: checksum first, then tract must load, optimise and run it.
