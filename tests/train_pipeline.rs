@@ -131,8 +131,9 @@ fn a_failed_export_leaves_no_bundle_behind() {
 
 #[test]
 fn templates_the_simulator_cannot_represent_are_refused_with_reasons() {
+    let setup = small_setup();
     let tpl = BundleTemplate::load("policies/telecom-upsell").unwrap();
-    let err = talktrack::pipeline::check_simulable(&tpl)
+    let err = talktrack::pipeline::check_simulable(&tpl, &setup)
         .unwrap_err()
         .to_string();
     assert!(err.contains("rules read context attributes"), "{err}");
@@ -141,6 +142,21 @@ fn templates_the_simulator_cannot_represent_are_refused_with_reasons() {
         err.contains("feature spec reads context attributes"),
         "{err}"
     );
+
+    // With the context given in `[sim] context`, only the usage reads remain refused.
+    let mut with_context = small_setup();
+    with_context.sim.context = serde_json::from_str(
+        r#"{"age": 40, "region": "north", "segment": "standard", "plan": "basic", "tenure_months": 30,
+            "monthly_spend": 25.0, "open_complaint": false, "marketing_consent": true,
+            "credit_score": 700, "products": []}"#,
+    )
+    .unwrap();
+    let err = talktrack::pipeline::check_simulable(&tpl, &with_context)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("context attributes"), "{err}");
+    assert!(err.contains("track usage"), "{err}");
+
     let tpl = BundleTemplate::load("policies/persuasion").unwrap();
-    assert!(talktrack::pipeline::check_simulable(&tpl).is_ok());
+    assert!(talktrack::pipeline::check_simulable(&tpl, &setup).is_ok());
 }

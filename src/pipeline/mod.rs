@@ -149,23 +149,29 @@ fn open_log(setup: &SimSetup) -> Result<std::io::BufReader<std::fs::File>, JobEr
     Ok(std::io::BufReader::new(f))
 }
 
-/// What the simulator cannot represent yet: its state is (turn, last reply), so a
-/// template whose rules or features read context attributes or track usage would be
-/// trained on facts it never sees. Refused rather than simulated wrongly.
-pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
+/// What the simulator cannot represent yet: its state is (turn, last reply) with a
+/// context fixed by `[sim] context`, so a template whose rules or features read
+/// context attributes that are not given, or track usage, would be trained on facts
+/// it never sees. Refused rather than simulated wrongly.
+pub fn check_simulable(tpl: &BundleTemplate, setup: &SimSetup) -> Result<(), JobError> {
     use crate::features::Feature;
     let mut problems = Vec::new();
-    if tpl.rules().reads_context() {
-        problems.push("its rules read context attributes");
+    let mut values = Vec::new();
+    let context_given = tpl
+        .schema()
+        .resolve(&setup.sim.context, &mut values)
+        .is_ok()
+        && !tpl.schema().is_empty();
+    if tpl.rules().reads_context() && !context_given {
+        problems.push("its rules read context attributes (set them in `[sim] context`)");
     }
     if tpl.rules().reads_usage() {
         problems.push("its rules read track usage (`used`, `count`)");
     }
     for f in &tpl.manifest().features {
         match f {
-            Feature::Attr { .. } | Feature::AttrOneHot { .. } => {
-                problems.push("its feature spec reads context attributes")
-            }
+            Feature::Attr { .. } | Feature::AttrOneHot { .. } if !context_given => problems
+                .push("its feature spec reads context attributes (set them in `[sim] context`)"),
             Feature::UsedTracks => problems.push("its feature spec reads track usage"),
             Feature::Embedding { .. } => problems.push("its feature spec reads a text embedding"),
             _ => {}
@@ -176,7 +182,7 @@ pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
         Ok(())
     } else {
         Err(JobError::Setup(SetupError::Template(format!(
-            "`{}` cannot be simulated from aggregates yet: {}. The simulator's state is the turn and the last reply; train this template's policy on a template without those reads",
+            "`{}` cannot be simulated from aggregates yet: {}. The simulator's state is the turn and the last reply, with the context fixed by `[sim] context`",
             tpl.dir().display(),
             problems.join("; ")
         ))))
@@ -316,7 +322,7 @@ pub fn run(
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
 
-    check_simulable(&tpl)?;
+    check_simulable(&tpl, setup)?;
     (hooks.stage)("aggregating the log");
     let (agg, stats) = aggregate_log(
         open_log(setup)?,

@@ -59,6 +59,9 @@ pub struct SimConfig {
     /// When the user is still there after the last turn, pay the aggregated conversion
     /// rate of the last (state, track) cell (default false).
     pub conversion_at_limit: bool,
+    /// Context attributes every simulated conversation has, for templates whose rules
+    /// or features read context (the state does not vary them). Default: none.
+    pub context: crate::context::Context,
 }
 
 impl Default for SimConfig {
@@ -72,6 +75,7 @@ impl Default for SimConfig {
             ]),
             engagement: BTreeMap::new(),
             conversion_at_limit: false,
+            context: crate::context::Context::new(),
         }
     }
 }
@@ -176,6 +180,19 @@ impl Mdp {
         cfg: &SimConfig,
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
+    ) -> Result<Self, SimError> {
+        Self::build_in_context(agg, cfg, rules, encoder, &[])
+    }
+
+    /// [`Mdp::build`] for conversations whose context attributes are `values` (by
+    /// schema slot, as `Schema::resolve` writes them): rules and features see them in
+    /// every state.
+    pub fn build_in_context(
+        agg: &Aggregates,
+        cfg: &SimConfig,
+        rules: &dyn MaskSource,
+        encoder: &FeatureEncoder,
+        values: &[Option<crate::context::Val<'_>>],
     ) -> Result<Self, SimError> {
         if !(0.0..=1.0).contains(&cfg.stay) {
             return Err(SimError::Setting(format!(
@@ -327,7 +344,7 @@ impl Mdp {
                 }
                 allowed.copy_from_slice(&m.available[s * n_actions..(s + 1) * n_actions]);
                 let view = TurnView {
-                    values: &[],
+                    values,
                     now_ms: 0,
                     turn: t,
                     max_turns: t_max,
