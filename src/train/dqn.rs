@@ -18,7 +18,7 @@ use super::config::DqnConfig;
 use super::curve::{Control, LearningCurve, Progress, TrainObserver};
 use super::env::{Evaluator, MaskedEnv};
 use super::mlp::{masked_argmax, sizes, BurnMlp, PlainMlp, Scratch};
-use super::vec_env::{evaluate, random_allowed, Clock, VecEnv};
+use super::vec_env::{evaluate, finish, random_allowed, Clock, VecEnv};
 use super::{Learner, TrainError, TrainOutcome};
 
 /// Transitions in flat ring buffers.
@@ -254,26 +254,17 @@ pub fn train_dqn(
             }
         }
     }
-    let wall_secs = clock.secs();
-    if let Some(ev) = evaluator {
-        if curve.last().map(|p| p.env_steps) != Some(steps) {
-            evaluate(
-                ev, &plain, steps, &mut clock, &mut curve, &mut best, None, observer,
-            );
-        }
-    }
-    // With an evaluator, hand back the best evaluated network, not merely the last.
-    let net = match best {
-        Some((_, b)) if cfg.run.keep_best => b,
-        _ => plain,
-    };
-    Ok(TrainOutcome {
-        net,
+    Ok(finish(
+        evaluator,
+        plain,
+        steps,
+        clock,
         curve,
-        env_steps: steps,
-        wall_secs,
-        violations: venv.violations(),
-    })
+        best,
+        cfg.run.keep_best,
+        observer,
+        venv.violations(),
+    ))
 }
 
 /// The Q-values of `net` at one observation (for inspection and tests).

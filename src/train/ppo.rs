@@ -21,7 +21,7 @@ use super::config::{Activation, PpoConfig};
 use super::curve::{Control, LearningCurve, Progress, TrainObserver};
 use super::env::{Evaluator, MaskedEnv};
 use super::mlp::{sizes, BurnMlp, PlainMlp, Scratch};
-use super::vec_env::{evaluate, Clock, VecEnv};
+use super::vec_env::{evaluate, finish, Clock, VecEnv};
 use super::{Learner, TrainError, TrainOutcome};
 
 /// Logit given to forbidden actions.
@@ -332,26 +332,17 @@ pub fn train_ppo(
             }
         }
     }
-    let wall_secs = clock.secs();
-    if let Some(ev) = evaluator {
-        if curve.last().map(|p| p.env_steps) != Some(steps) {
-            evaluate(
-                ev, &pi, steps, &mut clock, &mut curve, &mut best, None, observer,
-            );
-        }
-    }
-    // With an evaluator, hand back the best evaluated network, not merely the last.
-    let net = match best {
-        Some((_, b)) if cfg.run.keep_best => b,
-        _ => pi,
-    };
-    Ok(TrainOutcome {
-        net,
+    Ok(finish(
+        evaluator,
+        pi,
+        steps,
+        clock,
         curve,
-        env_steps: steps,
-        wall_secs,
-        violations: venv.violations(),
-    })
+        best,
+        cfg.run.keep_best,
+        observer,
+        venv.violations(),
+    ))
 }
 
 /// The greedy action of a logits network: argmax over allowed actions.

@@ -203,6 +203,41 @@ pub(crate) fn evaluate(
     }
 }
 
+/// Ends a run: evaluates the last network if it was not just evaluated, and hands
+/// back the best evaluated network (with `keep_best`) or the last one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
+    evaluator: Option<&dyn Evaluator>,
+    last: PlainMlp,
+    env_steps: u64,
+    mut clock: Clock,
+    mut curve: LearningCurve,
+    mut best: Option<(f64, PlainMlp)>,
+    keep_best: bool,
+    observer: &mut dyn TrainObserver,
+    violations: u64,
+) -> super::TrainOutcome {
+    let wall_secs = clock.secs();
+    if let Some(ev) = evaluator {
+        if curve.last().map(|p| p.env_steps) != Some(env_steps) {
+            evaluate(
+                ev, &last, env_steps, &mut clock, &mut curve, &mut best, None, observer,
+            );
+        }
+    }
+    let net = match best {
+        Some((_, b)) if keep_best => b,
+        _ => last,
+    };
+    super::TrainOutcome {
+        net,
+        curve,
+        env_steps,
+        wall_secs,
+        violations,
+    }
+}
+
 /// Samples an index in `0..n` where `mask` is true, uniformly.
 pub(crate) fn random_allowed(mask: &[bool], rng: &mut StdRng) -> usize {
     let allowed = mask.iter().filter(|&&m| m).count();
