@@ -58,20 +58,13 @@ pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideErr
             h.tracks.len().max(h.replies.len()),
         ));
     }
-    let last_reply = match h.replies.last() {
-        None => None,
-        Some(r) => Some(b.reply_index(r).ok_or_else(|| DecideError::UnknownReply {
-            index: h.replies.len() - 1,
-            name: r.clone(),
-        })?),
-    };
+    // Every reply must be known; the last one is the `last_reply` rules and features read.
+    let mut last_reply = None;
     for (index, r) in h.replies.iter().enumerate() {
-        if b.reply_index(r).is_none() {
-            return Err(DecideError::UnknownReply {
-                index,
-                name: r.clone(),
-            });
-        }
+        last_reply = Some(b.reply_index(r).ok_or_else(|| DecideError::UnknownReply {
+            index,
+            name: r.clone(),
+        })?);
     }
     let turn = h.turn.unwrap_or(h.tracks.len() as u32);
 

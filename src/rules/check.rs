@@ -325,10 +325,7 @@ impl<'e> Checker<'e> {
         msg: String,
         label: &str,
     ) -> &mut Problem {
-        self.problems
-            .push(Problem::error(code, sc.path, msg).at(sc.src, at.pair(), label));
-        let n = self.problems.len() - 1;
-        &mut self.problems[n]
+        self.push(Problem::error(code, sc.path, msg).at(sc.src, at.pair(), label))
     }
 
     fn warn(
@@ -339,8 +336,12 @@ impl<'e> Checker<'e> {
         msg: String,
         label: &str,
     ) -> &mut Problem {
-        self.problems
-            .push(Problem::warning(code, sc.path, msg).at(sc.src, at.pair(), label));
+        self.push(Problem::warning(code, sc.path, msg).at(sc.src, at.pair(), label))
+    }
+
+    /// Records a problem and hands it back for a hint to be added.
+    fn push(&mut self, p: Problem) -> &mut Problem {
+        self.problems.push(p);
         let n = self.problems.len() - 1;
         &mut self.problems[n]
     }

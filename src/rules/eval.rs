@@ -489,35 +489,43 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
         }),
         Cond::HasCtx(slot) => Ok(matches!(v.values.get(*slot as usize), Some(Some(_)))),
         Cond::HasReply => Ok(v.last_reply.is_some()),
-        Cond::And(cs) => {
-            let mut unknown = None;
-            for c in cs.iter() {
-                match cond(c, env) {
-                    Ok(false) => return Ok(false),
-                    Ok(true) => {}
-                    Err(e) => {
-                        unknown.get_or_insert(e);
-                    }
-                }
-            }
-            unknown.map_or(Ok(true), Err)
-        }
-        Cond::Or(cs) => {
-            let mut unknown = None;
-            for c in cs.iter() {
-                match cond(c, env) {
-                    Ok(true) => return Ok(true),
-                    Ok(false) => {}
-                    Err(e) => {
-                        unknown.get_or_insert(e);
-                    }
-                }
-            }
-            unknown.map_or(Ok(false), Err)
-        }
+        Cond::And(cs) => and3(cs.iter().map(|c| cond(c, env))),
+        Cond::Or(cs) => or3(cs.iter().map(|c| cond(c, env))),
         Cond::Not(c) => cond(c, env).map(|b| !b),
         Cond::Generic(e) => truth(e, env, usize::MAX),
     }
+}
+
+/// Three-valued `and`, evaluated lazily: false as soon as one operand is false,
+/// otherwise unknown (the first error) if one is unknown, otherwise true.
+fn and3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, EvalError> {
+    let mut unknown = None;
+    for x in ops {
+        match x {
+            Ok(false) => return Ok(false),
+            Ok(true) => {}
+            Err(e) => {
+                unknown.get_or_insert(e);
+            }
+        }
+    }
+    unknown.map_or(Ok(true), Err)
+}
+
+/// Three-valued `or`, evaluated lazily: true as soon as one operand is true,
+/// otherwise unknown (the first error) if one is unknown, otherwise false.
+fn or3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, EvalError> {
+    let mut unknown = None;
+    for x in ops {
+        match x {
+            Ok(true) => return Ok(true),
+            Ok(false) => {}
+            Err(e) => {
+                unknown.get_or_insert(e);
+            }
+        }
+    }
+    unknown.map_or(Ok(false), Err)
 }
 
 /// Evaluates a condition; `track` is the track under test inside `tracks where`.
@@ -536,32 +544,8 @@ pub(crate) fn truth(e: &TExpr, env: &Env, track: usize) -> Result<bool, EvalErro
         )),
         TExpr::HasTrackProduct => Ok(matches!(env.products.get(track), Some(Some(_)))),
         TExpr::Not(x) => truth(x, env, track).map(|b| !b),
-        TExpr::And(v) => {
-            let mut unknown = None;
-            for x in v.iter() {
-                match truth(x, env, track) {
-                    Ok(false) => return Ok(false),
-                    Ok(true) => {}
-                    Err(er) => {
-                        unknown.get_or_insert(er);
-                    }
-                }
-            }
-            unknown.map_or(Ok(true), Err)
-        }
-        TExpr::Or(v) => {
-            let mut unknown = None;
-            for x in v.iter() {
-                match truth(x, env, track) {
-                    Ok(true) => return Ok(true),
-                    Ok(false) => {}
-                    Err(er) => {
-                        unknown.get_or_insert(er);
-                    }
-                }
-            }
-            unknown.map_or(Ok(false), Err)
-        }
+        TExpr::And(v) => and3(v.iter().map(|x| truth(x, env, track))),
+        TExpr::Or(v) => or3(v.iter().map(|x| truth(x, env, track))),
         TExpr::Cmp(op, a, b) => compare(*op, val(a, env, track)?, val(b, env, track)?),
         TExpr::In(negated, x, items) => {
             let v = val(x, env, track)?;
