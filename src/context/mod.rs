@@ -135,9 +135,14 @@ impl Schema {
     ) -> Result<(), ContextError> {
         out.reset(self.attrs.len());
         let out = out.slots_mut();
-        for (name, value) in &ctx.entries {
-            let Some(slot) = self.slot(name) else {
-                return Err(ContextError::Unknown { name: name.clone() });
+        for (pos, (name, value)) in ctx.entries.iter().enumerate() {
+            // Hosts usually send attributes in the schema's order: try that slot first.
+            let slot = match self.attrs.get(pos) {
+                Some(a) if a.name == *name => pos,
+                _ => match self.slot(name) {
+                    Some(slot) => slot,
+                    None => return Err(ContextError::Unknown { name: name.clone() }),
+                },
             };
             let decl = &self.attrs[slot];
             out[slot] = Some(value.typed(&decl.ty).ok_or_else(|| ContextError::Type {

@@ -143,15 +143,25 @@ pub(crate) struct SortedIndex {
     pub missing: TrackSet,
 }
 
-/// Which tracks a compiled rule targets.
-#[derive(Clone, Debug)]
-pub(crate) enum Target {
-    /// Offset of the set's words in [`Inner::static_words`].
-    Static(u32),
-    /// A predicate over tracks, intersected with the base set; the number
-    /// identifies the predicate among the distinct ones of the rule set.
-    Pred(Box<(Option<TrackSet>, SetPred)>, u32),
+/// What applying a rule reads, packed small and kept apart from the conditions
+/// and predicate trees, so that the pass over matched rules touches one short
+/// array (16 bytes a rule) however cold the caches are after the policy ran.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HotRule {
+    pub effect: EffectKind,
+    /// Whether the targets come from a predicate (`target` is then its index in
+    /// [`Inner::preds`]) rather than a load-time set (`target` is then the offset
+    /// of its words in [`Inner::static_words`]).
+    pub pred: bool,
+    pub target: u32,
+    /// For a predicate: offset in [`Inner::static_words`] of the set it is
+    /// intersected with, or [`ALL_TRACKS`].
+    pub base: u32,
+    pub boost: f32,
 }
+
+/// [`HotRule::base`] of a predicate over every track.
+pub(crate) const ALL_TRACKS: u32 = u32::MAX;
 
 /// A rule's condition as a conjunction of leaf literals, negated as a whole when
 /// `neg` (so a disjunction is stored as `not` of the conjunction of the negated
@@ -177,9 +187,6 @@ pub(crate) struct CRule {
     pub cond: Cond,
     /// The checked condition as written (`None`: always), for the reference evaluation.
     pub expr: Option<TExpr>,
-    pub effect: EffectKind,
-    pub boost: f32,
-    pub target: Target,
 }
 
 impl RuleSet {
@@ -204,16 +211,21 @@ impl RuleSet {
                 SetPred::And(v) | SetPred::Or(v) => v.iter().any(|q| pred_any(q, f)),
             }
         }
-        self.inner.rules.iter().any(|r| {
-            r.expr.as_ref().is_some_and(|e| e.any(&ctx))
-                || matches!(&r.target, Target::Pred(bp, _) if pred_any(&bp.1, &ctx))
-        })
+        self.inner
+            .rules
+            .iter()
+            .any(|r| r.expr.as_ref().is_some_and(|e| e.any(&ctx)))
+            || self.inner.preds.iter().any(|p| pred_any(p, &ctx))
     }
 }
 
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<CRule>,
+    /// Per rule, parallel to `rules`: its effect and targets.
+    pub hot: Vec<HotRule>,
+    /// The distinct target predicates, by [`HotRule::target`].
+    pub preds: Vec<SetPred>,
     /// Every distinct atomic condition, grouped by kind and operator so that the
     /// leaf loop's dispatch is predictable.
     pub leaves: Vec<Cond>,
@@ -222,6 +234,7 @@ pub(crate) struct Inner {
     /// Literals beyond each rule's first two, back to back.
     pub lits: Vec<u32>,
     /// Per rule: its first two literals, the first with [`NEG_BIT`] set when the
+    /// condition is negated as a whole, or `(0, LONG_RULE)` for a rule in `long`;
     /// condition is negated as a whole; exact for rules not in `long`.
     pub pairs: Vec<(u32, u32)>,
     /// Rules with more than two literals or a fallback condition.
@@ -312,6 +325,8 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         .collect();
     let mut inner = Inner {
         rules: Vec::with_capacity(checked.len()),
+        hot: Vec::with_capacity(checked.len()),
+        preds: Vec::new(),
         leaves: Vec::new(),
         conds: Vec::new(),
         lits: Vec::new(),
@@ -368,20 +383,34 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                     }
                     _ => {
                         depth = depth.max(pred.depth());
-                        let n_preds = pred_ids.len() as u32;
+                        let n_preds = inner.preds.len() as u32;
                         let id = *pred_ids.entry(format!("{pred:?}")).or_insert(n_preds);
-                        Some(Target::Pred(Box::new((base, pred)), id))
+                        if id == n_preds {
+                            inner.preds.push(pred);
+                        }
+                        let base = match base {
+                            None => ALL_TRACKS,
+                            Some(b) => {
+                                let off = inner.static_words.len() as u32;
+                                inner.static_words.extend_from_slice(b.words());
+                                off
+                            }
+                        };
+                        Some((id, base))
                     }
                 }
             }
         };
-        let target = target.unwrap_or_else(|| {
-            let off = inner.static_words.len() as u32;
-            if let Some(s) = &static_set {
-                inner.static_words.extend_from_slice(s.words());
+        let (pred, target, base) = match target {
+            Some((id, base)) => (true, id, base),
+            None => {
+                let off = inner.static_words.len() as u32;
+                if let Some(s) = &static_set {
+                    inner.static_words.extend_from_slice(s.words());
+                }
+                (false, off, ALL_TRACKS)
             }
-            Target::Static(off)
-        });
+        };
         if c.info.effect == EffectKind::Only {
             if let Some(s) = &static_set {
                 if s.is_empty() {
@@ -400,14 +429,18 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         inner.rules.push(CRule {
             cond,
             expr: c.cond.clone(),
+        });
+        inner.hot.push(HotRule {
             effect: c.info.effect,
-            boost: c.boost,
+            pred,
             target,
+            base,
+            boost: c.boost,
         });
         inner.infos.push(c.info);
     }
     inner.scratch_words = depth * 2 * inner.words;
-    inner.n_preds = pred_ids.len();
+    inner.n_preds = inner.preds.len();
     flatten_all(&mut inner);
     (
         RuleSet {
@@ -685,6 +718,9 @@ fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
 /// Marks a negated condition in the first literal of [`Inner::pairs`].
 pub(crate) const NEG_BIT: u32 = 1 << 31;
 
+/// Second literal of a rule's pair when the rule is in [`Inner::long`].
+pub(crate) const LONG_RULE: u32 = u32::MAX;
+
 /// Leaf literals of the always-true leaf, used as padding.
 const TRUE_LIT: u32 = 0;
 
@@ -795,7 +831,13 @@ fn flatten_all(inner: &mut Inner) {
     inner.pairs = inner
         .conds
         .iter()
-        .map(|c| (c.a | if c.neg { NEG_BIT } else { 0 }, c.b))
+        .map(|c| {
+            if c.fallback || c.extra_len > 0 {
+                (0, LONG_RULE)
+            } else {
+                (c.a | if c.neg { NEG_BIT } else { 0 }, c.b)
+            }
+        })
         .collect();
     inner.long = (0..inner.conds.len() as u32)
         .filter(|&i| {

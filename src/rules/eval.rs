@@ -17,7 +17,7 @@
 
 use super::ast::{ArithOp, CmpOp};
 use super::check::{CVal, TExpr, ValKind};
-use super::compile::{key, CRule, Cond, Inner, RuleSet, SetPred, Target, NEG_BIT};
+use super::compile::{key, Cond, Inner, RuleSet, SetPred, ALL_TRACKS, LONG_RULE, NEG_BIT};
 use super::{EffectKind, EvalError, Fired};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -47,7 +47,7 @@ pub struct Verdict {
     leaf_err: Vec<EvalError>,
     /// Rules whose condition is not known false: `rule << 2 | state`.
     live: Vec<u32>,
-    /// Per rule: its condition's state (bit 0 true, bit 1 false).
+    /// Per rule in `long`: its condition's state (bit 0 true, bit 1 false).
     rule_state: Vec<u8>,
     /// Per distinct target predicate: its true and undecided sets, back to back.
     pred_words: Vec<u64>,
@@ -188,21 +188,9 @@ impl RuleSet {
             };
             st.copy_from_slice(&[t, f]);
         }
-        // Each rule's condition from the literal states, without branching on the
-        // outcome; rules not known false are listed for the target pass.
         let ls = &out.lit_state[..];
         let lit = |l: u32| ls.get(l as usize).copied().unwrap_or(0);
-        // Most rules have at most two literals: a straight pass over packed pairs.
-        for (&(a, b), st) in inner.pairs.iter().zip(out.rule_state.iter_mut()) {
-            let (va, vb) = (lit(a & !NEG_BIT), lit(b));
-            let (t, f) = (va & vb & 1, ((va | vb) >> 1) & 1);
-            *st = if a & NEG_BIT != 0 {
-                f | t << 1
-            } else {
-                t | f << 1
-            };
-        }
-        // The others: more literals, or shapes that do not flatten.
+        // Rules with more literals, or shapes that do not flatten, first.
         for &i in &inner.long {
             let i = i as usize;
             let (Some(rc), Some(r)) = (inner.conds.get(i), inner.rules.get(i)) else {
@@ -238,9 +226,25 @@ impl RuleSet {
                 *x = state;
             }
         }
+        // Then one straight pass over every rule's packed pair of literals (most
+        // rules have at most two), listing the rules not known false, without
+        // branching on the outcome.
         let mut n_live = 0usize;
-        for (i, &state) in out.rule_state.iter().take(inner.rules.len()).enumerate() {
-            if let Some(x) = out.live.get_mut(n_live) {
+        let long_state = &out.rule_state[..];
+        let live = &mut out.live[..];
+        for (i, &(a, b)) in inner.pairs.iter().enumerate() {
+            let state = if b == LONG_RULE {
+                long_state.get(i).copied().unwrap_or(0)
+            } else {
+                let (va, vb) = (lit(a & !NEG_BIT), lit(b));
+                let (t, f) = (va & vb & 1, ((va | vb) >> 1) & 1);
+                if a & NEG_BIT != 0 {
+                    f | t << 1
+                } else {
+                    t | f << 1
+                }
+            };
+            if let Some(x) = live.get_mut(n_live) {
                 *x = (i as u32) << 2 | u32::from(state);
             }
             n_live += usize::from(state & 2 == 0);
@@ -248,14 +252,9 @@ impl RuleSet {
         for li in 0..n_live {
             let packed = out.live.get(li).copied().unwrap_or(0);
             let (i, state) = ((packed >> 2) as usize, packed & 3);
-            let (Some(r), Some(rc)) = (inner.rules.get(i), inner.conds.get(i)) else {
-                continue;
-            };
             let err = if state == 1 {
                 None
-            } else if rc.fallback {
-                cond(&r.cond, &env).err()
-            } else {
+            } else if let Some(rc) = inner.conds.get(i).filter(|rc| !rc.fallback) {
                 // The first unknown literal in source order is the one the tree walk reports.
                 let start = rc.extra_start as usize;
                 let extra = inner
@@ -268,8 +267,14 @@ impl RuleSet {
                     .find(|&&l| out.lit_state.get(l as usize).copied().unwrap_or(0) == 0)
                     .and_then(|&l| out.leaf_err.get((l / 2) as usize).copied())
                     .or(Some(EvalError::Overflow))
+            } else {
+                // A shape that does not flatten: the tree says why it is unknown.
+                inner
+                    .rules
+                    .get(i)
+                    .map_or(Some(EvalError::Overflow), |r| cond(&r.cond, &env).err())
             };
-            apply(inner, &env, out, i, r, err, true);
+            apply(inner, &env, out, i, err, true);
         }
     }
 
@@ -301,81 +306,83 @@ impl RuleSet {
                 Ok(true) => None,
                 Err(e) => Some(e),
             };
-            apply(inner, &env, out, i, r, err, false);
+            apply(inner, &env, out, i, err, false);
         }
     }
 }
 
 /// Applies rule `i`, whose condition held (`err` none) or is unknown (`err`
 /// says why), to `out`; `cached` shares predicate results between rules.
-#[allow(clippy::too_many_arguments)]
 fn apply(
     inner: &Inner,
     env: &Env,
     out: &mut Verdict,
     i: usize,
-    r: &CRule,
     mut err: Option<EvalError>,
     cached: bool,
 ) {
+    let Some(&r) = inner.hot.get(i) else { return };
     let w = inner.words;
     let off = out.target_words.len();
-    match &r.target {
-        Target::Static(at) => {
-            let at = *at as usize;
-            let words = inner.static_words.get(at..at + w).unwrap_or(&[]);
-            out.target_words.extend_from_slice(words);
-        }
-        Target::Pred(bp, id) => {
-            let (base, pred) = &**bp;
-            // Rules often share a predicate (same attribute, same customer value):
-            // each distinct one is evaluated at most once per turn.
-            let id = *id as usize;
-            let at = id * 2 * w;
-            let done = out.pred_done.get(id).copied().unwrap_or(false);
-            let (t, e, perr): (&[u64], &[u64], Option<EvalError>) =
-                match out.pred_words.get_mut(at..at + 2 * w).filter(|_| cached) {
-                    Some(te) => {
-                        let (t, e) = te.split_at_mut(w);
-                        if !done {
-                            let mut perr = None;
-                            eval_set(pred, env, inner, t, e, &mut out.scratch, &mut perr);
-                            if let Some(x) = out.pred_err.get_mut(id) {
-                                *x = perr;
-                            }
-                            if let Some(x) = out.pred_done.get_mut(id) {
-                                *x = true;
-                            }
-                        }
-                        (t, e, out.pred_err.get(id).copied().flatten())
-                    }
-                    None => {
-                        let (te, rest) = out.scratch.split_at_mut(2 * w);
-                        let (t, e) = te.split_at_mut(w);
+    let word_run = |at: u32| {
+        let at = at as usize;
+        inner.static_words.get(at..at + w).unwrap_or(&[])
+    };
+    if !r.pred {
+        out.target_words.extend_from_slice(word_run(r.target));
+    } else {
+        // Rules often share a predicate (same attribute, same customer value):
+        // each distinct one is evaluated at most once per turn.
+        let id = r.target as usize;
+        let pred = inner.preds.get(id);
+        let at = id * 2 * w;
+        let done = out.pred_done.get(id).copied().unwrap_or(false);
+        let (t, e, perr): (&[u64], &[u64], Option<EvalError>) =
+            match out.pred_words.get_mut(at..at + 2 * w).filter(|_| cached) {
+                Some(te) => {
+                    let (t, e) = te.split_at_mut(w);
+                    if !done {
                         let mut perr = None;
-                        eval_set(pred, env, inner, t, e, rest, &mut perr);
-                        (t, e, perr)
+                        if let Some(pred) = pred {
+                            eval_set(pred, env, inner, t, e, &mut out.scratch, &mut perr);
+                        }
+                        if let Some(x) = out.pred_err.get_mut(id) {
+                            *x = perr;
+                        }
+                        if let Some(x) = out.pred_done.get_mut(id) {
+                            *x = true;
+                        }
                     }
-                };
-            let full = inner.all.words();
-            let base = base.as_ref().map_or(full, TrackSet::words);
-            // An error inside the predicate matters only if it left some target track undecided.
-            if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
-                err = perr;
-            }
-            let eff = r.effect;
-            out.target_words.extend((0..w).map(|k| {
-                let (tk, ek, bk) = (
-                    t.get(k).copied().unwrap_or(0),
-                    e.get(k).copied().unwrap_or(0),
-                    base.get(k).copied().unwrap_or(0),
-                );
-                match eff {
-                    EffectKind::Forbid => (tk | ek) & bk,
-                    _ => tk & !ek & bk,
+                    (t, e, out.pred_err.get(id).copied().flatten())
+                }
+                None => {
+                    let (te, rest) = out.scratch.split_at_mut(2 * w);
+                    let (t, e) = te.split_at_mut(w);
+                    let mut perr = None;
+                    if let Some(pred) = pred {
+                        eval_set(pred, env, inner, t, e, rest, &mut perr);
+                    }
+                    (t, e, perr)
+                }
+            };
+        let base = if r.base == ALL_TRACKS {
+            inner.all.words()
+        } else {
+            word_run(r.base)
+        };
+        // An error inside the predicate matters only if it left some target track undecided.
+        if err.is_none() && e.iter().zip(base).any(|(x, b)| x & b != 0) {
+            err = perr;
+        }
+        let forbid = r.effect == EffectKind::Forbid;
+        out.target_words
+            .extend(t.iter().zip(e).zip(base).map(|((&tk, &ek), &bk)| {
+                if forbid {
+                    (tk | ek) & bk
+                } else {
+                    tk & !ek & bk
                 }
             }));
-        }
     }
     let words = out.target_words.get(off..).unwrap_or(&[]);
     // A forbid or boost that reached no track changed nothing: not worth explaining.
