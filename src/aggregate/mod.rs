@@ -55,8 +55,15 @@ pub struct AggregateConfig {
     pub noise_seed: u64,
     /// Outcome values are clipped to `[0, max_value]` when noise is on (default 1).
     pub max_value: f64,
-    /// Context attributes whose value counts are published (default none).
+    /// Context attributes whose value counts are published (default none): what the
+    /// simulator draws each simulated conversation's context from.
     pub context_attributes: Vec<String>,
+    /// Bin edges for numeric context attributes (`age = [0, 18, 25, 40, 65, 120]`):
+    /// counts are published per bin `[a, b)` (the last bin includes its upper edge;
+    /// values outside the range go to the nearest bin), so that no single exact value
+    /// needs `k` conversations of its own. Numeric attributes without edges are counted
+    /// per exact value.
+    pub context_bins: BTreeMap<String, Vec<f64>>,
 }
 
 impl Default for AggregateConfig {
@@ -74,6 +81,7 @@ impl Default for AggregateConfig {
             noise_seed: 0,
             max_value: 1.0,
             context_attributes: Vec::new(),
+            context_bins: BTreeMap::new(),
         }
     }
 }
@@ -120,6 +128,21 @@ impl AggregateConfig {
         }
         if vocab.tracks().is_empty() || vocab.replies().is_empty() {
             return bad("the catalog and the reply vocabulary must not be empty".into());
+        }
+        for (attr, edges) in &self.context_bins {
+            if !self.context_attributes.contains(attr) {
+                return bad(format!(
+                    "`context_bins.{attr}`: `{attr}` is not in `context_attributes`"
+                ));
+            }
+            if edges.len() < 2
+                || edges.iter().any(|e| !e.is_finite())
+                || edges.windows(2).any(|w| w[0] >= w[1])
+            {
+                return bad(format!(
+                    "`context_bins.{attr}` must list at least two increasing, finite edges"
+                ));
+            }
         }
         Ok(())
     }
@@ -397,9 +420,12 @@ impl<'v> Aggregator<'v> {
             let Some(v) = c.context.get(attr) else {
                 continue;
             };
-            let v = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
+            let v = match (v, self.cfg.context_bins.get(attr)) {
+                (serde_json::Value::Number(n), Some(edges)) => {
+                    bin_label(edges, n.as_f64().unwrap_or(f64::NAN))
+                }
+                (serde_json::Value::String(s), _) => s.clone(),
+                (other, _) => other.to_string(),
             };
             if let Some(m) = self.marginals.get_mut(i) {
                 *m.entry(v).or_insert(0) += 1;
@@ -560,6 +586,38 @@ impl<'v> Aggregator<'v> {
         }
         out
     }
+}
+
+/// The label of the bin of `x` among `edges` (at least two): `[a, b)`, or `[a, b]`
+/// for the last bin; values outside the range go to the nearest bin.
+pub fn bin_label(edges: &[f64], x: f64) -> String {
+    let n = edges.len().saturating_sub(1).max(1);
+    let i = edges
+        .iter()
+        .skip(1)
+        .position(|&e| x < e)
+        .unwrap_or(n - 1)
+        .min(n - 1);
+    let (a, b) = (
+        edges.get(i).copied().unwrap_or(0.0),
+        edges.get(i + 1).copied().unwrap_or(0.0),
+    );
+    if i + 1 == n {
+        format!("[{a}, {b}]")
+    } else {
+        format!("[{a}, {b})")
+    }
+}
+
+/// Parses a label written by [`bin_label`]: the bin's edges and whether the upper edge is included.
+pub fn parse_bin_label(label: &str) -> Option<(f64, f64, bool)> {
+    let inner = label.strip_prefix('[')?;
+    let (inner, closed) = match inner.strip_suffix(']') {
+        Some(i) => (i, true),
+        None => (inner.strip_suffix(')')?, false),
+    };
+    let (a, b) = inner.split_once(", ")?;
+    Some((a.parse().ok()?, b.parse().ok()?, closed))
 }
 
 /// Reads a JSONL log and aggregates it.

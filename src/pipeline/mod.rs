@@ -24,10 +24,10 @@ use crate::report::{
     RunSummary,
 };
 use crate::sim::config::{SetupError, SimSetup};
-use crate::sim::{Mdp, RulesMask, SimEnv};
+use crate::sim::{ContextSampler, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask, SimEnv};
 use crate::train::config::Activation;
 use crate::train::curve::TrainObserver;
-use crate::train::env::Evaluator;
+use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv};
 use crate::train::mlp::{PlainMlp, Scratch};
 use crate::train::{train_dqn, train_ppo, TrainError, TrainOutcome};
 
@@ -65,6 +65,10 @@ pub struct JobSettings {
     pub version: Option<String>,
     /// What the policy optimises, in words, for the report.
     pub objective: String,
+    /// Episodes per evaluation when the simulator's state is not enumerated (track
+    /// usage or a drawn context): values are then estimates with 95% confidence
+    /// intervals (default 2000).
+    pub eval_episodes: u64,
 }
 
 impl Default for JobSettings {
@@ -75,6 +79,7 @@ impl Default for JobSettings {
             holdout: true,
             version: None,
             objective: "the simulator's reward: 1 when the user's reply ends the conversation with the configured conversion reply, 0 otherwise".into(),
+            eval_episodes: 2000,
         }
     }
 }
@@ -149,77 +154,230 @@ fn open_log(setup: &SimSetup) -> Result<std::io::BufReader<std::fs::File>, JobEr
     Ok(std::io::BufReader::new(f))
 }
 
-/// What the simulator cannot represent yet: its state is (turn, last reply) with a
-/// context fixed by `[sim] context`, so a template whose rules or features read
-/// context attributes that are not given, or track usage, would be trained on facts
-/// it never sees. Refused rather than simulated wrongly.
-pub fn check_simulable(tpl: &BundleTemplate, setup: &SimSetup) -> Result<(), JobError> {
+/// What the simulator cannot represent: a text embedding in the feature spec (the
+/// aggregates hold no user text). Everything else the template reads is simulated:
+/// track usage and context attributes (see [`crate::sim::live`]).
+pub fn check_simulable(tpl: &BundleTemplate, _setup: &SimSetup) -> Result<(), JobError> {
     use crate::features::Feature;
-    let mut problems = Vec::new();
-    let mut values = Vec::new();
-    let context_given = tpl
-        .schema()
-        .resolve(&setup.sim.context, &mut values)
-        .is_ok()
-        && !tpl.schema().is_empty();
-    if tpl.rules().reads_context() && !context_given {
-        problems.push("its rules read context attributes (set them in `[sim] context`)");
+    if tpl
+        .manifest()
+        .features
+        .iter()
+        .any(|f| matches!(f, Feature::Embedding { .. }))
+    {
+        return Err(JobError::Setup(SetupError::Template(format!(
+            "`{}` cannot be simulated from aggregates: its feature spec reads a text embedding, and the aggregates hold no user text. Train with a feature spec without `embedding`",
+            tpl.dir().display()
+        ))));
     }
-    if tpl.rules().reads_usage() {
-        problems.push("its rules read track usage (`used`, `count`)");
-    }
-    for f in &tpl.manifest().features {
-        match f {
-            Feature::Attr { .. } | Feature::AttrOneHot { .. } if !context_given => problems
-                .push("its feature spec reads context attributes (set them in `[sim] context`)"),
-            Feature::UsedTracks => problems.push("its feature spec reads track usage"),
-            Feature::Embedding { .. } => problems.push("its feature spec reads a text embedding"),
-            _ => {}
-        }
-    }
-    problems.dedup();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(JobError::Setup(SetupError::Template(format!(
-            "`{}` cannot be simulated from aggregates yet: {}. The simulator's state is the turn and the last reply, with the context fixed by `[sim] context`",
-            tpl.dir().display(),
-            problems.join("; ")
-        ))))
-    }
+    Ok(())
 }
 
-fn build_mdp(
-    agg: &Aggregates,
-    setup: &SimSetup,
-    tpl: &BundleTemplate,
-) -> Result<Arc<Mdp>, JobError> {
-    let mask = RulesMask::new(tpl.rules(), tpl.fallback());
-    Ok(Arc::new(Mdp::build(
-        agg,
-        &setup.sim,
-        &mask,
-        tpl.features(),
-    )?))
+/// Whether the template's rules or features read track usage.
+fn reads_usage(tpl: &BundleTemplate) -> bool {
+    tpl.rules().reads_usage()
+        || tpl
+            .manifest()
+            .features
+            .iter()
+            .any(|f| matches!(f, crate::features::Feature::UsedTracks))
+}
+
+/// The simulator of one aggregate file: enumerated and evaluated exactly when its
+/// state is (turn, last reply) with a fixed context, simulated otherwise.
+enum Simulator {
+    Exact {
+        mdp: Arc<Mdp>,
+        ev: ExactEvaluator,
+    },
+    Live {
+        sim: Arc<LiveSim>,
+        /// Selects the best network during training.
+        train_ev: LiveEvaluator,
+        /// Reports values, on other episodes than the ones that selected the network.
+        ev: LiveEvaluator,
+    },
+}
+
+impl Simulator {
+    fn build(agg: &Aggregates, setup: &SimSetup, tpl: &BundleTemplate) -> Result<Self, JobError> {
+        let sampler = ContextSampler::new(tpl, &setup.sim.context, agg)?;
+        if !reads_usage(tpl) && sampler.is_fixed() {
+            let mut rng = rand::SeedableRng::seed_from_u64(0);
+            let mut fixed = Vec::new();
+            sampler.draw(&mut rng, &mut fixed);
+            let values: Vec<_> = fixed
+                .iter()
+                .map(|v| v.as_ref().map(|v| v.as_val()))
+                .collect();
+            let mask = RulesMask::new(tpl.rules(), tpl.fallback());
+            let mdp = Arc::new(Mdp::build_in_context(
+                agg,
+                &setup.sim,
+                &mask,
+                tpl.features(),
+                &values,
+            )?);
+            let ev = ExactEvaluator::new(Arc::clone(&mdp));
+            return Ok(Self::Exact { mdp, ev });
+        }
+        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl)?);
+        let n = setup.job.eval_episodes.max(1);
+        Ok(Self::Live {
+            train_ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1c),
+            ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1d),
+            sim,
+        })
+    }
+
+    /// The reply model: data availability and reply cells by (turn, last reply).
+    fn replies(&self) -> &Mdp {
+        match self {
+            Self::Exact { mdp, .. } => mdp,
+            Self::Live { sim, .. } => sim.mdp(),
+        }
+    }
+
+    fn env(&self) -> Box<dyn MaskedEnv> {
+        match self {
+            Self::Exact { mdp, .. } => Box::new(SimEnv::new(Arc::clone(mdp))),
+            Self::Live { sim, .. } => Box::new(LiveEnv::new(Arc::clone(sim))),
+        }
+    }
+
+    fn train_evaluator(&self) -> &dyn Evaluator {
+        match self {
+            Self::Exact { ev, .. } => ev,
+            Self::Live { train_ev, .. } => train_ev,
+        }
+    }
+
+    fn optimum(&self) -> Option<f64> {
+        match self {
+            Self::Exact { ev, .. } => Some(ev.optimum()),
+            Self::Live { .. } => None,
+        }
+    }
+
+    /// Value, 95% half-width (simulated only) and rule violations of `policy`.
+    fn evaluate(&self, policy: &dyn ActionPolicy) -> (f64, Option<f64>, u64) {
+        match self {
+            Self::Exact { ev, .. } => {
+                let e = ev.evaluate(policy);
+                (e.value, None, e.violating_states)
+            }
+            Self::Live { ev, .. } => {
+                let e = ev.estimate(policy);
+                (e.mean, Some(e.half_width), e.violations)
+            }
+        }
+    }
+
+    fn uniform(&self) -> f64 {
+        match self {
+            Self::Exact { ev, .. } => ev.table_value(&ev.uniform_table()),
+            Self::Live { ev, .. } => ev.estimate(&crate::sim::live::UniformPolicy).mean,
+        }
+    }
+
+    fn baselines(&self, agg: &Aggregates) -> BaselineSummary {
+        match self {
+            Self::Exact { ev, .. } => {
+                let b = baselines(ev, agg);
+                BaselineSummary {
+                    optimum: Some(b.optimum),
+                    ci95: None,
+                    uniform: b.uniform,
+                    best_single: b.best_single,
+                    behaviour: b.behaviour,
+                }
+            }
+            Self::Live { ev, .. } => {
+                let b = ev.baselines(agg);
+                BaselineSummary {
+                    optimum: None,
+                    ci95: Some([
+                        b.uniform.half_width,
+                        b.best_single.1.half_width,
+                        b.behaviour.half_width,
+                    ]),
+                    uniform: b.uniform.mean,
+                    best_single: (b.best_single.0, b.best_single.1.mean),
+                    behaviour: b.behaviour.mean,
+                }
+            }
+        }
+    }
+
+    /// Observations the exported policy is checked on: every state when enumerated,
+    /// the states of simulated episodes otherwise.
+    fn observations(&self) -> Vec<Vec<f32>> {
+        match self {
+            Self::Exact { mdp, .. } => {
+                let mut out = Vec::new();
+                for t in 0..mdp.max_turns {
+                    for l in 0..mdp.n_last() as u32 {
+                        let mut obs = vec![0.0; mdp.obs_dim()];
+                        mdp.encode(t, l, &mut obs);
+                        out.push(obs);
+                    }
+                }
+                out
+            }
+            Self::Live { ev, .. } => ev.sample_observations(200, 0x0b5),
+        }
+    }
+
+    fn summary(&self, agg: &Aggregates, usage: bool) -> MdpSummary {
+        let m = self.replies();
+        let unavailable = (0..m.max_turns)
+            .flat_map(|t| (0..m.n_last() as u32).map(move |l| (t, l)))
+            .map(|(t, l)| {
+                (0..m.n_actions())
+                    .filter(|&a| !m.available(t, l, a))
+                    .count()
+            })
+            .sum();
+        let (evaluation, context, episodes, obs_dim) = match self {
+            Self::Exact { mdp, .. } => ("exact", Vec::new(), None, mdp.obs_dim()),
+            Self::Live { sim, ev, .. } => (
+                "simulated",
+                sim.context().describe().to_vec(),
+                Some(ev.episodes),
+                sim.obs_dim(),
+            ),
+        };
+        MdpSummary {
+            evaluation: evaluation.into(),
+            states: agg.config.max_turns as usize * m.n_last(),
+            context,
+            usage,
+            episodes,
+            actions: m.n_actions(),
+            obs_dim,
+            unavailable,
+            warnings: m.warnings().to_vec(),
+        }
+    }
 }
 
 fn train(
     algo: Algorithm,
     setup: &SimSetup,
-    mdp: &Arc<Mdp>,
-    ev: &ExactEvaluator,
+    sim: &Simulator,
     hooks: &mut Hooks<'_>,
 ) -> Result<TrainOutcome, JobError> {
-    let env = SimEnv::new(Arc::clone(mdp));
+    let env = sim.env();
+    let ev = sim.train_evaluator();
     let name = algo.name();
     let result = match algo {
         Algorithm::Ppo => {
             let mut obs = (hooks.observer)(name, setup.ppo.run.total_steps);
-            train_ppo(&env, Some(ev), &setup.ppo, obs.as_mut())
+            train_ppo(&*env, Some(ev), &setup.ppo, obs.as_mut())
         }
         Algorithm::Dqn => {
             let mut obs = (hooks.observer)(name, setup.dqn.run.total_steps);
-            train_dqn(&env, Some(ev), &setup.dqn, obs.as_mut())
+            train_dqn(&*env, Some(ev), &setup.dqn, obs.as_mut())
         }
     };
     result.map_err(|source| JobError::Train {
@@ -323,6 +481,7 @@ pub fn run(
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
 
     check_simulable(&tpl, setup)?;
+    let usage = reads_usage(&tpl);
     (hooks.stage)("aggregating the log");
     let (agg, stats) = aggregate_log(
         open_log(setup)?,
@@ -331,39 +490,27 @@ pub fn run(
         ReadOptions::default(),
     )?;
     (hooks.stage)("building the simulator");
-    let mdp = build_mdp(&agg, setup, &tpl)?;
-    let ev = ExactEvaluator::new(Arc::clone(&mdp));
-    let base = baselines(&ev, &agg);
-    let unavailable = (0..agg.config.max_turns)
-        .flat_map(|t| (0..mdp.n_last() as u32).map(move |l| (t, l)))
-        .map(|(t, l)| {
-            (0..mdp.n_actions())
-                .filter(|&a| !mdp.available(t, l, a))
-                .count()
-        })
-        .sum();
+    let sim = Simulator::build(&agg, setup, &tpl)?;
+    let base = sim.baselines(&agg);
 
     let mut runs = Vec::new();
     let mut export_net = None;
     for &algo in &job.algorithms {
         (hooks.stage)(&format!("training {}", algo.name().to_uppercase()));
-        let out = train(algo, setup, &mdp, &ev, hooks)?;
-        let evaluation = ev.evaluate(&out.greedy());
-        if evaluation.violating_states > 0 {
+        let out = train(algo, setup, &sim, hooks)?;
+        let (value, ci95, violations) = sim.evaluate(&out.greedy());
+        if violations > 0 {
             return Err(JobError::Violations {
                 algorithm: algo.name(),
-                states: evaluation.violating_states,
+                states: violations,
             });
         }
         runs.push(RunSummary {
             algorithm: algo.name().into(),
             seed: seed_of(algo, setup),
-            value: evaluation.value,
-            fraction: if base.optimum > 0.0 {
-                evaluation.value / base.optimum
-            } else {
-                0.0
-            },
+            value,
+            ci95,
+            fraction: base.optimum.map(|o| if o > 0.0 { value / o } else { 0.0 }),
             env_steps: out.env_steps,
             wall_secs: out.wall_secs,
             steps_per_sec: out.steps_per_sec(),
@@ -373,7 +520,7 @@ pub fn run(
                 out.curve.secs_to(0.995),
             ],
             violations_training: out.violations,
-            violations_eval: evaluation.violating_states,
+            violations_eval: violations,
             curve: out.curve.points.clone(),
         });
         if algo == job.export {
@@ -390,24 +537,21 @@ pub fn run(
             ReadOptions::default(),
             Split::default(),
         )?;
-        let mdp80 = build_mdp(&split.train, setup, &tpl)?;
-        let mdp20 = build_mdp(&split.holdout, setup, &tpl)?;
-        let ev80 = ExactEvaluator::new(Arc::clone(&mdp80));
-        let ev20 = ExactEvaluator::new(Arc::clone(&mdp20));
-        let out = train(job.export, setup, &mdp80, &ev80, hooks)?;
+        let sim80 = Simulator::build(&split.train, setup, &tpl)?;
+        let sim20 = Simulator::build(&split.holdout, setup, &tpl)?;
+        let out = train(job.export, setup, &sim80, hooks)?;
         let p = out.greedy();
-        let uniform = ev20.table_value(&ev20.uniform_table());
         Some(HoldoutSummary {
             split_seed: DEFAULT_SPLIT_SEED,
             train_conversations: split.train.conversations.round() as u64,
             holdout_conversations: split.holdout.conversations.round() as u64,
             algorithm: job.export.name().into(),
-            value_train: ev80.value(&p),
-            optimum_train: ev80.optimum(),
-            value_holdout: ev20.value(&p),
-            optimum_holdout: ev20.optimum(),
-            uniform_holdout: uniform,
-            uniform_train: ev80.table_value(&ev80.uniform_table()),
+            value_train: sim80.evaluate(&p).0,
+            optimum_train: sim80.optimum(),
+            value_holdout: sim20.evaluate(&p).0,
+            optimum_holdout: sim20.optimum(),
+            uniform_holdout: sim20.uniform(),
+            uniform_train: sim80.uniform(),
         })
     } else {
         None
@@ -427,12 +571,16 @@ pub fn run(
                 clean_cfg,
                 ReadOptions::default(),
             )?;
-            let ev_clean = ExactEvaluator::new(build_mdp(&clean, setup, &tpl)?);
+            let clean = Simulator::build(&clean, setup, &tpl)?;
             let policy = crate::train::GreedyPolicy { net: net.clone() };
+            let value = clean.evaluate(&policy).0;
             Some(NoiseSummary {
                 epsilon,
-                optimum_clean: ev_clean.optimum(),
-                policy_value_clean: ev_clean.value(&policy),
+                // Without enumeration the reference is the noise-free best single track.
+                optimum_clean: clean
+                    .optimum()
+                    .unwrap_or_else(|| clean.baselines(&agg).best_single.1),
+                policy_value_clean: value,
             })
         }
         _ => None,
@@ -442,7 +590,7 @@ pub fn run(
         None => None,
         Some(net) => {
             (hooks.stage)("exporting the bundle");
-            let (rules_text, _) = no_data_rules(&mdp, &agg);
+            let (rules_text, _) = no_data_rules(sim.replies(), &agg);
             // Written in canonical layout, so `talktrack fmt --check` passes on exported bundles.
             let rules_text =
                 crate::rules::format_rules(&rules_text, Path::new("generated-no-data.rules"))
@@ -455,10 +603,21 @@ pub fn run(
             training.insert("k".into(), (agg.config.k as i64).into());
             if let Some(r) = runs.iter().find(|r| r.algorithm == job.export.name()) {
                 training.insert("value".into(), r.value.into());
-                training.insert("fraction_of_optimum".into(), r.fraction.into());
+                if let Some(f) = r.fraction {
+                    training.insert("fraction_of_optimum".into(), f.into());
+                }
+                if let Some(h) = r.ci95 {
+                    training.insert("value_ci95".into(), h.into());
+                }
                 training.insert("env_steps".into(), (r.env_steps as i64).into());
             }
-            training.insert("optimum".into(), base.optimum.into());
+            if let Some(o) = base.optimum {
+                training.insert("optimum".into(), o.into());
+            }
+            training.insert(
+                "evaluation".into(),
+                sim.summary(&agg, usage).evaluation.into(),
+            );
             let bundle = export_bundle(
                 ExportSpec {
                     template: &tpl,
@@ -479,20 +638,18 @@ pub fn run(
             )?;
             // The served scores must be the trainer's: compare tract with the trainer's forward pass in every state.
             let mut max_diff = 0f64;
-            let mut obs = vec![0.0; mdp.obs_dim()];
-            let mut ours = vec![0.0; mdp.n_actions()];
-            let mut served = vec![0.0; mdp.n_actions()];
+            let n_a = sim.replies().n_actions();
+            let mut ours = vec![0.0; n_a];
+            let mut served = vec![0.0; n_a];
             let mut scratch = Scratch::default();
-            for t in 0..agg.config.max_turns {
-                for l in 0..mdp.n_last() as u32 {
-                    mdp.encode(t, l, &mut obs);
-                    net.forward(&obs, &mut scratch, &mut ours);
-                    if bundle.policy().scores(&obs, &mut served).is_err() {
-                        max_diff = f64::INFINITY;
-                    }
-                    for (a, b) in ours.iter().zip(&served) {
-                        max_diff = max_diff.max(f64::from((a - b).abs()));
-                    }
+            let observations = sim.observations();
+            for obs in &observations {
+                net.forward(obs, &mut scratch, &mut ours);
+                if bundle.policy().scores(obs, &mut served).is_err() {
+                    max_diff = f64::INFINITY;
+                }
+                for (a, b) in ours.iter().zip(&served) {
+                    max_diff = max_diff.max(f64::from((a - b).abs()));
                 }
             }
             Some(ExportSummary {
@@ -500,6 +657,7 @@ pub fn run(
                 digest: bundle.digest().to_owned(),
                 algorithm: job.export.name().into(),
                 max_abs_score_diff: max_diff,
+                states_checked: observations.len(),
             })
         }
     };
@@ -516,19 +674,8 @@ pub fn run(
             epsilon: agg.config.epsilon,
             noise,
         },
-        mdp: MdpSummary {
-            states: agg.config.max_turns as usize * mdp.n_last(),
-            actions: mdp.n_actions(),
-            obs_dim: mdp.obs_dim(),
-            unavailable,
-            warnings: mdp.warnings().to_vec(),
-        },
-        baselines: BaselineSummary {
-            optimum: base.optimum,
-            uniform: base.uniform,
-            best_single: base.best_single.clone(),
-            behaviour: base.behaviour,
-        },
+        mdp: sim.summary(&agg, usage),
+        baselines: base,
         runs,
         holdout,
         exported,

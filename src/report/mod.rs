@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::sim::context::ContextSource;
 use crate::train::curve::EvalPoint;
 
 /// The whole report.
@@ -20,7 +21,7 @@ pub struct Report {
     pub data: DataSummary,
     /// The simulator built from the aggregates.
     pub mdp: MdpSummary,
-    /// Exact values of simple policies.
+    /// Values of simple policies (exact, or simulated with confidence intervals).
     pub baselines: BaselineSummary,
     /// One entry per trained policy.
     pub runs: Vec<RunSummary>,
@@ -63,8 +64,18 @@ pub struct NoiseSummary {
 /// The simulator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MdpSummary {
-    /// Enumerable states.
+    /// How policies are evaluated: `exact` (enumerable states: value iteration and
+    /// exact policy evaluation) or `simulated` (the state carries track usage or a
+    /// drawn context: Monte-Carlo estimates with 95% confidence intervals).
+    pub evaluation: String,
+    /// Enumerable states (turn × last reply; with `simulated`, the reply model's states).
     pub states: usize,
+    /// Where each context attribute the template reads comes from.
+    pub context: Vec<ContextSource>,
+    /// Whether the state carries track usage (the rules or features read it).
+    pub usage: bool,
+    /// Episodes per simulated evaluation (`simulated` only).
+    pub episodes: Option<u64>,
     /// Actions (catalog tracks).
     pub actions: usize,
     /// Observation width.
@@ -75,11 +86,14 @@ pub struct MdpSummary {
     pub warnings: Vec<String>,
 }
 
-/// Exact values of simple policies.
+/// Values of simple policies.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BaselineSummary {
-    /// Value iteration under the same masks: the ceiling.
-    pub optimum: f64,
+    /// Value iteration under the same masks: the ceiling (exact evaluation only).
+    pub optimum: Option<f64>,
+    /// Half-widths of the 95% confidence intervals of uniform, best single track and
+    /// behaviour (simulated evaluation only).
+    pub ci95: Option<[f64; 3]>,
     /// Uniform over the allowed tracks.
     pub uniform: f64,
     /// The best single track and its value.
@@ -95,10 +109,12 @@ pub struct RunSummary {
     pub algorithm: String,
     /// Seed.
     pub seed: u64,
-    /// Exact value of the greedy policy.
+    /// Value of the greedy policy (exact, or the simulated mean).
     pub value: f64,
-    /// `value / optimum`.
-    pub fraction: f64,
+    /// Half-width of the value's 95% confidence interval (simulated evaluation only).
+    pub ci95: Option<f64>,
+    /// `value / optimum` (exact evaluation only).
+    pub fraction: Option<f64>,
     /// Environment steps taken.
     pub env_steps: u64,
     /// Training wall seconds.
@@ -128,12 +144,12 @@ pub struct HoldoutSummary {
     pub algorithm: String,
     /// Its value on the simulator of the 80% it trained on.
     pub value_train: f64,
-    /// The optimum of the 80% simulator.
-    pub optimum_train: f64,
+    /// The optimum of the 80% simulator (exact evaluation only).
+    pub optimum_train: Option<f64>,
     /// Its value on the simulator built from the held-out 20%.
     pub value_holdout: f64,
-    /// The optimum of the held-out simulator.
-    pub optimum_holdout: f64,
+    /// The optimum of the held-out simulator (exact evaluation only).
+    pub optimum_holdout: Option<f64>,
     /// Uniform-random value on the held-out simulator.
     pub uniform_holdout: f64,
     /// Uniform-random value on the 80% simulator.
@@ -149,8 +165,11 @@ pub struct ExportSummary {
     pub digest: String,
     /// Which run's policy it serves.
     pub algorithm: String,
-    /// Largest |tract score − trainer score| over every simulator state.
+    /// Largest |tract score − trainer score| over the states checked.
     pub max_abs_score_diff: f64,
+    /// Simulator states checked: every state when enumerated, the states of
+    /// simulated episodes otherwise.
+    pub states_checked: usize,
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -194,58 +213,83 @@ impl Report {
             }
         }
         let m = &self.mdp;
+        let exact = b.optimum.is_some();
         let _ = writeln!(
             s,
-            "- simulator: {} states, {} tracks, observation {} floats, {} (state, track) pairs without publishable data (masked, and forbidden in the exported bundle by a generated rule file)",
+            "- simulator: {} (turn, last reply) states, {} tracks, observation {} floats, {} (state, track) pairs without publishable data (masked, and forbidden in the exported bundle by a generated rule file)",
             m.states, m.actions, m.obs_dim, m.unavailable
         );
+        if m.usage {
+            let _ = writeln!(
+                s,
+                "- the state also carries how often each track was used (the rules or features read it)"
+            );
+        }
+        for c in &m.context {
+            let _ = writeln!(s, "- context `{}`: {}", c.attribute, c.source);
+        }
+        if let Some(n) = m.episodes {
+            let _ = writeln!(
+                s,
+                "- evaluation: simulated, {n} episodes per policy (the same episodes for every policy), ± the half-width of the 95% confidence interval; no exact optimum (the state space is not enumerated)"
+            );
+        }
         for w in &m.warnings {
             let _ = writeln!(s, "- warning: {w}");
         }
-        let _ = writeln!(s, "\n## Policies (exact evaluation on the aggregate MDP)\n");
-        let _ = writeln!(s, "| policy | value | % of optimum |\n|---|---|---|");
-        let pct = |v: f64| {
-            if b.optimum > 0.0 {
-                100.0 * v / b.optimum
-            } else {
-                0.0
-            }
+        if exact {
+            let _ = writeln!(s, "\n## Policies (exact evaluation on the aggregate MDP)\n");
+            let _ = writeln!(s, "| policy | value | % of optimum |\n|---|---|---|");
+        } else {
+            let _ = writeln!(s, "\n## Policies (simulated evaluation)\n");
+            let _ = writeln!(s, "| policy | value | 95% CI ± |\n|---|---|---|");
+        }
+        let optimum = b.optimum.unwrap_or(0.0);
+        let third = |v: f64, ci: Option<f64>| match (exact, ci) {
+            (true, _) if optimum > 0.0 => format!("{:.1}", 100.0 * v / optimum),
+            (true, _) => "0.0".to_owned(),
+            (false, Some(h)) => format!("{h:.4}"),
+            (false, None) => "—".to_owned(),
         };
-        let _ = writeln!(
-            s,
-            "| optimum (value iteration, same masks) | {:.4} | 100.0 |",
-            b.optimum
-        );
+        if let Some(o) = b.optimum {
+            let _ = writeln!(
+                s,
+                "| optimum (value iteration, same masks) | {o:.4} | 100.0 |"
+            );
+        }
         for r in &self.runs {
             let _ = writeln!(
                 s,
-                "| {} (seed {}, greedy) | {:.4} | {:.1} |",
+                "| {} (seed {}, greedy) | {:.4} | {} |",
                 r.algorithm.to_uppercase(),
                 r.seed,
                 r.value,
-                pct(r.value)
+                third(r.value, r.ci95)
             );
         }
+        let ci = |i: usize| b.ci95.map(|c| c[i]);
         let _ = writeln!(
             s,
-            "| best single track (`{}`) | {:.4} | {:.1} |",
+            "| best single track (`{}`) | {:.4} | {} |",
             b.best_single.0,
             b.best_single.1,
-            pct(b.best_single.1)
+            third(b.best_single.1, ci(1))
         );
         let _ = writeln!(
             s,
-            "| logged behaviour (k-thresholded) | {:.4} | {:.1} |",
+            "| logged behaviour (k-thresholded) | {:.4} | {} |",
             b.behaviour,
-            pct(b.behaviour)
+            third(b.behaviour, ci(2))
         );
         let _ = writeln!(
             s,
-            "| uniform random over allowed tracks | {:.4} | {:.1} |",
+            "| uniform random over allowed tracks | {:.4} | {} |",
             b.uniform,
-            pct(b.uniform)
+            third(b.uniform, ci(0))
         );
         let _ = writeln!(s, "\n## Training\n");
+        // Fractions of an optimum only exist when it was computed.
+        let to = |x: Option<f64>| if exact { opt(x) } else { "n/a".to_owned() };
         let _ = writeln!(
             s,
             "| run | env steps | wall | steps/s | to 95% | to 98% | to 99.5% | rule violations (training / evaluation) |\n|---|---|---|---|---|---|---|---|"
@@ -258,9 +302,9 @@ impl Report {
                 r.env_steps,
                 r.wall_secs,
                 r.steps_per_sec,
-                opt(r.secs_to[0]),
-                opt(r.secs_to[1]),
-                opt(r.secs_to[2]),
+                to(r.secs_to[0]),
+                to(r.secs_to[1]),
+                to(r.secs_to[2]),
                 r.violations_training,
                 r.violations_eval
             );
@@ -279,15 +323,21 @@ impl Report {
                 s,
                 "| simulator | policy value | optimum | uniform |\n|---|---|---|---|"
             );
+            let o =
+                |x: Option<f64>| x.map_or_else(|| "not computed".to_owned(), |v| format!("{v:.4}"));
             let _ = writeln!(
                 s,
-                "| own 80% | {:.4} | {:.4} | {:.4} |",
-                h.value_train, h.optimum_train, h.uniform_train
+                "| own 80% | {:.4} | {} | {:.4} |",
+                h.value_train,
+                o(h.optimum_train),
+                h.uniform_train
             );
             let _ = writeln!(
                 s,
-                "| held-out 20% | {:.4} | {:.4} | {:.4} |",
-                h.value_holdout, h.optimum_holdout, h.uniform_holdout
+                "| held-out 20% | {:.4} | {} | {:.4} |",
+                h.value_holdout,
+                o(h.optimum_holdout),
+                h.uniform_holdout
             );
             let gain_train = h.value_train - h.uniform_train;
             let gain_holdout = h.value_holdout - h.uniform_holdout;
@@ -303,8 +353,13 @@ impl Report {
             let _ = writeln!(s, "\n## Exported bundle\n");
             let _ = writeln!(
                 s,
-                "- `{}` (digest `{}`), policy from {}; tract's scores on the exported ONNX differ from the trainer's by at most {:.2e} over every simulator state",
-                e.path, e.digest, e.algorithm.to_uppercase(), e.max_abs_score_diff
+                "- `{}` (digest `{}`), policy from {}; tract's scores on the exported ONNX differ from the trainer's by at most {:.2e} over {} simulator states ({})",
+                e.path,
+                e.digest,
+                e.algorithm.to_uppercase(),
+                e.max_abs_score_diff,
+                e.states_checked,
+                if exact { "all of them" } else { "those of 200 simulated episodes" }
             );
         }
         let _ = writeln!(s, "\nLearning curves: `curves.svg`.");
@@ -331,20 +386,42 @@ impl Report {
             .iter()
             .flat_map(|r| r.curve.iter().map(|p| p.wall_secs))
             .fold(0.1f64, f64::max);
+        // Exact: fractions of the optimum; simulated: raw values (no optimum is known).
+        let exact = self.baselines.optimum.is_some();
+        let y_of = |p: &EvalPoint| if exact { p.fraction } else { p.value };
+        let y_max = if exact {
+            1.05
+        } else {
+            self.runs
+                .iter()
+                .flat_map(|r| r.curve.iter().map(|p| p.value))
+                .chain([self.baselines.best_single.1, self.baselines.uniform])
+                .filter(|v| v.is_finite())
+                .fold(0.1f64, f64::max)
+                * 1.1
+        };
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                format!("{}: greedy policy value / optimum", self.bundle),
+                if self.baselines.optimum.is_some() {
+                    format!("{}: greedy policy value / optimum", self.bundle)
+                } else {
+                    format!("{}: greedy policy value (simulated)", self.bundle)
+                },
                 ("sans-serif", 20),
             )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..max_x * 1.05, 0f64..1.05f64)
+            .build_cartesian_2d(0f64..max_x * 1.05, 0f64..y_max)
             .map_err(|e| err(e.to_string()))?;
         chart
             .configure_mesh()
             .x_desc("training wall time (s)")
-            .y_desc("fraction of the optimum")
+            .y_desc(if exact {
+                "fraction of the optimum"
+            } else {
+                "value (simulated)"
+            })
             .draw()
             .map_err(|e| err(e.to_string()))?;
         let colours = [BLUE, RED, GREEN, MAGENTA, CYAN];
@@ -352,7 +429,7 @@ impl Report {
             let c = colours[i % colours.len()];
             chart
                 .draw_series(LineSeries::new(
-                    r.curve.iter().map(|p| (p.wall_secs, p.fraction)),
+                    r.curve.iter().map(|p| (p.wall_secs, y_of(p))),
                     c,
                 ))
                 .map_err(|e| err(e.to_string()))?
@@ -360,12 +437,17 @@ impl Report {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
         }
         let b = &self.baselines;
-        if b.optimum > 0.0 {
+        let scale = match b.optimum {
+            Some(o) if o > 0.0 => Some(o),
+            Some(_) => None,
+            None => Some(1.0),
+        };
+        if let Some(scale) = scale {
             for (name, v, c) in [
                 ("best single track", b.best_single.1, BLACK),
                 ("uniform random", b.uniform, RGBColor(128, 128, 128)),
             ] {
-                let y = v / b.optimum;
+                let y = v / scale;
                 chart
                     .draw_series(LineSeries::new(vec![(0.0, y), (max_x * 1.05, y)], c))
                     .map_err(|e| err(e.to_string()))?

@@ -199,6 +199,40 @@ impl RuleSet {
         })
     }
 
+    /// The schema slots of the context attributes the rules read (in conditions or
+    /// track predicates).
+    pub fn context_slots(&self) -> std::collections::BTreeSet<u32> {
+        let found = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let visit = |x: &TExpr| {
+            if let TExpr::Ctx(slot, _) | TExpr::HasCtx(slot) = x {
+                found.borrow_mut().insert(*slot);
+            }
+            false
+        };
+        fn pred_visit(p: &SetPred, f: &dyn Fn(&TExpr) -> bool) {
+            match p {
+                SetPred::Static { .. } => {}
+                SetPred::Request(e) | SetPred::PerTrack(e) => {
+                    e.any(f);
+                }
+                SetPred::Index { rhs, .. } => {
+                    rhs.any(f);
+                }
+                SetPred::Not(q) => pred_visit(q, f),
+                SetPred::And(v) | SetPred::Or(v) => v.iter().for_each(|q| pred_visit(q, f)),
+            }
+        }
+        for r in &self.inner.rules {
+            if let Some(e) = &r.expr {
+                e.any(&visit);
+            }
+        }
+        for p in &self.inner.preds {
+            pred_visit(p, &visit);
+        }
+        found.into_inner()
+    }
+
     /// Whether any rule reads a context attribute (in its condition or a track predicate).
     pub fn reads_context(&self) -> bool {
         let ctx = |x: &TExpr| matches!(x, TExpr::Ctx(..) | TExpr::HasCtx(_));

@@ -15,7 +15,9 @@
 //! two random numbers and a scan over the reply categories.
 
 pub mod config;
+pub mod context;
 pub mod env;
+pub mod live;
 pub mod mask;
 pub mod reference;
 
@@ -28,7 +30,9 @@ use crate::context::Schema;
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::turn::TurnView;
 
+pub use context::ContextSampler;
 pub use env::SimEnv;
+pub use live::{LiveEnv, LiveEvaluator, LiveSim};
 pub use mask::{AllowAll, MaskSource, P4gReferenceRules, RulesMask};
 
 /// How the user's reply is chosen from a cell.
