@@ -292,59 +292,28 @@ fn main() -> ExitCode {
 }
 
 fn eval(config: &Path, bundle: &Path) -> Result<(), ExitCode> {
-    use talktrack::eval::{baselines, ExactEvaluator};
-    use talktrack::sim::{Mdp, RulesMask};
-    use talktrack::train::env::ActionPolicy;
     let setup = SimSetup::load(config).map_err(fail)?;
-    let tpl = setup
-        .load_template()
-        .map_err(fail)?
-        .ok_or_else(|| fail("the config names no template"))?;
     let b = Bundle::load(bundle).map_err(|e| fail(talktrack::diag::render(&e.problems)))?;
-    let f = std::fs::File::open(&setup.data.log).map_err(fail)?;
-    let (agg, _) = aggregate_log(
-        std::io::BufReader::new(f),
-        &setup.vocab(),
-        setup.aggregate.clone(),
-        ReadOptions::default(),
-    )
-    .map_err(fail)?;
-    let mdp = Arc::new(
-        Mdp::build(
-            &agg,
-            &setup.sim,
-            &RulesMask::new(tpl.rules(), tpl.fallback()),
-            tpl.features(),
-        )
-        .map_err(fail)?,
-    );
-    let ev = ExactEvaluator::new(mdp);
-    struct Served<'a>(&'a Bundle);
-    impl ActionPolicy for Served<'_> {
-        fn probs(&self, obs: &[f32], mask: &[bool], out: &mut [f32]) {
-            let mut s = vec![0.0; out.len()];
-            let ok = self.0.policy().scores(obs, &mut s).is_ok();
-            out.iter_mut().for_each(|x| *x = 0.0);
-            let best = (0..s.len())
-                .filter(|&a| mask.get(a).copied().unwrap_or(false) && ok && s[a].is_finite())
-                .max_by(|&a, &c| s[a].total_cmp(&s[c]));
-            if let Some(a) = best {
-                out[a] = 1.0;
-            }
-        }
-    }
-    let e = ev.evaluate(&Served(&b));
-    let base = baselines(&ev, &agg);
+    let e = talktrack::pipeline::evaluate_bundle(&setup, &b).map_err(fail)?;
+    let base = &e.baselines;
+    let value = match (e.ci95, base.optimum) {
+        (Some(h), _) => format!("{:.4} ± {h:.4} (simulated, 95% CI)", e.value),
+        (None, Some(o)) => format!(
+            "{:.4} = {:.1}% of the optimum {o:.4}",
+            e.value,
+            100.0 * e.value / o.max(1e-12)
+        ),
+        (None, None) => format!("{:.4}", e.value),
+    };
     say!(
-        "{} {}: value {:.4} = {:.1}% of the optimum {:.4} (best single track {:.4}, uniform {:.4}); rule violations: {}",
+        "{} {}: value {value} (best single track `{}` {:.4}, logged behaviour {:.4}, uniform {:.4}); rule violations: {}",
         b.name(),
         b.version(),
-        e.value,
-        100.0 * e.value / base.optimum.max(1e-12),
-        base.optimum,
+        base.best_single.0,
         base.best_single.1,
+        base.behaviour,
         base.uniform,
-        e.violating_states
+        e.violations
     );
     Ok(())
 }

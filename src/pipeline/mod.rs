@@ -361,6 +361,59 @@ impl Simulator {
     }
 }
 
+/// The value of a served bundle's policy on a config's simulator, next to the baselines.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BundleEvaluation {
+    /// The greedy policy's value (exact, or the simulated mean).
+    pub value: f64,
+    /// Half-width of its 95% confidence interval (simulated evaluation only).
+    pub ci95: Option<f64>,
+    /// Rule violations: states (exact) or steps (simulated) where it picks a forbidden track.
+    pub violations: u64,
+    /// The baselines (with the optimum when the state space is enumerated).
+    pub baselines: BaselineSummary,
+}
+
+/// Evaluates `bundle`'s policy (greedy over its scores among the allowed tracks) on
+/// the simulator `setup` describes: exactly when enumerable, by simulation otherwise.
+pub fn evaluate_bundle(
+    setup: &SimSetup,
+    bundle: &crate::bundle::Bundle,
+) -> Result<BundleEvaluation, JobError> {
+    let tpl = setup
+        .load_template()?
+        .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
+    check_simulable(&tpl, setup)?;
+    let (agg, _) = aggregate_log(
+        open_log(setup)?,
+        &setup.vocab(),
+        setup.aggregate.clone(),
+        ReadOptions::default(),
+    )?;
+    let sim = Simulator::build(&agg, setup, &tpl)?;
+    struct Served<'a>(&'a crate::bundle::Bundle);
+    impl ActionPolicy for Served<'_> {
+        fn probs(&self, obs: &[f32], mask: &[bool], out: &mut [f32]) {
+            let mut s = vec![0.0; out.len()];
+            let ok = self.0.policy().scores(obs, &mut s).is_ok();
+            out.iter_mut().for_each(|x| *x = 0.0);
+            let best = (0..s.len())
+                .filter(|&a| mask.get(a).copied().unwrap_or(false) && ok && s[a].is_finite())
+                .max_by(|&a, &c| s[a].total_cmp(&s[c]));
+            if let Some(x) = best.and_then(|a| out.get_mut(a)) {
+                *x = 1.0;
+            }
+        }
+    }
+    let (value, ci95, violations) = sim.evaluate(&Served(bundle));
+    Ok(BundleEvaluation {
+        value,
+        ci95,
+        violations,
+        baselines: sim.baselines(&agg),
+    })
+}
+
 fn train(
     algo: Algorithm,
     setup: &SimSetup,

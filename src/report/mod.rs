@@ -87,7 +87,7 @@ pub struct MdpSummary {
 }
 
 /// Values of simple policies.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BaselineSummary {
     /// Value iteration under the same masks: the ceiling (exact evaluation only).
     pub optimum: Option<f64>,
