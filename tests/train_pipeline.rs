@@ -135,14 +135,14 @@ fn templates_the_simulator_cannot_represent_are_refused_with_reasons() {
     let setup = small_setup();
     // Usage and context reads are simulated (see tests/train_live.rs).
     let telecom = BundleTemplate::load("policies/telecom-upsell").unwrap();
-    talktrack::pipeline::check_simulable(&telecom, &setup).unwrap();
+    talktrack::pipeline::check_simulable(&telecom).unwrap();
     // A text embedding cannot be: the aggregates hold no user text.
     let dir = tempfile::tempdir().unwrap();
     talktrack::synth::SynthSpec::medium()
         .write(dir.path())
         .unwrap();
     let with_embedding = BundleTemplate::load(dir.path()).unwrap();
-    let err = talktrack::pipeline::check_simulable(&with_embedding, &setup)
+    let err = talktrack::pipeline::check_simulable(&with_embedding)
         .unwrap_err()
         .to_string();
     assert!(err.contains("reads a text embedding"), "{err}");

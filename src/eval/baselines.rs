@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{ExactEvaluator, PolicyTable};
 use crate::aggregate::Aggregates;
+use crate::sim::Mdp;
 
 /// Values of the optimum and the baselines from the start state.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -26,9 +27,8 @@ pub struct Baselines {
     pub behaviour: f64,
 }
 
-/// The logged-behaviour policy table from published behaviour counts.
-pub fn behaviour_table(ev: &ExactEvaluator, agg: &Aggregates) -> PolicyTable {
-    let m = &**ev.mdp();
+/// Published behaviour counts by `[(turn * n_last + last) * A + a]`, unmasked.
+pub(crate) fn behaviour_counts(m: &Mdp, agg: &Aggregates) -> Vec<f64> {
     let n_a = m.n_actions();
     let mut counts = vec![0.0; m.max_turns as usize * m.n_last() * n_a];
     for b in &agg.behaviour {
@@ -38,11 +38,25 @@ pub fn behaviour_table(ev: &ExactEvaluator, agg: &Aggregates) -> PolicyTable {
         ) else {
             continue;
         };
-        if b.turn >= m.max_turns || !m.allowed(b.turn, l, a) {
+        if b.turn >= m.max_turns {
             continue;
         }
         if let Some(x) = counts.get_mut(m.state(b.turn, l) * n_a + a) {
             *x += b.count.max(0.0);
+        }
+    }
+    counts
+}
+
+/// The logged-behaviour policy table from published behaviour counts.
+pub fn behaviour_table(ev: &ExactEvaluator, agg: &Aggregates) -> PolicyTable {
+    let m = &**ev.mdp();
+    let n_a = m.n_actions();
+    let mut counts = behaviour_counts(m, agg);
+    // Only allowed tracks: `counts` is indexed like the MDP's (state, track) pairs.
+    for (sa, c) in counts.iter_mut().enumerate() {
+        if !m.allowed_sa(sa) {
+            *c = 0.0;
         }
     }
     let uniform = ev.uniform_table();

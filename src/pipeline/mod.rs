@@ -154,10 +154,23 @@ fn open_log(setup: &SimSetup) -> Result<std::io::BufReader<std::fs::File>, JobEr
     Ok(std::io::BufReader::new(f))
 }
 
+/// Aggregates the setup's log with `cfg`.
+fn aggregate(
+    setup: &SimSetup,
+    cfg: crate::aggregate::AggregateConfig,
+) -> Result<(Aggregates, crate::log::ReadStats), JobError> {
+    Ok(aggregate_log(
+        open_log(setup)?,
+        &setup.vocab(),
+        cfg,
+        ReadOptions::default(),
+    )?)
+}
+
 /// What the simulator cannot represent: a text embedding in the feature spec (the
 /// aggregates hold no user text). Everything else the template reads is simulated:
 /// track usage and context attributes (see [`crate::sim::live`]).
-pub fn check_simulable(tpl: &BundleTemplate, _setup: &SimSetup) -> Result<(), JobError> {
+pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
     use crate::features::Feature;
     if tpl
         .manifest()
@@ -383,13 +396,8 @@ pub fn evaluate_bundle(
     let tpl = setup
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
-    check_simulable(&tpl, setup)?;
-    let (agg, _) = aggregate_log(
-        open_log(setup)?,
-        &setup.vocab(),
-        setup.aggregate.clone(),
-        ReadOptions::default(),
-    )?;
+    check_simulable(&tpl)?;
+    let (agg, _) = aggregate(setup, setup.aggregate.clone())?;
     let sim = Simulator::build(&agg, setup, &tpl)?;
     struct Served<'a>(&'a crate::bundle::Bundle);
     impl ActionPolicy for Served<'_> {
@@ -533,15 +541,10 @@ pub fn run(
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
 
-    check_simulable(&tpl, setup)?;
+    check_simulable(&tpl)?;
     let usage = reads_usage(&tpl);
     (hooks.stage)("aggregating the log");
-    let (agg, stats) = aggregate_log(
-        open_log(setup)?,
-        &setup.vocab(),
-        setup.aggregate.clone(),
-        ReadOptions::default(),
-    )?;
+    let (agg, stats) = aggregate(setup, setup.aggregate.clone())?;
     (hooks.stage)("building the simulator");
     let sim = Simulator::build(&agg, setup, &tpl)?;
     let base = sim.baselines(&agg);
@@ -618,12 +621,7 @@ pub fn run(
                 epsilon: None,
                 ..setup.aggregate.clone()
             };
-            let (clean, _) = aggregate_log(
-                open_log(setup)?,
-                &setup.vocab(),
-                clean_cfg,
-                ReadOptions::default(),
-            )?;
+            let (clean, _) = aggregate(setup, clean_cfg)?;
             let clean = Simulator::build(&clean, setup, &tpl)?;
             let policy = crate::train::GreedyPolicy { net: net.clone() };
             let value = clean.evaluate(&policy).0;

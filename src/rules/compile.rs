@@ -232,25 +232,6 @@ impl RuleSet {
         }
         found.into_inner()
     }
-
-    /// Whether any rule reads a context attribute (in its condition or a track predicate).
-    pub fn reads_context(&self) -> bool {
-        let ctx = |x: &TExpr| matches!(x, TExpr::Ctx(..) | TExpr::HasCtx(_));
-        fn pred_any(p: &SetPred, f: &dyn Fn(&TExpr) -> bool) -> bool {
-            match p {
-                SetPred::Static { .. } => false,
-                SetPred::Request(e) | SetPred::PerTrack(e) => e.any(f),
-                SetPred::Index { rhs, .. } => rhs.any(f),
-                SetPred::Not(q) => pred_any(q, f),
-                SetPred::And(v) | SetPred::Or(v) => v.iter().any(|q| pred_any(q, f)),
-            }
-        }
-        self.inner
-            .rules
-            .iter()
-            .any(|r| r.expr.as_ref().is_some_and(|e| e.any(&ctx)))
-            || self.inner.preds.iter().any(|p| pred_any(p, &ctx))
-    }
 }
 
 #[derive(Debug)]

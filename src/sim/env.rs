@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
-use rand::Rng;
 
-use super::Mdp;
+use super::{Mdp, Transition};
 use crate::train::env::{MaskedEnv, Step};
 
 /// An episode runner over a shared [`Mdp`].
@@ -74,20 +73,14 @@ impl MaskedEnv for SimEnv {
             self.violations += 1;
             return end(0.0);
         }
-        let reply = m.sample_reply(sa, rng.random::<f32>());
-        if let Some(r) = m.terminal_reward(reply) {
-            return end(r as f32);
-        }
-        let mut reward = m.engagement_reward(reply) as f32;
-        if m.stay < 1.0 && rng.random::<f64>() >= m.stay {
-            return end(reward);
-        }
-        self.turn += 1;
-        self.last = reply as u32 + 1;
-        if self.turn >= m.max_turns {
-            reward += m.limit_reward(sa) as f32;
-            return end(reward);
-        }
+        let reward = match m.transition(sa, self.turn, rng) {
+            Transition::End(reward) => return end(reward),
+            Transition::Next { reply, reward } => {
+                self.turn += 1;
+                self.last = reply as u32 + 1;
+                reward
+            }
+        };
         if !m.has_allowed(self.turn, self.last) {
             return end(reward);
         }

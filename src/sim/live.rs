@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::context::{ContextSampler, OwnedVal};
-use super::{AllowAll, Mdp, SimConfig, SimError};
+use super::{AllowAll, Mdp, SimConfig, SimError, Transition};
 use crate::aggregate::Aggregates;
 use crate::bundle::BundleTemplate;
 use crate::context::Resolved;
@@ -144,7 +144,6 @@ impl LiveEnv {
         for (m, &a) in out_mask.iter_mut().zip(&self.allowed) {
             *m = a;
         }
-        obs.iter_mut().for_each(|x| *x = 0.0);
         sim.encoder.encode(&view, obs);
         any
     }
@@ -175,32 +174,22 @@ impl MaskedEnv for LiveEnv {
         obs: &mut [f32],
         mask: &mut [bool],
     ) -> Step {
-        use rand::Rng;
-        let sim = Arc::clone(&self.sim);
-        let m = &*sim.mdp;
         let end = |reward: f32| Step { reward, done: true };
         if !self.allowed.get(action).copied().unwrap_or(false) {
             self.violations += 1;
             return end(0.0);
         }
-        let sa = m.sa(self.turn, self.last, action);
-        let reply = m.sample_reply(sa, rng.random::<f32>());
-        if let Some(r) = m.terminal_reward(reply) {
-            return end(r as f32);
-        }
-        let mut reward = m.engagement_reward(reply) as f32;
-        if m.stay < 1.0 && rng.random::<f64>() >= m.stay {
-            return end(reward);
-        }
+        let m = &*self.sim.mdp;
+        let (reply, reward) = match m.transition(m.sa(self.turn, self.last, action), self.turn, rng)
+        {
+            Transition::End(reward) => return end(reward),
+            Transition::Next { reply, reward } => (reply, reward),
+        };
         if let Some(u) = self.used.get_mut(action) {
             *u = u.saturating_add(1);
         }
         self.turn += 1;
         self.last = reply as u32 + 1;
-        if self.turn >= m.max_turns {
-            reward += m.limit_reward(sa) as f32;
-            return end(reward);
-        }
         if !self.observe(obs, mask) {
             return end(reward);
         }
@@ -333,24 +322,9 @@ struct BehaviourPolicy {
 
 impl BehaviourPolicy {
     fn new(m: &Mdp, agg: &Aggregates) -> Self {
-        let n_a = m.n_actions();
-        let mut counts = vec![0.0; m.max_turns as usize * m.n_last() * n_a];
-        for b in &agg.behaviour {
-            let (Some(l), Some(a)) = (
-                agg.last_slot(&b.last_reply),
-                m.tracks().iter().position(|t| *t == b.track),
-            ) else {
-                continue;
-            };
-            if b.turn < m.max_turns {
-                if let Some(x) = counts.get_mut(m.state(b.turn, l) * n_a + a) {
-                    *x += b.count.max(0.0);
-                }
-            }
-        }
         Self {
-            counts,
-            n_actions: n_a,
+            counts: crate::eval::baselines::behaviour_counts(m, agg),
+            n_actions: m.n_actions(),
         }
     }
 

@@ -138,6 +138,15 @@ pub enum SimError {
     DeadStart,
 }
 
+/// What one step of the user model did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Transition {
+    /// The episode ended (terminal reply, drop-out or turn limit) with this reward.
+    End(f32),
+    /// The conversation goes on to the next turn after `reply`, having paid `reward`.
+    Next { reply: usize, reward: f32 },
+}
+
 /// The enumerable aggregate MDP, precomputed into flat arrays.
 #[derive(Clone, Debug)]
 pub struct Mdp {
@@ -523,6 +532,25 @@ impl Mdp {
         } else {
             0.0
         }
+    }
+
+    /// Draws what happens after track `sa` was taken at turn `turn`: the user's reply
+    /// (one draw), then whether they stay (a second draw, non-terminal replies only).
+    /// The one step of the user model both environments share.
+    #[inline]
+    pub(crate) fn transition(&self, sa: usize, turn: u32, rng: &mut impl rand::Rng) -> Transition {
+        let reply = self.sample_reply(sa, rng.random::<f32>());
+        if let Some(r) = self.terminal_reward(reply) {
+            return Transition::End(r as f32);
+        }
+        let reward = self.engagement_reward(reply) as f32;
+        if self.stay < 1.0 && rng.random::<f64>() >= self.stay {
+            return Transition::End(reward);
+        }
+        if turn + 1 >= self.max_turns {
+            return Transition::End(reward + self.limit_reward(sa) as f32);
+        }
+        Transition::Next { reply, reward }
     }
 
     /// Expected return of taking track `a` in (`t`, `last`) and then following values
