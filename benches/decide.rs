@@ -20,7 +20,10 @@ struct Stats {
     mean: Duration,
 }
 
-fn measure(iters: usize, mut f: impl FnMut()) -> Stats {
+/// Rounds of alternating bare forward / full decide measurements.
+const ROUNDS: usize = 10;
+
+fn samples(iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
     for _ in 0..iters / 10 + 1 {
         f();
     }
@@ -30,13 +33,21 @@ fn measure(iters: usize, mut f: impl FnMut()) -> Stats {
         f();
         times.push(t.elapsed());
     }
+    times
+}
+
+fn stats(mut times: Vec<Duration>) -> Stats {
     times.sort();
     let total: Duration = times.iter().sum();
     Stats {
         p50: times[times.len() / 2],
         p90: times[times.len() * 9 / 10],
-        mean: total / iters as u32,
+        mean: total / times.len() as u32,
     }
+}
+
+fn measure(iters: usize, f: impl FnMut()) -> Stats {
+    stats(samples(iters, f))
 }
 
 fn us(d: Duration) -> String {
@@ -118,18 +129,24 @@ fn bench(name: &str, spec: SynthSpec) {
         .and_then(|m| m.into_runnable())
         .expect("tract plan");
     let input: Tensor = tract_ndarray::Array2::<f32>::from_elem((1, spec.obs_dim), 0.1).into();
-    let bare = measure(5_000, || {
-        let out = plan.run(tvec!(input.clone().into())).expect("tract runs");
-        std::hint::black_box(out);
-    });
-    row(name, "bare tract forward", &bare);
-
+    // Bare forward and full decide alternate in rounds, so that a slow spell of
+    // the machine weighs on both alike; p50 over all rounds' samples.
     let mut j = 0;
-    let full = measure(5_000, || {
-        let d = decide(&b, &reqs[j % reqs.len()]).expect("decides");
-        j += 1;
-        std::hint::black_box(d);
-    });
+    let (mut bare_t, mut full_t) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        bare_t.extend(samples(5_000 / ROUNDS, || {
+            let out = plan.run(tvec!(input.clone().into())).expect("tract runs");
+            std::hint::black_box(out);
+        }));
+        full_t.extend(samples(5_000 / ROUNDS, || {
+            let d = decide(&b, &reqs[j % reqs.len()]).expect("decides");
+            j += 1;
+            std::hint::black_box(d);
+        }));
+    }
+    let bare = stats(bare_t);
+    let full = stats(full_t);
+    row(name, "bare tract forward", &bare);
     row(name, "full decide", &full);
     let (mut allowed, mut fired, mut fallback) = (0usize, 0usize, 0usize);
     for r in &reqs {

@@ -155,7 +155,7 @@ fn boosts_add_up_and_penalties_subtract() {
     assert_eq!(v.boosts[fx.track("loan")], -1.0);
     assert_eq!(v.fired.len(), 3);
     assert_eq!(v.fired[2].boost, -1.0);
-    let t: Vec<usize> = v.targets(&v.fired[2]).collect();
+    let t: Vec<usize> = v.targets(&rules, &v.fired[2]).collect();
     assert_eq!(t, vec![fx.track("loan"), fx.track("family_plan")]);
 }
 
@@ -543,6 +543,6 @@ fn a_large_generated_rule_set_evaluates_sanely() {
     assert!(v.forbidden.contains(fx.track("loan")));
     assert!(v.boosts[fx.track("loan")] > 0.0);
     for f in &v.fired {
-        assert!(v.targets(f).all(|x| x < 12));
+        assert!(v.targets(&rules, f).all(|x| x < 12));
     }
 }

@@ -9,7 +9,7 @@ mod support;
 use proptest::prelude::*;
 use support::{Fixture, Turn};
 use talktrack::context::Val;
-use talktrack::rules::Verdict;
+use talktrack::rules::{RuleSet, Verdict};
 use talktrack::turn::TurnView;
 
 const LEAVES: &[&str] = &[
@@ -94,14 +94,14 @@ fn turn() -> impl Strategy<
     )
 }
 
-fn fired(v: &Verdict) -> Vec<(u32, Option<String>, Vec<usize>, f32)> {
+fn fired(rules: &RuleSet, v: &Verdict) -> Vec<(u32, Option<String>, Vec<usize>, f32)> {
     v.fired
         .iter()
         .map(|f| {
             (
                 f.rule,
                 f.error.map(|e| format!("{e:?}")),
-                v.targets(f).collect(),
+                v.targets(rules, f).collect(),
                 f.boost,
             )
         })
@@ -167,7 +167,7 @@ proptest! {
                 prop_assert_eq!(&fast.restricted, &slow.restricted);
             }
             prop_assert_eq!(&fast.boosts, &slow.boosts);
-            prop_assert_eq!(fired(&fast), fired(&slow), "{}", text);
+            prop_assert_eq!(fired(&set, &fast), fired(&set, &slow), "{}", text);
         }
     }
 }

@@ -84,18 +84,41 @@ pub struct AttrDecl {
 pub struct Schema {
     attrs: Vec<AttrDecl>,
     index: HashMap<String, usize>,
+    /// Every name back to back, so resolving a request reads few cache lines.
+    names: String,
+    /// Per slot: the end of its name in `names` (the start is the previous end).
+    name_ends: Vec<usize>,
 }
 
 impl Schema {
     /// Builds a schema; a repeated name returns the name as the error.
     pub fn new(attrs: Vec<AttrDecl>) -> Result<Self, String> {
         let mut index = HashMap::default();
+        let (mut names, mut name_ends) = (String::new(), Vec::with_capacity(attrs.len()));
         for (i, a) in attrs.iter().enumerate() {
             if index.insert(a.name.clone(), i).is_some() {
                 return Err(a.name.clone());
             }
+            names.push_str(&a.name);
+            name_ends.push(names.len());
         }
-        Ok(Self { attrs, index })
+        Ok(Self {
+            attrs,
+            index,
+            names,
+            name_ends,
+        })
+    }
+
+    /// Name of the attribute in `slot`, from the packed names.
+    fn name(&self, slot: usize) -> Option<&str> {
+        let end = *self.name_ends.get(slot)?;
+        let start = slot
+            .checked_sub(1)
+            .and_then(|p| self.name_ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        self.names.get(start..end)
     }
 
     /// The declarations in slot order.
@@ -135,15 +158,19 @@ impl Schema {
     ) -> Result<(), ContextError> {
         out.reset(self.attrs.len());
         let out = out.slots_mut();
-        for (pos, (name, value)) in ctx.entries.iter().enumerate() {
-            // Hosts usually send attributes in the schema's order: try that slot first.
-            let slot = match self.attrs.get(pos) {
-                Some(a) if a.name == *name => pos,
-                _ => match self.slot(name) {
+        let mut guess = 0;
+        for (name, value) in &ctx.entries {
+            // Hosts usually send attributes in runs of the schema's order: try
+            // the slot after the previous one before hashing the name.
+            let slot = if self.name(guess) == Some(name.as_str()) {
+                guess
+            } else {
+                match self.slot(name) {
                     Some(slot) => slot,
                     None => return Err(ContextError::Unknown { name: name.clone() }),
-                },
+                }
             };
+            guess = slot + 1;
             let decl = &self.attrs[slot];
             out[slot] = Some(value.typed(&decl.ty).ok_or_else(|| ContextError::Type {
                 name: name.clone(),

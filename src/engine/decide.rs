@@ -115,23 +115,31 @@ fn decide_with(
     let mut no_choice = None;
     if outcome == MaskOutcome::Allowed {
         b.features().encode(&view, &mut s.obs);
+        let kind = b.manifest().policy.scores;
+        let boosts = &s.verdict.boosts[..];
+        let boost = |t: usize| boosts.get(t).copied().unwrap_or(0.0);
         policy = match b.policy().scores(&s.obs, &mut s.scores) {
             Err(e) => PolicyUse::Failed {
                 error: e.to_string(),
             },
             Ok(()) => {
-                let kind = b.manifest().policy.scores;
-                let mut bad = 0;
-                for t in s.allowed.iter() {
-                    let x = s.scores.get(t).copied().unwrap_or(f32::NAN);
-                    let ok = match kind {
-                        ScoreKind::Probabilities => x.is_finite() && x >= 0.0,
-                        _ => x.is_finite(),
+                // One pass: the final scores, counting the allowed tracks whose
+                // policy score is unusable.
+                let mut bad = 0usize;
+                let scores = &s.scores[..];
+                ranked.extend(s.allowed.iter().map(|t| {
+                    let x = scores.get(t).copied().unwrap_or(f32::NAN);
+                    let (base, ok) = match kind {
+                        ScoreKind::Probabilities => (x.ln(), x.is_finite() && x >= 0.0),
+                        _ => (x, x.is_finite()),
                     };
-                    if !ok {
-                        bad += 1;
+                    bad += usize::from(!ok);
+                    Ranked {
+                        track: t as u32,
+                        score: base + boost(t),
+                        probability: 0.0,
                     }
-                }
+                }));
                 if bad == 0 {
                     PolicyUse::Used
                 } else {
@@ -139,24 +147,14 @@ fn decide_with(
                 }
             }
         };
-        let use_policy = policy == PolicyUse::Used;
-        let kind = b.manifest().policy.scores;
-        for t in s.allowed.iter() {
-            let base = if use_policy {
-                let x = s.scores.get(t).copied().unwrap_or(0.0);
-                match kind {
-                    ScoreKind::Probabilities => x.ln(),
-                    _ => x,
-                }
-            } else {
-                0.0
-            };
-            let boost = s.verdict.boosts.get(t).copied().unwrap_or(0.0);
-            ranked.push(Ranked {
+        if policy != PolicyUse::Used {
+            // Rank the allowed tracks by their boosts alone.
+            ranked.clear();
+            ranked.extend(s.allowed.iter().map(|t| Ranked {
                 track: t as u32,
-                score: base + boost,
+                score: boost(t),
                 probability: 0.0,
-            });
+            }));
         }
         // Ranked in catalog order here; `Decision::ranked` sorts on first access, so
         // a host that only reads the chosen track never pays for the sort.

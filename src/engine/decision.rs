@@ -149,10 +149,14 @@ impl Decision {
         self.forbidden.contains(i)
     }
 
+    fn target_run(&self, f: &Fired) -> &[u64] {
+        self.bundle
+            .rules()
+            .target_run(&self.target_words, f.targets)
+    }
+
     fn targets<'s>(&'s self, f: &Fired) -> impl Iterator<Item = usize> + 's {
-        let n = self.forbidden.words().len();
-        let start = f.targets as usize;
-        let words = self.target_words.get(start..start + n).unwrap_or(&[]);
+        let words = self.target_run(f);
         let len = self.forbidden.universe();
         words.iter().enumerate().flat_map(move |(wi, &w)| {
             (0..64)
@@ -163,10 +167,8 @@ impl Decision {
     }
 
     fn targets_contains(&self, f: &Fired, t: usize) -> bool {
-        let n = self.forbidden.words().len();
-        self.target_words
-            .get(f.targets as usize + t / 64)
-            .filter(|_| t / 64 < n)
+        self.target_run(f)
+            .get(t / 64)
             .is_some_and(|w| w & (1u64 << (t % 64)) != 0)
     }
 

@@ -254,6 +254,15 @@ pub(crate) struct Inner {
     pub pairs: Vec<(u32, u32)>,
     /// Rules with more than two literals or a fallback condition.
     pub long: Vec<u32>,
+    /// Rules grouped by a *watched* literal, one of their own: while it is known
+    /// false, none of the group can match, so evaluation skips the group in one
+    /// test. `(literal, start, end)` into [`Inner::watched`].
+    pub watch: Vec<(u32, u32, u32)>,
+    /// Rule ids of the watch groups, back to back, ascending within a group.
+    pub watched: Vec<u32>,
+    /// Rules no literal can rule out alone (negated conjunctions and `long`
+    /// rules): their state is computed every turn.
+    pub unwatched: Vec<u32>,
     /// The words of every load-time target set, back to back, so the hot loop stays in few cache lines.
     pub static_words: Vec<u64>,
     pub infos: Vec<RuleInfo>,
@@ -298,6 +307,21 @@ impl RuleSet {
             .get(i)
             .or_else(|| self.inner.infos.last())
             .unwrap_or(&PLACEHOLDER)
+    }
+
+    /// The words of a fired rule's targets: `targets` is [`super::Fired::targets`],
+    /// `arena` the verdict's [`super::Verdict::target_words`] it was recorded in.
+    pub(crate) fn target_run<'a>(&'a self, arena: &'a [u64], targets: u32) -> &'a [u64] {
+        let w = self.inner.words;
+        let (words, at) = if targets & STATIC_TARGETS != 0 {
+            (
+                &self.inner.static_words[..],
+                (targets & !STATIC_TARGETS) as usize,
+            )
+        } else {
+            (arena, targets as usize)
+        };
+        words.get(at..at + w).unwrap_or(&[])
     }
 
     /// All rules' infos in rule order.
@@ -347,6 +371,9 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         lits: Vec::new(),
         pairs: Vec::new(),
         long: Vec::new(),
+        watch: Vec::new(),
+        watched: Vec::new(),
+        unwatched: Vec::new(),
         static_words: Vec::new(),
         infos: Vec::with_capacity(checked.len()),
         n_tracks: n,
@@ -733,6 +760,10 @@ fn build_index(slot: u32, inner: &Inner) -> SortedIndex {
 /// Marks a negated condition in the first literal of [`Inner::pairs`].
 pub(crate) const NEG_BIT: u32 = 1 << 31;
 
+/// Marks a [`super::Fired::targets`] offset into the rule set's load-time target
+/// words rather than into the verdict's arena.
+pub(crate) const STATIC_TARGETS: u32 = 1 << 31;
+
 /// Second literal of a rule's pair when the rule is in [`Inner::long`].
 pub(crate) const LONG_RULE: u32 = u32::MAX;
 
@@ -862,4 +893,52 @@ fn flatten_all(inner: &mut Inner) {
                 .is_some_and(|c| c.fallback || c.extra_len > 0)
         })
         .collect();
+    group_by_watch(inner, true_lit);
+}
+
+/// Builds the watch groups: each plain conjunction watches one of its two
+/// literals, the one that more rules share (it is more likely to rule out a
+/// whole group at once; the always-true padding literal only when there is no
+/// other). Which one is watched changes the speed, never the result.
+fn group_by_watch(inner: &mut Inner, true_lit: u32) {
+    let mut uses: HashMap<u32, u32> = HashMap::new();
+    for &(a, b) in &inner.pairs {
+        if b != LONG_RULE && a & NEG_BIT == 0 {
+            *uses.entry(a).or_default() += 1;
+            if b != a {
+                *uses.entry(b).or_default() += 1;
+            }
+        }
+    }
+    let count = |l: u32| {
+        if l == true_lit {
+            0
+        } else {
+            uses.get(&l).copied().unwrap_or(0)
+        }
+    };
+    let mut by_lit: Vec<(u32, u32)> = Vec::with_capacity(inner.pairs.len());
+    inner.unwatched.clear();
+    for (i, &(a, b)) in inner.pairs.iter().enumerate() {
+        if b == LONG_RULE || a & NEG_BIT != 0 {
+            inner.unwatched.push(i as u32);
+        } else {
+            let w = if count(b) > count(a) { b } else { a };
+            by_lit.push((w, i as u32));
+        }
+    }
+    by_lit.sort_unstable();
+    inner.watch.clear();
+    inner.watched = by_lit.iter().map(|&(_, i)| i).collect();
+    let mut start = 0usize;
+    while let Some(&(lit, _)) = by_lit.get(start) {
+        let end = by_lit
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|&(l, _)| l != lit)
+            .map_or(by_lit.len(), |k| start + k);
+        inner.watch.push((lit, start as u32, end as u32));
+        start = end;
+    }
 }

@@ -17,7 +17,9 @@
 
 use super::ast::{ArithOp, CmpOp};
 use super::check::{CVal, TExpr, ValKind};
-use super::compile::{key, Cond, Inner, RuleSet, SetPred, ALL_TRACKS, LONG_RULE, NEG_BIT};
+use super::compile::{
+    key, Cond, Inner, RuleSet, SetPred, ALL_TRACKS, LONG_RULE, NEG_BIT, STATIC_TARGETS,
+};
 use super::{EffectKind, EvalError, Fired};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -45,8 +47,8 @@ pub struct Verdict {
     lit_state: Vec<u8>,
     /// Per leaf: why it is unknown (meaningful only where its state is unknown).
     leaf_err: Vec<EvalError>,
-    /// Rules whose condition is not known false: `rule << 2 | state`.
-    live: Vec<u32>,
+    /// Rules whose condition is not known false, as a bitset over rule ids.
+    live: Vec<u64>,
     /// Per rule in `long`: its condition's state (bit 0 true, bit 1 false).
     rule_state: Vec<u8>,
     /// Per distinct target predicate: its true and undecided sets, back to back.
@@ -54,7 +56,13 @@ pub struct Verdict {
     pred_err: Vec<Option<EvalError>>,
     /// Whether the predicate was evaluated this turn.
     pred_done: Vec<bool>,
+    /// Per distinct predicate and kind of effect (forbid, other): the offset of
+    /// the target run that rules over all tracks share, or [`NO_RUN`].
+    pred_runs: Vec<u32>,
 }
+
+/// No shared target run yet.
+const NO_RUN: u32 = u32::MAX;
 
 impl Verdict {
     /// Empty scratch for a catalog of `n_tracks` tracks.
@@ -74,15 +82,18 @@ impl Verdict {
             pred_words: Vec::new(),
             pred_err: Vec::new(),
             pred_done: Vec::new(),
+            pred_runs: Vec::new(),
         }
     }
 
-    /// The tracks a fired rule targeted.
-    pub fn targets(&self, f: &Fired) -> impl Iterator<Item = usize> + '_ {
-        let w = self.forbidden.universe().div_ceil(64);
-        let start = (f.targets as usize).min(self.target_words.len());
-        let end = (start + w).min(self.target_words.len());
-        self.target_words[start..end]
+    /// The tracks a fired rule targeted; `rules` is the rule set that produced this verdict.
+    pub fn targets<'a>(
+        &'a self,
+        rules: &'a RuleSet,
+        f: &Fired,
+    ) -> impl Iterator<Item = usize> + 'a {
+        rules
+            .target_run(&self.target_words, f.targets)
             .iter()
             .enumerate()
             .flat_map(|(wi, &word)| {
@@ -129,8 +140,8 @@ impl Verdict {
         if self.leaf_err.len() < leaves {
             self.leaf_err.resize(leaves, EvalError::Overflow);
         }
-        if self.live.len() < rules {
-            self.live.resize(rules, 0);
+        if self.live.len() != rules.div_ceil(64) {
+            self.live.resize(rules.div_ceil(64), 0);
         }
         if self.rule_state.len() < rules {
             self.rule_state.resize(rules, 0);
@@ -146,6 +157,9 @@ impl Verdict {
             self.pred_done.resize(preds, false);
         }
         self.pred_done.iter_mut().for_each(|d| *d = false);
+        if self.pred_runs.len() < 2 * preds {
+            self.pred_runs.resize(2 * preds, NO_RUN);
+        }
     }
 }
 
@@ -226,55 +240,86 @@ impl RuleSet {
                 *x = state;
             }
         }
-        // Then one straight pass over every rule's packed pair of literals (most
-        // rules have at most two), listing the rules not known false, without
-        // branching on the outcome.
-        let mut n_live = 0usize;
-        let long_state = &out.rule_state[..];
+        // Then the rules not known false: a watch group whose literal is known
+        // false is skipped in one test; the others check each rule's pair. Live
+        // rules are marked in a bitset, so they are applied in rule order.
         let live = &mut out.live[..];
-        for (i, &(a, b)) in inner.pairs.iter().enumerate() {
-            let state = if b == LONG_RULE {
-                long_state.get(i).copied().unwrap_or(0)
-            } else {
-                let (va, vb) = (lit(a & !NEG_BIT), lit(b));
-                let (t, f) = (va & vb & 1, ((va | vb) >> 1) & 1);
-                if a & NEG_BIT != 0 {
-                    f | t << 1
-                } else {
-                    t | f << 1
-                }
+        live.iter_mut().for_each(|w| *w = 0);
+        let rule_state = &mut out.rule_state[..];
+        let pair_state = |i: usize, long_state: u8| -> u8 {
+            let Some(&(a, b)) = inner.pairs.get(i) else {
+                return 0;
             };
-            if let Some(x) = live.get_mut(n_live) {
-                *x = (i as u32) << 2 | u32::from(state);
+            if b == LONG_RULE {
+                return long_state;
             }
-            n_live += usize::from(state & 2 == 0);
-        }
-        for li in 0..n_live {
-            let packed = out.live.get(li).copied().unwrap_or(0);
-            let (i, state) = ((packed >> 2) as usize, packed & 3);
-            let err = if state == 1 {
-                None
-            } else if let Some(rc) = inner.conds.get(i).filter(|rc| !rc.fallback) {
-                // The first unknown literal in source order is the one the tree walk reports.
-                let start = rc.extra_start as usize;
-                let extra = inner
-                    .lits
-                    .get(start..start + usize::from(rc.extra_len))
-                    .unwrap_or(&[]);
-                [rc.a, rc.b]
-                    .iter()
-                    .chain(extra)
-                    .find(|&&l| out.lit_state.get(l as usize).copied().unwrap_or(0) == 0)
-                    .and_then(|&l| out.leaf_err.get((l / 2) as usize).copied())
-                    .or(Some(EvalError::Overflow))
+            let (va, vb) = (lit(a & !NEG_BIT), lit(b));
+            let (t, f) = (va & vb & 1, ((va | vb) >> 1) & 1);
+            if a & NEG_BIT != 0 {
+                f | t << 1
             } else {
-                // A shape that does not flatten: the tree says why it is unknown.
-                inner
-                    .rules
-                    .get(i)
-                    .map_or(Some(EvalError::Overflow), |r| cond(&r.cond, &env).err())
-            };
-            apply(inner, &env, out, i, err, true);
+                t | f << 1
+            }
+        };
+        for &(l, start, end) in &inner.watch {
+            if lit(l) & 2 != 0 {
+                continue;
+            }
+            for &i in inner
+                .watched
+                .get(start as usize..end as usize)
+                .unwrap_or(&[])
+            {
+                let i = i as usize;
+                let state = pair_state(i, 0);
+                if state & 2 == 0 {
+                    if let (Some(w), Some(x)) = (live.get_mut(i / 64), rule_state.get_mut(i)) {
+                        *w |= 1 << (i % 64);
+                        *x = state;
+                    }
+                }
+            }
+        }
+        for &i in &inner.unwatched {
+            let i = i as usize;
+            let state = pair_state(i, rule_state.get(i).copied().unwrap_or(0));
+            if state & 2 == 0 {
+                if let (Some(w), Some(x)) = (live.get_mut(i / 64), rule_state.get_mut(i)) {
+                    *w |= 1 << (i % 64);
+                    *x = state;
+                }
+            }
+        }
+        for wi in 0..out.live.len() {
+            let mut word = out.live.get(wi).copied().unwrap_or(0);
+            while word != 0 {
+                let i = wi * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                let state = out.rule_state.get(i).copied().unwrap_or(0);
+                let err = if state == 1 {
+                    None
+                } else if let Some(rc) = inner.conds.get(i).filter(|rc| !rc.fallback) {
+                    // The first unknown literal in source order is the one the tree walk reports.
+                    let start = rc.extra_start as usize;
+                    let extra = inner
+                        .lits
+                        .get(start..start + usize::from(rc.extra_len))
+                        .unwrap_or(&[]);
+                    [rc.a, rc.b]
+                        .iter()
+                        .chain(extra)
+                        .find(|&&l| out.lit_state.get(l as usize).copied().unwrap_or(0) == 0)
+                        .and_then(|&l| out.leaf_err.get((l / 2) as usize).copied())
+                        .or(Some(EvalError::Overflow))
+                } else {
+                    // A shape that does not flatten: the tree says why it is unknown.
+                    inner
+                        .rules
+                        .get(i)
+                        .map_or(Some(EvalError::Overflow), |r| cond(&r.cond, &env).err())
+                };
+                apply(inner, &env, out, i, err, true);
+            }
         }
     }
 
@@ -323,13 +368,13 @@ fn apply(
 ) {
     let Some(&r) = inner.hot.get(i) else { return };
     let w = inner.words;
-    let off = out.target_words.len();
     let word_run = |at: u32| {
         let at = at as usize;
         inner.static_words.get(at..at + w).unwrap_or(&[])
     };
-    if !r.pred {
-        out.target_words.extend_from_slice(word_run(r.target));
+    let (targets, words): (u32, &[u64]) = if !r.pred {
+        // Load-time targets are not copied: the fired rule points at the rule set's words.
+        (r.target | STATIC_TARGETS, word_run(r.target))
     } else {
         // Rules often share a predicate (same attribute, same customer value):
         // each distinct one is evaluated at most once per turn.
@@ -351,6 +396,9 @@ fn apply(
                         }
                         if let Some(x) = out.pred_done.get_mut(id) {
                             *x = true;
+                        }
+                        if let Some(x) = out.pred_runs.get_mut(2 * id..2 * id + 2) {
+                            x.fill(NO_RUN);
                         }
                     }
                     (t, e, out.pred_err.get(id).copied().flatten())
@@ -375,19 +423,37 @@ fn apply(
             err = perr;
         }
         let forbid = r.effect == EffectKind::Forbid;
-        out.target_words
-            .extend(t.iter().zip(e).zip(base).map(|((&tk, &ek), &bk)| {
-                if forbid {
-                    (tk | ek) & bk
-                } else {
-                    tk & !ek & bk
+        // Rules with the same predicate over all tracks and the same kind of
+        // effect target the same tracks: they share one run of words.
+        let shared = (cached && r.base == ALL_TRACKS)
+            .then_some(2 * id + usize::from(!forbid))
+            .filter(|&k| k < out.pred_runs.len());
+        let known = shared.and_then(|k| out.pred_runs.get(k).copied());
+        let off = match known {
+            Some(off) if off != NO_RUN => off as usize,
+            _ => {
+                let off = out.target_words.len();
+                out.target_words
+                    .extend(t.iter().zip(e).zip(base).map(|((&tk, &ek), &bk)| {
+                        if forbid {
+                            (tk | ek) & bk
+                        } else {
+                            tk & !ek & bk
+                        }
+                    }));
+                if let Some(x) = shared.and_then(|k| out.pred_runs.get_mut(k)) {
+                    *x = off as u32;
                 }
-            }));
-    }
-    let words = out.target_words.get(off..).unwrap_or(&[]);
+                off
+            }
+        };
+        (
+            off as u32,
+            out.target_words.get(off..off + w).unwrap_or(&[]),
+        )
+    };
     // A forbid or boost that reached no track changed nothing: not worth explaining.
     if err.is_none() && r.effect != EffectKind::Only && words.iter().all(|w| *w == 0) {
-        out.target_words.truncate(off);
         return;
     }
     let mut boost = 0.0;
@@ -416,7 +482,7 @@ fn apply(
     out.fired.push(Fired {
         rule: i as u32,
         error: err,
-        targets: off as u32,
+        targets,
         boost,
     });
 }
