@@ -163,6 +163,11 @@ fn bench(name: &str, spec: SynthSpec) {
         fallback,
         reqs.len()
     );
+    if bare.p90.as_secs_f64() > 1.15 * bare.p50.as_secs_f64() {
+        println!(
+            "| {name:<6} | note: the bare forward's p90 is over 15% above its p50: the machine was busy during this run, rerun before reading the difference |  |  |  |"
+        );
+    }
     let overhead = full.p50.saturating_sub(bare.p50);
     println!(
         "| {name:<6} | {:<28} | {} |            |            |",
@@ -175,8 +180,13 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    // Profiling aid: `TALKTRACK_PROFILE_RULES=1` loops the large rule set's evaluation only.
-    if std::env::var_os("TALKTRACK_PROFILE_RULES").is_some() {
+    // Profiling aid: `TALKTRACK_PROFILE_RULES=1` loops the large rule set's evaluation
+    // only; `=cold` streams 4 MB between evaluations, as the policy's forward pass does.
+    if let Some(mode) = std::env::var_os("TALKTRACK_PROFILE_RULES") {
+        let cold = mode == "cold";
+        let mut sweep = vec![0u8; if cold { 4 << 20 } else { 0 }];
+        let mut swept = Duration::ZERO;
+        let mut each = Vec::new();
         let spec = SynthSpec::large();
         let dir = tempfile::tempdir().expect("temp dir");
         spec.write(dir.path()).expect("write bundle");
@@ -197,13 +207,25 @@ fn main() {
                     last_reply: *last,
                     embedding: None,
                 };
+                if cold {
+                    let s = Instant::now();
+                    for x in sweep.iter_mut().step_by(64) {
+                        *x = x.wrapping_add(1);
+                    }
+                    std::hint::black_box(&sweep);
+                    swept += s.elapsed();
+                }
+                let s = Instant::now();
                 b.rules().evaluate(&view, &mut verdict);
+                each.push(s.elapsed());
                 n += 1;
             }
         }
+        let p50 = stats(each).p50;
         println!(
-            "{:.2} µs per evaluation, {} fired on the last",
-            t.elapsed().as_secs_f64() * 1e6 / n as f64,
+            "{:.2} µs per evaluation (p50 {:.2}), {} fired on the last",
+            (t.elapsed() - swept).as_secs_f64() * 1e6 / n as f64,
+            p50.as_secs_f64() * 1e6,
             verdict.fired.len()
         );
         return;

@@ -258,8 +258,9 @@ pub(crate) struct Inner {
     /// false, none of the group can match, so evaluation skips the group in one
     /// test. `(literal, start, end)` into [`Inner::watched`].
     pub watch: Vec<(u32, u32, u32)>,
-    /// Rule ids of the watch groups, back to back, ascending within a group.
-    pub watched: Vec<u32>,
+    /// The watch groups' rules, back to back and ascending within a group:
+    /// `(rule, its other literal)` (the padding literal for a one-literal rule).
+    pub watched: Vec<(u32, u32)>,
     /// Rules no literal can rule out alone (negated conjunctions and `long`
     /// rules): their state is computed every turn.
     pub unwatched: Vec<u32>,
@@ -917,26 +918,27 @@ fn group_by_watch(inner: &mut Inner, true_lit: u32) {
             uses.get(&l).copied().unwrap_or(0)
         }
     };
-    let mut by_lit: Vec<(u32, u32)> = Vec::with_capacity(inner.pairs.len());
+    let mut by_lit: Vec<(u32, u32, u32)> = Vec::with_capacity(inner.pairs.len());
     inner.unwatched.clear();
     for (i, &(a, b)) in inner.pairs.iter().enumerate() {
         if b == LONG_RULE || a & NEG_BIT != 0 {
             inner.unwatched.push(i as u32);
+        } else if count(b) > count(a) {
+            by_lit.push((b, i as u32, a));
         } else {
-            let w = if count(b) > count(a) { b } else { a };
-            by_lit.push((w, i as u32));
+            by_lit.push((a, i as u32, b));
         }
     }
     by_lit.sort_unstable();
     inner.watch.clear();
-    inner.watched = by_lit.iter().map(|&(_, i)| i).collect();
+    inner.watched = by_lit.iter().map(|&(_, i, o)| (i, o)).collect();
     let mut start = 0usize;
-    while let Some(&(lit, _)) = by_lit.get(start) {
+    while let Some(&(lit, _, _)) = by_lit.get(start) {
         let end = by_lit
             .get(start..)
             .unwrap_or(&[])
             .iter()
-            .position(|&(l, _)| l != lit)
+            .position(|&(l, _, _)| l != lit)
             .map_or(by_lit.len(), |k| start + k);
         inner.watch.push((lit, start as u32, end as u32));
         start = end;

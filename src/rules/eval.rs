@@ -192,9 +192,9 @@ impl RuleSet {
         // Every distinct leaf once; leaves are grouped by kind, so the dispatch predicts well.
         let states = out.lit_state.chunks_exact_mut(2);
         for ((l, st), er) in inner.leaves.iter().zip(states).zip(out.leaf_err.iter_mut()) {
+            // Branch-free on the outcome: (1, 2) when true, (2, 1) when false.
             let (t, f) = match cond(l, &env) {
-                Ok(true) => (1, 2),
-                Ok(false) => (2, 1),
+                Ok(b) => (2 - u8::from(b), 1 + u8::from(b)),
                 Err(e) => {
                     *er = e;
                     (0, 0)
@@ -262,16 +262,20 @@ impl RuleSet {
             }
         };
         for &(l, start, end) in &inner.watch {
-            if lit(l) & 2 != 0 {
+            let vw = lit(l);
+            if vw & 2 != 0 {
                 continue;
             }
-            for &i in inner
+            // Each entry carries the rule's other literal: the rule is the
+            // conjunction of the two, read without touching the rule's pair.
+            for &(i, other) in inner
                 .watched
                 .get(start as usize..end as usize)
                 .unwrap_or(&[])
             {
                 let i = i as usize;
-                let state = pair_state(i, 0);
+                let vo = lit(other);
+                let state = (vw & vo & 1) | (((vw | vo) >> 1) & 1) << 1;
                 if state & 2 == 0 {
                     if let (Some(w), Some(x)) = (live.get_mut(i / 64), rule_state.get_mut(i)) {
                         *w |= 1 << (i % 64);
