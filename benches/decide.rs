@@ -21,7 +21,7 @@ struct Stats {
 }
 
 /// Rounds of alternating bare forward / full decide measurements.
-const ROUNDS: usize = 10;
+const ROUNDS: usize = 20;
 
 fn samples(iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
     for _ in 0..iters / 10 + 1 {
@@ -129,21 +129,27 @@ fn bench(name: &str, spec: SynthSpec) {
         .and_then(|m| m.into_runnable())
         .expect("tract plan");
     let input: Tensor = tract_ndarray::Array2::<f32>::from_elem((1, spec.obs_dim), 0.1).into();
-    // Bare forward and full decide alternate in rounds, so that a slow spell of
-    // the machine weighs on both alike; p50 over all rounds' samples.
+    // Bare forward and full decide alternate in short rounds, so that a busy
+    // spell of the machine weighs on both alike. The difference is the median
+    // over rounds of each round's (decide p50 − bare p50): a paired estimate.
     let mut j = 0;
-    let (mut bare_t, mut full_t) = (Vec::new(), Vec::new());
+    let (mut bare_t, mut full_t, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        bare_t.extend(samples(5_000 / ROUNDS, || {
+        let b_r = samples(5_000 / ROUNDS, || {
             let out = plan.run(tvec!(input.clone().into())).expect("tract runs");
             std::hint::black_box(out);
-        }));
-        full_t.extend(samples(5_000 / ROUNDS, || {
+        });
+        let f_r = samples(5_000 / ROUNDS, || {
             let d = decide(&b, &reqs[j % reqs.len()]).expect("decides");
             j += 1;
             std::hint::black_box(d);
-        }));
+        });
+        let (pb, pf) = (stats(b_r.clone()).p50, stats(f_r.clone()).p50);
+        diffs.push(pf.as_secs_f64() - pb.as_secs_f64());
+        bare_t.extend(b_r);
+        full_t.extend(f_r);
     }
+    diffs.sort_by(f64::total_cmp);
     let bare = stats(bare_t);
     let full = stats(full_t);
     row(name, "bare tract forward", &bare);
@@ -163,16 +169,20 @@ fn bench(name: &str, spec: SynthSpec) {
         fallback,
         reqs.len()
     );
-    if bare.p90.as_secs_f64() > 1.15 * bare.p50.as_secs_f64() {
-        println!(
-            "| {name:<6} | note: the bare forward's p90 is over 15% above its p50: the machine was busy during this run, rerun before reading the difference |  |  |  |"
-        );
-    }
-    let overhead = full.p50.saturating_sub(bare.p50);
+    let spread = diffs[diffs.len() * 3 / 4] - diffs[diffs.len() / 4];
     println!(
         "| {name:<6} | {:<28} | {} |            |            |",
-        "decide p50 − bare forward p50",
-        us(overhead)
+        "decide − bare forward",
+        us(Duration::from_secs_f64(diffs[diffs.len() / 2].max(0.0)))
+    );
+    println!(
+        "| {name:<6} | (median of {ROUNDS} paired rounds; interquartile range {:.2} µs{}) |  |  |  |",
+        spread * 1e6,
+        if spread > 0.02 * bare.p50.as_secs_f64() {
+            ": the machine was busy, rerun before reading it"
+        } else {
+            ""
+        }
     );
 }
 

@@ -25,6 +25,7 @@ pub mod export;
 pub mod features;
 #[cfg(feature = "train")]
 pub mod log;
+pub mod names;
 #[cfg(feature = "train")]
 pub mod pipeline;
 pub mod policy;

@@ -9,7 +9,7 @@
 mod manifest;
 mod template;
 
-use rustc_hash::FxHashMap as HashMap;
+use crate::names::NameIndex;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ pub struct BundleTemplate {
     features: FeatureEncoder,
     fallback: usize,
     warnings: Vec<Problem>,
-    reply_index: HashMap<String, u32>,
+    reply_index: NameIndex,
     templates: Vec<Template>,
     sources: Vec<RuleSource>,
 }
@@ -70,7 +70,7 @@ struct Parts {
     rules: Option<RuleSet>,
     features: Option<FeatureEncoder>,
     fallback: Option<usize>,
-    reply_index: HashMap<String, u32>,
+    reply_index: NameIndex,
     templates: Vec<Template>,
     sources: Vec<RuleSource>,
     warnings: Vec<Problem>,
@@ -323,7 +323,6 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
             None,
         ));
     }
-    let mut reply_index = HashMap::default();
     if manifest.replies.is_empty() {
         problems.push(mk(
             "replies",
@@ -332,16 +331,16 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
             None,
         ));
     }
-    for (i, r) in manifest.replies.iter().enumerate() {
-        if reply_index.insert(r.clone(), i as u32).is_some() {
+    let reply_index =
+        NameIndex::new(manifest.replies.iter().map(String::as_str)).unwrap_or_else(|r| {
             problems.push(mk(
                 "replies",
                 "bundle::replies",
                 format!("reply category `{r}` is listed twice"),
                 None,
             ));
-        }
-    }
+            NameIndex::default()
+        });
     let sel = &manifest.selection;
     if !(sel.temperature.is_finite() && sel.temperature > 0.0) {
         problems.push(mk(
@@ -582,7 +581,7 @@ impl Bundle {
     }
     /// Index of reply category `name`.
     pub fn reply_index(&self, name: &str) -> Option<u32> {
-        self.tpl.reply_index.get(name).copied()
+        self.tpl.reply_index.get(name).map(|i| i as u32)
     }
     /// The compiled text template of track `i`.
     pub fn template(&self, i: usize) -> Option<&Template> {

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use crate::names::NameIndex;
+
 use serde::{Deserialize, Serialize};
 
 use crate::context::{AttrDecl, Schema, Val, Value};
@@ -35,7 +37,7 @@ pub struct Track {
 #[derive(Clone, Debug)]
 pub struct Catalog {
     tracks: Vec<Track>,
-    by_id: HashMap<String, usize>,
+    by_id: NameIndex,
     tags: BTreeMap<String, TrackSet>,
     attr_schema: Schema,
     /// `columns[attr_slot][track]`: the track attribute values, `None` where a track leaves it out.
@@ -94,11 +96,11 @@ impl Catalog {
                 Schema::default()
             }
         };
-        let mut by_id = HashMap::default();
+        let mut seen: HashMap<&str, ()> = HashMap::default();
         let mut tags: BTreeMap<String, TrackSet> = BTreeMap::new();
         let mut columns = vec![vec![None; tracks.len()]; attr_schema.len()];
         for (i, t) in tracks.iter().enumerate() {
-            if by_id.insert(t.id.clone(), i).is_some() {
+            if seen.insert(t.id.as_str(), ()).is_some() {
                 errors.push(CatalogError::DuplicateId(t.id.clone()));
             }
             for tag in &t.tags {
@@ -134,9 +136,11 @@ impl Catalog {
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+        drop(seen);
+        let by_id = match NameIndex::new(tracks.iter().map(|t| t.id.as_str())) {
+            Ok(ix) if errors.is_empty() => ix,
+            _ => return Err(errors),
+        };
         Ok(Self {
             tracks,
             by_id,
@@ -168,7 +172,7 @@ impl Catalog {
 
     /// Index of the track with id `id`.
     pub fn index(&self, id: &str) -> Option<usize> {
-        self.by_id.get(id).copied()
+        self.by_id.get(id)
     }
 
     /// The tracks carrying `tag`, or `None` when no track has it.

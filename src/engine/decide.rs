@@ -34,6 +34,13 @@ impl Scratch {
 /// Decides the next track for `req` with `bundle`.
 pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
     let b: &Bundle = bundle;
+    // The history's strings are separate allocations of the host's: read one
+    // byte of each up front so that their cache misses overlap.
+    let mut touch = 0u8;
+    for s in req.history.tracks.iter().chain(&req.history.replies) {
+        touch ^= s.as_bytes().first().copied().unwrap_or(0);
+    }
+    std::hint::black_box(touch);
     let mut values = Resolved::new();
     b.schema().resolve(&req.context, &mut values)?;
     if let Some(dim) = b.features().embedding_dim() {
@@ -113,6 +120,7 @@ fn decide_with(
     let mut policy = PolicyUse::NotNeeded;
     let fallback_used = outcome == MaskOutcome::Fallback;
     let mut no_choice = None;
+    let mut best = None;
     if outcome == MaskOutcome::Allowed {
         b.features().encode(&view, &mut s.obs);
         let kind = b.manifest().policy.scores;
@@ -158,20 +166,22 @@ fn decide_with(
         }
         // Ranked in catalog order here; `Decision::ranked` sorts on first access, so
         // a host that only reads the chosen track never pays for the sort.
-        assign_probabilities(b, &mut ranked);
+        best = top(&ranked);
+        assign_probabilities(b, &mut ranked, best);
     } else if fallback_used {
         ranked.push(Ranked {
             track: fallback as u32,
             score: s.verdict.boosts.get(fallback).copied().unwrap_or(0.0),
             probability: 1.0,
         });
+        best = Some(0);
     } else {
         no_choice = Some(
             "no track is allowed and a forbid rule masks the fallback too: hand the conversation to a person"
                 .to_owned(),
         );
     }
-    let chosen = pick(b, req, turn, &ranked);
+    let chosen = pick(b, req, turn, &ranked, best);
     let text = chosen
         .and_then(|c| b.template(c as usize))
         .map(|t| t.render(values));
@@ -213,11 +223,11 @@ fn top(ranked: &[Ranked]) -> Option<usize> {
 }
 
 /// Selection probabilities: greedy or softmax at the configured temperature, mixed with epsilon.
-fn assign_probabilities(b: &Bundle, ranked: &mut [Ranked]) {
+fn assign_probabilities(b: &Bundle, ranked: &mut [Ranked], best: Option<usize>) {
     let sel = &b.manifest().selection;
     let n = ranked.len() as f32;
     let eps = sel.epsilon;
-    let Some(t) = top(ranked) else { return };
+    let Some(t) = best else { return };
     match sel.mode {
         SelectionMode::Greedy => {
             for (i, r) in ranked.iter_mut().enumerate() {
@@ -251,8 +261,14 @@ fn assign_probabilities(b: &Bundle, ranked: &mut [Ranked]) {
 
 /// Picks by the probabilities (the top track when greedy without epsilon); the draw
 /// walks the catalog order, so a seed always gives the same track.
-fn pick(b: &Bundle, req: &Request, turn: u32, ranked: &[Ranked]) -> Option<u32> {
-    let best = ranked.get(top(ranked)?)?;
+fn pick(
+    b: &Bundle,
+    req: &Request,
+    turn: u32,
+    ranked: &[Ranked],
+    best: Option<usize>,
+) -> Option<u32> {
+    let best = ranked.get(best?)?;
     let sel = &b.manifest().selection;
     if sel.mode == SelectionMode::Greedy && sel.epsilon == 0.0 {
         return Some(best.track);

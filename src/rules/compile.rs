@@ -237,8 +237,12 @@ impl RuleSet {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub rules: Vec<CRule>,
-    /// Per rule, parallel to `rules`: its effect and targets.
+    /// The distinct effect-and-target entries, by [`Inner::hot_ids`]: rules
+    /// with the same effect on the same targets (often the same predicate)
+    /// share one, so applying them reads fewer cache lines.
     pub hot: Vec<HotRule>,
+    /// Per rule, parallel to `rules`: its entry in [`Inner::hot`].
+    pub hot_ids: Vec<u32>,
     /// The distinct target predicates, by [`HotRule::target`].
     pub preds: Vec<SetPred>,
     /// Every distinct atomic condition, grouped by kind and operator so that the
@@ -365,7 +369,8 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         .collect();
     let mut inner = Inner {
         rules: Vec::with_capacity(checked.len()),
-        hot: Vec::with_capacity(checked.len()),
+        hot: Vec::new(),
+        hot_ids: Vec::with_capacity(checked.len()),
         preds: Vec::new(),
         leaves: Vec::new(),
         conds: Vec::new(),
@@ -387,6 +392,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         n_preds: 0,
     };
     let mut pred_ids: HashMap<String, u32> = HashMap::new();
+    let mut hot_index: HashMap<(EffectKind, bool, u32, u32, u32), u32> = HashMap::new();
     let mut index_of: HashMap<u32, u32> = HashMap::new();
     let mut warnings = Vec::new();
     let mut depth = 0;
@@ -473,13 +479,19 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             cond,
             expr: c.cond.clone(),
         });
-        inner.hot.push(HotRule {
+        let entry = HotRule {
             effect: c.info.effect,
             pred,
             target,
             base,
             boost: c.boost,
+        };
+        let key = (entry.effect, pred, target, base, c.boost.to_bits());
+        let id = *hot_index.entry(key).or_insert_with(|| {
+            inner.hot.push(entry);
+            (inner.hot.len() - 1) as u32
         });
+        inner.hot_ids.push(id);
         inner.infos.push(c.info);
     }
     inner.scratch_words = depth * 2 * inner.words;

@@ -370,7 +370,13 @@ fn apply(
     mut err: Option<EvalError>,
     cached: bool,
 ) {
-    let Some(&r) = inner.hot.get(i) else { return };
+    let Some(&r) = inner
+        .hot_ids
+        .get(i)
+        .and_then(|&h| inner.hot.get(h as usize))
+    else {
+        return;
+    };
     let w = inner.words;
     let word_run = |at: u32| {
         let at = at as usize;

@@ -88,7 +88,7 @@ pub struct RuleEnv<'s> {
 }
 
 /// What a rule does when it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EffectKind {
     /// Masks its target tracks.
