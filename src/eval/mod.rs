@@ -30,6 +30,25 @@ pub struct Evaluation {
     pub violating_states: u64,
 }
 
+/// Asks `policy` for its probabilities in one state into `row`; whether it puts
+/// probability on a track `mask` forbids.
+pub(crate) fn ask(
+    policy: &dyn ActionPolicy,
+    obs: &[f32],
+    mask: &[bool],
+    out: &mut [f32],
+    row: &mut [f64],
+) -> bool {
+    out.iter_mut().for_each(|x| *x = 0.0);
+    policy.probs(obs, mask, out);
+    let mut bad = false;
+    for (a, (&p, x)) in out.iter().zip(row.iter_mut()).enumerate() {
+        bad |= p > 0.0 && !mask.get(a).copied().unwrap_or(false);
+        *x = f64::from(p.max(0.0));
+    }
+    bad
+}
+
 /// Exact evaluation on an enumerable [`Mdp`].
 #[derive(Clone, Debug)]
 pub struct ExactEvaluator {
@@ -116,18 +135,9 @@ impl ExactEvaluator {
                 }
                 m.encode(t, l, &mut obs);
                 m.write_mask(t, l, &mut mask);
-                out.iter_mut().for_each(|x| *x = 0.0);
-                policy.probs(&obs, &mask, &mut out);
                 let s = m.state(t, l);
-                let mut bad = false;
-                for (a, &p) in out.iter().enumerate() {
-                    if p > 0.0 && !mask[a] {
-                        bad = true;
-                    }
-                    if let Some(x) = table.get_mut(s * n_a + a) {
-                        *x = f64::from(p.max(0.0));
-                    }
-                }
+                let row = table.get_mut(s * n_a..(s + 1) * n_a).unwrap_or(&mut []);
+                let bad = ask(policy, &obs, &mask, &mut out, row);
                 violating += u64::from(bad);
             }
         }

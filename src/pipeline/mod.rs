@@ -24,7 +24,10 @@ use crate::report::{
     RunSummary,
 };
 use crate::sim::config::{SetupError, SimSetup};
-use crate::sim::{ContextSampler, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask, SimEnv};
+use crate::sim::{
+    ContextSampler, ExpandedEnv, ExpandedMdp, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask,
+    SimEnv,
+};
 use crate::train::config::Activation;
 use crate::train::curve::TrainObserver;
 use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv};
@@ -196,12 +199,36 @@ fn reads_usage(tpl: &BundleTemplate) -> bool {
             .any(|f| matches!(f, crate::features::Feature::UsedTracks))
 }
 
+/// The tracks whose usage the template's rules or features read (every track for
+/// the `used_tracks` feature).
+fn tracks_read(tpl: &BundleTemplate) -> Vec<usize> {
+    if tpl
+        .manifest()
+        .features
+        .iter()
+        .any(|f| matches!(f, crate::features::Feature::UsedTracks))
+    {
+        return (0..tpl.catalog().len()).collect();
+    }
+    tpl.rules()
+        .usage_tracks()
+        .into_iter()
+        .map(|t| t as usize)
+        .collect()
+}
+
 /// The simulator of one aggregate file: enumerated and evaluated exactly when its
-/// state is (turn, last reply) with a fixed context, simulated otherwise.
+/// state is (turn, last reply) with a fixed context, or when the state that also
+/// carries usage and a drawn context has few enough reachable states; simulated
+/// otherwise.
 enum Simulator {
     Exact {
         mdp: Arc<Mdp>,
         ev: ExactEvaluator,
+    },
+    Expanded {
+        sim: Arc<LiveSim>,
+        mdp: Arc<ExpandedMdp>,
     },
     Live {
         sim: Arc<LiveSim>,
@@ -209,6 +236,8 @@ enum Simulator {
         train_ev: LiveEvaluator,
         /// Reports values, on other episodes than the ones that selected the network.
         ev: LiveEvaluator,
+        /// Why the state space was not enumerated.
+        why: String,
     },
 }
 
@@ -235,11 +264,21 @@ impl Simulator {
             return Ok(Self::Exact { mdp, ev });
         }
         let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl)?);
+        let why = match ExpandedMdp::build(&sim, &tracks_read(tpl)) {
+            Ok(mdp) => {
+                return Ok(Self::Expanded {
+                    sim,
+                    mdp: Arc::new(mdp),
+                })
+            }
+            Err(e) => e.to_string(),
+        };
         let n = setup.job.eval_episodes.max(1);
         Ok(Self::Live {
             train_ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1c),
             ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1d),
             sim,
+            why,
         })
     }
 
@@ -247,13 +286,14 @@ impl Simulator {
     fn replies(&self) -> &Mdp {
         match self {
             Self::Exact { mdp, .. } => mdp,
-            Self::Live { sim, .. } => sim.mdp(),
+            Self::Expanded { sim, .. } | Self::Live { sim, .. } => sim.mdp(),
         }
     }
 
     fn env(&self) -> Box<dyn MaskedEnv> {
         match self {
             Self::Exact { mdp, .. } => Box::new(SimEnv::new(Arc::clone(mdp))),
+            Self::Expanded { mdp, .. } => Box::new(ExpandedEnv::new(Arc::clone(mdp))),
             Self::Live { sim, .. } => Box::new(LiveEnv::new(Arc::clone(sim))),
         }
     }
@@ -261,6 +301,7 @@ impl Simulator {
     fn train_evaluator(&self) -> &dyn Evaluator {
         match self {
             Self::Exact { ev, .. } => ev,
+            Self::Expanded { mdp, .. } => &**mdp,
             Self::Live { train_ev, .. } => train_ev,
         }
     }
@@ -268,6 +309,7 @@ impl Simulator {
     fn optimum(&self) -> Option<f64> {
         match self {
             Self::Exact { ev, .. } => Some(ev.optimum()),
+            Self::Expanded { mdp, .. } => Some(mdp.solve().0),
             Self::Live { .. } => None,
         }
     }
@@ -277,6 +319,10 @@ impl Simulator {
         match self {
             Self::Exact { ev, .. } => {
                 let e = ev.evaluate(policy);
+                (e.value, None, e.violating_states)
+            }
+            Self::Expanded { mdp, .. } => {
+                let e = mdp.evaluate(policy);
                 (e.value, None, e.violating_states)
             }
             Self::Live { ev, .. } => {
@@ -289,12 +335,21 @@ impl Simulator {
     fn uniform(&self) -> f64 {
         match self {
             Self::Exact { ev, .. } => ev.table_value(&ev.uniform_table()),
+            Self::Expanded { mdp, .. } => mdp.table_value(&mdp.uniform_table()),
             Self::Live { ev, .. } => ev.estimate(&crate::sim::live::UniformPolicy).mean,
         }
     }
 
     fn baselines(&self, agg: &Aggregates) -> BaselineSummary {
+        let exact = |b: crate::eval::Baselines| BaselineSummary {
+            optimum: Some(b.optimum),
+            ci95: None,
+            uniform: b.uniform,
+            best_single: b.best_single,
+            behaviour: b.behaviour,
+        };
         match self {
+            Self::Expanded { mdp, .. } => exact(mdp.baselines(agg)),
             Self::Exact { ev, .. } => {
                 let b = baselines(ev, agg);
                 BaselineSummary {
@@ -337,6 +392,9 @@ impl Simulator {
                 }
                 out
             }
+            Self::Expanded { mdp, .. } => (0..mdp.n_states())
+                .map(|s| mdp.observation(s).to_vec())
+                .collect(),
             Self::Live { ev, .. } => ev.sample_observations(200, 0x0b5),
         }
     }
@@ -353,6 +411,12 @@ impl Simulator {
             .sum();
         let (evaluation, context, episodes, obs_dim) = match self {
             Self::Exact { mdp, .. } => ("exact", Vec::new(), None, mdp.obs_dim()),
+            Self::Expanded { sim, mdp } => (
+                "exact",
+                sim.context().describe().to_vec(),
+                None,
+                mdp.obs_dim(),
+            ),
             Self::Live { sim, ev, .. } => (
                 "simulated",
                 sim.context().describe().to_vec(),
@@ -360,8 +424,22 @@ impl Simulator {
                 sim.obs_dim(),
             ),
         };
+        let (expanded, why_simulated) = match self {
+            Self::Exact { .. } => (None, None),
+            Self::Expanded { mdp, .. } => (
+                Some(crate::report::ExpandedSummary {
+                    states: mdp.n_states(),
+                    contexts: mdp.contexts(),
+                    tracks_read: mdp.tracks_read(),
+                }),
+                None,
+            ),
+            Self::Live { why, .. } => (None, Some(why.clone())),
+        };
         MdpSummary {
             evaluation: evaluation.into(),
+            expanded,
+            why_simulated,
             states: agg.config.max_turns as usize * m.n_last(),
             context,
             usage,

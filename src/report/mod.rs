@@ -66,8 +66,15 @@ pub struct NoiseSummary {
 pub struct MdpSummary {
     /// How policies are evaluated: `exact` (enumerable states: value iteration and
     /// exact policy evaluation) or `simulated` (the state carries track usage or a
-    /// drawn context: Monte-Carlo estimates with 95% confidence intervals).
+    /// drawn context and has too many reachable states: Monte-Carlo estimates with
+    /// 95% confidence intervals).
     pub evaluation: String,
+    /// When the state carries usage or a drawn context and was enumerated: its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<ExpandedSummary>,
+    /// When evaluation is simulated: why the state space was not enumerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_simulated: Option<String>,
     /// Enumerable states (turn × last reply; with `simulated`, the reply model's states).
     pub states: usize,
     /// Where each context attribute the template reads comes from.
@@ -84,6 +91,18 @@ pub struct MdpSummary {
     pub unavailable: usize,
     /// Warnings (states where no track is allowed, ...).
     pub warnings: Vec<String>,
+}
+
+/// The enumerated state space of a simulator whose state carries track usage or a
+/// drawn context.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpandedSummary {
+    /// Reachable states (context × turn × last reply × usage of the tracks read).
+    pub states: usize,
+    /// Context combinations (with their published probabilities).
+    pub contexts: usize,
+    /// Tracks whose usage the state carries.
+    pub tracks_read: usize,
 }
 
 /// Values of simple policies.
@@ -228,10 +247,25 @@ impl Report {
         for c in &m.context {
             let _ = writeln!(s, "- context `{}`: {}", c.attribute, c.source);
         }
-        if let Some(n) = m.episodes {
+        if let Some(x) = &m.expanded {
             let _ = writeln!(
                 s,
-                "- evaluation: simulated, {n} episodes per policy (the same episodes for every policy), ± the half-width of the 95% confidence interval; no exact optimum (the state space is not enumerated)"
+                "- evaluation: exact over {} reachable states ({} context combination{} × turn × last reply × usage of {} track{})",
+                x.states,
+                x.contexts,
+                if x.contexts == 1 { "" } else { "s" },
+                x.tracks_read,
+                if x.tracks_read == 1 { "" } else { "s" }
+            );
+        }
+        if let Some(n) = m.episodes {
+            let why = m
+                .why_simulated
+                .as_deref()
+                .map_or(String::new(), |w| format!(" ({w})"));
+            let _ = writeln!(
+                s,
+                "- evaluation: simulated, {n} episodes per policy (the same episodes for every policy), ± the half-width of the 95% confidence interval; no exact optimum: the state space is not enumerated{why}"
             );
         }
         for w in &m.warnings {

@@ -199,6 +199,22 @@ impl RuleSet {
         })
     }
 
+    /// The tracks whose usage the rules read (`used(..)` and `count(..)`, tags expanded).
+    pub fn usage_tracks(&self) -> std::collections::BTreeSet<u32> {
+        let found = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        for r in &self.inner.rules {
+            if let Some(e) = &r.expr {
+                e.any(&|x| {
+                    if let TExpr::Used(ts) | TExpr::Count(ts) = x {
+                        found.borrow_mut().extend(ts.iter().copied());
+                    }
+                    false
+                });
+            }
+        }
+        found.into_inner()
+    }
+
     /// The schema slots of the context attributes the rules read (in conditions or
     /// track predicates).
     pub fn context_slots(&self) -> std::collections::BTreeSet<u32> {

@@ -109,11 +109,16 @@ pub struct ContextSource {
     pub source: String,
 }
 
+/// A context (by schema slot) with its probability.
+pub type WeightedContext = (f64, Vec<Option<OwnedVal>>);
+
 /// Draws the context of each simulated conversation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContextSampler {
     sources: Vec<Source>,
     described: Vec<ContextSource>,
+    /// Attribute names by schema slot.
+    names: Vec<String>,
 }
 
 impl ContextSampler {
@@ -192,7 +197,12 @@ impl ContextSampler {
                 if missing.len() == 1 { "it" } else { "them" },
             )));
         }
-        Ok(Self { sources, described })
+        let names = schema.attrs().iter().map(|a| a.name.clone()).collect();
+        Ok(Self {
+            sources,
+            described,
+            names,
+        })
     }
 
     /// Whether every episode has the same context (nothing is drawn).
@@ -206,6 +216,53 @@ impl ContextSampler {
     /// Where each attribute read comes from.
     pub fn describe(&self) -> &[ContextSource] {
         &self.described
+    }
+
+    /// Every context [`ContextSampler::draw`] can produce, with its probability, when
+    /// there are at most `cap` and none comes from a numeric bin; `Err` says why not.
+    pub fn enumerate(&self, cap: usize) -> Result<Vec<WeightedContext>, String> {
+        let mut all: Vec<WeightedContext> = vec![(1.0, Vec::new())];
+        for (slot, s) in self.sources.iter().enumerate() {
+            let choices: Vec<(f64, Option<OwnedVal>)> = match s {
+                Source::Absent => vec![(1.0, None)],
+                Source::Fixed(v) => vec![(1.0, Some(v.clone()))],
+                Source::Drawn { cum, outcomes } => {
+                    let mut prev = 0.0;
+                    let mut out = Vec::with_capacity(outcomes.len());
+                    for (o, &c) in outcomes.iter().zip(cum) {
+                        let Outcome::Exact(v) = o else {
+                            let name = self
+                                .names
+                                .get(slot)
+                                .map_or("a context attribute", String::as_str);
+                            return Err(format!(
+                                "context attribute `{name}` is drawn inside numeric bins, which have no finite set of values"
+                            ));
+                        };
+                        out.push((c - prev, Some(v.clone())));
+                        prev = c;
+                    }
+                    out
+                }
+            };
+            if all.len().saturating_mul(choices.len()) > cap {
+                return Err(format!(
+                    "the published context values combine into more than {cap} contexts"
+                ));
+            }
+            all = all
+                .into_iter()
+                .flat_map(|(p, vals)| {
+                    choices.iter().map(move |(q, v)| {
+                        let mut vals = vals.clone();
+                        vals.push(v.clone());
+                        (p * q, vals)
+                    })
+                })
+                .filter(|(p, _)| *p > 0.0)
+                .collect();
+        }
+        Ok(all)
     }
 
     /// Draws one conversation's context into `out` (by schema slot).

@@ -67,6 +67,21 @@ impl LiveSim {
         &self.context
     }
 
+    /// The template's rules.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The fallback track.
+    pub fn fallback(&self) -> usize {
+        self.fallback
+    }
+
+    /// The template's feature encoder.
+    pub fn encoder(&self) -> &FeatureEncoder {
+        &self.encoder
+    }
+
     /// Observation length.
     pub fn obs_dim(&self) -> usize {
         self.encoder.dim()

@@ -17,6 +17,7 @@
 pub mod config;
 pub mod context;
 pub mod env;
+pub mod expanded;
 pub mod live;
 pub mod mask;
 pub mod reference;
@@ -32,6 +33,7 @@ use crate::turn::TurnView;
 
 pub use context::ContextSampler;
 pub use env::SimEnv;
+pub use expanded::{ExpandedEnv, ExpandedMdp, NotEnumerable};
 pub use live::{LiveEnv, LiveEvaluator, LiveSim};
 pub use mask::{AllowAll, MaskSource, P4gReferenceRules, RulesMask};
 
@@ -556,6 +558,12 @@ impl Mdp {
     /// Expected return of taking track `a` in (`t`, `last`) and then following values
     /// `v_next` (indexed by last-reply slot at turn `t + 1`).
     pub fn q_value(&self, t: u32, last: u32, a: usize, v_next: &[f64]) -> f64 {
+        self.q_with(t, last, a, |r| v_next.get(r + 1).copied().unwrap_or(0.0))
+    }
+
+    /// Expected return of taking track `a` in (`t`, `last`), where `next(r)` is the
+    /// value of the state the conversation reaches after non-terminal reply `r`.
+    pub(crate) fn q_with(&self, t: u32, last: u32, a: usize, next: impl Fn(usize) -> f64) -> f64 {
         let sa = self.sa(t, last, a);
         let probs = self.reply_probs(t, last, a);
         let at_limit = t + 1 >= self.max_turns;
@@ -570,7 +578,7 @@ impl Mdp {
                     let future = if at_limit {
                         self.limit_reward(sa)
                     } else {
-                        v_next.get(r + 1).copied().unwrap_or(0.0)
+                        next(r)
                     };
                     self.engagement_reward(r) + self.stay * future
                 }
