@@ -13,6 +13,7 @@ use talktrack::eval::ExactEvaluator;
 use talktrack::log::ReadOptions;
 use talktrack::pipeline::{run, Algorithm, Hooks};
 use talktrack::sim::config::SimSetup;
+use talktrack::sim::context::OwnedVal;
 use talktrack::sim::live::{SingleTrackPolicy, UniformPolicy};
 use talktrack::sim::{
     ExpandedEnv, ExpandedMdp, LiveEvaluator, LiveSim, Mdp, NotEnumerable, RulesMask,
@@ -198,6 +199,143 @@ fn usage_rules_are_enumerated_and_agree_with_simulation() {
     }
     assert_eq!(env.violations(), 0);
     assert!(asks_seen > 100, "{asks_seen}");
+}
+
+/// Rules reading one track's usage and two categorical context attributes.
+const TELECOM_RULES: &str = r#"
+rule price-after-disclosure
+  because "disclose the fees before any price"
+  when not used(fee_disclosure)
+  forbid tracks tagged price
+
+rule no-upsell-with-complaint
+  because "no upsell while a complaint is open"
+  when customer.open_complaint
+  forbid tracks tagged upsell
+
+rule north-no-fiber
+  because "fiber is not available in the north"
+  when customer.region == north
+  forbid tracks tagged fiber
+"#;
+
+/// The telecom catalog with [`TELECOM_RULES`] and a feature spec that reads the region.
+fn categorical_setup(dir: &Path) -> SimSetup {
+    let tpl = dir.join("template");
+    std::fs::create_dir_all(tpl.join("rules")).unwrap();
+    std::fs::write(tpl.join("rules/simple.rules"), TELECOM_RULES).unwrap();
+    let src = Path::new("policies/telecom-upsell");
+    std::fs::copy(src.join("policy.onnx"), tpl.join("policy.onnx")).unwrap();
+    let mut m: toml::Table = std::fs::read_to_string(src.join("bundle.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    m.insert(
+        "rules".into(),
+        toml::Value::from(vec!["rules/simple.rules"]),
+    );
+    m.remove("tests");
+    let features: toml::Value = toml::from_str::<toml::Table>(
+        r#"f = [{ kind = "turn_one_hot" }, { kind = "last_reply_one_hot" }, { kind = "attr_one_hot", name = "region" }]"#,
+    )
+    .unwrap()["f"]
+        .clone();
+    m.insert("features".into(), features);
+    std::fs::write(tpl.join("bundle.toml"), toml::to_string(&m).unwrap()).unwrap();
+    let cfg = std::fs::read_to_string("configs/telecom.toml")
+        .unwrap()
+        .replace(
+            r#"log = "../data/telecom-synthetic/telecom.jsonl""#,
+            &format!(
+                "log = {:?}",
+                abs("data/telecom-synthetic/telecom.jsonl")
+                    .display()
+                    .to_string()
+            ),
+        )
+        .replace(
+            r#"template = "../policies/telecom-upsell""#,
+            &format!("template = {:?}", tpl.display().to_string()),
+        );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, cfg).unwrap();
+    SimSetup::load(&path).unwrap()
+}
+
+#[test]
+fn categorical_context_is_enumerated_with_its_published_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = categorical_setup(dir.path());
+    let agg = s.aggregate_file(ReadOptions::default()).unwrap();
+    let tpl = s.load_template().unwrap().unwrap();
+    let read: Vec<usize> = tpl
+        .rules()
+        .usage_tracks()
+        .into_iter()
+        .map(|t| t as usize)
+        .collect();
+    assert_eq!(read, vec![tpl.catalog().index("fee_disclosure").unwrap()]);
+    let sim = Arc::new(LiveSim::build(&agg, &s.sim, &tpl).unwrap());
+    let x = ExpandedMdp::build(&sim, &read).unwrap();
+    // Every published region × both complaint values.
+    let regions = agg.context_marginals["region"].len();
+    assert!(regions >= 3, "{regions}");
+    assert_eq!(x.contexts(), regions * 2);
+    // The combinations' probabilities are the products of the published shares.
+    let all = sim.context().enumerate(4096).unwrap();
+    assert!((all.iter().map(|(p, _)| p).sum::<f64>() - 1.0).abs() < 1e-12);
+    let slot = tpl.schema().slot("region").unwrap();
+    let published = &agg.context_marginals["region"];
+    let total: f64 = published.values().sum();
+    let names = ["north", "south", "east", "west"];
+    for (label, &n) in published {
+        let v = names.iter().position(|x| x == label).unwrap() as u32;
+        let p: f64 = all
+            .iter()
+            .filter(|(_, c)| c[slot] == Some(OwnedVal::Enum(v)))
+            .map(|(p, _)| p)
+            .sum();
+        assert!(
+            (p - n / total).abs() < 1e-12,
+            "{label}: {p} vs {}",
+            n / total
+        );
+    }
+    let live = LiveEvaluator::new(Arc::clone(&sim), 40_000, 13);
+    let catalog = tpl.catalog();
+    let policies: Vec<(&str, Box<dyn ActionPolicy>)> = vec![
+        ("uniform", Box::new(UniformPolicy)),
+        // Allowed by region and disclosure, and by complaint and disclosure.
+        (
+            "fiber_cross_sell",
+            Box::new(SingleTrackPolicy {
+                track: catalog.index("fiber_cross_sell").unwrap(),
+            }),
+        ),
+        (
+            "offer_unlimited",
+            Box::new(SingleTrackPolicy {
+                track: catalog.index("offer_unlimited").unwrap(),
+            }),
+        ),
+    ];
+    for (name, p) in &policies {
+        let exact = x.evaluate(p.as_ref());
+        assert_eq!(exact.violating_states, 0);
+        let est = live.estimate(p.as_ref());
+        assert!(
+            (exact.value - est.mean).abs() <= 1.5 * est.half_width,
+            "{name}: exact {} vs simulated {} ± {}",
+            exact.value,
+            est.mean,
+            est.half_width
+        );
+    }
+    let b = x.baselines(&agg);
+    assert!(
+        b.optimum > b.best_single.1 && b.best_single.1 > b.uniform,
+        "{b:?}"
+    );
 }
 
 #[test]
