@@ -5,7 +5,8 @@
 //! The user model is the same as in [`Mdp`] (reply cells by turn and last reply,
 //! terminal replies, `stay`, the turn limit); the state adds what the rules and the
 //! feature spec read: how often each track was used and the conversation's context.
-//! That state is not enumerated: masks come from the runtime's rules engine
+//! [`super::expanded`] enumerates that state when it can (categorical context, few
+//! reachable states); otherwise, here, masks come from the runtime's rules engine
 //! ([`crate::engine::mask`]) and observations from the runtime's feature encoder at
 //! every step, and policies are evaluated by simulation with 95% confidence
 //! intervals ([`crate::eval::simulate`]) instead of exactly.
