@@ -142,6 +142,30 @@ fn deny_overrides_whatever_the_order() {
 }
 
 #[test]
+fn identical_rules_each_fire_and_boosts_still_add_up() {
+    let fx = Fixture::new();
+    let rules = fx.rules(
+        "rule a because \"x\" when customer.age >= 18 forbid tracks tagged family
+         rule b because \"y\" when customer.age >= 18 forbid tracks tagged family
+         rule c because \"x\" when customer.age >= 18 boost track loan by 0.5
+         rule d because \"x\" when customer.age >= 18 boost track loan by 0.5
+         rule e because \"x\" when customer.age >= 18 only tracks loan, family_plan
+         rule f because \"x\" when customer.age >= 18 only tracks loan, family_plan",
+    );
+    // (Reusing one scratch across turns is covered by `rules_fastpath`.)
+    let v = Turn::adult().eval(&fx, &rules);
+    assert_eq!(fired_ids(&rules, &v), ["a", "b", "c", "d", "e", "f"]);
+    assert_eq!(v.boosts[fx.track("loan")], 1.0);
+    let a: Vec<usize> = v.targets(&rules, &v.fired[0]).collect();
+    let b: Vec<usize> = v.targets(&rules, &v.fired[1]).collect();
+    assert_eq!(a, b);
+    assert!(a.contains(&fx.track("family_plan")));
+    assert!(v.any_only && v.restricted.contains(fx.track("loan")));
+    let young = Turn::adult().with("age", 16).eval(&fx, &rules);
+    assert!(young.fired.is_empty());
+}
+
+#[test]
 fn boosts_add_up_and_penalties_subtract() {
     let fx = Fixture::new();
     let rules = fx.rules(

@@ -259,6 +259,12 @@ pub(crate) struct Inner {
     pub hot: Vec<HotRule>,
     /// Per rule, parallel to `rules`: its entry in [`Inner::hot`].
     pub hot_ids: Vec<u32>,
+    /// Per rule: its class. Forbid and `only` rules with the same condition
+    /// literals and the same effect entry do the same thing, so evaluation
+    /// applies the first of a class and records the others as firing alike.
+    pub class_of: Vec<u32>,
+    /// Number of classes.
+    pub n_classes: usize,
     /// The distinct target predicates, by [`HotRule::target`].
     pub preds: Vec<SetPred>,
     /// Every distinct atomic condition, grouped by kind and operator so that the
@@ -387,6 +393,8 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         rules: Vec::with_capacity(checked.len()),
         hot: Vec::new(),
         hot_ids: Vec::with_capacity(checked.len()),
+        class_of: Vec::new(),
+        n_classes: 0,
         preds: Vec::new(),
         leaves: Vec::new(),
         conds: Vec::new(),
@@ -513,6 +521,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
     inner.scratch_words = depth * 2 * inner.words;
     inner.n_preds = inner.preds.len();
     flatten_all(&mut inner);
+    group_duplicates(&mut inner);
     (
         RuleSet {
             inner: Arc::new(inner),
@@ -923,6 +932,35 @@ fn flatten_all(inner: &mut Inner) {
         })
         .collect();
     group_by_watch(inner, true_lit);
+}
+
+/// Groups rules that behave identically (see [`Inner::class_of`]); boost rules and
+/// rules whose condition does not flatten to a pair each form their own class.
+fn group_duplicates(inner: &mut Inner) {
+    let mut ids: HashMap<(u32, u32, u32), u32> = HashMap::new();
+    let mut n = 0u32;
+    let mut class_of = Vec::with_capacity(inner.pairs.len());
+    for (i, &(a, b)) in inner.pairs.iter().enumerate() {
+        let h = inner.hot_ids.get(i).copied().unwrap_or(u32::MAX);
+        let boost = inner
+            .hot
+            .get(h as usize)
+            .is_none_or(|r| r.effect == EffectKind::Boost);
+        let class = if boost || b == LONG_RULE {
+            None
+        } else {
+            Some(*ids.entry((a, b, h)).or_insert_with(|| {
+                n += 1;
+                n - 1
+            }))
+        };
+        class_of.push(class.unwrap_or_else(|| {
+            n += 1;
+            n - 1
+        }));
+    }
+    inner.class_of = class_of;
+    inner.n_classes = n as usize;
 }
 
 /// Builds the watch groups: each plain conjunction watches one of its two

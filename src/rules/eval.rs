@@ -59,6 +59,12 @@ pub struct Verdict {
     /// Per distinct predicate and kind of effect (forbid, other): the offset of
     /// the target run that rules over all tracks share, or [`NO_RUN`].
     pred_runs: Vec<u32>,
+    /// This evaluation's number; a class whose `class_gen` equals it was applied.
+    generation: u32,
+    /// Per rule class: the evaluation that last applied it, and what its rule
+    /// recorded then (`None`: it changed nothing).
+    class_gen: Vec<u32>,
+    class_fired: Vec<Option<Fired>>,
 }
 
 /// No shared target run yet.
@@ -83,6 +89,9 @@ impl Verdict {
             pred_err: Vec::new(),
             pred_done: Vec::new(),
             pred_runs: Vec::new(),
+            generation: 0,
+            class_gen: Vec::new(),
+            class_fired: Vec::new(),
         }
     }
 
@@ -119,6 +128,18 @@ impl Verdict {
             out.fill();
         }
         out.subtract(&self.forbidden);
+    }
+
+    fn reset_classes(&mut self, classes: usize) {
+        if self.class_gen.len() != classes {
+            self.class_gen = vec![0; classes];
+            self.class_fired = vec![None; classes];
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.class_gen.iter_mut().for_each(|g| *g = 0);
+            self.generation = 1;
+        }
     }
 
     fn reset(&mut self, n: usize, scratch: usize, leaves: usize, rules: usize, preds: usize) {
@@ -294,11 +315,24 @@ impl RuleSet {
                 }
             }
         }
+        out.reset_classes(inner.n_classes);
+        let generation = out.generation;
         for wi in 0..out.live.len() {
             let mut word = out.live.get(wi).copied().unwrap_or(0);
             while word != 0 {
                 let i = wi * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;
+                // A rule like one applied before this turn does what it did.
+                let class = inner.class_of.get(i).map_or(usize::MAX, |&c| c as usize);
+                if out.class_gen.get(class) == Some(&generation) {
+                    if let Some(Some(f)) = out.class_fired.get(class).copied() {
+                        out.fired.push(Fired {
+                            rule: i as u32,
+                            ..f
+                        });
+                    }
+                    continue;
+                }
                 let state = out.rule_state.get(i).copied().unwrap_or(0);
                 let err = if state == 1 {
                     None
@@ -322,7 +356,15 @@ impl RuleSet {
                         .get(i)
                         .map_or(Some(EvalError::Overflow), |r| cond(&r.cond, &env).err())
                 };
+                let before = out.fired.len();
                 apply(inner, &env, out, i, err, true);
+                let recorded = out.fired.get(before).copied();
+                if let (Some(g), Some(f)) =
+                    (out.class_gen.get_mut(class), out.class_fired.get_mut(class))
+                {
+                    *g = generation;
+                    *f = recorded;
+                }
             }
         }
     }
