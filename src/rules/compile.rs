@@ -57,6 +57,14 @@ pub(crate) enum Cond {
         op: CmpOp,
         k: i64,
     },
+    /// [`Cond::CountSetCmp`] as a leaf: its tracks are `len` entries from `start`
+    /// in [`Inner::count_tracks`], next to the other leaves' tracks.
+    CountSpanCmp {
+        start: u32,
+        len: u32,
+        op: CmpOp,
+        k: i64,
+    },
     /// `customer.x <op> k` for a numeric attribute and a float constant.
     FloatCmp {
         slot: u32,
@@ -259,6 +267,8 @@ pub(crate) struct Inner {
     pub hot: Vec<HotRule>,
     /// Per rule, parallel to `rules`: its entry in [`Inner::hot`].
     pub hot_ids: Vec<u32>,
+    /// The tracks of every `count(..)` leaf over several tracks, back to back.
+    pub count_tracks: Vec<u32>,
     /// Per rule: its class. Forbid and `only` rules with the same condition
     /// literals and the same effect entry do the same thing, so evaluation
     /// applies the first of a class and records the others as firing alike.
@@ -395,6 +405,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         hot_ids: Vec::with_capacity(checked.len()),
         class_of: Vec::new(),
         n_classes: 0,
+        count_tracks: Vec::new(),
         preds: Vec::new(),
         leaves: Vec::new(),
         conds: Vec::new(),
@@ -546,6 +557,7 @@ fn with_empty_view<R>(inner: &Inner, env: &RuleEnv, f: impl FnOnce(&Env) -> R) -
         view: &view,
         cols: &inner.cols,
         products: &inner.products,
+        count_tracks: &inner.count_tracks,
     };
     f(&e)
 }
@@ -832,7 +844,7 @@ fn kind_rank(c: &Cond) -> (u8, u8) {
         Cond::Used { .. } => (4, 0),
         Cond::EnumIn { .. } => (5, 0),
         Cond::CountCmp { op: o, .. } => (6, op(o)),
-        Cond::CountSetCmp { op: o, .. } => (7, op(o)),
+        Cond::CountSetCmp { op: o, .. } | Cond::CountSpanCmp { op: o, .. } => (7, op(o)),
         Cond::FloatCmp { op: o, .. } => (8, op(o)),
         Cond::TurnCmp { op: o, .. } => (9, op(o)),
         Cond::TurnsLeftCmp { op: o, .. } => (10, op(o)),
@@ -894,6 +906,19 @@ fn flatten_all(inner: &mut Inner) {
         .iter()
         .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take))
         .collect();
+    // Leaves that count several tracks read them from one array, in leaf order.
+    for leaf in &mut inner.leaves {
+        if let Cond::CountSetCmp { tracks, op, k } = leaf {
+            let start = inner.count_tracks.len() as u32;
+            inner.count_tracks.extend_from_slice(tracks);
+            *leaf = Cond::CountSpanCmp {
+                start,
+                len: tracks.len() as u32,
+                op: *op,
+                k: *k,
+            };
+        }
+    }
     let true_lit = remap(TRUE_LIT);
     inner.conds = raw
         .into_iter()

@@ -189,6 +189,7 @@ pub(crate) struct Env<'a, 'v> {
     pub view: &'a TurnView<'v>,
     pub cols: &'a [Vec<Option<CVal>>],
     pub products: &'a [Option<Box<str>>],
+    pub count_tracks: &'a [u32],
 }
 
 impl RuleSet {
@@ -209,6 +210,7 @@ impl RuleSet {
             view,
             cols: &inner.cols,
             products: &inner.products,
+            count_tracks: &inner.count_tracks,
         };
         // Every distinct leaf once; leaves are grouped by kind, so the dispatch predicts well.
         let states = out.lit_state.chunks_exact_mut(2);
@@ -386,6 +388,7 @@ impl RuleSet {
             view,
             cols: &inner.cols,
             products: &inner.products,
+            count_tracks: &inner.count_tracks,
         };
         for (i, r) in inner.rules.iter().enumerate() {
             let res = match &r.expr {
@@ -586,6 +589,17 @@ fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
         }
         Cond::CountCmp { track, op, k } => {
             let n = i64::from(v.used.get(*track as usize).copied().unwrap_or(0));
+            Ok(test(*op, n.cmp(k)))
+        }
+        Cond::CountSpanCmp { start, len, op, k } => {
+            let (start, len) = (*start as usize, *len as usize);
+            let n: i64 = env
+                .count_tracks
+                .get(start..start + len)
+                .unwrap_or(&[])
+                .iter()
+                .map(|t| i64::from(v.used.get(*t as usize).copied().unwrap_or(0)))
+                .sum();
             Ok(test(*op, n.cmp(k)))
         }
         Cond::CountSetCmp { tracks, op, k } => {
