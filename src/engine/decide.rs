@@ -51,11 +51,10 @@ pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideErr
                 found,
             });
         }
-        if let Some(i) = req
-            .embedding
-            .as_ref()
-            .and_then(|e| e.iter().position(|x| !x.is_finite()))
-        {
+        let e = req.embedding.as_deref().unwrap_or(&[]);
+        // A fold without early exit vectorises; the position is looked for only on failure.
+        if e.iter().fold(false, |bad, x| bad | !x.is_finite()) {
+            let i = e.iter().position(|x| !x.is_finite()).unwrap_or(0);
             return Err(DecideError::EmbeddingNotFinite(i));
         }
     }
@@ -131,23 +130,30 @@ fn decide_with(
                 error: e.to_string(),
             },
             Ok(()) => {
-                // One pass: the final scores, counting the allowed tracks whose
-                // policy score is unusable.
+                // One pass: the final scores and the best of them (highest score,
+                // lowest track on ties), counting the allowed tracks whose policy
+                // score is unusable.
                 let mut bad = 0usize;
                 let scores = &s.scores[..];
-                ranked.extend(s.allowed.iter().map(|t| {
+                let (mut top_i, mut top_s) = (None, f32::NEG_INFINITY);
+                ranked.extend(s.allowed.iter().enumerate().map(|(i, t)| {
                     let x = scores.get(t).copied().unwrap_or(f32::NAN);
                     let (base, ok) = match kind {
                         ScoreKind::Probabilities => (x.ln(), x.is_finite() && x >= 0.0),
                         _ => (x, x.is_finite()),
                     };
                     bad += usize::from(!ok);
+                    let score = base + boost(t);
+                    if top_i.is_none() || score.total_cmp(&top_s).is_gt() {
+                        (top_i, top_s) = (Some(i), score);
+                    }
                     Ranked {
                         track: t as u32,
-                        score: base + boost(t),
+                        score,
                         probability: 0.0,
                     }
                 }));
+                best = top_i;
                 if bad == 0 {
                     PolicyUse::Used
                 } else {
@@ -163,10 +169,10 @@ fn decide_with(
                 score: boost(t),
                 probability: 0.0,
             }));
+            best = top(&ranked);
         }
         // Ranked in catalog order here; `Decision::ranked` sorts on first access, so
         // a host that only reads the chosen track never pays for the sort.
-        best = top(&ranked);
         assign_probabilities(b, &mut ranked, best);
     } else if fallback_used {
         ranked.push(Ranked {
