@@ -4,6 +4,10 @@
 //!
 //! `TALKTRACK_BENCH_SEEDS` changes the number of seeds.
 
+/// The allocator the `talktrack-train` binary uses, so the figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use talktrack::sim::reference::p4g_reference_env;
 use talktrack::train::env::{Evaluator, MaskedEnv};
 use talktrack::train::{

@@ -4,6 +4,12 @@
 //! A thin layer over `talktrack::pipeline` and friends; progress bars go to stderr
 //! and stay quiet when stderr is not a terminal or with `--quiet`.
 
+/// Training allocates and frees large buffers at every update: mimalloc keeps them
+/// mapped, where the system allocator returns them to the kernel and faults them in
+/// again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
 macro_rules! say {
     ($($t:tt)*) => {{
