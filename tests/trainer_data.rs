@@ -12,7 +12,7 @@ use talktrack::aggregate::split::{aggregate_split, Split};
 use talktrack::aggregate::{aggregate_log, AggregateConfig, AggregateError, Aggregates};
 use talktrack::eval::{simulate, ExactEvaluator};
 use talktrack::log::p4g::{convert, ConvertOptions};
-use talktrack::log::{ReadOptions, Vocab};
+use talktrack::log::{Conversation, ReadOptions, Vocab};
 use talktrack::sim::reference::{p4g_aggregates, p4g_reference_env, p4g_reference_setup, P4G_LOG};
 use talktrack::sim::{default_encoder, AllowAll, Mdp, ReplyMode, SimConfig, SimEnv};
 use talktrack::train::env::{ActionPolicy, Evaluator, MaskedEnv};
@@ -177,6 +177,89 @@ fn split_is_about_80_20_and_stable() {
         (40.0..=80.0).contains(&s.holdout.conversations),
         "{}",
         s.holdout.conversations
+    );
+}
+
+/// The shipped log with a `segment` context attribute on every conversation.
+fn log_with_segments() -> Vec<String> {
+    P4G_LOG
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut c: Conversation = serde_json::from_str(line).unwrap();
+            c.context
+                .insert("segment".into(), ["a", "b", "c"][i % 3].into());
+            serde_json::to_string(&c).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_repeated_conversation_counts_once_and_is_reported_with_its_line() {
+    let setup = p4g_reference_setup().unwrap();
+    let cfg = AggregateConfig {
+        context_attributes: vec!["segment".into()],
+        ..setup.aggregate.clone()
+    };
+    let aggregate =
+        |log: &str, opts: ReadOptions| aggregate_log(log.as_bytes(), &vocab(), cfg.clone(), opts);
+    let plain_lines = log_with_segments();
+    let first = plain_lines[0].clone();
+    let id = first.split('"').nth(3).unwrap().to_string();
+    // One conversation five times is one distinct conversation: nothing reaches k = 5.
+    let err = aggregate(&format!("{first}\n").repeat(5), ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AggregateError::NothingPublishable {
+                best: 1,
+                conversations: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The log with its first conversation repeated after line 10 and twice at the end
+    // publishes exactly what the log without the repeats publishes: cells, behaviour
+    // and context marginals.
+    let plain = plain_lines.join("\n");
+    let mut lines = plain_lines.clone();
+    lines.insert(10, first.clone());
+    lines.extend([first.clone(), first.clone()]);
+    let with_dups = lines.join("\n");
+    let (want, want_stats) = aggregate(&plain, ReadOptions::default()).unwrap();
+    let (got, stats) = aggregate(&with_dups, ReadOptions::default()).unwrap();
+    assert_eq!(want_stats.bad, 0);
+    assert_eq!(want.context_marginals["segment"].len(), 3);
+    assert_eq!(got, want);
+    assert_eq!((stats.conversations, stats.bad), (300, 3));
+    let bad_lines: Vec<u64> = stats.examples.iter().map(|b| b.line).collect();
+    assert_eq!(bad_lines, [11, 302, 303]);
+    assert_eq!(
+        stats.examples[0].reason,
+        format!("duplicate conversation id `{id}` (first seen at line 1)")
+    );
+    // Split: each side holds the same conversations as without the repeats.
+    let split = |log: &str| {
+        aggregate_split(
+            log.as_bytes(),
+            &vocab(),
+            cfg.clone(),
+            ReadOptions::default(),
+            Split::default(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (split(&plain), split(&with_dups));
+    assert_eq!((a.train, a.holdout), (b.train, b.holdout));
+    // Strict mode stops at the first repeat.
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    assert_eq!(
+        aggregate(&with_dups, strict).unwrap_err().to_string(),
+        format!("line 11: duplicate conversation id `{id}` (first seen at line 1)")
     );
 }
 

@@ -9,7 +9,10 @@
 //! to `max_turns - 1`, and last reply) and marginals of chosen context attributes.
 //!
 //! Privacy: a cell backed by fewer than `k` distinct conversations is never
-//! published. With `epsilon` set, Laplace noise makes the release
+//! published. Conversations are distinct by id: the log reader rejects a line whose
+//! conversation id it has already seen ([`crate::log::LogReader`]), so one
+//! conversation repeated in a log is counted once in the cells, the behaviour counts,
+//! the context marginals and either part of a split. With `epsilon` set, Laplace noise makes the release
 //! epsilon-differentially private per conversation, see [`noise`].
 
 pub mod noise;
@@ -340,6 +343,10 @@ struct BehAcc {
 
 /// Accumulates conversations one at a time; memory grows with the number of cells,
 /// not of conversations.
+///
+/// Every [`Aggregator::add`] counts as one more distinct conversation: feed it from a
+/// [`LogReader`], which drops repeated conversation ids, as [`aggregate_log`] and
+/// [`split::aggregate_split`] do.
 pub struct Aggregator<'v> {
     vocab: &'v Vocab,
     cfg: AggregateConfig,
@@ -364,7 +371,8 @@ impl<'v> Aggregator<'v> {
         })
     }
 
-    /// Adds one (already validated) conversation.
+    /// Adds one (already validated) conversation, counted as distinct from every
+    /// conversation added before: add each conversation once.
     pub fn add(&mut self, c: &Conversation) {
         let seq = self.conversations;
         self.conversations += 1;

@@ -5,13 +5,24 @@
 //! `{"id": "...", "context": {...}, "turns": [{"track": "...", "reply": "...", "text": "..."}],
 //! "outcome": {"converted": true, "value": 1.5}}`.
 //! `context` and `text` are optional, `value` defaults to 1 when converted and 0
-//! otherwise. The JSON Schema is `docs/log.schema.json`. The reader holds one line
-//! at a time, so memory does not grow with the file; a bad line is reported with
+//! otherwise. The JSON Schema is `docs/log.schema.json`. A bad line is reported with
 //! its number and reason and either skipped (the default) or fatal (`strict`).
+//!
+//! Conversation ids must be unique within a log: every count the trainer publishes is
+//! a count of distinct conversations, so a line whose id was already seen is a bad
+//! line ("duplicate conversation id ..., first seen at line N"), never counted twice.
+//!
+//! Memory: the reader holds one line at a time plus, per distinct conversation, a
+//! 64-bit hash of its id and the line it was first seen on (16 bytes, plus the hash
+//! table's slack). It grows with the number of conversations, not with the size of the
+//! file. Two different ids with the same hash (odds about n²/2⁶⁵ for n conversations)
+//! would make the later one a reported duplicate: a conversation can be dropped that
+//! way, never counted twice.
 
 pub mod p4g;
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +31,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Conversation {
-    /// Conversation id (unique within a log; used for distinct-conversation counts and splits).
+    /// Conversation id, unique within a log: used for distinct-conversation counts and
+    /// splits; a repeated id is a bad line.
     pub id: String,
     /// Context attributes known at the start of the conversation.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -194,10 +206,19 @@ impl Vocab {
     }
 }
 
+/// The 64-bit hash of a conversation id the duplicate check keys on: SipHash with
+/// fixed keys, so the same log gives the same result on every run.
+fn id_hash(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 /// Reads conversations from JSONL one line at a time.
 ///
-/// Iterating yields valid conversations; bad lines are counted in [`LogReader::stats`]
-/// or, in strict mode, yielded once as an error after which iteration stops.
+/// Iterating yields valid conversations with distinct ids; bad lines (a repeated id
+/// among them) are counted in [`LogReader::stats`] or, in strict mode, yielded once as
+/// an error after which iteration stops.
 pub struct LogReader<'v, R> {
     input: R,
     vocab: &'v Vocab,
@@ -205,6 +226,8 @@ pub struct LogReader<'v, R> {
     buf: String,
     stats: ReadStats,
     failed: bool,
+    /// Hash of each conversation id returned so far → the line it was on.
+    seen: HashMap<u64, u64>,
 }
 
 impl<'v, R: BufRead> LogReader<'v, R> {
@@ -217,6 +240,7 @@ impl<'v, R: BufRead> LogReader<'v, R> {
             buf: String::new(),
             stats: ReadStats::default(),
             failed: false,
+            seen: HashMap::new(),
         }
     }
 
@@ -230,7 +254,8 @@ impl<'v, R: BufRead> LogReader<'v, R> {
         self.stats
     }
 
-    fn parse_line(&self) -> Result<Conversation, String> {
+    /// The conversation on the current line and the hash of its id, or why it is bad.
+    fn parse_line(&self) -> Result<(Conversation, u64), String> {
         let raw: serde_json::Value =
             serde_json::from_str(&self.buf).map_err(|e| format!("not valid JSON: {e}"))?;
         match raw.get("outcome") {
@@ -242,7 +267,14 @@ impl<'v, R: BufRead> LogReader<'v, R> {
         let c: Conversation =
             serde_json::from_value(raw).map_err(|e| format!("not a conversation: {e}"))?;
         self.vocab.check(&c)?;
-        Ok(c)
+        let h = id_hash(&c.id);
+        if let Some(first) = self.seen.get(&h) {
+            return Err(format!(
+                "duplicate conversation id `{}` (first seen at line {first})",
+                c.id
+            ));
+        }
+        Ok((c, h))
     }
 }
 
@@ -268,7 +300,8 @@ impl<R: BufRead> Iterator for LogReader<'_, R> {
                 continue;
             }
             match self.parse_line() {
-                Ok(c) => {
+                Ok((c, h)) => {
+                    self.seen.insert(h, self.stats.lines);
                     self.stats.conversations += 1;
                     return Some(Ok(c));
                 }
@@ -306,8 +339,9 @@ mod tests {
 
     #[test]
     fn reads_good_lines_and_skips_bad_ones_with_line_numbers() {
+        let good_d = GOOD.replace("\"a\"", "\"d\"");
         let text = format!(
-            "{GOOD}\n\n{{\"id\":\"b\",\"turns\":[{{\"track\":\"pitch\",\"reply\":\"no\"}}],\"outcome\":{{\"converted\":false}}}}\n{{\"id\":\"c\",\"turns\":[]}}\nnot json\n{GOOD}\n"
+            "{GOOD}\n\n{{\"id\":\"b\",\"turns\":[{{\"track\":\"pitch\",\"reply\":\"no\"}}],\"outcome\":{{\"converted\":false}}}}\n{{\"id\":\"c\",\"turns\":[]}}\nnot json\n{good_d}\n"
         );
         let v = vocab();
         let mut r = LogReader::new(text.as_bytes(), &v, ReadOptions::default());
@@ -336,6 +370,35 @@ mod tests {
         assert!(out[0].is_ok());
         let err = out[1].as_ref().unwrap_err().to_string();
         assert_eq!(err, "line 2: conversation has no `outcome`");
+    }
+
+    #[test]
+    fn a_repeated_id_is_a_bad_line_naming_the_first() {
+        let other = GOOD.replace("\"a\"", "\"b\"");
+        let text = format!("{GOOD}\n{other}\n\n{GOOD}\n{GOOD}\n");
+        let v = vocab();
+        let mut r = LogReader::new(text.as_bytes(), &v, ReadOptions::default());
+        let ids: Vec<String> = r.by_ref().map(|c| c.unwrap().id).collect();
+        assert_eq!(ids, ["a", "b"]);
+        let s = r.stats();
+        assert_eq!((s.lines, s.conversations, s.bad), (5, 2, 2));
+        assert_eq!(s.examples[0].line, 4);
+        assert_eq!(
+            s.examples[0].reason,
+            "duplicate conversation id `a` (first seen at line 1)"
+        );
+        assert_eq!(s.examples[1].line, 5);
+        let strict = ReadOptions {
+            strict: true,
+            ..ReadOptions::default()
+        };
+        let out: Vec<_> = LogReader::new(text.as_bytes(), &v, strict).collect();
+        assert_eq!(out.len(), 3);
+        let err = out[2].as_ref().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "line 4: duplicate conversation id `a` (first seen at line 1)"
+        );
     }
 
     #[test]
