@@ -41,6 +41,30 @@ fn converter_on_fixture_rows_reproduces_the_shipped_log() {
 }
 
 #[test]
+fn converter_keeps_the_persuadees_reply_as_text_when_asked() {
+    let (convs, _) = convert(
+        &include_bytes!("fixtures/p4g/annotated_300_dialog.csv")[..],
+        &include_bytes!("fixtures/p4g/annotated_300_info.csv")[..],
+        &ConvertOptions { with_text: true },
+    )
+    .unwrap();
+    let turns = &convs[0].turns;
+    // Turn 0: the persuader greets, the persuadee answers.
+    assert_eq!(
+        turns[0].text.as_deref(),
+        Some("I'm good, how are you doing?")
+    );
+    assert_eq!(
+        turns[1].text.as_deref(),
+        Some("Yes! I work with children who have terminal illnesses. What charity are you involved in?")
+    );
+    // A turn the persuadee did not answer has reply `none` and no text.
+    for t in convs.iter().flat_map(|c| &c.turns) {
+        assert_eq!(t.reply == "none", t.text.is_none(), "{t:?}");
+    }
+}
+
+#[test]
 fn empty_log_is_an_error() {
     let err = aggregate_log(
         "\n\n".as_bytes(),

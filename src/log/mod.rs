@@ -4,8 +4,8 @@
 //! One conversation per line:
 //! `{"id": "...", "context": {...}, "turns": [{"track": "...", "reply": "...", "text": "..."}],
 //! "outcome": {"converted": true, "value": 1.5}}`.
-//! `context` and `text` are optional, `value` defaults to 1 when converted and 0
-//! otherwise. The JSON Schema is `docs/log.schema.json`. A bad line is reported with
+//! `context` and `text` (the text of the user's reply) are optional, `value`
+//! defaults to 1 when converted and 0 otherwise. The JSON Schema is `docs/log.schema.json`. A bad line is reported with
 //! its number and reason and either skipped (the default) or fatal (`strict`).
 //!
 //! Conversation ids must be unique within a log: every count the trainer publishes is
@@ -52,7 +52,8 @@ pub struct LoggedTurn {
     /// Reply category of the user's answer (`none` when the user said nothing, if the
     /// vocabulary has it).
     pub reply: String,
-    /// What the agent said, when kept.
+    /// The text of the user's reply in this turn (what the customer said), when kept.
+    /// Optional; the trainer never reads or aggregates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }

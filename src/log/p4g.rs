@@ -13,7 +13,10 @@
 //! - the reply is the persuadee's labels mapped by a priority list ([`reply_category`]),
 //!   `none` when the persuadee said nothing in that turn;
 //! - the outcome is the persuadee's actual donation `B6` from `annotated_300_info.csv`:
-//!   converted when above 0, value clipped to the task's $2 maximum.
+//!   converted when above 0, value clipped to the task's $2 maximum;
+//! - with [`ConvertOptions::with_text`], a turn's `text` is the persuadee's sentences of
+//!   that turn (the user's reply; none when the persuadee said nothing). By default no
+//!   text is written.
 //!
 //! No context attribute is carried over: the participant survey holds protected
 //! attributes that must never become policy features.
@@ -131,7 +134,7 @@ pub struct ConvertStats {
 /// Options of the conversion.
 #[derive(Clone, Debug, Default)]
 pub struct ConvertOptions {
-    /// Keep the persuader's sentences of each turn as `text`.
+    /// Keep the persuadee's sentences of each turn (the user's reply) as `text`.
     pub with_text: bool,
 }
 
@@ -201,6 +204,7 @@ pub fn reply_category(labels: &[String]) -> &'static str {
 struct TurnRows {
     er: Vec<String>,
     ee: Vec<String>,
+    /// The persuadee's sentences.
     text: Vec<String>,
 }
 
@@ -305,11 +309,11 @@ fn read_dialogues(dialog: impl Read) -> Result<Vec<Dialogue>, P4gError> {
             continue;
         };
         match field(b4) {
-            "0" => {
-                rows.er.push(field(er).to_string());
+            "0" => rows.er.push(field(er).to_string()),
+            "1" => {
+                rows.ee.push(field(ee).to_string());
                 rows.text.push(field(unit).to_string());
             }
-            "1" => rows.ee.push(field(ee).to_string()),
             other => {
                 return Err(P4gError::BadField {
                     file: DIALOG,
@@ -352,10 +356,11 @@ pub fn convert(
             } else {
                 reply_category(&rows.ee)
             };
+            let text = (opts.with_text && !rows.text.is_empty()).then(|| rows.text.join(" "));
             turns.push(LoggedTurn {
                 track: track_of(&rows.er),
                 reply: reply.to_string(),
-                text: opts.with_text.then(|| rows.text.join(" ")),
+                text,
             });
         }
         stats.conversations += 1;
