@@ -1,11 +1,9 @@
 //! Converts the PersuasionForGood annotated corpus into a talktrack conversation log:
 //! `cargo run --features train --example convert_p4g -- <corpus dir> <out.jsonl>`.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::PathBuf;
 
-use talktrack::log::p4g::{convert_to_jsonl, ConvertOptions};
+use talktrack::log::p4g::{convert_files, ConvertOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -17,12 +15,12 @@ fn main() -> anyhow::Result<()> {
         args.next()
             .unwrap_or_else(|| "data/persuasionforgood/p4g.jsonl".into()),
     );
-    let stats = convert_to_jsonl(
-        File::open(dir.join("annotated_300_dialog.csv"))?,
-        File::open(dir.join("annotated_300_info.csv"))?,
+    let stats = convert_files(
+        &dir.join("annotated_300_dialog.csv"),
+        &dir.join("annotated_300_info.csv"),
+        &out,
         &ConvertOptions::default(),
-        BufWriter::new(File::create(&out)?),
     )?;
-    println!("{}", serde_json::to_string_pretty(&stats)?);
+    println!("{stats}\n→ {}", out.display());
     Ok(())
 }

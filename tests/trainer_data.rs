@@ -4,6 +4,7 @@
 #![cfg(feature = "train")]
 #![allow(clippy::unwrap_used)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -11,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use talktrack::aggregate::split::{aggregate_split, Split};
 use talktrack::aggregate::{aggregate_log, AggregateConfig, AggregateError, Aggregates};
 use talktrack::eval::{simulate, ExactEvaluator};
-use talktrack::log::p4g::{convert, ConvertOptions};
+use talktrack::log::p4g::{convert, convert_files, ConvertOptions};
 use talktrack::log::{Conversation, ReadOptions, Vocab};
 use talktrack::sim::reference::{p4g_aggregates, p4g_reference_env, p4g_reference_setup, P4G_LOG};
 use talktrack::sim::{default_encoder, AllowAll, Mdp, ReplyMode, SimConfig, SimEnv};
@@ -42,12 +43,13 @@ fn converter_on_fixture_rows_reproduces_the_shipped_log() {
 
 #[test]
 fn converter_keeps_the_persuadees_reply_as_text_when_asked() {
-    let (convs, _) = convert(
+    let (convs, stats) = convert(
         &include_bytes!("fixtures/p4g/annotated_300_dialog.csv")[..],
         &include_bytes!("fixtures/p4g/annotated_300_info.csv")[..],
         &ConvertOptions { with_text: true },
     )
     .unwrap();
+    assert!(stats.with_text);
     let turns = &convs[0].turns;
     // Turn 0: the persuader greets, the persuadee answers.
     assert_eq!(
@@ -62,6 +64,111 @@ fn converter_keeps_the_persuadees_reply_as_text_when_asked() {
     for t in convs.iter().flat_map(|c| &c.turns) {
         assert_eq!(t.reply == "none", t.text.is_none(), "{t:?}");
     }
+}
+
+/// Runs `talktrack-train` with `args`: exit code, stdout, stderr.
+fn talktrack_train(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talktrack-train"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn convert_p4g_writes_the_whole_log_or_nothing() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/p4g");
+    let dialog = fixtures.join("annotated_300_dialog.csv");
+    let info = fixtures.join("annotated_300_info.csv");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("logs/p4g.jsonl");
+    let opts = ConvertOptions::default();
+    // A missing input: no output file, not even an empty one, nor its directory.
+    let missing = tmp.path().join("missing.csv");
+    let err = convert_files(&dialog, &missing, &out, &opts).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot read `{}`: ", missing.display())),
+        "{err}"
+    );
+    assert!(!out.parent().unwrap().exists());
+    // An input that is not the dialogue file fails before anything is written.
+    let err = convert_files(&info, &info, &out, &opts).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`annotated_300_dialog.csv` has no column `Turn`"
+    );
+    assert!(!out.parent().unwrap().exists());
+    // Success: the complete log, and nothing else in its directory.
+    let stats = convert_files(&dialog, &info, &out, &opts).unwrap();
+    let want: String = P4G_LOG.lines().take(2).map(|l| format!("{l}\n")).collect();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+    assert_eq!(file_names(out.parent().unwrap()), ["p4g.jsonl"]);
+    let summary = stats.to_string();
+    assert!(
+        summary.starts_with("2 conversations written: "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("skipped: 0 dialogues without"),
+        "{summary}"
+    );
+    assert!(summary.contains("\nmapping: track   = "), "{summary}");
+    // A failed run over an existing log leaves it as it was.
+    convert_files(&info, &info, &out, &opts).unwrap_err();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+    // A write that fails (the output is a directory) leaves no temporary file behind.
+    let err = convert_files(&dialog, &info, out.parent().unwrap(), &opts).unwrap_err();
+    assert!(err.to_string().starts_with("cannot write `"), "{err}");
+    assert_eq!(file_names(out.parent().unwrap()), ["p4g.jsonl"]);
+    assert_eq!(file_names(tmp.path()), ["logs"]);
+
+    // The command line: a readable summary, and no file on failure.
+    let cli_out = tmp.path().join("cli.jsonl");
+    let arg = |p: &Path| p.as_os_str().to_owned();
+    let (code, stdout, stderr) = talktrack_train(&[
+        "convert-p4g".as_ref(),
+        "--dialogs".as_ref(),
+        &arg(&dialog),
+        "--info".as_ref(),
+        &arg(&info),
+        "--out".as_ref(),
+        &arg(&cli_out),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("2 conversations written: "), "{stdout}");
+    assert!(!stdout.contains("ConvertStats"), "{stdout}");
+    assert!(
+        stdout.ends_with(&format!("→ {}\n", cli_out.display())),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&cli_out).unwrap(), want);
+    let failed = tmp.path().join("failed.jsonl");
+    let (code, _, stderr) = talktrack_train(&[
+        "convert-p4g".as_ref(),
+        "--dialogs".as_ref(),
+        &arg(&dialog),
+        "--info".as_ref(),
+        &arg(&missing),
+        "--out".as_ref(),
+        &arg(&failed),
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("missing.csv"), "{stderr}");
+    assert!(!failed.exists());
 }
 
 #[test]

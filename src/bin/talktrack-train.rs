@@ -275,19 +275,14 @@ fn main() -> ExitCode {
         })(),
         Cmd::Eval { config, bundle } => eval(&config, &bundle),
         Cmd::ConvertP4g { dialogs, info, out } => (|| {
-            let open = |p: &Path| {
-                std::fs::File::open(p)
-                    .map_err(|e| fail(format!("cannot read `{}`: {e}", p.display())))
-            };
-            let file = std::fs::File::create(&out).map_err(fail)?;
-            let n = talktrack::log::p4g::convert_to_jsonl(
-                std::io::BufReader::new(open(&dialogs)?),
-                std::io::BufReader::new(open(&info)?),
+            let stats = talktrack::log::p4g::convert_files(
+                &dialogs,
+                &info,
+                &out,
                 &talktrack::log::p4g::ConvertOptions::default(),
-                std::io::BufWriter::new(file),
             )
             .map_err(fail)?;
-            say!("{n:?} → {}", out.display());
+            say!("{stats}\n→ {}", out.display());
             Ok(())
         })(),
     };

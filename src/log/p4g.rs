@@ -20,9 +20,17 @@
 //!
 //! No context attribute is carried over: the participant survey holds protected
 //! attributes that must never become policy features.
+//!
+//! [`convert_files`] is what `talktrack-train convert-p4g` runs: it reads and converts
+//! both files before writing anything, writes the log to a temporary file next to the
+//! output and renames it into place, so a failed conversion never leaves a partial or
+//! empty log behind.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -114,6 +122,30 @@ pub enum P4gError {
     /// Writing the log failed.
     #[error("cannot write the log: {0}")]
     Io(#[from] std::io::Error),
+    /// An input file could not be opened.
+    #[error("cannot read `{}`: {source}", .path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The output file could not be written.
+    #[error("cannot write `{}`: {source}", .path.display())]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No dialogue could be converted, so no log was written.
+    #[error(
+        "no conversation to write: none of the {dialogues} dialogues has a persuadee row in `{INFO}` (are the two files from the same corpus?)"
+    )]
+    Empty {
+        /// Dialogues in the dialogue file.
+        dialogues: u64,
+    },
 }
 
 /// What the conversion did.
@@ -129,6 +161,55 @@ pub struct ConvertStats {
     pub without_outcome: u64,
     /// Turns with persuadee sentences only (no track to log); their reply is lost.
     pub user_only_turns: u64,
+    /// Turns written with the reply `none` (the persuadee said nothing in that turn).
+    pub silent_turns: u64,
+    /// Whether each turn's `text` holds the persuadee's sentences.
+    pub with_text: bool,
+}
+
+impl fmt::Display for ConvertStats {
+    /// A summary for people: what was written, what was skipped and why, and how the
+    /// corpus maps to the log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} conversations written: {} agent turns, {} converted (donated more than $0)",
+            self.conversations, self.turns, self.converted
+        )?;
+        writeln!(
+            f,
+            "skipped: {} dialogues without a persuadee row in `{INFO}` (no outcome)",
+            self.without_outcome
+        )?;
+        writeln!(
+            f,
+            "         {} turns where only the persuadee spoke (no track to log; their reply is dropped)",
+            self.user_only_turns
+        )?;
+        writeln!(
+            f,
+            "mapping: track   = first persuasion strategy among the persuader's labels of the turn, else first ask-type label, else `non-strategy`"
+        )?;
+        writeln!(
+            f,
+            "         reply   = the persuadee's labels of the turn by priority; `none` when the persuadee said nothing ({} turns)",
+            self.silent_turns
+        )?;
+        writeln!(
+            f,
+            "         outcome = the persuadee's donation: converted above $0, value clipped to ${MAX_DONATION}"
+        )?;
+        writeln!(
+            f,
+            "         text    = {}",
+            if self.with_text {
+                "the persuadee's sentences of the turn"
+            } else {
+                "not kept"
+            }
+        )?;
+        write!(f, "         no participant attribute is carried over")
+    }
 }
 
 /// Options of the conversion.
@@ -338,7 +419,10 @@ pub fn convert(
 ) -> Result<(Vec<Conversation>, ConvertStats), P4gError> {
     let outcomes = read_outcomes(info)?;
     let dialogues = read_dialogues(dialog)?;
-    let mut stats = ConvertStats::default();
+    let mut stats = ConvertStats {
+        with_text: opts.with_text,
+        ..ConvertStats::default()
+    };
     let mut out = Vec::with_capacity(dialogues.len());
     for d in dialogues {
         let Some(outcome) = outcomes.get(&d.id).copied() else {
@@ -352,6 +436,7 @@ pub fn convert(
                 continue;
             }
             let reply = if rows.ee.is_empty() {
+                stats.silent_turns += 1;
                 "none"
             } else {
                 reply_category(&rows.ee)
@@ -389,6 +474,72 @@ pub fn convert_to_jsonl(
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(stats)
+}
+
+/// Converts the corpus files `dialog` (`annotated_300_dialog.csv`) and `info`
+/// (`annotated_300_info.csv`) into the JSONL log `out`, all or nothing.
+///
+/// Both inputs are opened, read and converted first; the log is then written to a
+/// temporary file in `out`'s directory (created if missing) and renamed onto `out`
+/// once complete. On any error `out` is left as it was (absent, or its previous
+/// content) and the temporary file is removed. A conversion that yields no
+/// conversation is an error ([`P4gError::Empty`]).
+pub fn convert_files(
+    dialog: &Path,
+    info: &Path,
+    out: &Path,
+    opts: &ConvertOptions,
+) -> Result<ConvertStats, P4gError> {
+    let open = |path: &Path| {
+        File::open(path)
+            .map(BufReader::new)
+            .map_err(|source| P4gError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+    };
+    let (dialog, info) = (open(dialog)?, open(info)?);
+    let (convs, stats) = convert(dialog, info, opts)?;
+    if convs.is_empty() {
+        // Every dialogue is either converted or skipped for want of an outcome.
+        return Err(P4gError::Empty {
+            dialogues: stats.without_outcome,
+        });
+    }
+    let write_err = |source| P4gError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let name = out.file_name().ok_or_else(|| {
+        write_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file name",
+        ))
+    })?;
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        for c in &convs {
+            serde_json::to_writer(&mut w, c)?;
+            w.write_all(b"\n")?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, out)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(write_err(e));
+    }
     Ok(stats)
 }
 
