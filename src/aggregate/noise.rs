@@ -1,5 +1,6 @@
 //! Laplace noise for the aggregate release: epsilon-differential privacy per
-//! conversation (add/remove one conversation).
+//! conversation (add/remove one conversation). A conversation is one id: the log
+//! reader drops a line repeating an id, so no conversation contributes twice.
 //!
 //! How the budget is spent: with noise on, a conversation contributes at most
 //! `C = max_turns` turns (longer ones are truncated) and outcome values are clipped to
