@@ -209,8 +209,9 @@ fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// Reads and parses `dir/bundle.toml`.
-fn read_manifest(dir: &Path) -> Result<(Manifest, String), LoadError> {
+/// Reads and parses `dir/bundle.toml` (without checking what it refers to); the
+/// error points at the line and column where reading or parsing failed.
+pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), LoadError> {
     let manifest_path = dir.join("bundle.toml");
     let shown = PathBuf::from("bundle.toml");
     let text = read_text(&manifest_path, &shown).map_err(|p| LoadError::single(dir, p))?;
