@@ -271,3 +271,46 @@ fn stand_in(ty: &AttrType) -> Value {
         AttrType::Duration => Value::Duration(0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(id: &str, attrs: &[(&str, Value)]) -> Track {
+        Track {
+            id: id.into(),
+            text: String::new(),
+            tags: vec!["t".into()],
+            product: None,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_salvaged_catalog_keeps_every_track_and_passes_the_checks() {
+        let decls = vec![AttrDecl {
+            name: "min_age".into(),
+            ty: AttrType::Int,
+            optional: false,
+            protected: false,
+        }];
+        let tracks = vec![
+            track("a", &[("min_age", Value::Int(3))]),
+            track("a", &[("min_age", Value::Str("x".into()))]),
+            track("b", &[("colour", Value::Bool(true))]),
+        ];
+        let errors = Catalog::new(tracks.clone(), decls.clone()).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        let c = Catalog::salvage(&tracks, decls).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.index("a"), Some(0));
+        assert_eq!(c.index("b"), Some(2));
+        assert_eq!(c.attr(0, 0), Some(Val::Int(3)));
+        assert_eq!(c.attr(0, 1), Some(Val::Int(0)));
+        assert_eq!(c.tagged("t").map(TrackSet::count), Some(3));
+        assert!(Catalog::salvage(&[], Vec::new()).is_none());
+    }
+}
