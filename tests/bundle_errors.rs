@@ -264,3 +264,79 @@ fn oversized_manifest_is_rejected() {
         "{out}"
     );
 }
+
+#[test]
+fn problems_in_every_section_are_reported_together_each_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST
+        // Context: an unknown type (line 20); templates and features reading
+        // `name` must not repeat it.
+        .replace(
+            "name = { type = \"string\", optional = true }",
+            "name = \"integer\"",
+        )
+        // Features: the second block one-hot encodes a bool (line 28).
+        .replace(
+            "kind = \"last_reply_one_hot\"",
+            "kind = \"attr_one_hot\"\nname = \"vip\"",
+        )
+        // Tracks: the second track repeats the id of the first (line 39), the
+        // third has a wrongly typed attribute (line 48, column 11).
+        .replace("id = \"b\"", "id = \"a\"")
+        .replace(
+            "tags = [\"closing\"]\nattrs = { min_age = 0 }",
+            "tags = [\"closing\"]\nattrs = { min_age = \"zero\" }",
+        );
+    let rules = "rule minors\n  because \"no credit under 18\"\n  when customer.agee < 18\n  forbid track nope\n\nrule named\n  because \"reads the broken attribute\"\n  when has customer.name\n  forbid tracks tagged credit\n";
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", rules)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let e = Bundle::load(dir.path()).expect_err("the bundle must be rejected");
+    let located: Vec<String> = e.problems.iter().map(|p| p.one_line()).collect();
+    assert_eq!(
+        located,
+        [
+            "error[bundle::context]: bundle.toml:20:1: attribute `name` has unknown type `integer` (expected bool, int, float, string, enum, set, timestamp or duration)",
+            "error[bundle::catalog]: bundle.toml:39:1: track id `a` is declared twice",
+            "error[bundle::catalog]: bundle.toml:48:11: track `c` attribute `min_age` must be int",
+            "error[bundle::features]: bundle.toml:28:1: feature 2: `vip` is bool; `attr_one_hot` encodes enums only",
+            "error[rules::unknown-attribute]: main.rules:3:17: unknown context attribute `agee`",
+            "error[rules::unknown-track]: main.rules:4:16: unknown track `nope`",
+        ],
+        "{}",
+        render(&e.problems)
+    );
+    insta::assert_snapshot!(render(&e.problems));
+}
+
+#[test]
+fn a_broken_declaration_is_reported_once_where_it_is_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST
+        .replace("min_age = \"int\"", "min_age = \"integr\"")
+        .replace(
+            "age = { type = \"int\", protected = true }",
+            "age = \"years\"",
+        );
+    let rules = "rule minors\n  because \"too young for the track\"\n  forbid tracks where track.min_age > customer.age\n";
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", rules)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let e = Bundle::load(dir.path()).expect_err("the bundle must be rejected");
+    let located: Vec<String> = e.problems.iter().map(|p| p.one_line()).collect();
+    assert_eq!(
+        located,
+        [
+            "error[bundle::context]: bundle.toml:18:1: attribute `age` has unknown type `years` (expected bool, int, float, string, enum, set, timestamp or duration)",
+            "error[bundle::track-attributes]: bundle.toml:23:1: attribute `min_age` has unknown type `integr` (expected bool, int, float, string, enum, set, timestamp or duration)",
+        ],
+        "{}",
+        render(&e.problems)
+    );
+}

@@ -145,3 +145,58 @@ fn fmt_check_passes_on_formatted_rules_and_fixes_others() {
     let (code, _, _) = talktrack(&["fmt", "--check", f.to_str().unwrap()]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn fmt_check_fails_when_it_cannot_find_what_to_check() {
+    // No path at all: nothing would be checked.
+    let (code, out, err) = talktrack(&["fmt", "--check"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("<PATHS>"), "{err}");
+
+    // A bundle whose manifest does not parse, with an unformatted rule file: the
+    // manifest is reported (file, line and column) and the check fails.
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("b9");
+    std::fs::create_dir_all(b.join("rules")).unwrap();
+    let manifest = std::fs::read_to_string("policies/telecom-upsell/bundle.toml").unwrap();
+    std::fs::write(b.join("bundle.toml"), format!("bogus = = 1\n{manifest}")).unwrap();
+    for f in ["compliance.rules", "business.rules"] {
+        std::fs::copy(
+            format!("policies/telecom-upsell/rules/{f}"),
+            b.join("rules").join(f),
+        )
+        .unwrap();
+    }
+    let messy = "rule   a\nbecause   \"x\"\nwhen customer.age<18\nforbid   track b\n";
+    let compliance = b.join("rules/compliance.rules");
+    let text = std::fs::read_to_string(&compliance).unwrap();
+    std::fs::write(&compliance, format!("{text}\n{messy}")).unwrap();
+    let (code, out, err) = talktrack(&["fmt", "--check", b.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("bundle.toml:1:"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "`{}` could not be read",
+            b.join("bundle.toml").display()
+        )),
+        "{err}"
+    );
+
+    // A directory with neither a manifest nor rule files.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, _, err) = talktrack(&["fmt", "--check", empty.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("neither a bundle.toml nor any `.rules` file"),
+        "{err}"
+    );
+
+    // A directory of rule files without a manifest is still checked file by file.
+    let loose = dir.path().join("loose");
+    std::fs::create_dir(&loose).unwrap();
+    std::fs::write(loose.join("messy.rules"), messy).unwrap();
+    let (code, out, _) = talktrack(&["fmt", "--check", loose.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("not formatted"), "{out}");
+}

@@ -59,7 +59,9 @@ enum Cmd {
     },
     /// Format rule files canonically (in place), or check that they are.
     Fmt {
-        /// Rule files or bundle directories (all their rule files).
+        /// Rule files, bundle directories (the rule files their bundle.toml
+        /// lists) or directories of `.rules` files.
+        #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Do not write; exit 1 if a file is not formatted.
         #[arg(long)]
@@ -161,38 +163,61 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
     }
 }
 
-fn rule_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// The rule files `paths` stand for: a file is itself; a bundle directory is the
+/// rule files its `bundle.toml` lists; another directory is the `*.rules` files
+/// in it. A bundle whose manifest cannot be read, or a directory with no rule
+/// file at all, is reported and makes the result an error (the files found are
+/// still returned).
+fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
     let mut out = Vec::new();
+    let mut bad = false;
     for p in paths {
-        if p.is_dir() {
-            let manifest = p.join("bundle.toml");
-            let listed = std::fs::read_to_string(&manifest)
-                .ok()
-                .and_then(|t| toml::from_str::<talktrack::bundle::Manifest>(&t).ok())
-                .map(|m| m.rules);
-            match listed {
-                Some(rules) => out.extend(rules.iter().map(|r| p.join(r))),
-                None => {
-                    if let Ok(rd) = std::fs::read_dir(p) {
-                        let mut v: Vec<PathBuf> = rd
-                            .filter_map(|e| e.ok().map(|e| e.path()))
-                            .filter(|f| f.extension().is_some_and(|x| x == "rules"))
-                            .collect();
-                        v.sort();
-                        out.extend(v);
-                    }
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let manifest = p.join("bundle.toml");
+        if manifest.exists() {
+            match talktrack::bundle::read_manifest(p) {
+                Ok((m, _)) => out.extend(m.rules.iter().map(|r| p.join(r))),
+                Err(e) => {
+                    eprint!("{}", render(&e.problems));
+                    eprintln!(
+                        "error: `{}` could not be read, so the rule files it lists were not checked",
+                        manifest.display()
+                    );
+                    bad = true;
                 }
             }
-        } else {
-            out.push(p.clone());
+            continue;
         }
+        let mut found: Vec<PathBuf> = match std::fs::read_dir(p) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "rules"))
+                .collect(),
+            Err(e) => {
+                eprintln!("error: cannot read directory `{}`: {e}", p.display());
+                bad = true;
+                continue;
+            }
+        };
+        if found.is_empty() {
+            eprintln!(
+                "error: `{}` has neither a bundle.toml nor any `.rules` file",
+                p.display()
+            );
+            bad = true;
+        }
+        found.sort();
+        out.extend(found);
     }
-    out
+    (out, bad)
 }
 
 fn fmt(paths: &[PathBuf], check: bool) -> Result<(), ExitCode> {
-    let mut bad = false;
-    for file in rule_files(paths) {
+    let (files, mut bad) = rule_files(paths);
+    for file in files {
         let text = match talktrack::bundle::read_text(&file, &file) {
             Ok(t) => t,
             Err(p) => {

@@ -6,6 +6,7 @@
 //! *every* problem it found, each naming its file and, where it can, line and
 //! column. A bundle that fails any check is rejected whole.
 
+mod locate;
 mod manifest;
 mod template;
 
@@ -22,13 +23,14 @@ pub use manifest::{
 };
 pub use template::Template;
 
-use crate::catalog::Catalog;
-use crate::context::Schema;
+use crate::catalog::{Catalog, CatalogError};
+use crate::context::{AttrDecl, AttrType, Schema};
 use crate::diag::{named_source, Problem};
-use crate::features::{FeatureEncoder, FeatureEnv};
+use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::policy::{Policy, PolicyIo};
 use crate::rules::{self, RuleEnv, RuleSet, RuleSource, Verdict};
 use crate::trackset::TrackSet;
+use locate::{Locator, Seg};
 
 /// Largest `bundle.toml` or rules file accepted, in bytes.
 pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
@@ -175,6 +177,24 @@ fn manifest_problem(
     p
 }
 
+/// An error in `bundle.toml`, pointing at `span` when the manifest has it.
+fn located_problem(
+    src: &std::sync::Arc<miette::NamedSource<String>>,
+    span: Option<std::ops::Range<usize>>,
+    code: &'static str,
+    msg: String,
+    help: Option<&str>,
+) -> Problem {
+    let mut p = Problem::error(code, Path::new("bundle.toml"), msg);
+    if let Some(span) = span {
+        p = p.at(src, span, "declared here");
+    }
+    if let Some(h) = help {
+        p = p.with_help(h);
+    }
+    p
+}
+
 /// Byte range of the first line of `text` that starts (after spaces) with `key`.
 fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     let mut offset = 0;
@@ -189,8 +209,9 @@ fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// Reads and parses `dir/bundle.toml`.
-fn read_manifest(dir: &Path) -> Result<(Manifest, String), LoadError> {
+/// Reads and parses `dir/bundle.toml` (without checking what it refers to); the
+/// error points at the line and column where reading or parsing failed.
+pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), LoadError> {
     let manifest_path = dir.join("bundle.toml");
     let shown = PathBuf::from("bundle.toml");
     let text = read_text(&manifest_path, &shown).map_err(|p| LoadError::single(dir, p))?;
@@ -296,17 +317,24 @@ impl BundleTemplate {
 }
 
 /// Checks a manifest and everything it refers to but the policy.
+///
+/// Every part is checked against the parts it depends on that did validate, so one
+/// run reports the problems of every section; a name whose declaration is broken
+/// is reported once, where it is declared, not again at each use.
 fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
+    use locate::Seg::{Index, Key};
+
     let shown = PathBuf::from("bundle.toml");
     let src = named_source(&shown, text);
+    let locator = Locator::new(text);
     let mut problems: Vec<Problem> = Vec::new();
-    let mk = |key: &str, code: &'static str, msg: String, help: Option<&str>| {
-        manifest_problem(text, &src, key, code, msg, help)
+    let mk = |path: &[Seg<'_>], code: &'static str, msg: String, help: Option<&str>| {
+        located_problem(&src, locator.find(path), code, msg, help)
     };
 
     if manifest.format != FORMAT_VERSION {
         problems.push(mk(
-                "format",
+                &[Key("format")],
                 "bundle::format",
                 format!(
                     "manifest format {} is not supported (this talktrack reads format {FORMAT_VERSION})",
@@ -317,7 +345,7 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     }
     if manifest.max_turns == 0 || manifest.max_turns > MAX_TURNS_LIMIT {
         problems.push(mk(
-            "max_turns",
+            &[Key("max_turns")],
             "bundle::max-turns",
             format!("`max_turns` must be between 1 and {MAX_TURNS_LIMIT}"),
             None,
@@ -325,7 +353,7 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     }
     if manifest.replies.is_empty() {
         problems.push(mk(
-            "replies",
+            &[Key("replies")],
             "bundle::replies",
             "`replies` must list at least one user reply category".into(),
             None,
@@ -333,8 +361,15 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     }
     let reply_index =
         NameIndex::new(manifest.replies.iter().map(String::as_str)).unwrap_or_else(|r| {
+            let again = manifest
+                .replies
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| **x == r)
+                .nth(1)
+                .map_or(0, |(i, _)| i);
             problems.push(mk(
-                "replies",
+                &[Key("replies"), Index(again)],
                 "bundle::replies",
                 format!("reply category `{r}` is listed twice"),
                 None,
@@ -344,7 +379,7 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     let sel = &manifest.selection;
     if !(sel.temperature.is_finite() && sel.temperature > 0.0) {
         problems.push(mk(
-            "temperature",
+            &[Key("selection"), Key("temperature")],
             "bundle::selection",
             "`selection.temperature` must be a positive number".into(),
             None,
@@ -352,46 +387,85 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     }
     if !(0.0..=1.0).contains(&sel.epsilon) {
         problems.push(mk(
-            "epsilon",
+            &[Key("selection"), Key("epsilon")],
             "bundle::selection",
             "`selection.epsilon` must be between 0 and 1".into(),
             None,
         ));
     }
 
+    // Context attributes whose declaration is broken: reported here, and not
+    // again where templates, features or rules use them.
+    let mut broken_context: Vec<&str> = Vec::new();
     let mut decls = Vec::new();
     for (name, spec) in &manifest.context {
         match spec.to_decl(name) {
             Ok(d) => decls.push(d),
-            Err(m) => problems.push(mk(name, "bundle::context", m, None)),
+            Err(m) => {
+                broken_context.push(name);
+                problems.push(mk(&[Key("context"), Key(name)], "bundle::context", m, None));
+            }
         }
     }
     let schema = Schema::new(decls).unwrap_or_default();
+    let mut broken_track_attrs: Vec<&str> = Vec::new();
     let mut track_decls = Vec::new();
     for (name, spec) in &manifest.track_attributes {
         match spec.to_decl(name) {
             Ok(d) => track_decls.push(d),
-            Err(m) => problems.push(mk(name, "bundle::track-attributes", m, None)),
+            Err(m) => {
+                broken_track_attrs.push(name);
+                problems.push(mk(
+                    &[Key("track_attributes"), Key(name)],
+                    "bundle::track-attributes",
+                    m,
+                    None,
+                ));
+            }
         }
     }
-    let catalog = match Catalog::new(manifest.tracks.clone(), track_decls) {
+    let catalog = match Catalog::new(manifest.tracks.clone(), track_decls.clone()) {
         Ok(c) => Some(c),
         Err(es) => {
             for e in es {
+                let path: &[Seg<'_>] = match &e {
+                    CatalogError::UnknownAttr { attr, .. }
+                        if broken_track_attrs.contains(&attr.as_str()) =>
+                    {
+                        continue
+                    }
+                    CatalogError::DuplicateId { index, .. } => {
+                        &[Key("tracks"), Index(*index), Key("id")]
+                    }
+                    CatalogError::DuplicateAttr(attr) => &[Key("track_attributes"), Key(attr)],
+                    CatalogError::UnknownAttr { index, attr, .. }
+                    | CatalogError::AttrType { index, attr, .. }
+                    | CatalogError::MissingAttr { index, attr, .. } => {
+                        &[Key("tracks"), Index(*index), Key("attrs"), Key(attr)]
+                    }
+                    _ => &[Key("tracks")],
+                };
                 problems.push(mk(
-                        "[[tracks]]",
-                        "bundle::catalog",
-                        e.to_string(),
-                        Some("each `[[tracks]]` needs a unique `id`; its `attrs` must match `[track_attributes]`"),
-                    ));
+                    path,
+                    "bundle::catalog",
+                    e.to_string(),
+                    Some("each `[[tracks]]` needs a unique `id`; its `attrs` must match `[track_attributes]`"),
+                ));
             }
             None
         }
     };
-    let fallback = catalog.as_ref().and_then(|c| c.index(&manifest.fallback));
-    if catalog.is_some() && fallback.is_none() {
+    // Rules and the fallback are checked against the catalog, or against a
+    // stand-in for a rejected one that does not repeat its problems.
+    let salvaged = match &catalog {
+        Some(_) => None,
+        None => Catalog::salvage(&manifest.tracks, track_decls),
+    };
+    let checked_catalog = catalog.as_ref().or(salvaged.as_ref());
+    let fallback = checked_catalog.and_then(|c| c.index(&manifest.fallback));
+    if checked_catalog.is_some() && fallback.is_none() {
         problems.push(mk(
-            "fallback",
+            &[Key("fallback")],
             "bundle::fallback",
             format!(
                 "fallback track `{}` is not in the catalog",
@@ -400,13 +474,28 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
             Some("declare the fallback (e.g. a hand-over to a person) as one of the `[[tracks]]`"),
         ));
     }
+    let fallback = fallback.filter(|_| catalog.is_some());
+
+    // Templates may name a broken context attribute: it stands in as text.
+    let template_schema = if broken_context.is_empty() {
+        None
+    } else {
+        let mut with_broken = schema.attrs().to_vec();
+        with_broken.extend(broken_context.iter().map(|n| AttrDecl {
+            name: (*n).to_owned(),
+            ty: AttrType::String,
+            optional: true,
+            protected: false,
+        }));
+        Schema::new(with_broken).ok()
+    };
     let mut templates = Vec::with_capacity(manifest.tracks.len());
-    for t in &manifest.tracks {
-        match Template::parse(&t.text, &schema) {
+    for (i, t) in manifest.tracks.iter().enumerate() {
+        match Template::parse(&t.text, template_schema.as_ref().unwrap_or(&schema)) {
             Ok(tpl) => templates.push(tpl),
             Err(m) => {
                 problems.push(mk(
-                    &format!("text = {:?}", t.text),
+                    &[Key("tracks"), Index(i), Key("text")],
                     "bundle::template",
                     format!("track `{}`: {m}", t.id),
                     None,
@@ -429,8 +518,17 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
         Ok(f) => Some(f),
         Err(es) => {
             for (i, m) in es {
+                let reads_broken = match manifest.features.get(i) {
+                    Some(Feature::Attr { name, .. } | Feature::AttrOneHot { name }) => {
+                        broken_context.contains(&name.as_str())
+                    }
+                    _ => false,
+                };
+                if reads_broken {
+                    continue;
+                }
                 problems.push(mk(
-                    "[[features]]",
+                    &[Key("features"), Index(i)],
                     "bundle::features",
                     format!("feature {}: {m}", i + 1),
                     None,
@@ -444,7 +542,7 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
     let mut sources = Vec::new();
     if manifest.rules.len() > MAX_RULE_FILES {
         problems.push(mk(
-            "rules",
+            &[Key("rules")],
             "bundle::rules",
             format!("a bundle may list at most {MAX_RULE_FILES} rule files"),
             None,
@@ -460,22 +558,32 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
         }
     }
     let mut warnings = Vec::new();
-    let rules = match &catalog {
-        Some(catalog) => match rules::compile(
+    let rules = match checked_catalog {
+        Some(checked) => match rules::compile(
             &sources,
             &RuleEnv {
                 schema: &schema,
-                catalog,
+                catalog: checked,
                 replies: &manifest.replies,
                 max_turns: manifest.max_turns,
             },
         ) {
             Ok((set, w)) => {
-                warnings.extend(w);
-                Some(set)
+                if catalog.is_some() {
+                    warnings.extend(w);
+                    Some(set)
+                } else {
+                    warnings.extend(w.into_iter().filter(|p| !about_tracks(p)));
+                    None
+                }
             }
             Err(ps) => {
-                problems.extend(ps);
+                let stand_in = catalog.is_none();
+                let spurious = |p: &Problem| {
+                    reads_broken_attr(p, &broken_context, &broken_track_attrs)
+                        || (stand_in && !p.is_error() && about_tracks(p))
+                };
+                problems.extend(ps.into_iter().filter(|p| !spurious(p)));
                 None
             }
         },
@@ -494,6 +602,28 @@ fn check(dir: &Path, manifest: &Manifest, text: &str) -> Parts {
         warnings,
         problems,
     }
+}
+
+/// Whether a rule warning depends on what the tracks are (which a stand-in
+/// catalog only approximates).
+fn about_tracks(p: &Problem) -> bool {
+    matches!(p.code, "rules::never-matches" | "rules::empty-only")
+}
+
+/// Whether a rule problem is an unknown attribute whose declaration is broken
+/// (and already reported in `bundle.toml`).
+fn reads_broken_attr(p: &Problem, context: &[&str], track: &[&str]) -> bool {
+    let names = match p.code {
+        "rules::unknown-attribute" => context,
+        "rules::unknown-track-attribute" => track,
+        _ => return false,
+    };
+    let (Some(src), Some(span)) = (&p.source_text, p.span) else {
+        return false;
+    };
+    src.inner()
+        .get(span.offset()..span.offset() + span.len())
+        .is_some_and(|w| names.contains(&w))
 }
 
 impl Bundle {

@@ -11,7 +11,7 @@ use crate::names::NameIndex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::{AttrDecl, Schema, Val, Value};
+use crate::context::{AttrDecl, AttrType, Schema, Val, Value};
 use crate::trackset::TrackSet;
 
 /// One talk track as the manifest declares it.
@@ -52,13 +52,23 @@ pub enum CatalogError {
     #[error("the catalog has no tracks")]
     Empty,
     /// A track id appears twice.
-    #[error("track id `{0}` is declared twice")]
-    DuplicateId(String),
+    #[error("track id `{id}` is declared twice")]
+    DuplicateId {
+        /// The repeated id.
+        id: String,
+        /// Position of the later track in the catalog.
+        index: usize,
+    },
+    /// A track attribute is declared twice.
+    #[error("track attribute `{0}` is declared twice")]
+    DuplicateAttr(String),
     /// An attribute a track sets is not declared.
     #[error("track `{track}` sets undeclared attribute `{attr}`")]
     UnknownAttr {
         /// Track id.
         track: String,
+        /// Position of the track in the catalog.
+        index: usize,
         /// Attribute name.
         attr: String,
     },
@@ -67,6 +77,8 @@ pub enum CatalogError {
     AttrType {
         /// Track id.
         track: String,
+        /// Position of the track in the catalog.
+        index: usize,
         /// Attribute name.
         attr: String,
         /// Declared type.
@@ -77,6 +89,8 @@ pub enum CatalogError {
     MissingAttr {
         /// Track id.
         track: String,
+        /// Position of the track in the catalog.
+        index: usize,
         /// Attribute name.
         attr: String,
     },
@@ -92,7 +106,7 @@ impl Catalog {
         let attr_schema = match Schema::new(attr_decls) {
             Ok(s) => s,
             Err(name) => {
-                errors.push(CatalogError::DuplicateId(format!("track attribute {name}")));
+                errors.push(CatalogError::DuplicateAttr(name));
                 Schema::default()
             }
         };
@@ -101,7 +115,10 @@ impl Catalog {
         let mut columns = vec![vec![None; tracks.len()]; attr_schema.len()];
         for (i, t) in tracks.iter().enumerate() {
             if seen.insert(t.id.as_str(), ()).is_some() {
-                errors.push(CatalogError::DuplicateId(t.id.clone()));
+                errors.push(CatalogError::DuplicateId {
+                    id: t.id.clone(),
+                    index: i,
+                });
             }
             for tag in &t.tags {
                 tags.entry(tag.clone())
@@ -112,6 +129,7 @@ impl Catalog {
                 match attr_schema.slot(name) {
                     None => errors.push(CatalogError::UnknownAttr {
                         track: t.id.clone(),
+                        index: i,
                         attr: name.clone(),
                     }),
                     Some(slot) => {
@@ -119,6 +137,7 @@ impl Catalog {
                         if v.typed(&decl.ty).is_none() {
                             errors.push(CatalogError::AttrType {
                                 track: t.id.clone(),
+                                index: i,
                                 attr: name.clone(),
                                 expected: decl.ty.to_string(),
                             });
@@ -131,6 +150,7 @@ impl Catalog {
                 if !decl.optional && columns[slot][i].is_none() {
                     errors.push(CatalogError::MissingAttr {
                         track: t.id.clone(),
+                        index: i,
                         attr: decl.name.clone(),
                     });
                 }
@@ -148,6 +168,43 @@ impl Catalog {
             attr_schema,
             columns,
         })
+    }
+
+    /// A catalog close to `tracks` that passes every check, for checking the rules of
+    /// a catalog [`Catalog::new`] rejected without repeating its problems: a repeated
+    /// id is replaced by one no rule can name (the first track keeps it), undeclared
+    /// attributes are dropped, and an attribute of the wrong type or missing gets a
+    /// stand-in value of its declared type. `None` when no catalog can stand in (no
+    /// tracks, or a track attribute declared twice).
+    pub(crate) fn salvage(tracks: &[Track], attr_decls: Vec<AttrDecl>) -> Option<Self> {
+        let schema = Schema::new(attr_decls.clone()).ok()?;
+        let mut ids: rustc_hash::FxHashSet<String> = tracks.iter().map(|t| t.id.clone()).collect();
+        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        let mut fixed = Vec::with_capacity(tracks.len());
+        for (i, t) in tracks.iter().enumerate() {
+            let mut t2 = t.clone();
+            if !seen.insert(t.id.as_str()) {
+                // Whitespace never appears in a track id a rule names.
+                let mut id = format!("{} (track {})", t.id, i + 1);
+                while ids.contains(&id) {
+                    id.push('\'');
+                }
+                ids.insert(id.clone());
+                t2.id = id;
+            }
+            t2.attrs.retain(|name, _| schema.slot(name).is_some());
+            for decl in schema.attrs() {
+                let fits = t2
+                    .attrs
+                    .get(&decl.name)
+                    .map(|v| v.typed(&decl.ty).is_some());
+                if fits == Some(false) || (fits.is_none() && !decl.optional) {
+                    t2.attrs.insert(decl.name.clone(), stand_in(&decl.ty));
+                }
+            }
+            fixed.push(t2);
+        }
+        Catalog::new(fixed, attr_decls).ok()
     }
 
     /// Number of tracks.
@@ -198,5 +255,62 @@ impl Catalog {
             .get(track)?
             .as_ref()?
             .typed(&decl.ty)
+    }
+}
+
+/// A value of type `ty`, standing in for one a track got wrong.
+fn stand_in(ty: &AttrType) -> Value {
+    match ty {
+        AttrType::Bool => Value::Bool(false),
+        AttrType::Int => Value::Int(0),
+        AttrType::Float => Value::Float(0.0),
+        AttrType::String => Value::Str(String::new()),
+        AttrType::Enum(vs) => Value::Str(vs.first().cloned().unwrap_or_default()),
+        AttrType::StringSet => Value::Set(Vec::new()),
+        AttrType::Timestamp => Value::Timestamp(0),
+        AttrType::Duration => Value::Duration(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(id: &str, attrs: &[(&str, Value)]) -> Track {
+        Track {
+            id: id.into(),
+            text: String::new(),
+            tags: vec!["t".into()],
+            product: None,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_salvaged_catalog_keeps_every_track_and_passes_the_checks() {
+        let decls = vec![AttrDecl {
+            name: "min_age".into(),
+            ty: AttrType::Int,
+            optional: false,
+            protected: false,
+        }];
+        let tracks = vec![
+            track("a", &[("min_age", Value::Int(3))]),
+            track("a", &[("min_age", Value::Str("x".into()))]),
+            track("b", &[("colour", Value::Bool(true))]),
+        ];
+        let errors = Catalog::new(tracks.clone(), decls.clone()).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        let c = Catalog::salvage(&tracks, decls).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.index("a"), Some(0));
+        assert_eq!(c.index("b"), Some(2));
+        assert_eq!(c.attr(0, 0), Some(Val::Int(3)));
+        assert_eq!(c.attr(0, 1), Some(Val::Int(0)));
+        assert_eq!(c.tagged("t").map(TrackSet::count), Some(3));
+        assert!(Catalog::salvage(&[], Vec::new()).is_none());
     }
 }
