@@ -147,3 +147,232 @@ fn templates_the_simulator_cannot_represent_are_refused_with_reasons() {
         .to_string();
     assert!(err.contains("reads a text embedding"), "{err}");
 }
+
+/// Runs the job quietly.
+fn run_quiet(setup: &SimSetup, out: &Path) -> talktrack::pipeline::JobOutput {
+    try_run(setup, out).unwrap()
+}
+
+fn try_run(
+    setup: &SimSetup,
+    out: &Path,
+) -> Result<talktrack::pipeline::JobOutput, talktrack::pipeline::JobError> {
+    let mut stage = |_: &str| {};
+    let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> { Box::new(NoObserver) };
+    run(
+        setup,
+        &out.join("bundle"),
+        &out.join("report"),
+        &mut Hooks {
+            stage: &mut stage,
+            observer: &mut observer,
+        },
+    )
+}
+
+/// A config in `dir` over the persuasion template, with `log` and extra TOML.
+fn write_config(dir: &Path, log: &str, extra: &str) -> std::path::PathBuf {
+    let tpl = std::fs::canonicalize("policies/persuasion").unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[data]\nlog = \"{log}\"\ntemplate = \"{}\"\n{extra}\n[sim]\nstay = 0.85\nterminal = {{ \"agree/commit\" = 1.0, \"refuse\" = 0.0 }}\n",
+            tpl.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A very short PPO-only run.
+fn tiny(mut s: SimSetup) -> SimSetup {
+    s.job.algorithms = vec![Algorithm::Ppo];
+    s.job.export = Algorithm::Ppo;
+    s.ppo.run.total_steps = 8_192;
+    s.ppo.run.eval_every = 4_096;
+    s
+}
+
+#[test]
+fn training_from_the_aggregate_file_equals_training_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut from_log = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
+    from_log.job.holdout = true;
+    let agg = from_log
+        .aggregate_file(talktrack::log::ReadOptions::default())
+        .unwrap();
+    let agg_path = dir.path().join("aggregates.json");
+    std::fs::write(&agg_path, agg.to_json()).unwrap();
+
+    let mut from_file = from_log.clone();
+    from_file.data.aggregates = Some(agg_path.clone());
+    // The log is never read: point it at nothing.
+    from_file.data.log = dir.path().join("no-such-log.jsonl");
+
+    let a = run_quiet(&from_log, &dir.path().join("a"));
+    let b = run_quiet(&from_file, &dir.path().join("b"));
+    let (ra, rb) = (&a.report, &b.report);
+    assert_eq!(ra.baselines.optimum, rb.baselines.optimum);
+    assert_eq!(ra.baselines.uniform, rb.baselines.uniform);
+    assert_eq!(ra.baselines.best_single, rb.baselines.best_single);
+    // The logged behaviour comes from the published behaviour cells of the file.
+    assert_eq!(ra.baselines.behaviour, rb.baselines.behaviour);
+    assert_eq!(ra.runs[0].value, rb.runs[0].value);
+    assert_eq!(ra.data.conversations, rb.data.conversations);
+    assert_eq!(ra.mdp.unavailable, rb.mdp.unavailable);
+    // Same generated rules, same network: the same policy file.
+    for f in ["policy.onnx", "rules/generated-no-data.rules"] {
+        assert_eq!(
+            std::fs::read(a.bundle_dir.join(f)).unwrap(),
+            std::fs::read(b.bundle_dir.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // The held-out diagnostic needs conversations: skipped, and the report says why.
+    assert!(ra.holdout.is_some());
+    assert!(rb.holdout.is_none());
+    assert_eq!(rb.data.aggregates.as_deref(), agg_path.to_str());
+    assert!(
+        rb.notes
+            .iter()
+            .any(|n| n.contains("held-out diagnostic skipped")
+                && n.contains("individual conversations")),
+        "{:?}",
+        rb.notes
+    );
+    let md = std::fs::read_to_string(b.report_dir.join("report.md")).unwrap();
+    assert!(md.contains("## Skipped"), "{md}");
+    assert!(md.contains("the log was not read"), "{md}");
+    let json = std::fs::read_to_string(b.report_dir.join("report.json")).unwrap();
+    assert!(json.contains("held-out diagnostic skipped"));
+}
+
+#[test]
+fn an_aggregate_file_that_does_not_match_the_config_is_refused_with_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap();
+    let agg = setup
+        .aggregate_file(talktrack::log::ReadOptions::default())
+        .unwrap();
+    let path = dir.path().join("aggregates.json");
+    let refused = |agg: &talktrack::aggregate::Aggregates| {
+        std::fs::write(&path, agg.to_json()).unwrap();
+        let mut s = setup.clone();
+        s.data.aggregates = Some(path.clone());
+        s.read_aggregates().unwrap_err().to_string()
+    };
+    let mut k3 = agg.clone();
+    k3.config.k = 3;
+    let e = refused(&k3);
+    assert!(
+        e.contains("published with k = 3") && e.contains("set `k = 3`"),
+        "{e}"
+    );
+    let mut turns = agg.clone();
+    turns.config.max_turns = 8;
+    let e = refused(&turns);
+    assert!(e.contains("max_turns = 8"), "{e}");
+    let mut tracks = agg.clone();
+    tracks.tracks.pop();
+    let e = refused(&tracks);
+    assert!(e.contains("differ from the catalog"), "{e}");
+    let mut replies = agg.clone();
+    replies.replies.reverse();
+    let e = refused(&replies);
+    assert!(e.contains("differ from the reply vocabulary"), "{e}");
+    std::fs::write(&path, "{\"not\": 1}").unwrap();
+    let mut s = setup.clone();
+    s.data.aggregates = Some(path.clone());
+    let e = s.read_aggregates().unwrap_err().to_string();
+    assert!(e.contains("not an aggregate file"), "{e}");
+}
+
+#[test]
+fn a_held_out_split_without_publishable_data_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: String = std::fs::read_to_string("data/persuasionforgood/p4g.jsonl")
+        .unwrap()
+        .lines()
+        .take(8)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("log.jsonl"), log).unwrap();
+    let config = write_config(dir.path(), "log.jsonl", "[aggregate]\nk = 5\n");
+    let setup = tiny(SimSetup::load(&config).unwrap());
+    assert!(setup.job.holdout);
+    let job = run_quiet(&setup, &dir.path().join("out"));
+    let r = &job.report;
+    assert!(r.holdout.is_none());
+    assert!(r.exported.is_some());
+    let note = r
+        .notes
+        .iter()
+        .find(|n| n.contains("held-out diagnostic skipped"))
+        .unwrap();
+    assert!(
+        note.contains("split has too little publishable data")
+            && note.contains("--no-holdout")
+            && note.contains("lower `k`"),
+        "{note}"
+    );
+    assert!(Bundle::load(&job.bundle_dir).is_ok());
+}
+
+#[test]
+fn bad_log_lines_are_shown_with_their_line_number_and_strict_stops_at_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log: Vec<String> = std::fs::read_to_string("data/persuasionforgood/p4g.jsonl")
+        .unwrap()
+        .lines()
+        .take(40)
+        .map(str::to_owned)
+        .collect();
+    log.insert(2, "{not json".into());
+    log.insert(
+        5,
+        r#"{"id":"x","turns":[{"track":"pitch","reply":"refuse"}],"outcome":{"converted":false}}"#
+            .into(),
+    );
+    std::fs::write(dir.path().join("log.jsonl"), log.join("\n") + "\n").unwrap();
+    let config = write_config(dir.path(), "log.jsonl", "");
+    let mut setup = tiny(SimSetup::load(&config).unwrap());
+    setup.job.holdout = false;
+    let job = run_quiet(&setup, &dir.path().join("out"));
+    let d = &job.report.data;
+    assert_eq!(d.bad_lines, 2);
+    let shown: Vec<(u64, &str)> = d
+        .bad_line_examples
+        .iter()
+        .map(|b| (b.line, b.reason.as_str()))
+        .collect();
+    assert_eq!(shown.len(), 2);
+    assert_eq!(shown[0].0, 3);
+    assert_eq!(shown[1].0, 6);
+    assert!(shown[1].1.contains("unknown track `pitch`"), "{shown:?}");
+    let md = std::fs::read_to_string(job.report_dir.join("report.md")).unwrap();
+    assert!(md.contains("  - line 6: "), "{md}");
+
+    setup.data.strict = true;
+    let err = try_run(&setup, &dir.path().join("strict"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3"), "{err}");
+    assert!(!dir.path().join("strict").join("bundle").exists());
+}
+
+#[test]
+fn aggregate_max_turns_defaults_to_the_template_and_a_mismatch_says_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::canonicalize("data/persuasionforgood/p4g.jsonl").unwrap();
+    let log = log.to_str().unwrap();
+    let config = write_config(dir.path(), log, "[aggregate]\nk = 5\n");
+    assert_eq!(SimSetup::load(&config).unwrap().aggregate.max_turns, 10);
+    let config = write_config(dir.path(), log, "[aggregate]\nmax_turns = 8\n");
+    let err = SimSetup::load(&config).unwrap_err().to_string();
+    assert!(
+        err.contains("`[aggregate] max_turns = 8` differs from `max_turns = 10`")
+            && err.contains("set `max_turns = 10` in [aggregate]"),
+        "{err}"
+    );
+}

@@ -148,13 +148,16 @@ pub struct JobOutput {
     pub report_dir: PathBuf,
 }
 
-/// Opens the setup's log for reading.
-fn open_log(setup: &SimSetup) -> Result<std::io::BufReader<std::fs::File>, JobError> {
-    let f = std::fs::File::open(&setup.data.log).map_err(|source| SetupError::Io {
-        path: setup.data.log.clone(),
-        source,
-    })?;
-    Ok(std::io::BufReader::new(f))
+/// How many bad log lines the report and stderr show (line number and reason); the
+/// report counts all of them.
+pub const BAD_LINES_SHOWN: usize = 10;
+
+/// The read options of the setup (`[data] strict`).
+fn read_options(setup: &SimSetup) -> ReadOptions {
+    ReadOptions {
+        strict: setup.data.strict,
+        max_examples: BAD_LINES_SHOWN,
+    }
 }
 
 /// Aggregates the setup's log with `cfg`.
@@ -163,11 +166,25 @@ fn aggregate(
     cfg: crate::aggregate::AggregateConfig,
 ) -> Result<(Aggregates, crate::log::ReadStats), JobError> {
     Ok(aggregate_log(
-        open_log(setup)?,
+        setup.open_log()?,
         &setup.vocab(),
         cfg,
-        ReadOptions::default(),
+        read_options(setup),
     )?)
+}
+
+/// The aggregates the job trains on: the aggregate file of `[data] aggregates` when set
+/// (with no log statistics), the log's aggregation otherwise.
+fn load_aggregates(
+    setup: &SimSetup,
+) -> Result<(Aggregates, Option<crate::log::ReadStats>), JobError> {
+    match setup.read_aggregates()? {
+        Some(agg) => Ok((agg, None)),
+        None => {
+            let (agg, stats) = aggregate(setup, setup.aggregate.clone())?;
+            Ok((agg, Some(stats)))
+        }
+    }
 }
 
 /// What the simulator cannot represent: a text embedding in the feature spec (the
@@ -475,7 +492,7 @@ pub fn evaluate_bundle(
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
     check_simulable(&tpl)?;
-    let (agg, _) = aggregate(setup, setup.aggregate.clone())?;
+    let (agg, _) = load_aggregates(setup)?;
     let sim = Simulator::build(&agg, setup, &tpl)?;
     struct Served<'a>(&'a crate::bundle::Bundle);
     impl ActionPolicy for Served<'_> {
@@ -607,6 +624,39 @@ pub fn no_data_rules(mdp: &Mdp, agg: &Aggregates) -> (String, usize) {
     (text, count)
 }
 
+/// The 80/20 held-out diagnostic: trains the exported algorithm on 80% of the log's
+/// conversations and evaluates it on the simulator of the other 20%.
+fn holdout_diagnostic(
+    setup: &SimSetup,
+    tpl: &BundleTemplate,
+    hooks: &mut Hooks<'_>,
+) -> Result<HoldoutSummary, JobError> {
+    let job = &setup.job;
+    let split = aggregate_split(
+        setup.open_log()?,
+        &setup.vocab(),
+        setup.aggregate.clone(),
+        read_options(setup),
+        Split::default(),
+    )?;
+    let sim80 = Simulator::build(&split.train, setup, tpl)?;
+    let sim20 = Simulator::build(&split.holdout, setup, tpl)?;
+    let out = train(job.export, setup, &sim80, hooks)?;
+    let p = out.greedy();
+    Ok(HoldoutSummary {
+        split_seed: DEFAULT_SPLIT_SEED,
+        train_conversations: split.train.conversations.round() as u64,
+        holdout_conversations: split.holdout.conversations.round() as u64,
+        algorithm: job.export.name().into(),
+        value_train: sim80.evaluate(&p).0,
+        optimum_train: sim80.optimum(),
+        value_holdout: sim20.evaluate(&p).0,
+        optimum_holdout: sim20.optimum(),
+        uniform_holdout: sim20.uniform(),
+        uniform_train: sim80.uniform(),
+    })
+}
+
 /// Runs the whole job; writes the bundle to `bundle_dir` and the report to `report_dir`.
 pub fn run(
     setup: &SimSetup,
@@ -621,8 +671,18 @@ pub fn run(
 
     check_simulable(&tpl)?;
     let usage = reads_usage(&tpl);
-    (hooks.stage)("aggregating the log");
-    let (agg, stats) = aggregate(setup, setup.aggregate.clone())?;
+    (hooks.stage)(if setup.data.aggregates.is_some() {
+        "reading the aggregate file"
+    } else {
+        "aggregating the log"
+    });
+    let (agg, stats) = load_aggregates(setup)?;
+    let mut notes = Vec::new();
+    let from_file = setup
+        .data
+        .aggregates
+        .as_ref()
+        .map(|p| p.display().to_string());
     (hooks.stage)("building the simulator");
     let sim = Simulator::build(&agg, setup, &tpl)?;
     let base = sim.baselines(&agg);
@@ -662,37 +722,43 @@ pub fn run(
         }
     }
 
-    let holdout = if job.holdout {
-        (hooks.stage)("held-out diagnostic (80/20 split by conversation)");
-        let split = aggregate_split(
-            open_log(setup)?,
-            &setup.vocab(),
-            setup.aggregate.clone(),
-            ReadOptions::default(),
-            Split::default(),
-        )?;
-        let sim80 = Simulator::build(&split.train, setup, &tpl)?;
-        let sim20 = Simulator::build(&split.holdout, setup, &tpl)?;
-        let out = train(job.export, setup, &sim80, hooks)?;
-        let p = out.greedy();
-        Some(HoldoutSummary {
-            split_seed: DEFAULT_SPLIT_SEED,
-            train_conversations: split.train.conversations.round() as u64,
-            holdout_conversations: split.holdout.conversations.round() as u64,
-            algorithm: job.export.name().into(),
-            value_train: sim80.evaluate(&p).0,
-            optimum_train: sim80.optimum(),
-            value_holdout: sim20.evaluate(&p).0,
-            optimum_holdout: sim20.optimum(),
-            uniform_holdout: sim20.uniform(),
-            uniform_train: sim80.uniform(),
-        })
-    } else {
-        None
+    let holdout = match (&from_file, job.holdout) {
+        (_, false) => None,
+        (Some(f), true) => {
+            notes.push(format!(
+                "held-out diagnostic skipped: the job trained from the aggregate file `{f}`, and the 80/20 split needs the individual conversations of the log (train from the log to run it, or pass `--no-holdout`)"
+            ));
+            None
+        }
+        (None, true) => {
+            (hooks.stage)("held-out diagnostic (80/20 split by conversation)");
+            match holdout_diagnostic(setup, &tpl, hooks) {
+                Ok(h) => Some(h),
+                Err(JobError::Aggregate(e)) => {
+                    notes.push(format!(
+                        "held-out diagnostic skipped: one side of the 80/20 split has too little publishable data: {e}; or pass `--no-holdout` (`[job] holdout = false`) to leave the diagnostic out"
+                    ));
+                    None
+                }
+                Err(JobError::Sim(e)) => {
+                    notes.push(format!(
+                        "held-out diagnostic skipped: one side of the 80/20 split has too little publishable data to build a simulator: {e}; lower `k` in [aggregate], aggregate more conversations, or pass `--no-holdout` (`[job] holdout = false`) to leave the diagnostic out"
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        }
     };
 
     // With Laplace noise, measure what it costs: the noisy-trained policy on the noise-free simulator.
     let noise = match (agg.config.epsilon, &export_net) {
+        (Some(_), Some(_)) if from_file.is_some() => {
+            notes.push(
+                "cost of the noise not measured: it needs the noise-free aggregation of the log, and the job trained from an aggregate file".into(),
+            );
+            None
+        }
         (Some(epsilon), Some(net)) => {
             (hooks.stage)("measuring the cost of the noise");
             let clean_cfg = crate::aggregate::AggregateConfig {
@@ -715,6 +781,10 @@ pub fn run(
         _ => None,
     };
 
+    let conversations = match &stats {
+        Some(st) => st.conversations,
+        None => agg.conversations.round().max(0.0) as u64,
+    };
     let exported = match export_net {
         None => None,
         Some(net) => {
@@ -727,8 +797,11 @@ pub fn run(
             let mut training = toml::Table::new();
             training.insert("algorithm".into(), job.export.name().into());
             training.insert("seed".into(), (seed_of(job.export, setup) as i64).into());
-            training.insert("log".into(), setup.data.log.display().to_string().into());
-            training.insert("conversations".into(), (stats.conversations as i64).into());
+            match &from_file {
+                Some(f) => training.insert("aggregates".into(), f.clone().into()),
+                None => training.insert("log".into(), setup.data.log.display().to_string().into()),
+            };
+            training.insert("conversations".into(), (conversations as i64).into());
             training.insert("k".into(), (agg.config.k as i64).into());
             if let Some(r) = runs.iter().find(|r| r.algorithm == job.export.name()) {
                 training.insert("value".into(), r.value.into());
@@ -795,9 +868,15 @@ pub fn run(
         bundle: tpl.manifest().name.clone(),
         objective: job.objective.clone(),
         data: DataSummary {
-            log: setup.data.log.display().to_string(),
-            conversations: stats.conversations,
-            bad_lines: stats.bad,
+            log: if from_file.is_some() {
+                String::new()
+            } else {
+                setup.data.log.display().to_string()
+            },
+            aggregates: from_file.clone(),
+            conversations,
+            bad_lines: stats.as_ref().map_or(0, |s| s.bad),
+            bad_line_examples: stats.map(|s| s.examples).unwrap_or_default(),
             k: agg.config.k,
             cells_published: agg.levels.iter().map(|l| l.cells.len()).sum(),
             epsilon: agg.config.epsilon,
@@ -808,6 +887,7 @@ pub fn run(
         runs,
         holdout,
         exported,
+        notes,
     };
     report
         .write(report_dir)
