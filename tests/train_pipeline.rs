@@ -376,3 +376,106 @@ fn aggregate_max_turns_defaults_to_the_template_and_a_mismatch_says_what_to_chan
         "{err}"
     );
 }
+
+#[test]
+fn an_exported_bundle_as_template_leaves_its_generated_rules_out() {
+    use talktrack::bundle::GENERATED_RULES_FILE;
+    // policies/persuasion is an exported bundle: served, its generated rules apply...
+    let served = Bundle::load("policies/persuasion").unwrap();
+    assert!(served
+        .manifest()
+        .rules
+        .iter()
+        .any(|r| r == GENERATED_RULES_FILE));
+    // ...as a template they describe an earlier run's data and are left out.
+    let tpl = BundleTemplate::load("policies/persuasion").unwrap();
+    assert!(!tpl
+        .manifest()
+        .rules
+        .iter()
+        .any(|r| r == GENERATED_RULES_FILE));
+    assert!(tpl.rules().len() < served.rules().len());
+    // A hand-written file of that name (without the generated header) stays.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir("policies/persuasion".as_ref(), dir.path());
+    let gen = dir.path().join(GENERATED_RULES_FILE);
+    let text = std::fs::read_to_string(&gen).unwrap();
+    std::fs::write(
+        &gen,
+        text.replacen("# Generated", "# Written by hand, once", 1),
+    )
+    .unwrap();
+    let tpl = BundleTemplate::load(dir.path()).unwrap();
+    assert!(tpl
+        .manifest()
+        .rules
+        .iter()
+        .any(|r| r == GENERATED_RULES_FILE));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// `bundle.toml` without its `[policy]` table.
+fn without_policy_table(manifest: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            skipping = line.trim() == "[policy]";
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn a_template_needs_no_policy_but_a_served_bundle_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl_dir = dir.path().join("template");
+    copy_dir("policies/persuasion".as_ref(), &tpl_dir);
+    let manifest = std::fs::read_to_string(tpl_dir.join("bundle.toml")).unwrap();
+    std::fs::remove_file(tpl_dir.join("policy.onnx")).unwrap();
+    std::fs::write(tpl_dir.join("bundle.toml"), without_policy_table(&manifest)).unwrap();
+
+    BundleTemplate::load(&tpl_dir).unwrap();
+    let err = Bundle::load(&tpl_dir).err().unwrap();
+    let shown = talktrack::diag::render(&err.problems);
+    assert!(
+        shown.contains("no `[policy]` table") && shown.contains("a served bundle needs its policy"),
+        "{shown}"
+    );
+
+    // Training writes the policy: the exported bundle serves.
+    let mut setup = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
+    setup.data.template = Some(tpl_dir.clone());
+    setup.job.holdout = false;
+    let job = run_quiet(&setup, &dir.path().join("out"));
+    let b = Bundle::load(&job.bundle_dir).unwrap();
+    assert_eq!(b.manifest().policy.file, "policy.onnx");
+
+    // A `[policy]` without its checksum is a template too, and names what is missing.
+    let no_sha: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with("sha256"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(tpl_dir.join("bundle.toml"), no_sha).unwrap();
+    BundleTemplate::load(&tpl_dir).unwrap();
+    let err = Bundle::load(&tpl_dir).err().unwrap();
+    let shown = talktrack::diag::render(&err.problems);
+    assert!(shown.contains("`[policy]` lacks `sha256`"), "{shown}");
+}
