@@ -479,3 +479,21 @@ fn a_template_needs_no_policy_but_a_served_bundle_does() {
     let shown = talktrack::diag::render(&err.problems);
     assert!(shown.contains("`[policy]` lacks `sha256`"), "{shown}");
 }
+
+#[test]
+fn eval_refuses_a_bundle_that_does_not_fit_the_config() {
+    let setup = SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap();
+    let telecom = Bundle::load("policies/telecom-upsell").unwrap();
+    let err = talktrack::pipeline::evaluate_bundle(&setup, &telecom)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not fit the config's simulator") && err.contains("its catalog"),
+        "{err}"
+    );
+    // The bundle it was trained for evaluates, masked by its own rules.
+    let persuasion = Bundle::load("policies/persuasion").unwrap();
+    let e = talktrack::pipeline::evaluate_bundle(&setup, &persuasion).unwrap();
+    assert_eq!(e.violations, 0);
+    assert!(e.value > e.baselines.uniform, "{e:?}");
+}

@@ -593,6 +593,11 @@ impl Bundle {
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
+    /// Everything but the policy, as a template: what serving masks and encodes with
+    /// (its rules include the generated ones a served bundle ships).
+    pub fn as_template(&self) -> &BundleTemplate {
+        &self.tpl
+    }
     /// Index of the fallback track.
     pub fn fallback(&self) -> usize {
         self.tpl.fallback

@@ -119,6 +119,9 @@ pub enum JobError {
     /// The bundle could not be exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// The bundle to evaluate does not fit the config, or its policy cannot score.
+    #[error("bundle {0}")]
+    Bundle(String),
     /// Writing the report failed.
     #[error("cannot write the report into `{path}`: {source}")]
     Report {
@@ -484,6 +487,12 @@ pub struct BundleEvaluation {
 
 /// Evaluates `bundle`'s policy (greedy over its scores among the allowed tracks) on
 /// the simulator `setup` describes: exactly when enumerable, by simulation otherwise.
+///
+/// The bundle must fit the config: the same catalog, reply vocabulary and turn limit,
+/// and the observation width of the config's template. Masks and observations come
+/// from the bundle itself (its rules, generated ones included, and its feature spec):
+/// what it serves is what is evaluated. A policy that cannot score an observation is
+/// an error, not a value.
 pub fn evaluate_bundle(
     setup: &SimSetup,
     bundle: &crate::bundle::Bundle,
@@ -491,14 +500,27 @@ pub fn evaluate_bundle(
     let tpl = setup
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
-    check_simulable(&tpl)?;
+    check_bundle_fits(setup, &tpl, bundle)?;
+    let own = bundle.as_template();
+    check_simulable(own)?;
     let (agg, _) = load_aggregates(setup)?;
-    let sim = Simulator::build(&agg, setup, &tpl)?;
-    struct Served<'a>(&'a crate::bundle::Bundle);
+    let sim = Simulator::build(&agg, setup, own)?;
+    struct Served<'a> {
+        bundle: &'a crate::bundle::Bundle,
+        error: std::sync::Mutex<Option<String>>,
+    }
     impl ActionPolicy for Served<'_> {
         fn probs(&self, obs: &[f32], mask: &[bool], out: &mut [f32]) {
             let mut s = vec![0.0; out.len()];
-            let ok = self.0.policy().scores(obs, &mut s).is_ok();
+            let ok = match self.bundle.policy().scores(obs, &mut s) {
+                Ok(()) => true,
+                Err(e) => {
+                    if let Ok(mut first) = self.error.lock() {
+                        first.get_or_insert_with(|| e.to_string());
+                    }
+                    false
+                }
+            };
             out.iter_mut().for_each(|x| *x = 0.0);
             let best = (0..s.len())
                 .filter(|&a| mask.get(a).copied().unwrap_or(false) && ok && s[a].is_finite())
@@ -508,13 +530,80 @@ pub fn evaluate_bundle(
             }
         }
     }
-    let (value, ci95, violations) = sim.evaluate(&Served(bundle));
+    let served = Served {
+        bundle,
+        error: std::sync::Mutex::new(None),
+    };
+    let (value, ci95, violations) = sim.evaluate(&served);
+    if let Some(e) = served.error.lock().ok().and_then(|mut e| e.take()) {
+        return Err(JobError::Bundle(format!(
+            "`{}`: its policy cannot score the simulator's observations: {e}",
+            bundle.dir().display()
+        )));
+    }
     Ok(BundleEvaluation {
         value,
         ci95,
         violations,
         baselines: sim.baselines(&agg),
     })
+}
+
+/// Checks that `bundle` can be evaluated on the simulator of `setup` (template `tpl`).
+fn check_bundle_fits(
+    setup: &SimSetup,
+    tpl: &BundleTemplate,
+    bundle: &crate::bundle::Bundle,
+) -> Result<(), JobError> {
+    let fail = |what: String| {
+        Err(JobError::Bundle(format!(
+            "`{}` does not fit the config's simulator (template `{}`): {what}; evaluate it with a config whose template it was trained from",
+            bundle.dir().display(),
+            tpl.dir().display()
+        )))
+    };
+    let ids: Vec<&str> = bundle
+        .catalog()
+        .tracks()
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    if ids
+        != setup
+            .data
+            .tracks
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    {
+        return fail(format!(
+            "its catalog [{}] differs from the config's [{}]",
+            ids.join(", "),
+            setup.data.tracks.join(", ")
+        ));
+    }
+    if bundle.manifest().replies != setup.data.replies {
+        return fail(format!(
+            "its replies [{}] differ from the config's [{}]",
+            bundle.manifest().replies.join(", "),
+            setup.data.replies.join(", ")
+        ));
+    }
+    if bundle.manifest().max_turns != setup.aggregate.max_turns {
+        return fail(format!(
+            "its max_turns = {} differs from the config's {}",
+            bundle.manifest().max_turns,
+            setup.aggregate.max_turns
+        ));
+    }
+    if bundle.features().dim() != tpl.features().dim() {
+        return fail(format!(
+            "its observation has {} floats, the template's {}",
+            bundle.features().dim(),
+            tpl.features().dim()
+        ));
+    }
+    Ok(())
 }
 
 fn train(
