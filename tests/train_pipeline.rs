@@ -497,3 +497,47 @@ fn eval_refuses_a_bundle_that_does_not_fit_the_config() {
     assert_eq!(e.violations, 0);
     assert!(e.value > e.baselines.uniform, "{e:?}");
 }
+
+#[test]
+fn a_bundle_that_fails_the_score_check_is_never_published() {
+    use talktrack::export::export_bundle_checked;
+    let tpl = BundleTemplate::load("policies/persuasion").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("bundle");
+    let spec = || ExportSpec {
+        template: &tpl,
+        layers: vec![Dense {
+            weights: Array2::zeros((21, 16)),
+            bias: Array1::zeros(16),
+        }],
+        hidden: Activation::Relu,
+        scores: ScoreKind::Logits,
+        version: None,
+        generated_rules: None,
+        training: toml::Table::new(),
+    };
+    let err = export_bundle_checked(spec(), &dest, |_| Err("scores differ".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nothing was published") && err.contains("scores differ"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    // A bundle already at the destination stays as it was.
+    let first = export_bundle_checked(spec(), &dest, |_| Ok(())).unwrap();
+    let digest = first.digest().to_owned();
+    let mut checked = false;
+    export_bundle_checked(spec(), &dest, |b| {
+        checked = b.policy().scores(&[0.0; 21], &mut [0.0; 16]).is_ok();
+        Err("no".into())
+    })
+    .unwrap_err();
+    assert!(checked);
+    assert_eq!(Bundle::load(&dest).unwrap().digest(), digest);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+
+    // The documented tolerance: 1e-5 absolute, 1e-6 relative for large scores.
+    assert_eq!(talktrack::pipeline::score_tolerance(0.5), 1e-5);
+    assert!((talktrack::pipeline::score_tolerance(-100.0) - 1e-4).abs() < 1e-12);
+}

@@ -15,7 +15,7 @@ use crate::aggregate::split::{aggregate_split, Split, DEFAULT_SPLIT_SEED};
 use crate::aggregate::{aggregate_log, Aggregates};
 use crate::bundle::BundleTemplate;
 use crate::eval::{baselines, ExactEvaluator};
-use crate::export::{export_bundle, ExportSpec};
+use crate::export::{export_bundle_checked, ExportSpec};
 use crate::log::ReadOptions;
 use crate::policy::onnx_writer::{Activation as OnnxActivation, Dense};
 use crate::policy::ScoreKind;
@@ -657,6 +657,12 @@ pub fn dense_layers(net: &PlainMlp) -> Result<Vec<Dense>, JobError> {
         .collect()
 }
 
+/// How far tract's score for an action may be from the trainer's for the exported
+/// bundle to be published: 1e-5 absolute, or 1e-6 of the score when that is larger.
+pub fn score_tolerance(score: f64) -> f64 {
+    1e-5f64.max(1e-6 * score.abs())
+}
+
 /// A rules file that forbids, in every simulator state, the tracks for which the
 /// aggregates published no data: serving never offers a track where the policy
 /// never learned anything.
@@ -912,7 +918,35 @@ pub fn run(
                 "evaluation".into(),
                 sim.summary(&agg, usage).evaluation.into(),
             );
-            let bundle = export_bundle(
+            // The served scores must be the trainer's: before the bundle is published,
+            // tract runs the exported ONNX on every state (or simulated-episode state)
+            // and must agree with the trainer's forward pass within SCORE_TOLERANCE.
+            let observations = sim.observations();
+            let n_a = sim.replies().n_actions();
+            let max_diff = std::cell::Cell::new(0f64);
+            let check = |b: &crate::bundle::Bundle| -> Result<(), String> {
+                let mut ours = vec![0.0; n_a];
+                let mut served = vec![0.0; n_a];
+                let mut scratch = Scratch::default();
+                for obs in &observations {
+                    net.forward(obs, &mut scratch, &mut ours);
+                    b.policy()
+                        .scores(obs, &mut served)
+                        .map_err(|e| format!("tract cannot run the exported policy: {e}"))?;
+                    for (a, s) in ours.iter().zip(&served) {
+                        let diff = f64::from((a - s).abs());
+                        max_diff.set(max_diff.get().max(diff));
+                        let tol = score_tolerance(f64::from(*a));
+                        if diff.is_nan() || diff > tol {
+                            return Err(format!(
+                                "tract's score {s} differs from the trainer's {a} by {diff:.3e}, more than the tolerance {tol:.1e} (max(1e-5, 1e-6·|score|))"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let bundle = export_bundle_checked(
                 ExportSpec {
                     template: &tpl,
                     layers: dense_layers(&net)?,
@@ -929,23 +963,9 @@ pub fn run(
                     training,
                 },
                 bundle_dir,
+                check,
             )?;
-            // The served scores must be the trainer's: compare tract with the trainer's forward pass in every state.
-            let mut max_diff = 0f64;
-            let n_a = sim.replies().n_actions();
-            let mut ours = vec![0.0; n_a];
-            let mut served = vec![0.0; n_a];
-            let mut scratch = Scratch::default();
-            let observations = sim.observations();
-            for obs in &observations {
-                net.forward(obs, &mut scratch, &mut ours);
-                if bundle.policy().scores(obs, &mut served).is_err() {
-                    max_diff = f64::INFINITY;
-                }
-                for (a, b) in ours.iter().zip(&served) {
-                    max_diff = max_diff.max(f64::from((a - b).abs()));
-                }
-            }
+            let max_diff = max_diff.get();
             Some(ExportSummary {
                 path: bundle_dir.display().to_string(),
                 digest: bundle.digest().to_owned(),
