@@ -541,3 +541,92 @@ fn a_bundle_that_fails_the_score_check_is_never_published() {
     assert_eq!(talktrack::pipeline::score_tolerance(0.5), 1e-5);
     assert!((talktrack::pipeline::score_tolerance(-100.0) - 1e-4).abs() < 1e-12);
 }
+
+#[test]
+fn errors_say_what_to_change() {
+    use talktrack::pipeline::JobError;
+    use talktrack::train::TrainError;
+    let dir = tempfile::tempdir().unwrap();
+
+    // An empty log is named.
+    std::fs::write(dir.path().join("empty.jsonl"), "").unwrap();
+    let config = write_config(dir.path(), "empty.jsonl", "");
+    let setup = tiny(SimSetup::load(&config).unwrap());
+    let err = try_run(&setup, &dir.path().join("out"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("empty.jsonl") && err.contains("has no valid conversation"),
+        "{err}"
+    );
+
+    // A non-finite loss points at the learning rate of the algorithm's section.
+    let err = JobError::Train {
+        algorithm: "dqn",
+        source: TrainError::NonFinite {
+            step: 10,
+            what: "dqn loss".into(),
+        },
+    }
+    .to_string();
+    assert!(
+        err.contains("lower the learning rate (`lr` in [dqn])"),
+        "{err}"
+    );
+
+    // Every algorithm's config is checked before any training starts.
+    let mut setup = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
+    setup.job.algorithms = vec![Algorithm::Ppo, Algorithm::Dqn];
+    setup.dqn.lr = -1.0;
+    let t0 = std::time::Instant::now();
+    let mut trained = Vec::new();
+    let mut stage = |s: &str| trained.push(s.to_owned());
+    let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> { Box::new(NoObserver) };
+    let err = run(
+        &setup,
+        &dir.path().join("b"),
+        &dir.path().join("r"),
+        &mut Hooks {
+            stage: &mut stage,
+            observer: &mut observer,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`lr` = -1") && err.contains("(in [dqn])"),
+        "{err}"
+    );
+    assert!(
+        trained.iter().all(|s| !s.starts_with("training")),
+        "{trained:?}"
+    );
+    assert!(t0.elapsed().as_secs() < 30);
+
+    // Rules that forbid everything at the start are named.
+    let tpl_dir = dir.path().join("template");
+    copy_dir("policies/persuasion".as_ref(), &tpl_dir);
+    let tracks = Bundle::load("policies/persuasion")
+        .unwrap()
+        .catalog()
+        .tracks()
+        .iter()
+        .map(|t| format!("\"{}\"", t.id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rules = tpl_dir.join("rules/persuasion.rules");
+    let mut text = std::fs::read_to_string(&rules).unwrap();
+    text.push_str(&format!(
+        "\nrule closed-at-start\n  because \"nothing before the greeting\"\n  when turn == 0\n  forbid tracks {tracks}\n"
+    ));
+    std::fs::write(&rules, text).unwrap();
+    let mut setup = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
+    setup.data.template = Some(tpl_dir);
+    let err = try_run(&setup, &dir.path().join("dead"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no track is allowed in the start state") && err.contains("`closed-at-start`"),
+        "{err}"
+    );
+}

@@ -292,7 +292,13 @@ fn main() -> ExitCode {
                     ..ReadOptions::default()
                 },
             )
-            .map_err(fail)?;
+            .map_err(|e| match e {
+                talktrack::aggregate::AggregateError::Empty { bad } => fail(format!(
+                    "`{}` has no valid conversation ({bad} bad lines skipped): check that it is a talktrack JSONL log (one conversation per line, see docs/log.schema.json)",
+                    setup.data.log.display()
+                )),
+                e => fail(e),
+            })?;
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(fail)?;
             }

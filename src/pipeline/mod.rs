@@ -101,7 +101,7 @@ pub enum JobError {
     #[error(transparent)]
     Sim(#[from] crate::sim::SimError),
     /// Training failed (e.g. a non-finite loss).
-    #[error("{algorithm}: {source}")]
+    #[error("{algorithm}: {source}{}", train_hint(algorithm, source))]
     Train {
         /// Which algorithm.
         algorithm: &'static str,
@@ -119,6 +119,17 @@ pub enum JobError {
     /// The bundle could not be exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// No track is allowed in the simulator's start state; says which rules forbid what.
+    #[error("no track is allowed in the start state (turn 0, before any reply): every episode would end at once; {0}")]
+    DeadStart(String),
+    /// The log has no valid conversation.
+    #[error("`{path}` has no valid conversation ({bad} bad lines skipped): check that it is a talktrack JSONL log (one conversation per line, see docs/log.schema.json)")]
+    EmptyLog {
+        /// The log file.
+        path: PathBuf,
+        /// Bad lines skipped.
+        bad: u64,
+    },
     /// The bundle to evaluate does not fit the config, or its policy cannot score.
     #[error("bundle {0}")]
     Bundle(String),
@@ -130,6 +141,17 @@ pub enum JobError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// What to change after a training failure: the config section of the algorithm.
+fn train_hint(algorithm: &str, e: &TrainError) -> String {
+    match e {
+        TrainError::NonFinite { .. } => format!(
+            " — lower the learning rate (`lr` in [{algorithm}]), or check the rewards (`terminal`, `engagement` in [sim])"
+        ),
+        TrainError::Config(_) => format!(" (in [{algorithm}])"),
+        _ => String::new(),
+    }
 }
 
 /// How the caller follows the job.
@@ -168,12 +190,15 @@ fn aggregate(
     setup: &SimSetup,
     cfg: crate::aggregate::AggregateConfig,
 ) -> Result<(Aggregates, crate::log::ReadStats), JobError> {
-    Ok(aggregate_log(
-        setup.open_log()?,
-        &setup.vocab(),
-        cfg,
-        read_options(setup),
-    )?)
+    aggregate_log(setup.open_log()?, &setup.vocab(), cfg, read_options(setup)).map_err(
+        |e| match e {
+            crate::aggregate::AggregateError::Empty { bad } => JobError::EmptyLog {
+                path: setup.data.log.clone(),
+                bad,
+            },
+            e => e.into(),
+        },
+    )
 }
 
 /// The aggregates the job trains on: the aggregate file of `[data] aggregates` when set
@@ -207,6 +232,44 @@ pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
         ))));
     }
     Ok(())
+}
+
+/// Why nothing is allowed in the start state (fixed context `values`): the rules that
+/// fire there, and the tracks with published data.
+fn start_rules(
+    tpl: &BundleTemplate,
+    agg: &Aggregates,
+    values: &[Option<crate::context::Val<'_>>],
+) -> String {
+    let rules = tpl.rules();
+    let used = vec![0u16; tpl.catalog().len()];
+    let view = crate::turn::TurnView {
+        values,
+        now_ms: 0,
+        turn: 0,
+        max_turns: agg.config.max_turns,
+        used: &used,
+        last_reply: None,
+        embedding: None,
+    };
+    let mut verdict = crate::rules::Verdict::new(rules.n_tracks());
+    rules.evaluate(&view, &mut verdict);
+    let fired: Vec<String> = verdict
+        .fired
+        .iter()
+        .map(|f| {
+            let r = rules.rule(f.rule as usize);
+            format!("`{}` ({}:{})", r.id, r.file.display(), r.line)
+        })
+        .collect();
+    if fired.is_empty() {
+        "no rule fires there, so no track has published data at turn 0 before any reply: lower `k` in [aggregate] or aggregate more conversations".into()
+    } else {
+        format!(
+            "the rules that fire there: {}; change them (or the tracks with published data there: lower `k` in [aggregate])",
+            fired.join(", ")
+        )
+    }
 }
 
 /// Whether the template's rules or features read track usage.
@@ -273,17 +336,25 @@ impl Simulator {
                 .map(|v| v.as_ref().map(|v| v.as_val()))
                 .collect();
             let mask = RulesMask::new(tpl.rules(), tpl.fallback());
-            let mdp = Arc::new(Mdp::build_in_context(
-                agg,
-                &setup.sim,
-                &mask,
-                tpl.features(),
-                &values,
-            )?);
+            let mdp = Arc::new(
+                Mdp::build_in_context(agg, &setup.sim, &mask, tpl.features(), &values).map_err(
+                    |e| match e {
+                        crate::sim::SimError::DeadStart => {
+                            JobError::DeadStart(start_rules(tpl, agg, &values))
+                        }
+                        e => e.into(),
+                    },
+                )?,
+            );
             let ev = ExactEvaluator::new(Arc::clone(&mdp));
             return Ok(Self::Exact { mdp, ev });
         }
-        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl)?);
+        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl).map_err(|e| match e {
+            crate::sim::SimError::DeadStart => JobError::DeadStart(
+                "check the rules that apply at turn 0 before any reply (`when turn == 0`, `not has last_reply`), and which tracks have published data there".into(),
+            ),
+            e => e.into(),
+        })?);
         let why = match ExpandedMdp::build(&sim, &tracks_read(tpl)) {
             Ok(mdp) => {
                 return Ok(Self::Expanded {
@@ -766,6 +837,21 @@ pub fn run(
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
 
     check_simulable(&tpl)?;
+    // Every algorithm the job will train, checked before any of them starts.
+    let mut algos = job.algorithms.clone();
+    if job.holdout {
+        algos.push(job.export);
+    }
+    for algo in algos {
+        let checked = match algo {
+            Algorithm::Ppo => setup.ppo.validate(),
+            Algorithm::Dqn => setup.dqn.validate(),
+        };
+        checked.map_err(|source| JobError::Train {
+            algorithm: algo.name(),
+            source,
+        })?;
+    }
     let usage = reads_usage(&tpl);
     (hooks.stage)(if setup.data.aggregates.is_some() {
         "reading the aggregate file"
