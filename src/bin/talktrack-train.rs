@@ -86,6 +86,14 @@ enum Cmd {
         /// Skip the held-out diagnostic.
         #[arg(long)]
         no_holdout: bool,
+        /// Train from this aggregate file (written by `aggregate`) instead of the log
+        /// (overrides `[data] aggregates`).
+        #[arg(long)]
+        aggregates: Option<PathBuf>,
+        /// Fail on the first bad log line instead of skipping and counting
+        /// (`[data] strict = true`).
+        #[arg(long)]
+        strict: bool,
     },
     /// Aggregate a log into the privacy-thresholded tables training uses.
     Aggregate {
@@ -106,6 +114,10 @@ enum Cmd {
         config: PathBuf,
         /// Bundle directory.
         bundle: PathBuf,
+        /// Build the simulator from this aggregate file (written by `aggregate`) instead
+        /// of the log (overrides `[data] aggregates`).
+        #[arg(long)]
+        aggregates: Option<PathBuf>,
     },
     /// Convert the PersuasionForGood CSV files into a talktrack JSONL log.
     ConvertP4g {
@@ -192,6 +204,24 @@ fn train_job(
         },
     )
     .map_err(fail)?;
+    let data = &out.report.data;
+    if data.bad_lines > 0 {
+        eprintln!(
+            "warning: {} bad log lines skipped{}",
+            data.bad_lines,
+            if data.bad_lines > data.bad_line_examples.len() as u64 {
+                format!(", the first {}:", data.bad_line_examples.len())
+            } else {
+                ":".into()
+            }
+        );
+        for b in &data.bad_line_examples {
+            eprintln!("  line {}: {}", b.line, b.reason);
+        }
+    }
+    for n in &out.report.notes {
+        eprintln!("warning: {n}");
+    }
     say!("{}", out.report.to_markdown());
     say!(
         "bundle: {}\nreport: {}/report.md, report.json, curves.svg",
@@ -213,6 +243,8 @@ fn main() -> ExitCode {
             seed,
             steps,
             no_holdout,
+            aggregates,
+            strict,
         } => (|| {
             let mut setup = SimSetup::load(&config).map_err(fail)?;
             if let Some(a) = algo {
@@ -235,6 +267,12 @@ fn main() -> ExitCode {
             if no_holdout {
                 setup.job.holdout = false;
             }
+            if aggregates.is_some() {
+                setup.data.aggregates = aggregates;
+            }
+            if strict {
+                setup.data.strict = true;
+            }
             let bundle = bundle.unwrap_or_else(|| out.join("bundle"));
             train_job(&setup, &bundle, &out.join("report"), cli.quiet)
         })(),
@@ -244,18 +282,23 @@ fn main() -> ExitCode {
             strict,
         } => (|| {
             let setup = SimSetup::load(&config).map_err(fail)?;
-            let f = std::fs::File::open(&setup.data.log)
-                .map_err(|e| fail(format!("cannot read `{}`: {e}", setup.data.log.display())))?;
+            let f = setup.open_log().map_err(fail)?;
             let (agg, stats) = aggregate_log(
-                std::io::BufReader::new(f),
+                f,
                 &setup.vocab(),
                 setup.aggregate.clone(),
                 ReadOptions {
-                    strict,
+                    strict: strict || setup.data.strict,
                     ..ReadOptions::default()
                 },
             )
-            .map_err(fail)?;
+            .map_err(|e| match e {
+                talktrack::aggregate::AggregateError::Empty { bad } => fail(format!(
+                    "`{}` has no valid conversation ({bad} bad lines skipped): check that it is a talktrack JSONL log (one conversation per line, see docs/log.schema.json)",
+                    setup.data.log.display()
+                )),
+                e => fail(e),
+            })?;
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(fail)?;
             }
@@ -273,7 +316,11 @@ fn main() -> ExitCode {
             }
             Ok(())
         })(),
-        Cmd::Eval { config, bundle } => eval(&config, &bundle),
+        Cmd::Eval {
+            config,
+            bundle,
+            aggregates,
+        } => eval(&config, &bundle, aggregates),
         Cmd::ConvertP4g { dialogs, info, out } => (|| {
             let stats = talktrack::log::p4g::convert_files(
                 &dialogs,
@@ -292,8 +339,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn eval(config: &Path, bundle: &Path) -> Result<(), ExitCode> {
-    let setup = SimSetup::load(config).map_err(fail)?;
+fn eval(config: &Path, bundle: &Path, aggregates: Option<PathBuf>) -> Result<(), ExitCode> {
+    let mut setup = SimSetup::load(config).map_err(fail)?;
+    if aggregates.is_some() {
+        setup.data.aggregates = aggregates;
+    }
     let b = Bundle::load(bundle).map_err(|e| fail(talktrack::diag::render(&e.problems)))?;
     let e = talktrack::pipeline::evaluate_bundle(&setup, &b).map_err(fail)?;
     let base = &e.baselines;

@@ -44,7 +44,9 @@ pub struct Manifest {
     /// How a track is picked from the ranking.
     #[serde(default)]
     pub selection: Selection,
-    /// The policy file and its tensors.
+    /// The policy file and its tensors. A template may leave it out (the trainer
+    /// writes it); a served bundle must declare every key (checked when it loads).
+    #[serde(default)]
     pub policy: PolicyDecl,
     /// The context schema: attribute name → type.
     #[serde(default)]
@@ -101,9 +103,10 @@ pub enum SelectionMode {
     Softmax,
 }
 
-/// The policy section.
+/// The policy section. Keys a template leaves out take the defaults the trainer
+/// writes (`policy.onnx`, `obs`, `scores`, `logits`, no checksum yet).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyDecl {
     /// ONNX file, relative to the bundle directory.
     pub file: String,
@@ -115,6 +118,23 @@ pub struct PolicyDecl {
     pub output: String,
     /// What the scores are.
     pub scores: ScoreKind,
+}
+
+impl PolicyDecl {
+    /// The keys a served bundle must declare in `[policy]`.
+    pub const KEYS: [&'static str; 5] = ["file", "sha256", "input", "output", "scores"];
+}
+
+impl Default for PolicyDecl {
+    fn default() -> Self {
+        Self {
+            file: "policy.onnx".into(),
+            sha256: String::new(),
+            input: "obs".into(),
+            output: "scores".into(),
+            scores: ScoreKind::Logits,
+        }
+    }
 }
 
 /// An attribute type as written: `"int"` or `{ type = "enum", values = [...], optional = true }`.

@@ -56,6 +56,9 @@ pub enum ExportError {
     /// The assembled bundle does not load; the messages say why.
     #[error("the exported bundle does not load:\n{0}")]
     Invalid(String),
+    /// The assembled bundle loads but failed the caller's check (nothing was published).
+    #[error("the exported bundle failed its check, nothing was published: {0}")]
+    Check(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
@@ -85,6 +88,17 @@ fn copy_tree(from: &Path, to: &Path, skip: &[PathBuf]) -> Result<(), ExportError
 
 /// Writes the bundle to `out` (replacing a bundle already there) and returns it loaded.
 pub fn export_bundle(spec: ExportSpec<'_>, out: &Path) -> Result<Bundle, ExportError> {
+    export_bundle_checked(spec, out, |_| Ok(()))
+}
+
+/// [`export_bundle`], with one more check before the bundle is published: `check`
+/// runs on the assembled bundle, loaded from its temporary directory; when it fails,
+/// nothing is written at `out` (a bundle already there stays).
+pub fn export_bundle_checked(
+    spec: ExportSpec<'_>,
+    out: &Path,
+    check: impl FnOnce(&Bundle) -> Result<(), String>,
+) -> Result<Bundle, ExportError> {
     let tpl = spec.template;
     let mut manifest = tpl.manifest().clone();
     let policy = write_mlp(&MlpSpec {
@@ -140,8 +154,9 @@ pub fn export_bundle(spec: ExportSpec<'_>, out: &Path) -> Result<Bundle, ExportE
         );
         let mpath = tmp.join("bundle.toml");
         std::fs::write(&mpath, text).map_err(io(&mpath))?;
-        Bundle::load(&tmp).map_err(|e| ExportError::Invalid(crate::diag::render(&e.problems)))?;
-        Ok(())
+        let assembled = Bundle::load(&tmp)
+            .map_err(|e| ExportError::Invalid(crate::diag::render(&e.problems)))?;
+        check(&assembled).map_err(ExportError::Check)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -77,7 +77,7 @@ impl Outcome {
 }
 
 /// A line the reader rejected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadLine {
     /// 1-based line number.
     pub line: u64,

@@ -15,7 +15,7 @@ use crate::aggregate::split::{aggregate_split, Split, DEFAULT_SPLIT_SEED};
 use crate::aggregate::{aggregate_log, Aggregates};
 use crate::bundle::BundleTemplate;
 use crate::eval::{baselines, ExactEvaluator};
-use crate::export::{export_bundle, ExportSpec};
+use crate::export::{export_bundle_checked, ExportSpec};
 use crate::log::ReadOptions;
 use crate::policy::onnx_writer::{Activation as OnnxActivation, Dense};
 use crate::policy::ScoreKind;
@@ -101,7 +101,7 @@ pub enum JobError {
     #[error(transparent)]
     Sim(#[from] crate::sim::SimError),
     /// Training failed (e.g. a non-finite loss).
-    #[error("{algorithm}: {source}")]
+    #[error("{algorithm}: {source}{}", train_hint(algorithm, source))]
     Train {
         /// Which algorithm.
         algorithm: &'static str,
@@ -119,6 +119,20 @@ pub enum JobError {
     /// The bundle could not be exported.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// No track is allowed in the simulator's start state; says which rules forbid what.
+    #[error("no track is allowed in the start state (turn 0, before any reply): every episode would end at once; {0}")]
+    DeadStart(String),
+    /// The log has no valid conversation.
+    #[error("`{path}` has no valid conversation ({bad} bad lines skipped): check that it is a talktrack JSONL log (one conversation per line, see docs/log.schema.json)")]
+    EmptyLog {
+        /// The log file.
+        path: PathBuf,
+        /// Bad lines skipped.
+        bad: u64,
+    },
+    /// The bundle to evaluate does not fit the config, or its policy cannot score.
+    #[error("bundle {0}")]
+    Bundle(String),
     /// Writing the report failed.
     #[error("cannot write the report into `{path}`: {source}")]
     Report {
@@ -127,6 +141,17 @@ pub enum JobError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// What to change after a training failure: the config section of the algorithm.
+fn train_hint(algorithm: &str, e: &TrainError) -> String {
+    match e {
+        TrainError::NonFinite { .. } => format!(
+            " — lower the learning rate (`lr` in [{algorithm}]), or check the rewards (`terminal`, `engagement` in [sim])"
+        ),
+        TrainError::Config(_) => format!(" (in [{algorithm}])"),
+        _ => String::new(),
+    }
 }
 
 /// How the caller follows the job.
@@ -148,13 +173,16 @@ pub struct JobOutput {
     pub report_dir: PathBuf,
 }
 
-/// Opens the setup's log for reading.
-fn open_log(setup: &SimSetup) -> Result<std::io::BufReader<std::fs::File>, JobError> {
-    let f = std::fs::File::open(&setup.data.log).map_err(|source| SetupError::Io {
-        path: setup.data.log.clone(),
-        source,
-    })?;
-    Ok(std::io::BufReader::new(f))
+/// How many bad log lines the report and stderr show (line number and reason); the
+/// report counts all of them.
+pub const BAD_LINES_SHOWN: usize = 10;
+
+/// The read options of the setup (`[data] strict`).
+fn read_options(setup: &SimSetup) -> ReadOptions {
+    ReadOptions {
+        strict: setup.data.strict,
+        max_examples: BAD_LINES_SHOWN,
+    }
 }
 
 /// Aggregates the setup's log with `cfg`.
@@ -162,12 +190,29 @@ fn aggregate(
     setup: &SimSetup,
     cfg: crate::aggregate::AggregateConfig,
 ) -> Result<(Aggregates, crate::log::ReadStats), JobError> {
-    Ok(aggregate_log(
-        open_log(setup)?,
-        &setup.vocab(),
-        cfg,
-        ReadOptions::default(),
-    )?)
+    aggregate_log(setup.open_log()?, &setup.vocab(), cfg, read_options(setup)).map_err(
+        |e| match e {
+            crate::aggregate::AggregateError::Empty { bad } => JobError::EmptyLog {
+                path: setup.data.log.clone(),
+                bad,
+            },
+            e => e.into(),
+        },
+    )
+}
+
+/// The aggregates the job trains on: the aggregate file of `[data] aggregates` when set
+/// (with no log statistics), the log's aggregation otherwise.
+fn load_aggregates(
+    setup: &SimSetup,
+) -> Result<(Aggregates, Option<crate::log::ReadStats>), JobError> {
+    match setup.read_aggregates()? {
+        Some(agg) => Ok((agg, None)),
+        None => {
+            let (agg, stats) = aggregate(setup, setup.aggregate.clone())?;
+            Ok((agg, Some(stats)))
+        }
+    }
 }
 
 /// What the simulator cannot represent: a text embedding in the feature spec (the
@@ -187,6 +232,44 @@ pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
         ))));
     }
     Ok(())
+}
+
+/// Why nothing is allowed in the start state (fixed context `values`): the rules that
+/// fire there, and the tracks with published data.
+fn start_rules(
+    tpl: &BundleTemplate,
+    agg: &Aggregates,
+    values: &[Option<crate::context::Val<'_>>],
+) -> String {
+    let rules = tpl.rules();
+    let used = vec![0u16; tpl.catalog().len()];
+    let view = crate::turn::TurnView {
+        values,
+        now_ms: 0,
+        turn: 0,
+        max_turns: agg.config.max_turns,
+        used: &used,
+        last_reply: None,
+        embedding: None,
+    };
+    let mut verdict = crate::rules::Verdict::new(rules.n_tracks());
+    rules.evaluate(&view, &mut verdict);
+    let fired: Vec<String> = verdict
+        .fired
+        .iter()
+        .map(|f| {
+            let r = rules.rule(f.rule as usize);
+            format!("`{}` ({}:{})", r.id, r.file.display(), r.line)
+        })
+        .collect();
+    if fired.is_empty() {
+        "no rule fires there, so no track has published data at turn 0 before any reply: lower `k` in [aggregate] or aggregate more conversations".into()
+    } else {
+        format!(
+            "the rules that fire there: {}; change them (or the tracks with published data there: lower `k` in [aggregate])",
+            fired.join(", ")
+        )
+    }
 }
 
 /// Whether the template's rules or features read track usage.
@@ -253,17 +336,25 @@ impl Simulator {
                 .map(|v| v.as_ref().map(|v| v.as_val()))
                 .collect();
             let mask = RulesMask::new(tpl.rules(), tpl.fallback());
-            let mdp = Arc::new(Mdp::build_in_context(
-                agg,
-                &setup.sim,
-                &mask,
-                tpl.features(),
-                &values,
-            )?);
+            let mdp = Arc::new(
+                Mdp::build_in_context(agg, &setup.sim, &mask, tpl.features(), &values).map_err(
+                    |e| match e {
+                        crate::sim::SimError::DeadStart => {
+                            JobError::DeadStart(start_rules(tpl, agg, &values))
+                        }
+                        e => e.into(),
+                    },
+                )?,
+            );
             let ev = ExactEvaluator::new(Arc::clone(&mdp));
             return Ok(Self::Exact { mdp, ev });
         }
-        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl)?);
+        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl).map_err(|e| match e {
+            crate::sim::SimError::DeadStart => JobError::DeadStart(
+                "check the rules that apply at turn 0 before any reply (`when turn == 0`, `not has last_reply`), and which tracks have published data there".into(),
+            ),
+            e => e.into(),
+        })?);
         let why = match ExpandedMdp::build(&sim, &tracks_read(tpl)) {
             Ok(mdp) => {
                 return Ok(Self::Expanded {
@@ -467,6 +558,12 @@ pub struct BundleEvaluation {
 
 /// Evaluates `bundle`'s policy (greedy over its scores among the allowed tracks) on
 /// the simulator `setup` describes: exactly when enumerable, by simulation otherwise.
+///
+/// The bundle must fit the config: the same catalog, reply vocabulary and turn limit,
+/// and the observation width of the config's template. Masks and observations come
+/// from the bundle itself (its rules, generated ones included, and its feature spec):
+/// what it serves is what is evaluated. A policy that cannot score an observation is
+/// an error, not a value.
 pub fn evaluate_bundle(
     setup: &SimSetup,
     bundle: &crate::bundle::Bundle,
@@ -474,14 +571,27 @@ pub fn evaluate_bundle(
     let tpl = setup
         .load_template()?
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
-    check_simulable(&tpl)?;
-    let (agg, _) = aggregate(setup, setup.aggregate.clone())?;
-    let sim = Simulator::build(&agg, setup, &tpl)?;
-    struct Served<'a>(&'a crate::bundle::Bundle);
+    check_bundle_fits(setup, &tpl, bundle)?;
+    let own = bundle.as_template();
+    check_simulable(own)?;
+    let (agg, _) = load_aggregates(setup)?;
+    let sim = Simulator::build(&agg, setup, own)?;
+    struct Served<'a> {
+        bundle: &'a crate::bundle::Bundle,
+        error: std::sync::Mutex<Option<String>>,
+    }
     impl ActionPolicy for Served<'_> {
         fn probs(&self, obs: &[f32], mask: &[bool], out: &mut [f32]) {
             let mut s = vec![0.0; out.len()];
-            let ok = self.0.policy().scores(obs, &mut s).is_ok();
+            let ok = match self.bundle.policy().scores(obs, &mut s) {
+                Ok(()) => true,
+                Err(e) => {
+                    if let Ok(mut first) = self.error.lock() {
+                        first.get_or_insert_with(|| e.to_string());
+                    }
+                    false
+                }
+            };
             out.iter_mut().for_each(|x| *x = 0.0);
             let best = (0..s.len())
                 .filter(|&a| mask.get(a).copied().unwrap_or(false) && ok && s[a].is_finite())
@@ -491,13 +601,80 @@ pub fn evaluate_bundle(
             }
         }
     }
-    let (value, ci95, violations) = sim.evaluate(&Served(bundle));
+    let served = Served {
+        bundle,
+        error: std::sync::Mutex::new(None),
+    };
+    let (value, ci95, violations) = sim.evaluate(&served);
+    if let Some(e) = served.error.lock().ok().and_then(|mut e| e.take()) {
+        return Err(JobError::Bundle(format!(
+            "`{}`: its policy cannot score the simulator's observations: {e}",
+            bundle.dir().display()
+        )));
+    }
     Ok(BundleEvaluation {
         value,
         ci95,
         violations,
         baselines: sim.baselines(&agg),
     })
+}
+
+/// Checks that `bundle` can be evaluated on the simulator of `setup` (template `tpl`).
+fn check_bundle_fits(
+    setup: &SimSetup,
+    tpl: &BundleTemplate,
+    bundle: &crate::bundle::Bundle,
+) -> Result<(), JobError> {
+    let fail = |what: String| {
+        Err(JobError::Bundle(format!(
+            "`{}` does not fit the config's simulator (template `{}`): {what}; evaluate it with a config whose template it was trained from",
+            bundle.dir().display(),
+            tpl.dir().display()
+        )))
+    };
+    let ids: Vec<&str> = bundle
+        .catalog()
+        .tracks()
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    if ids
+        != setup
+            .data
+            .tracks
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    {
+        return fail(format!(
+            "its catalog [{}] differs from the config's [{}]",
+            ids.join(", "),
+            setup.data.tracks.join(", ")
+        ));
+    }
+    if bundle.manifest().replies != setup.data.replies {
+        return fail(format!(
+            "its replies [{}] differ from the config's [{}]",
+            bundle.manifest().replies.join(", "),
+            setup.data.replies.join(", ")
+        ));
+    }
+    if bundle.manifest().max_turns != setup.aggregate.max_turns {
+        return fail(format!(
+            "its max_turns = {} differs from the config's {}",
+            bundle.manifest().max_turns,
+            setup.aggregate.max_turns
+        ));
+    }
+    if bundle.features().dim() != tpl.features().dim() {
+        return fail(format!(
+            "its observation has {} floats, the template's {}",
+            bundle.features().dim(),
+            tpl.features().dim()
+        ));
+    }
+    Ok(())
 }
 
 fn train(
@@ -551,13 +728,20 @@ pub fn dense_layers(net: &PlainMlp) -> Result<Vec<Dense>, JobError> {
         .collect()
 }
 
+/// How far tract's score for an action may be from the trainer's for the exported
+/// bundle to be published: 1e-5 absolute, or 1e-6 of the score when that is larger.
+pub fn score_tolerance(score: f64) -> f64 {
+    1e-5f64.max(1e-6 * score.abs())
+}
+
 /// A rules file that forbids, in every simulator state, the tracks for which the
 /// aggregates published no data: serving never offers a track where the policy
 /// never learned anything.
 pub fn no_data_rules(mdp: &Mdp, agg: &Aggregates) -> (String, usize) {
     let t_max = agg.config.max_turns;
-    let mut text = String::from(
-        "# Generated by talktrack-train: do not edit.\n# Tracks for which the aggregated logs publish no data in a state (fewer than k\n# conversations, even after back-off). The policy never learned anything there.\n\n",
+    let mut text = format!(
+        "{}\n# Tracks for which the aggregated logs publish no data in a state (fewer than k\n# conversations, even after back-off). The policy never learned anything there.\n\n",
+        crate::bundle::GENERATED_RULES_HEADER
     );
     let mut count = 0;
     let states: Vec<(u32, u32)> = (0..t_max)
@@ -607,6 +791,39 @@ pub fn no_data_rules(mdp: &Mdp, agg: &Aggregates) -> (String, usize) {
     (text, count)
 }
 
+/// The 80/20 held-out diagnostic: trains the exported algorithm on 80% of the log's
+/// conversations and evaluates it on the simulator of the other 20%.
+fn holdout_diagnostic(
+    setup: &SimSetup,
+    tpl: &BundleTemplate,
+    hooks: &mut Hooks<'_>,
+) -> Result<HoldoutSummary, JobError> {
+    let job = &setup.job;
+    let split = aggregate_split(
+        setup.open_log()?,
+        &setup.vocab(),
+        setup.aggregate.clone(),
+        read_options(setup),
+        Split::default(),
+    )?;
+    let sim80 = Simulator::build(&split.train, setup, tpl)?;
+    let sim20 = Simulator::build(&split.holdout, setup, tpl)?;
+    let out = train(job.export, setup, &sim80, hooks)?;
+    let p = out.greedy();
+    Ok(HoldoutSummary {
+        split_seed: DEFAULT_SPLIT_SEED,
+        train_conversations: split.train.conversations.round() as u64,
+        holdout_conversations: split.holdout.conversations.round() as u64,
+        algorithm: job.export.name().into(),
+        value_train: sim80.evaluate(&p).0,
+        optimum_train: sim80.optimum(),
+        value_holdout: sim20.evaluate(&p).0,
+        optimum_holdout: sim20.optimum(),
+        uniform_holdout: sim20.uniform(),
+        uniform_train: sim80.uniform(),
+    })
+}
+
 /// Runs the whole job; writes the bundle to `bundle_dir` and the report to `report_dir`.
 pub fn run(
     setup: &SimSetup,
@@ -620,9 +837,34 @@ pub fn run(
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
 
     check_simulable(&tpl)?;
+    // Every algorithm the job will train, checked before any of them starts.
+    let mut algos = job.algorithms.clone();
+    if job.holdout {
+        algos.push(job.export);
+    }
+    for algo in algos {
+        let checked = match algo {
+            Algorithm::Ppo => setup.ppo.validate(),
+            Algorithm::Dqn => setup.dqn.validate(),
+        };
+        checked.map_err(|source| JobError::Train {
+            algorithm: algo.name(),
+            source,
+        })?;
+    }
     let usage = reads_usage(&tpl);
-    (hooks.stage)("aggregating the log");
-    let (agg, stats) = aggregate(setup, setup.aggregate.clone())?;
+    (hooks.stage)(if setup.data.aggregates.is_some() {
+        "reading the aggregate file"
+    } else {
+        "aggregating the log"
+    });
+    let (agg, stats) = load_aggregates(setup)?;
+    let mut notes = Vec::new();
+    let from_file = setup
+        .data
+        .aggregates
+        .as_ref()
+        .map(|p| p.display().to_string());
     (hooks.stage)("building the simulator");
     let sim = Simulator::build(&agg, setup, &tpl)?;
     let base = sim.baselines(&agg);
@@ -662,37 +904,43 @@ pub fn run(
         }
     }
 
-    let holdout = if job.holdout {
-        (hooks.stage)("held-out diagnostic (80/20 split by conversation)");
-        let split = aggregate_split(
-            open_log(setup)?,
-            &setup.vocab(),
-            setup.aggregate.clone(),
-            ReadOptions::default(),
-            Split::default(),
-        )?;
-        let sim80 = Simulator::build(&split.train, setup, &tpl)?;
-        let sim20 = Simulator::build(&split.holdout, setup, &tpl)?;
-        let out = train(job.export, setup, &sim80, hooks)?;
-        let p = out.greedy();
-        Some(HoldoutSummary {
-            split_seed: DEFAULT_SPLIT_SEED,
-            train_conversations: split.train.conversations.round() as u64,
-            holdout_conversations: split.holdout.conversations.round() as u64,
-            algorithm: job.export.name().into(),
-            value_train: sim80.evaluate(&p).0,
-            optimum_train: sim80.optimum(),
-            value_holdout: sim20.evaluate(&p).0,
-            optimum_holdout: sim20.optimum(),
-            uniform_holdout: sim20.uniform(),
-            uniform_train: sim80.uniform(),
-        })
-    } else {
-        None
+    let holdout = match (&from_file, job.holdout) {
+        (_, false) => None,
+        (Some(f), true) => {
+            notes.push(format!(
+                "held-out diagnostic skipped: the job trained from the aggregate file `{f}`, and the 80/20 split needs the individual conversations of the log (train from the log to run it, or pass `--no-holdout`)"
+            ));
+            None
+        }
+        (None, true) => {
+            (hooks.stage)("held-out diagnostic (80/20 split by conversation)");
+            match holdout_diagnostic(setup, &tpl, hooks) {
+                Ok(h) => Some(h),
+                Err(JobError::Aggregate(e)) => {
+                    notes.push(format!(
+                        "held-out diagnostic skipped: one side of the 80/20 split has too little publishable data: {e}; or pass `--no-holdout` (`[job] holdout = false`) to leave the diagnostic out"
+                    ));
+                    None
+                }
+                Err(JobError::Sim(e)) => {
+                    notes.push(format!(
+                        "held-out diagnostic skipped: one side of the 80/20 split has too little publishable data to build a simulator: {e}; lower `k` in [aggregate], aggregate more conversations, or pass `--no-holdout` (`[job] holdout = false`) to leave the diagnostic out"
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        }
     };
 
     // With Laplace noise, measure what it costs: the noisy-trained policy on the noise-free simulator.
     let noise = match (agg.config.epsilon, &export_net) {
+        (Some(_), Some(_)) if from_file.is_some() => {
+            notes.push(
+                "cost of the noise not measured: it needs the noise-free aggregation of the log, and the job trained from an aggregate file".into(),
+            );
+            None
+        }
         (Some(epsilon), Some(net)) => {
             (hooks.stage)("measuring the cost of the noise");
             let clean_cfg = crate::aggregate::AggregateConfig {
@@ -715,20 +963,29 @@ pub fn run(
         _ => None,
     };
 
+    let conversations = match &stats {
+        Some(st) => st.conversations,
+        None => agg.conversations.round().max(0.0) as u64,
+    };
     let exported = match export_net {
         None => None,
         Some(net) => {
             (hooks.stage)("exporting the bundle");
             let (rules_text, _) = no_data_rules(sim.replies(), &agg);
             // Written in canonical layout, so `talktrack fmt --check` passes on exported bundles.
-            let rules_text =
-                crate::rules::format_rules(&rules_text, Path::new("generated-no-data.rules"))
-                    .unwrap_or(rules_text);
+            let rules_text = crate::rules::format_rules(
+                &rules_text,
+                Path::new(crate::bundle::GENERATED_RULES_FILE),
+            )
+            .unwrap_or(rules_text);
             let mut training = toml::Table::new();
             training.insert("algorithm".into(), job.export.name().into());
             training.insert("seed".into(), (seed_of(job.export, setup) as i64).into());
-            training.insert("log".into(), setup.data.log.display().to_string().into());
-            training.insert("conversations".into(), (stats.conversations as i64).into());
+            match &from_file {
+                Some(f) => training.insert("aggregates".into(), f.clone().into()),
+                None => training.insert("log".into(), setup.data.log.display().to_string().into()),
+            };
+            training.insert("conversations".into(), (conversations as i64).into());
             training.insert("k".into(), (agg.config.k as i64).into());
             if let Some(r) = runs.iter().find(|r| r.algorithm == job.export.name()) {
                 training.insert("value".into(), r.value.into());
@@ -747,7 +1004,35 @@ pub fn run(
                 "evaluation".into(),
                 sim.summary(&agg, usage).evaluation.into(),
             );
-            let bundle = export_bundle(
+            // The served scores must be the trainer's: before the bundle is published,
+            // tract runs the exported ONNX on every state (or simulated-episode state)
+            // and must agree with the trainer's forward pass within SCORE_TOLERANCE.
+            let observations = sim.observations();
+            let n_a = sim.replies().n_actions();
+            let max_diff = std::cell::Cell::new(0f64);
+            let check = |b: &crate::bundle::Bundle| -> Result<(), String> {
+                let mut ours = vec![0.0; n_a];
+                let mut served = vec![0.0; n_a];
+                let mut scratch = Scratch::default();
+                for obs in &observations {
+                    net.forward(obs, &mut scratch, &mut ours);
+                    b.policy()
+                        .scores(obs, &mut served)
+                        .map_err(|e| format!("tract cannot run the exported policy: {e}"))?;
+                    for (a, s) in ours.iter().zip(&served) {
+                        let diff = f64::from((a - s).abs());
+                        max_diff.set(max_diff.get().max(diff));
+                        let tol = score_tolerance(f64::from(*a));
+                        if diff.is_nan() || diff > tol {
+                            return Err(format!(
+                                "tract's score {s} differs from the trainer's {a} by {diff:.3e}, more than the tolerance {tol:.1e} (max(1e-5, 1e-6·|score|))"
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let bundle = export_bundle_checked(
                 ExportSpec {
                     template: &tpl,
                     layers: dense_layers(&net)?,
@@ -760,27 +1045,13 @@ pub fn run(
                         Algorithm::Dqn => ScoreKind::QValues,
                     },
                     version: job.version.clone(),
-                    generated_rules: Some(("rules/generated-no-data.rules".into(), rules_text)),
+                    generated_rules: Some((crate::bundle::GENERATED_RULES_FILE.into(), rules_text)),
                     training,
                 },
                 bundle_dir,
+                check,
             )?;
-            // The served scores must be the trainer's: compare tract with the trainer's forward pass in every state.
-            let mut max_diff = 0f64;
-            let n_a = sim.replies().n_actions();
-            let mut ours = vec![0.0; n_a];
-            let mut served = vec![0.0; n_a];
-            let mut scratch = Scratch::default();
-            let observations = sim.observations();
-            for obs in &observations {
-                net.forward(obs, &mut scratch, &mut ours);
-                if bundle.policy().scores(obs, &mut served).is_err() {
-                    max_diff = f64::INFINITY;
-                }
-                for (a, b) in ours.iter().zip(&served) {
-                    max_diff = max_diff.max(f64::from((a - b).abs()));
-                }
-            }
+            let max_diff = max_diff.get();
             Some(ExportSummary {
                 path: bundle_dir.display().to_string(),
                 digest: bundle.digest().to_owned(),
@@ -795,9 +1066,15 @@ pub fn run(
         bundle: tpl.manifest().name.clone(),
         objective: job.objective.clone(),
         data: DataSummary {
-            log: setup.data.log.display().to_string(),
-            conversations: stats.conversations,
-            bad_lines: stats.bad,
+            log: if from_file.is_some() {
+                String::new()
+            } else {
+                setup.data.log.display().to_string()
+            },
+            aggregates: from_file.clone(),
+            conversations,
+            bad_lines: stats.as_ref().map_or(0, |s| s.bad),
+            bad_line_examples: stats.map(|s| s.examples).unwrap_or_default(),
             k: agg.config.k,
             cells_published: agg.levels.iter().map(|l| l.cells.len()).sum(),
             epsilon: agg.config.epsilon,
@@ -808,6 +1085,7 @@ pub fn run(
         runs,
         holdout,
         exported,
+        notes,
     };
     report
         .write(report_dir)

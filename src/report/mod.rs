@@ -29,17 +29,27 @@ pub struct Report {
     pub holdout: Option<HoldoutSummary>,
     /// The exported bundle.
     pub exported: Option<ExportSummary>,
+    /// What the job skipped and why (also printed to stderr as warnings).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// The data and its privacy settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DataSummary {
-    /// The log file.
+    /// The log file (empty when the job trained from an aggregate file).
     pub log: String,
+    /// The aggregate file the job trained from instead of the log, if any.
+    #[serde(default)]
+    pub aggregates: Option<String>,
     /// Conversations aggregated.
     pub conversations: u64,
     /// Lines skipped as bad.
     pub bad_lines: u64,
+    /// The first bad lines (at most [`crate::pipeline::BAD_LINES_SHOWN`]), with their
+    /// line number and reason.
+    #[serde(default)]
+    pub bad_line_examples: Vec<crate::log::BadLine>,
     /// Minimum distinct conversations for a published cell.
     pub k: u64,
     /// Cells published, over all back-off levels.
@@ -204,11 +214,33 @@ impl Report {
         let _ = writeln!(s, "**Objective.** {}\n", self.objective);
         let d = &self.data;
         let _ = writeln!(s, "## Data\n");
-        let _ = writeln!(
-            s,
-            "- log `{}`: {} conversations aggregated, {} bad lines skipped",
-            d.log, d.conversations, d.bad_lines
-        );
+        match &d.aggregates {
+            Some(f) => {
+                let _ = writeln!(
+                    s,
+                    "- aggregate file `{f}` (the log was not read): {} conversations aggregated",
+                    d.conversations
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "- log `{}`: {} conversations aggregated, {} bad lines skipped",
+                    d.log, d.conversations, d.bad_lines
+                );
+                if !d.bad_line_examples.is_empty() {
+                    let more = if d.bad_lines > d.bad_line_examples.len() as u64 {
+                        format!(" (the first {})", d.bad_line_examples.len())
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(s, "- bad lines{more}:");
+                    for b in &d.bad_line_examples {
+                        let _ = writeln!(s, "  - line {}: {}", b.line, b.reason);
+                    }
+                }
+            }
+        }
         let _ = writeln!(
             s,
             "- privacy: a cell is published only when at least k = {} distinct conversations back it; {} cells published",
@@ -395,6 +427,12 @@ impl Report {
                 e.states_checked,
                 if exact { "all of them" } else { "those of 200 simulated episodes" }
             );
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(s, "\n## Skipped\n");
+            for n in &self.notes {
+                let _ = writeln!(s, "- {n}");
+            }
         }
         let _ = writeln!(s, "\nLearning curves: `curves.svg`.");
         s
