@@ -264,3 +264,52 @@ fn oversized_manifest_is_rejected() {
         "{out}"
     );
 }
+
+#[test]
+fn oversized_embedding_is_rejected_naming_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST.replace(
+        "kind = \"last_reply_one_hot\"",
+        "kind = \"last_reply_one_hot\"\n\n[[features]]\nkind = \"embedding\"\ndim = 20000000000",
+    );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::features"), "{out}");
+    assert!(
+        out.contains("feature 3") && out.contains("dim = 20000000000"),
+        "{out}"
+    );
+    assert!(out.contains("65536"), "{out}");
+}
+
+#[test]
+fn observation_wider_than_the_limit_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    // 105 one-hot blocks of 10 000 turns each: 1 050 000 floats.
+    let many = "\n\n[[features]]\nkind = \"turn_one_hot\"".repeat(104);
+    let manifest = SMALL_MANIFEST
+        .replace("max_turns = 5", "max_turns = 10000")
+        .replace(
+            "kind = \"last_reply_one_hot\"",
+            &format!("kind = \"last_reply_one_hot\"{many}"),
+        );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::features"), "{out}");
+    assert!(
+        out.contains("feature 106") && out.contains("more than the 1048576"),
+        "{out}"
+    );
+    // Reported once, at the feature that crosses the limit.
+    assert_eq!(out.matches("1048576").count(), 1, "{out}");
+}
