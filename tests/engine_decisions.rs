@@ -283,3 +283,44 @@ fn hot_swap_keeps_serving_when_the_new_bundle_is_broken() {
         w.join().unwrap();
     }
 }
+
+#[test]
+fn a_track_without_an_optional_track_attribute_is_named_in_the_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST
+        .replace(
+            "min_age = \"int\"",
+            "min_age = \"int\"\nprice = { type = \"float\", optional = true }",
+        )
+        .replace(
+            "attrs = { min_age = 18 }",
+            "attrs = { min_age = 18, price = 40.0 }",
+        );
+    let rules = "rule pricey\n  because \"nothing over 30 today\"\n  forbid tracks tagged sales where track.price > 30.0\n";
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", rules)],
+        &constant_policy([5.0, 3.0, 2.0, 0.0]),
+    );
+    let b = Arc::new(Bundle::load(dir.path()).unwrap());
+    // Loading warns that `a` has no price.
+    let warnings = talktrack::diag::render(b.warnings());
+    assert!(
+        warnings.contains("1 track has no `price` (`a`)"),
+        "{warnings}"
+    );
+    let d = decide(&b, &req(30)).unwrap();
+    assert!(!d.is_allowed(0) && !d.is_allowed(1));
+    let explained = d.explain();
+    assert!(
+        explained.contains("failed closed: track `a` has no `price`"),
+        "{explained}"
+    );
+    insta::assert_snapshot!("missing_track_attribute_explained", explained);
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(
+        json["rule_errors"][0]["error"],
+        "a targeted track has no `price`"
+    );
+}

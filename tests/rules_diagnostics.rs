@@ -165,3 +165,26 @@ fn string_value_without_quotes() {
         "rule r\n  because \"x\"\n  when customer.region == north\n  forbid track loan\n"
     ));
 }
+
+#[test]
+fn optional_track_attribute_without_has_guard() {
+    // `price` is optional: greeting, loan, fee_disclosure, closing_thanks and
+    // handover do not set it.
+    insta::assert_snapshot!(diagnose(
+        "rule pricey\n  because \"nothing over 30 today\"\n  forbid tracks where track.price > 30.0\n\nrule cheap-credit\n  because \"x\"\n  when customer.age < 25\n  boost tracks tagged credit where track.price < 5.0 by 1\n"
+    ));
+}
+
+#[test]
+fn guarded_optional_track_attribute_is_not_warned() {
+    let fx = Fixture::new();
+    for text in [
+        "rule r\n  because \"x\"\n  forbid tracks where has track.price and track.price > 30.0\n",
+        "rule r\n  because \"x\"\n  forbid tracks where not has track.price or track.price > 30.0\n",
+        // Every upsell track sets `price`.
+        "rule r\n  because \"x\"\n  forbid tracks tagged upsell where track.price > 30.0\n",
+    ] {
+        let (_, warnings) = fx.compile(text).unwrap();
+        assert!(warnings.is_empty(), "{}", render(&warnings));
+    }
+}
