@@ -1309,9 +1309,13 @@ impl<'e> Checker<'e> {
             let idx = match bounds.iter().position(|b| b.0 == key) {
                 Some(i) => i,
                 None => {
+                    // A host may keep a conversation going past `max_turns` (a hard-stop
+                    // rule such as `when turn >= max_turns forbid all tracks` is how a
+                    // bundle ends it), so `turn` has no upper bound and `turns_left`
+                    // reaches 0.
                     let init = match key.as_str() {
-                        "turn" if max > 0.0 => (0.0, true, max - 1.0, true),
-                        "turns_left" if max > 0.0 => (1.0, true, max, true),
+                        "turn" => (0.0, true, f64::from(u32::MAX), true),
+                        "turns_left" => (0.0, true, max, true),
                         k if k.starts_with("count") => (0.0, true, f64::from(u16::MAX), true),
                         _ => (f64::NEG_INFINITY, true, f64::INFINITY, true),
                     };
@@ -1359,9 +1363,7 @@ impl<'e> Checker<'e> {
             )
             .help = Some(if builtin {
                 format!(
-                    "with {} turns at most, `turn` runs from 0 to {} and `turns_left` from {} down to 1",
-                    self.env.max_turns,
-                    self.env.max_turns.saturating_sub(1),
+                    "`turn` counts up from 0 and `turns_left` from {} down to 0 (it stays 0 once `turn` reaches `max_turns`)",
                     self.env.max_turns
                 )
             } else {
