@@ -324,3 +324,23 @@ fn a_track_without_an_optional_track_attribute_is_named_in_the_explanation() {
         "a targeted track has no `price`"
     );
 }
+
+#[test]
+fn rule_errors_are_explained_with_rule_location_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "rule vip-boost\n  because \"VIPs hear about C first\"\n  when customer.vip\n  boost track c by 10\n\nrule vip-only\n  because \"A is for VIPs\"\n  when not customer.vip\n  forbid track a\n";
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], rules);
+    // `vip` is optional and not sent: both rules fail, the boost is not applied.
+    let d = decide(&b, &req(30)).unwrap();
+    assert_eq!(d.rule_errors().len(), 2);
+    let explained = d.explain();
+    assert!(
+        explained.contains("vip-boost (main.rules:1:1) — not applied: `vip` was not sent"),
+        "{explained}"
+    );
+    insta::assert_snapshot!("rule_errors_explained", explained);
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["rule_errors"][0]["rule"], "vip-boost");
+    assert_eq!(json["rule_errors"][0]["at"], "main.rules:1:1");
+    assert_eq!(json["rule_errors"][0]["error"], "`vip` was not sent");
+}

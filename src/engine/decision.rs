@@ -342,6 +342,27 @@ impl Decision {
                 let _ = writeln!(s, "  {} {:+.3} on {}", rule.id, by, tracks.join(", "));
             }
         }
+        let errors = self.rule_errors();
+        if !errors.is_empty() {
+            let _ = writeln!(s, "rule errors ({}):", errors.len());
+            for (rule, e) in errors {
+                let outcome = match rule.effect {
+                    EffectKind::Forbid => "failed closed, forbids",
+                    EffectKind::Only => "failed closed, restricts",
+                    EffectKind::Boost => "not applied",
+                };
+                let _ = writeln!(
+                    s,
+                    "  {} ({}:{}:{}) — {}: {}",
+                    rule.id,
+                    rule.file.display(),
+                    rule.line,
+                    rule.column,
+                    outcome,
+                    eval_error_text(b, e)
+                );
+            }
+        }
         s
     }
 }
@@ -450,7 +471,13 @@ impl Serialize for Decision {
         let errors: Vec<_> = self
             .rule_errors()
             .into_iter()
-            .map(|(r, e)| serde_json::json!({"rule": r.id, "error": eval_error_text(b, e)}))
+            .map(|(r, e)| {
+                serde_json::json!({
+                    "rule": r.id,
+                    "at": format!("{}:{}:{}", r.file.display(), r.line, r.column),
+                    "error": eval_error_text(b, e),
+                })
+            })
             .collect();
         m.serialize_entry("rule_errors", &errors)?;
         m.end()
