@@ -344,3 +344,56 @@ fn rule_errors_are_explained_with_rule_location_and_reason() {
     assert_eq!(json["rule_errors"][0]["at"], "main.rules:1:1");
     assert_eq!(json["rule_errors"][0]["error"], "`vip` was not sent");
 }
+
+#[test]
+fn mistyped_context_values_name_the_attribute() {
+    let json = |ctx: &str| {
+        format!(r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {ctx}}}"#)
+    };
+    let e = Request::from_json(&json(r#"{"age": 30, "name": {"first": "Ada"}}"#)).unwrap_err();
+    assert!(e.to_string().contains("`context.name`"), "{e}");
+    let e = Request::from_json(&json(r#"{"age": 30, "tags": ["a", 2]}"#)).unwrap_err();
+    assert!(e.to_string().contains("`context.tags[1]`"), "{e}");
+    let e = Request::from_json(&json(r#"{"age": 30, "age": 31}"#)).unwrap_err();
+    assert!(e.to_string().contains("`age` is given twice"), "{e}");
+}
+
+#[test]
+fn null_means_absent_for_optional_attributes_and_is_refused_for_required_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [1.0, 3.0, 2.0, 0.0], RULES);
+    let json = |ctx: &str| {
+        Request::from_json(&format!(
+            r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {ctx}}}"#
+        ))
+        .unwrap()
+    };
+    // `vip` and `name` are optional: null is the same as leaving them out.
+    let with_null = decide(&b, &json(r#"{"age": 30, "vip": null, "name": null}"#)).unwrap();
+    let without = decide(&b, &json(r#"{"age": 30}"#)).unwrap();
+    assert_eq!(with_null.chosen_id(), without.chosen_id());
+    assert_eq!(with_null.rule_errors().len(), without.rule_errors().len());
+    // `age` is required.
+    assert_eq!(
+        decide(&b, &json(r#"{"age": null}"#))
+            .unwrap_err()
+            .to_string(),
+        "context attribute `age` must be int, found null (it is required)"
+    );
+    // An unknown attribute is refused even when null.
+    assert_eq!(
+        decide(&b, &json(r#"{"age": 30, "zip": null}"#))
+            .unwrap_err()
+            .to_string(),
+        "unknown context attribute `zip`"
+    );
+}
+
+#[test]
+fn oversized_requests_are_refused_before_parsing() {
+    let padding = " ".repeat(talktrack::engine::MAX_REQUEST_BYTES);
+    let text = format!(r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z"}}{padding}"#);
+    let e = Request::from_json(&text).unwrap_err();
+    assert!(matches!(e, DecideError::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("1048576 allowed"), "{e}");
+}
