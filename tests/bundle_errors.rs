@@ -313,3 +313,31 @@ fn observation_wider_than_the_limit_is_rejected() {
     // Reported once, at the feature that crosses the limit.
     assert_eq!(out.matches("1048576").count(), 1, "{out}");
 }
+
+#[test]
+fn oversized_policy_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    // A sparse file: the bundle must refuse it from its size, without reading it.
+    let file = std::fs::File::create(dir.path().join("policy.onnx")).unwrap();
+    file.set_len(talktrack::policy::MAX_POLICY_BYTES + 1)
+        .unwrap();
+    drop(file);
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::policy"), "{out}");
+    assert!(
+        out.contains("policy.onnx") && out.contains("bytes, more than the 268435456 allowed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn policy_errors_name_the_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Input width 7 for a 9-float feature spec.
+    let p = linear_policy(ndarray::Array2::zeros((7, 4)), ndarray::Array1::zeros(4));
+    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
+    let out = load_err(dir.path());
+    assert!(out.contains("`policy.onnx` input `obs`"), "{out}");
+    assert!(!out.contains("<bytes>"), "{out}");
+}
