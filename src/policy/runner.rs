@@ -279,6 +279,17 @@ fn build_plan(bytes: &[u8], io: &PolicyIo, origin: &str) -> Result<Plan, PolicyE
             ),
         });
     }
+    // The probe and every serving thread allocate an observation of this width.
+    if io.obs_dim > crate::features::MAX_OBS_DIM {
+        return Err(PolicyError::InvalidIo {
+            origin: origin.to_owned(),
+            reason: format!(
+                "obs_dim ({}) is more than the {} allowed",
+                io.obs_dim,
+                crate::features::MAX_OBS_DIM
+            ),
+        });
+    }
     let proto = pb::ModelProto::decode(bytes).map_err(|e| not_onnx(e.to_string()))?;
     let graph = proto
         .graph
