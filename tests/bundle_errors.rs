@@ -340,3 +340,80 @@ fn a_broken_declaration_is_reported_once_where_it_is_declared() {
         render(&e.problems)
     );
 }
+
+#[test]
+fn oversized_embedding_is_rejected_naming_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST.replace(
+        "kind = \"last_reply_one_hot\"",
+        "kind = \"last_reply_one_hot\"\n\n[[features]]\nkind = \"embedding\"\ndim = 20000000000",
+    );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::features"), "{out}");
+    assert!(
+        out.contains("feature 3") && out.contains("dim = 20000000000"),
+        "{out}"
+    );
+    assert!(out.contains("65536"), "{out}");
+}
+
+#[test]
+fn observation_wider_than_the_limit_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    // 105 one-hot blocks of 10 000 turns each: 1 050 000 floats.
+    let many = "\n\n[[features]]\nkind = \"turn_one_hot\"".repeat(104);
+    let manifest = SMALL_MANIFEST
+        .replace("max_turns = 5", "max_turns = 10000")
+        .replace(
+            "kind = \"last_reply_one_hot\"",
+            &format!("kind = \"last_reply_one_hot\"{many}"),
+        );
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::features"), "{out}");
+    assert!(
+        out.contains("feature 106") && out.contains("more than the 1048576"),
+        "{out}"
+    );
+    // Reported once, at the feature that crosses the limit.
+    assert_eq!(out.matches("1048576").count(), 1, "{out}");
+}
+
+#[test]
+fn oversized_policy_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    // A sparse file: the bundle must refuse it from its size, without reading it.
+    let file = std::fs::File::create(dir.path().join("policy.onnx")).unwrap();
+    file.set_len(talktrack::policy::MAX_POLICY_BYTES + 1)
+        .unwrap();
+    drop(file);
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle::policy"), "{out}");
+    assert!(
+        out.contains("policy.onnx") && out.contains("bytes, more than the 268435456 allowed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn policy_errors_name_the_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Input width 7 for a 9-float feature spec.
+    let p = linear_policy(ndarray::Array2::zeros((7, 4)), ndarray::Array1::zeros(4));
+    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
+    let out = load_err(dir.path());
+    assert!(out.contains("`policy.onnx` input `obs`"), "{out}");
+    assert!(!out.contains("<bytes>"), "{out}");
+}

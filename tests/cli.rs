@@ -200,3 +200,63 @@ fn fmt_check_fails_when_it_cannot_find_what_to_check() {
     assert_eq!(code, 1);
     assert!(out.contains("not formatted"), "{out}");
 }
+
+#[test]
+fn decide_refuses_an_oversized_request_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = std::fs::read_to_string("examples/requests/minor.json").unwrap();
+    let big = format!("{req}{}", " ".repeat(2 << 20));
+    let path = dir.path().join("big.json");
+    std::fs::write(&path, big).unwrap();
+    let (code, out, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("1048576 bytes allowed"), "{err}");
+}
+
+#[test]
+fn decide_names_a_mistyped_context_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = std::fs::read_to_string("examples/requests/minor.json").unwrap();
+    let path = dir.path().join("bad.json");
+    std::fs::write(
+        &path,
+        req.replace("\"products\": []", "\"products\": [1, 2]"),
+    )
+    .unwrap();
+    let (code, _, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("`context.products[0]`"), "{err}");
+    // `credit_score` is optional: null means not sent.
+    std::fs::write(
+        &path,
+        req.replace("\"credit_score\": 700", "\"credit_score\": null"),
+    )
+    .unwrap();
+    let (code, _, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // `age` is required.
+    std::fs::write(&path, req.replace("\"age\": 16", "\"age\": null")).unwrap();
+    let (code, _, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("`age` must be int, found null"), "{err}");
+}

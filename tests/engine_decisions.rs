@@ -283,3 +283,117 @@ fn hot_swap_keeps_serving_when_the_new_bundle_is_broken() {
         w.join().unwrap();
     }
 }
+
+#[test]
+fn a_track_without_an_optional_track_attribute_is_named_in_the_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST
+        .replace(
+            "min_age = \"int\"",
+            "min_age = \"int\"\nprice = { type = \"float\", optional = true }",
+        )
+        .replace(
+            "attrs = { min_age = 18 }",
+            "attrs = { min_age = 18, price = 40.0 }",
+        );
+    let rules = "rule pricey\n  because \"nothing over 30 today\"\n  forbid tracks tagged sales where track.price > 30.0\n";
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", rules)],
+        &constant_policy([5.0, 3.0, 2.0, 0.0]),
+    );
+    let b = Arc::new(Bundle::load(dir.path()).unwrap());
+    // Loading warns that `a` has no price.
+    let warnings = talktrack::diag::render(b.warnings());
+    assert!(
+        warnings.contains("1 track has no `price` (`a`)"),
+        "{warnings}"
+    );
+    let d = decide(&b, &req(30)).unwrap();
+    assert!(!d.is_allowed(0) && !d.is_allowed(1));
+    let explained = d.explain();
+    assert!(
+        explained.contains("failed closed: track `a` has no `price`"),
+        "{explained}"
+    );
+    insta::assert_snapshot!("missing_track_attribute_explained", explained);
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(
+        json["rule_errors"][0]["error"],
+        "a targeted track has no `price`"
+    );
+}
+
+#[test]
+fn rule_errors_are_explained_with_rule_location_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "rule vip-boost\n  because \"VIPs hear about C first\"\n  when customer.vip\n  boost track c by 10\n\nrule vip-only\n  because \"A is for VIPs\"\n  when not customer.vip\n  forbid track a\n";
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], rules);
+    // `vip` is optional and not sent: both rules fail, the boost is not applied.
+    let d = decide(&b, &req(30)).unwrap();
+    assert_eq!(d.rule_errors().len(), 2);
+    let explained = d.explain();
+    assert!(
+        explained.contains("vip-boost (main.rules:1:1) — not applied: `vip` was not sent"),
+        "{explained}"
+    );
+    insta::assert_snapshot!("rule_errors_explained", explained);
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["rule_errors"][0]["rule"], "vip-boost");
+    assert_eq!(json["rule_errors"][0]["at"], "main.rules:1:1");
+    assert_eq!(json["rule_errors"][0]["error"], "`vip` was not sent");
+}
+
+#[test]
+fn mistyped_context_values_name_the_attribute() {
+    let json = |ctx: &str| {
+        format!(r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {ctx}}}"#)
+    };
+    let e = Request::from_json(&json(r#"{"age": 30, "name": {"first": "Ada"}}"#)).unwrap_err();
+    assert!(e.to_string().contains("`context.name`"), "{e}");
+    let e = Request::from_json(&json(r#"{"age": 30, "tags": ["a", 2]}"#)).unwrap_err();
+    assert!(e.to_string().contains("`context.tags[1]`"), "{e}");
+    let e = Request::from_json(&json(r#"{"age": 30, "age": 31}"#)).unwrap_err();
+    assert!(e.to_string().contains("`age` is given twice"), "{e}");
+}
+
+#[test]
+fn null_means_absent_for_optional_attributes_and_is_refused_for_required_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [1.0, 3.0, 2.0, 0.0], RULES);
+    let json = |ctx: &str| {
+        Request::from_json(&format!(
+            r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {ctx}}}"#
+        ))
+        .unwrap()
+    };
+    // `vip` and `name` are optional: null is the same as leaving them out.
+    let with_null = decide(&b, &json(r#"{"age": 30, "vip": null, "name": null}"#)).unwrap();
+    let without = decide(&b, &json(r#"{"age": 30}"#)).unwrap();
+    assert_eq!(with_null.chosen_id(), without.chosen_id());
+    assert_eq!(with_null.rule_errors().len(), without.rule_errors().len());
+    // `age` is required.
+    assert_eq!(
+        decide(&b, &json(r#"{"age": null}"#))
+            .unwrap_err()
+            .to_string(),
+        "context attribute `age` must be int, found null (it is required)"
+    );
+    // An unknown attribute is refused even when null.
+    assert_eq!(
+        decide(&b, &json(r#"{"age": 30, "zip": null}"#))
+            .unwrap_err()
+            .to_string(),
+        "unknown context attribute `zip`"
+    );
+}
+
+#[test]
+fn oversized_requests_are_refused_before_parsing() {
+    let padding = " ".repeat(talktrack::engine::MAX_REQUEST_BYTES);
+    let text = format!(r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z"}}{padding}"#);
+    let e = Request::from_json(&text).unwrap_err();
+    assert!(matches!(e, DecideError::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("1048576 allowed"), "{e}");
+}

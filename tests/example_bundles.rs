@@ -76,6 +76,13 @@ fn example_requests_decide_and_explain() {
             .any(|t| t == "upsell" || t == "cross_sell"),
         "chose {chosen}"
     );
+    if chosen == "greet" {
+        // The complaint request carries no `first_name`: the template's fallback.
+        assert_eq!(
+            d.text(),
+            Some("Hello there, thanks for calling. How can I help you today?")
+        );
+    }
     insta::assert_snapshot!("telecom_complaint", d.explain());
 }
 

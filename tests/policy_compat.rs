@@ -291,6 +291,17 @@ fn zero_dimensions_are_invalid_io() {
 }
 
 #[test]
+fn an_observation_too_wide_to_allocate_is_invalid_io() {
+    let io = PolicyIo {
+        obs_dim: 20_000_000_000,
+        ..tracks_io()
+    };
+    let err = load_err(&io);
+    assert!(matches!(err, PolicyError::InvalidIo { .. }), "{err:?}");
+    assert!(err.to_string().contains("1048576 allowed"), "{err}");
+}
+
+#[test]
 fn wrong_buffer_lengths_at_scoring_time() {
     let policy = Policy::from_file(&multi_output_path(), &tracks_io()).unwrap();
     let mut out = vec![0.0; 4];

@@ -108,8 +108,22 @@ fn optional_attribute_without_has_guard() {
 #[test]
 fn rules_that_can_never_match() {
     insta::assert_snapshot!(diagnose(
-        "rule a\n  because \"x\"\n  when customer.age < 18 and customer.age > 65\n  forbid track loan\n\nrule b\n  because \"x\"\n  when turns_left < 0\n  forbid track loan\n\nrule c\n  because \"x\"\n  when turn >= max_turns\n  forbid track loan\n\nrule d\n  because \"x\"\n  when customer.age < customer.age\n  forbid track loan\n\nrule e\n  because \"x\"\n  when max_turns * 2 < 3\n  forbid track loan\n"
+        "rule a\n  because \"x\"\n  when customer.age < 18 and customer.age > 65\n  forbid track loan\n\nrule b\n  because \"x\"\n  when turns_left < 0\n  forbid track loan\n\nrule c\n  because \"x\"\n  when turn >= max_turns\n  forbid track loan\n\nrule d\n  because \"x\"\n  when customer.age < customer.age\n  forbid track loan\n\nrule e\n  because \"x\"\n  when max_turns * 2 < 3\n  forbid track loan\n\nrule f\n  because \"x\"\n  when turn < 0\n  forbid track loan\n\nrule g\n  because \"x\"\n  when turns_left > max_turns\n  forbid track loan\n"
     ));
+}
+
+#[test]
+fn hard_stop_at_max_turns_is_reachable() {
+    // A host may call past the last planned turn; these rules end the conversation then.
+    let fx = Fixture::new();
+    for text in [
+        "rule stop\n  because \"x\"\n  when turn >= max_turns\n  forbid all tracks\n",
+        "rule stop\n  because \"x\"\n  when turns_left == 0\n  only tracks tagged closing\n",
+        "rule stop\n  because \"x\"\n  when turn > 1000 and turns_left <= 0\n  forbid all tracks\n",
+    ] {
+        let (_, warnings) = fx.compile(text).unwrap();
+        assert!(warnings.is_empty(), "{}", render(&warnings));
+    }
 }
 
 #[test]
@@ -164,4 +178,27 @@ fn string_value_without_quotes() {
     insta::assert_snapshot!(diagnose(
         "rule r\n  because \"x\"\n  when customer.region == north\n  forbid track loan\n"
     ));
+}
+
+#[test]
+fn optional_track_attribute_without_has_guard() {
+    // `price` is optional: greeting, loan, fee_disclosure, closing_thanks and
+    // handover do not set it.
+    insta::assert_snapshot!(diagnose(
+        "rule pricey\n  because \"nothing over 30 today\"\n  forbid tracks where track.price > 30.0\n\nrule cheap-credit\n  because \"x\"\n  when customer.age < 25\n  boost tracks tagged credit where track.price < 5.0 by 1\n"
+    ));
+}
+
+#[test]
+fn guarded_optional_track_attribute_is_not_warned() {
+    let fx = Fixture::new();
+    for text in [
+        "rule r\n  because \"x\"\n  forbid tracks where has track.price and track.price > 30.0\n",
+        "rule r\n  because \"x\"\n  forbid tracks where not has track.price or track.price > 30.0\n",
+        // Every upsell track sets `price`.
+        "rule r\n  because \"x\"\n  forbid tracks tagged upsell where track.price > 30.0\n",
+    ] {
+        let (_, warnings) = fx.compile(text).unwrap();
+        assert!(warnings.is_empty(), "{}", render(&warnings));
+    }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use talktrack::bundle::Bundle;
 use talktrack::diag::render;
-use talktrack::engine::{decide, Request};
+use talktrack::engine::{decide, Request, MAX_REQUEST_BYTES};
 
 #[derive(Parser)]
 #[command(
@@ -113,9 +113,9 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
         } => {
             let b = load(&bundle)?;
             let text = if request.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())
+                read_request(std::io::stdin())
             } else {
-                std::fs::read_to_string(&request)
+                std::fs::File::open(&request).and_then(read_request)
             }
             .map_err(|e| {
                 eprintln!("error: cannot read `{}`: {e}", request.display());
@@ -161,6 +161,20 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             }
         }
     }
+}
+
+/// Reads a request, refusing it after [`MAX_REQUEST_BYTES`] without reading the rest.
+fn read_request(r: impl std::io::Read) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    r.take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_string(&mut text)?;
+    if text.len() > MAX_REQUEST_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the request is more than the {MAX_REQUEST_BYTES} bytes allowed"
+        )));
+    }
+    Ok(text)
 }
 
 /// The rule files `paths` stand for: a file is itself; a bundle directory is the

@@ -27,7 +27,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::context::{AttrDecl, AttrType, Schema};
 use crate::diag::{named_source, Problem};
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
-use crate::policy::{Policy, PolicyIo};
+use crate::policy::{Policy, PolicyError, PolicyIo};
 use crate::rules::{self, RuleEnv, RuleSet, RuleSource, Verdict};
 use crate::trackset::TrackSet;
 use locate::{Locator, Seg};
@@ -794,31 +794,28 @@ fn load_policy(
     let policy_rel = PathBuf::from(&manifest.policy.file);
     let policy_path = dir.join(&policy_rel);
     let mut policy = None;
-    match std::fs::metadata(&policy_path) {
-        Err(e) => problems.push(Problem::error(
+    match crate::policy::runner::read_limited(&policy_path, crate::policy::MAX_POLICY_BYTES) {
+        Err(PolicyError::TooLarge { size, limit, .. }) => problems.push(Problem::error(
             "bundle::policy",
             &policy_rel,
-            format!("cannot read policy file: {e}"),
+            format!("policy file is {size} bytes, more than the {limit} allowed"),
         )),
-        Ok(meta) if meta.len() > crate::policy::MAX_POLICY_BYTES => problems.push(Problem::error(
-            "bundle::policy",
-            &policy_rel,
-            format!(
-                "policy file is {} bytes, more than the {} allowed",
-                meta.len(),
-                crate::policy::MAX_POLICY_BYTES
-            ),
-        )),
-        Ok(_) => match std::fs::read(&policy_path) {
-            Err(e) => problems.push(Problem::error(
+        Err(e) => {
+            let why = match e {
+                PolicyError::Io { source, .. } => source.to_string(),
+                PolicyError::NotFound { .. } => "no such file".to_owned(),
+                other => other.to_string(),
+            };
+            problems.push(Problem::error(
                 "bundle::policy",
                 &policy_rel,
-                format!("cannot read policy file: {e}"),
-            )),
-            Ok(bytes) => {
-                let actual = hex::encode(Sha256::digest(&bytes));
-                if !actual.eq_ignore_ascii_case(manifest.policy.sha256.trim()) {
-                    problems.push(mk(
+                format!("cannot read policy file: {why}"),
+            ))
+        }
+        Ok(bytes) => {
+            let actual = hex::encode(Sha256::digest(&bytes));
+            if !actual.eq_ignore_ascii_case(manifest.policy.sha256.trim()) {
+                problems.push(mk(
                             "sha256",
                             "bundle::checksum",
                             format!(
@@ -827,14 +824,14 @@ fn load_policy(
                             ),
                             Some("the policy file changed after the manifest was written: re-export the bundle, or update `policy.sha256` if the new file is intended"),
                         ));
-                } else if let Some(f) = features {
-                    let io = PolicyIo {
-                        input: manifest.policy.input.clone(),
-                        output: manifest.policy.output.clone(),
-                        obs_dim: f.dim(),
-                        n_tracks,
-                    };
-                    match Policy::from_bytes(&bytes, &io) {
+            } else if let Some(f) = features {
+                let io = PolicyIo {
+                    input: manifest.policy.input.clone(),
+                    output: manifest.policy.output.clone(),
+                    obs_dim: f.dim(),
+                    n_tracks,
+                };
+                match Policy::from_bytes_of(&bytes, &io, &policy_rel) {
                             Ok(p) => policy = Some(p),
                             Err(e) => problems.push(
                                 Problem::error("bundle::policy", &policy_rel, e.to_string())
@@ -844,9 +841,8 @@ fn load_policy(
                                     )),
                             ),
                         }
-                }
             }
-        },
+        }
     }
 
     policy

@@ -1,7 +1,9 @@
 //! Track text templates: `"Hi {first_name}, your plan costs {price}"`.
 //!
 //! Placeholders name context attributes and are checked when the bundle loads;
-//! `{{` and `}}` stand for literal braces.
+//! `{{` and `}}` stand for literal braces. An optional attribute the request does
+//! not send renders as nothing, or as the fallback after `|`:
+//! `"Hello {first_name|there}"` says "Hello there" to a caller whose name is unknown.
 
 use std::fmt::Write as _;
 
@@ -10,7 +12,12 @@ use crate::context::{format_duration, format_timestamp, AttrType, Schema, Val};
 #[derive(Clone, Debug, PartialEq)]
 enum Part {
     Text(String),
-    Slot { slot: usize, ty: AttrType },
+    Slot {
+        slot: usize,
+        ty: AttrType,
+        /// Text rendered when the attribute is absent.
+        fallback: String,
+    },
 }
 
 /// A parsed template.
@@ -47,7 +54,16 @@ impl Template {
                     let end = rest
                         .find('}')
                         .ok_or_else(|| format!("unclosed `{{` at character {}", i + 1))?;
-                    let name = rest[..end].trim();
+                    let inner = &rest[..end];
+                    let (name, fallback) = match inner.split_once('|') {
+                        Some((n, f)) => (n.trim(), f.trim().to_owned()),
+                        None => (inner.trim(), String::new()),
+                    };
+                    if fallback.contains('{') {
+                        return Err(format!(
+                            "the fallback of `{{{name}|...}}` may not contain `{{`"
+                        ));
+                    }
                     let slot = schema.slot(name).ok_or_else(|| {
                         format!("template placeholder `{{{name}}}` is not a context attribute")
                     })?;
@@ -57,6 +73,7 @@ impl Template {
                     parts.push(Part::Slot {
                         slot,
                         ty: schema.attrs()[slot].ty.clone(),
+                        fallback,
                     });
                     for _ in 0..=end {
                         chars.next();
@@ -72,14 +89,15 @@ impl Template {
         Ok(Self { parts })
     }
 
-    /// Renders with the request's values; an absent optional attribute renders empty.
+    /// Renders with the request's values; an absent optional attribute renders as
+    /// its fallback (empty when the placeholder gives none).
     pub fn render(&self, values: &[Option<Val<'_>>]) -> String {
         let mut out = String::new();
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Slot { slot, ty } => match values.get(*slot).copied().flatten() {
-                    None => {}
+                Part::Slot { slot, ty, fallback } => match values.get(*slot).copied().flatten() {
+                    None => out.push_str(fallback),
                     Some(Val::Bool(b)) => out.push_str(if b { "yes" } else { "no" }),
                     Some(Val::Int(i)) => {
                         let _ = write!(out, "{i}");
@@ -124,5 +142,29 @@ mod tests {
             .unwrap_err()
             .contains("`{nam}`"));
         assert!(Template::parse("Hi {name", &s).is_err());
+    }
+
+    #[test]
+    fn absent_attributes_render_their_fallback() {
+        let s = Schema::new(vec![AttrDecl {
+            name: "first_name".into(),
+            ty: AttrType::String,
+            optional: true,
+            protected: false,
+        }])
+        .unwrap();
+        let t = Template::parse("Hello {first_name|there}, thanks for calling", &s).unwrap();
+        assert_eq!(
+            t.render(&[Some(Val::Str("Sam"))]),
+            "Hello Sam, thanks for calling"
+        );
+        assert_eq!(t.render(&[None]), "Hello there, thanks for calling");
+        // Spaces around the name and the fallback are ignored.
+        let t = Template::parse("Dear { first_name | valued customer }.", &s).unwrap();
+        assert_eq!(t.render(&[None]), "Dear valued customer.");
+        assert!(Template::parse("Hi {nam|there}", &s)
+            .unwrap_err()
+            .contains("`{nam}`"));
+        assert!(Template::parse("Hi {first_name|{x}", &s).is_err());
     }
 }

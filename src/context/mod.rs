@@ -179,6 +179,21 @@ impl Schema {
                 found: value.kind().to_owned(),
             })?);
         }
+        for name in &ctx.nulls {
+            match self.slot(name) {
+                None => return Err(ContextError::Unknown { name: name.clone() }),
+                Some(slot) => {
+                    let decl = &self.attrs[slot];
+                    if !decl.optional && out[slot].is_none() {
+                        return Err(ContextError::Type {
+                            name: name.clone(),
+                            expected: decl.ty.to_string(),
+                            found: "null (it is required)".to_owned(),
+                        });
+                    }
+                }
+            }
+        }
         for (decl, v) in self.attrs.iter().zip(out.iter()) {
             if v.is_none() && !decl.optional {
                 return Err(ContextError::Missing {
@@ -304,11 +319,19 @@ pub enum Val<'a> {
 }
 
 /// The context attributes of one request, by name.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// In JSON, `null` means "not sent": an optional attribute that is `null` is
+/// absent, and a required one is refused by [`Schema::resolve`] with an error that
+/// names it. A value of a type no attribute can have names the attribute too
+/// (`context.credit_score`, `context.products[1]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Context {
     #[serde(with = "entries_as_map")]
     entries: Vec<(String, Value)>,
+    /// Attributes sent as `null`: checked against the schema, never read.
+    #[serde(skip)]
+    nulls: Vec<String>,
 }
 
 impl Context {
@@ -327,6 +350,7 @@ impl Context {
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
         let name = name.into();
         let value = value.into();
+        self.nulls.retain(|n| *n != name);
         match self.entries.iter_mut().find(|(n, _)| *n == name) {
             Some(e) => e.1 = value,
             None => self.entries.push((name, value)),
@@ -342,11 +366,22 @@ impl Context {
     pub fn entries(&self) -> &[(String, Value)] {
         &self.entries
     }
+
+    /// The attributes sent as `null` (treated as not sent).
+    pub fn nulls(&self) -> &[String] {
+        &self.nulls
+    }
+}
+
+impl<'de> Deserialize<'de> for Context {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(entries_as_map::ContextVisitor)
+    }
 }
 
 mod entries_as_map {
     use super::Value;
-    use serde::de::{MapAccess, Visitor};
+    use serde::de::{DeserializeSeed, Error, MapAccess, SeqAccess, Visitor};
     use serde::ser::SerializeMap;
     use serde::{Deserializer, Serializer};
 
@@ -358,27 +393,118 @@ mod entries_as_map {
         m.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Value)>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Vec<(String, Value)>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of context attributes")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut out: Vec<(String, Value)> = Vec::new();
-                while let Some((k, v)) = a.next_entry::<String, Value>()? {
-                    if out.iter().any(|(n, _)| *n == k) {
-                        return Err(serde::de::Error::custom(format!(
-                            "attribute `{k}` is given twice"
-                        )));
-                    }
-                    out.push((k, v));
-                }
-                Ok(out)
-            }
+    /// Reads a context object attribute by attribute, so that a value of the wrong
+    /// shape is reported with the attribute's name rather than as "did not match
+    /// any variant".
+    pub(super) struct ContextVisitor;
+
+    impl<'de> Visitor<'de> for ContextVisitor {
+        type Value = super::Context;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of context attributes")
         }
-        d.deserialize_map(V)
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            let mut out = super::Context::default();
+            while let Some(k) = a.next_key::<String>()? {
+                if out.entries.iter().any(|(n, _)| *n == k) || out.nulls.contains(&k) {
+                    return Err(Error::custom(format!("attribute `{k}` is given twice")));
+                }
+                match a.next_value_seed(AttrSeed { name: &k })? {
+                    Some(v) => out.entries.push((k, v)),
+                    None => out.nulls.push(k),
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    /// One attribute's value; `None` for `null`.
+    struct AttrSeed<'n> {
+        name: &'n str,
+    }
+
+    impl<'de> DeserializeSeed<'de> for AttrSeed<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for AttrSeed<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(
+                f,
+                "a boolean, number, string or array of strings for `context.{}`",
+                self.name
+            )
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(Value::Bool(v)))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(Value::Int(v)))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(match i64::try_from(v) {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::Float(v as f64),
+            }))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(Value::Float(v)))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Value::Str(v.to_owned())))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Value::Str(v)))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::with_capacity(a.size_hint().unwrap_or(0).min(1024));
+            while let Some(s) = a.next_element_seed(ItemSeed {
+                name: self.name,
+                index: items.len(),
+            })? {
+                items.push(s);
+            }
+            Ok(Some(Value::Set(items)))
+        }
+    }
+
+    /// One string of a set attribute.
+    struct ItemSeed<'n> {
+        name: &'n str,
+        index: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for ItemSeed<'_> {
+        type Value = String;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ItemSeed<'_> {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a string for `context.{}[{}]`", self.name, self.index)
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(v)
+        }
     }
 }
 

@@ -312,7 +312,9 @@ impl Decision {
                 let _ = writeln!(s, "  {}", m.id);
                 for r in &m.by {
                     let how = match (r.rule.effect, r.failed_closed) {
-                        (_, Some(e)) => format!("failed closed: {}", eval_error_text(b, e)),
+                        (_, Some(e)) => {
+                            format!("failed closed: {}", masked_error_text(b, e, m.track))
+                        }
                         (EffectKind::Only, None) => "not in its `only` list".to_owned(),
                         _ => "forbidden".to_owned(),
                     };
@@ -340,8 +342,51 @@ impl Decision {
                 let _ = writeln!(s, "  {} {:+.3} on {}", rule.id, by, tracks.join(", "));
             }
         }
+        let errors = self.rule_errors();
+        if !errors.is_empty() {
+            let _ = writeln!(s, "rule errors ({}):", errors.len());
+            for (rule, e) in errors {
+                let outcome = match rule.effect {
+                    EffectKind::Forbid => "failed closed, forbids",
+                    EffectKind::Only => "failed closed, restricts",
+                    EffectKind::Boost => "not applied",
+                };
+                let _ = writeln!(
+                    s,
+                    "  {} ({}:{}:{}) — {}: {}",
+                    rule.id,
+                    rule.file.display(),
+                    rule.line,
+                    rule.column,
+                    outcome,
+                    eval_error_text(b, e)
+                );
+            }
+        }
         s
     }
+}
+
+/// Human text for a rule evaluation error that masked track `track`: names the
+/// track when it is the one lacking the attribute the rule reads.
+fn masked_error_text(b: &Bundle, e: EvalError, track: usize) -> String {
+    if let EvalError::MissingTrackAttribute { slot } = e {
+        let cat = b.catalog();
+        let id = cat.track(track).map_or("?", |x| x.id.as_str());
+        if slot == u32::MAX {
+            if cat.track(track).is_some_and(|x| x.product.is_none()) {
+                return format!("track `{id}` has no `product`");
+            }
+        } else if cat.attr(slot as usize, track).is_none() {
+            let name = cat
+                .attr_schema()
+                .attrs()
+                .get(slot as usize)
+                .map_or("?", |a| a.name.as_str());
+            return format!("track `{id}` has no `{name}`");
+        }
+    }
+    eval_error_text(b, e)
 }
 
 /// Human text for a rule evaluation error.
@@ -357,6 +402,17 @@ pub(crate) fn eval_error_text(b: &Bundle, e: EvalError) -> String {
         EvalError::MissingAttribute { slot } => format!("`{}` was not sent", attr(slot)),
         EvalError::TypeMismatch { slot } => format!("`{}` has an unexpected type", attr(slot)),
         EvalError::Overflow => "arithmetic overflow".to_owned(),
+        EvalError::MissingTrackAttribute { slot: u32::MAX } => {
+            "a targeted track has no `product`".to_owned()
+        }
+        EvalError::MissingTrackAttribute { slot } => format!(
+            "a targeted track has no `{}`",
+            b.catalog()
+                .attr_schema()
+                .attrs()
+                .get(slot as usize)
+                .map_or("?", |a| a.name.as_str())
+        ),
         #[allow(unreachable_patterns)]
         _ => "the condition could not be evaluated".to_owned(),
     }
@@ -400,7 +456,7 @@ impl Serialize for Decision {
                         "effect": r.rule.effect,
                         "at": format!("{}:{}:{}", r.rule.file.display(), r.rule.line, r.rule.column),
                         "meta": r.rule.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
-                        "failed_closed": r.failed_closed.map(|e| eval_error_text(b, e)),
+                        "failed_closed": r.failed_closed.map(|e| masked_error_text(b, e, x.track)),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -415,7 +471,13 @@ impl Serialize for Decision {
         let errors: Vec<_> = self
             .rule_errors()
             .into_iter()
-            .map(|(r, e)| serde_json::json!({"rule": r.id, "error": eval_error_text(b, e)}))
+            .map(|(r, e)| {
+                serde_json::json!({
+                    "rule": r.id,
+                    "at": format!("{}:{}:{}", r.file.display(), r.line, r.column),
+                    "error": eval_error_text(b, e),
+                })
+            })
             .collect();
         m.serialize_entry("rule_errors", &errors)?;
         m.end()

@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 pub use decide::decide;
 pub use decision::{Decision, MaskReason, Masked, PolicyUse, Ranked};
 pub use mask::{mask, MaskOutcome};
-pub use request::{DecideError, History, Request, MAX_HISTORY};
+pub use request::{DecideError, History, Request, MAX_HISTORY, MAX_REQUEST_BYTES};
 
 use crate::bundle::{Bundle, LoadError};
 

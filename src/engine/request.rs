@@ -8,6 +8,9 @@ use crate::context::{parse_timestamp, Context, ContextError};
 /// Most history entries a request may carry.
 pub const MAX_HISTORY: usize = 10_000;
 
+/// Largest request, in bytes of JSON, that [`Request::from_json`] accepts (1 MiB).
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
 /// One decision request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,7 +63,13 @@ impl Request {
     }
 
     /// Parses a request from JSON, naming the field that is wrong.
+    ///
+    /// Requests over [`MAX_REQUEST_BYTES`] are refused before parsing. In
+    /// `context`, `null` means the attribute was not sent (see [`Context`]).
     pub fn from_json(text: &str) -> Result<Self, DecideError> {
+        if text.len() > MAX_REQUEST_BYTES {
+            return Err(DecideError::TooLarge { size: text.len() });
+        }
         serde_json::from_str(text).map_err(|e| DecideError::Json {
             line: e.line(),
             column: e.column(),
@@ -126,6 +135,12 @@ pub enum DecideError {
         expected: usize,
         /// Width sent (0 when absent).
         found: usize,
+    },
+    /// The request is larger than [`MAX_REQUEST_BYTES`].
+    #[error("the request is {size} bytes, more than the {MAX_REQUEST_BYTES} allowed")]
+    TooLarge {
+        /// Bytes sent (at least this many, when read from a stream that was cut off).
+        size: usize,
     },
     /// An embedding value is NaN or infinite.
     #[error("`embedding[{0}]` is not a finite number")]

@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::context::{AttrType, Schema, Val};
 use crate::turn::TurnView;
 
+/// The widest embedding a feature spec may declare (`dim` of `kind = "embedding"`).
+pub const MAX_EMBEDDING_DIM: usize = 1 << 16;
+
+/// The widest observation vector a feature spec may lay out, all blocks together.
+///
+/// The runtime allocates one observation of this width per serving thread, so a
+/// typo such as `dim = 20000000000` must be refused when the bundle loads.
+pub const MAX_OBS_DIM: usize = 1 << 20;
+
 /// One block of the observation vector, as written in `bundle.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -85,13 +94,15 @@ impl FeatureEncoder {
     /// Checks `spec` and lays the blocks out in order.
     ///
     /// Errors (all of them, as `(feature index, message)`): unknown attributes,
-    /// attributes of a type the block cannot encode, and protected attributes,
-    /// which the policy must never see.
+    /// attributes of a type the block cannot encode, protected attributes, which
+    /// the policy must never see, an embedding wider than [`MAX_EMBEDDING_DIM`]
+    /// and an observation wider than [`MAX_OBS_DIM`].
     pub fn new(spec: &[Feature], env: FeatureEnv<'_>) -> Result<Self, Vec<(usize, String)>> {
         let mut blocks = Vec::with_capacity(spec.len());
         let mut errors = Vec::new();
         let mut at = 0usize;
         let mut embedding_dim = None;
+        let mut too_wide = false;
         for (i, f) in spec.iter().enumerate() {
             let width = match f {
                 Feature::TurnOneHot => {
@@ -115,9 +126,19 @@ impl FeatureEncoder {
                     if embedding_dim.is_some() {
                         errors.push((i, "the embedding may appear only once".to_owned()));
                     }
-                    embedding_dim = Some(*dim);
-                    blocks.push(Block::Embedding { at, dim: *dim });
-                    *dim
+                    if *dim == 0 || *dim > MAX_EMBEDDING_DIM {
+                        errors.push((
+                            i,
+                            format!(
+                                "embedding `dim = {dim}` must be between 1 and {MAX_EMBEDDING_DIM}"
+                            ),
+                        ));
+                        0
+                    } else {
+                        embedding_dim = Some(*dim);
+                        blocks.push(Block::Embedding { at, dim: *dim });
+                        *dim
+                    }
                 }
                 Feature::Attr { name, scale } => match attr_slot(env.schema, name) {
                     Err(e) => {
@@ -170,7 +191,16 @@ impl FeatureEncoder {
                     }
                 },
             };
-            at += width;
+            at = at.saturating_add(width);
+            if at > MAX_OBS_DIM && !too_wide {
+                too_wide = true;
+                errors.push((
+                    i,
+                    format!(
+                        "the observation reaches {at} floats at this feature, more than the {MAX_OBS_DIM} allowed"
+                    ),
+                ));
+            }
         }
         if at == 0 && errors.is_empty() {
             errors.push((

@@ -74,6 +74,16 @@ impl Policy {
         Self::load(bytes, io, "<bytes>".to_owned())
     }
 
+    /// Like [`Policy::from_bytes`] for bytes read from `origin` (e.g. the policy
+    /// file a bundle names): errors name `origin` instead of `<bytes>`.
+    pub fn from_bytes_of(
+        bytes: &[u8],
+        io: &PolicyIo,
+        origin: &Path,
+    ) -> Result<Policy, PolicyError> {
+        Self::load(bytes, io, origin.display().to_string())
+    }
+
     /// Loads a policy from an ONNX file, refusing files over [`MAX_POLICY_BYTES`]
     /// before reading them.
     pub fn from_file(path: &Path, io: &PolicyIo) -> Result<Policy, PolicyError> {
@@ -266,6 +276,17 @@ fn build_plan(bytes: &[u8], io: &PolicyIo, origin: &str) -> Result<Plan, PolicyE
             reason: format!(
                 "obs_dim ({}) and n_tracks ({}) must be positive",
                 io.obs_dim, io.n_tracks
+            ),
+        });
+    }
+    // The probe and every serving thread allocate an observation of this width.
+    if io.obs_dim > crate::features::MAX_OBS_DIM {
+        return Err(PolicyError::InvalidIo {
+            origin: origin.to_owned(),
+            reason: format!(
+                "obs_dim ({}) is more than the {} allowed",
+                io.obs_dim,
+                crate::features::MAX_OBS_DIM
             ),
         });
     }

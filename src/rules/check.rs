@@ -305,6 +305,14 @@ struct Scope<'a> {
     in_track: bool,
     /// Optional context slots a surrounding `has` guards.
     guards: Vec<u32>,
+    /// Optional track attribute slots a surrounding `has track.<name>` guards.
+    track_guards: Vec<u32>,
+    /// The tracks a `tracks tagged ... where` predicate is tested on (`None`: all).
+    track_base: Option<TrackSet>,
+    /// What the rule does, for the consequences a warning spells out.
+    effect: EffectKind,
+    /// Whether the rule has a `when` condition.
+    has_when: bool,
 }
 
 impl<'e> Checker<'e> {
@@ -398,6 +406,14 @@ impl<'e> Checker<'e> {
             src,
             in_track: false,
             guards: Vec::new(),
+            track_guards: Vec::new(),
+            track_base: None,
+            effect: match r.effect.kind {
+                EffectAst::Forbid => EffectKind::Forbid,
+                EffectAst::Only => EffectKind::Only,
+                EffectAst::Boost(_) | EffectAst::Penalize(_) => EffectKind::Boost,
+            },
+            has_when: r.when.is_some(),
         };
         let mut ok = true;
         match self.seen.get(&r.id.text) {
@@ -523,7 +539,12 @@ impl<'e> Checker<'e> {
                     }
                 }
                 let pred = match filter {
-                    Some(f) => Some(self.track_pred(f, sc)?),
+                    Some(f) => {
+                        sc.track_base = Some(set.clone());
+                        let p = self.track_pred(f, sc);
+                        sc.track_base = None;
+                        Some(p?)
+                    }
                     None => None,
                 };
                 if !ok {
@@ -716,10 +737,13 @@ impl<'e> Checker<'e> {
                     a => {
                         let schema = self.env.catalog.attr_schema();
                         match schema.slot(a) {
-                            Some(slot) => Some((
-                                TExpr::TrackAttr(slot as u32),
-                                Ty::of(&schema.attrs()[slot].ty),
-                            )),
+                            Some(slot) => {
+                                let decl = &schema.attrs()[slot];
+                                if decl.optional && !sc.track_guards.contains(&(slot as u32)) {
+                                    self.unguarded_track_attr(a, span, sc);
+                                }
+                                Some((TExpr::TrackAttr(slot as u32), Ty::of(&decl.ty)))
+                            }
                             None => {
                                 let hint = did_you_mean(
                                     a,
@@ -764,6 +788,71 @@ impl<'e> Checker<'e> {
                 None
             }
         }
+    }
+
+    /// Warns that a track predicate reads optional track attribute `name` without
+    /// `has`, naming the targeted tracks that lack it and what the rule does to them.
+    fn unguarded_track_attr(&mut self, name: &str, span: Span, sc: &Scope) {
+        let lacking: Vec<&str> = self
+            .env
+            .catalog
+            .tracks()
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                sc.track_base.as_ref().is_none_or(|b| b.contains(*i)) && !t.attrs.contains_key(name)
+            })
+            .map(|(_, t)| t.id.as_str())
+            .collect();
+        if lacking.is_empty() {
+            return;
+        }
+        let n = lacking.len();
+        let mut shown = lacking
+            .iter()
+            .take(3)
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if n > 3 {
+            shown.push_str(", ...");
+        }
+        let (they, have) = if n == 1 {
+            ("track has", "it is")
+        } else {
+            ("tracks have", "they are")
+        };
+        let when = if sc.has_when {
+            "whenever its condition holds"
+        } else {
+            "on every request"
+        };
+        let consequence = match sc.effect {
+            EffectKind::Forbid => format!("{have} forbidden by this rule {when}"),
+            EffectKind::Only => format!("{have} left out by this rule {when}"),
+            EffectKind::Boost => {
+                format!("the rule cannot be evaluated for them and then changes no score {when}")
+            }
+        };
+        let fix = match sc.effect {
+            EffectKind::Forbid => format!(
+                "guard the read with `has track.{name} and ...` to leave them allowed, or write `not has track.{name} or ...` to forbid them on purpose"
+            ),
+            EffectKind::Only => format!(
+                "guard the read with `has track.{name} and ...` to leave them out on purpose, or write `not has track.{name} or ...` to keep them"
+            ),
+            EffectKind::Boost => format!(
+                "guard the read with `has track.{name} and ...` so the tracks that set it still get it"
+            ),
+        };
+        self.warn(
+            sc,
+            "rules::unguarded-track-attribute",
+            span,
+            format!("{n} {they} no `{name}` ({shown})"),
+            "optional track attribute read without `has`",
+        )
+        .help = Some(format!("{consequence}; {fix}"));
     }
 
     fn expr(&mut self, e: &Expr, sc: &mut Scope) -> Option<(TExpr, Ty)> {
@@ -844,6 +933,7 @@ impl<'e> Checker<'e> {
             ExprKind::And(parts) | ExprKind::Or(parts) => {
                 let is_and = matches!(e.kind, ExprKind::And(_));
                 let mark = sc.guards.len();
+                let track_mark = sc.track_guards.len();
                 for p in parts {
                     let guarded = match (&p.kind, is_and) {
                         (ExprKind::Has(s), true) => Some(s),
@@ -858,6 +948,10 @@ impl<'e> Checker<'e> {
                             if let Some(slot) = self.env.schema.slot(&a.text) {
                                 sc.guards.push(slot as u32);
                             }
+                        } else if h.text == "track" && sc.in_track {
+                            if let Some(slot) = self.env.catalog.attr_schema().slot(&a.text) {
+                                sc.track_guards.push(slot as u32);
+                            }
                         }
                     }
                 }
@@ -870,6 +964,7 @@ impl<'e> Checker<'e> {
                     }
                 }
                 sc.guards.truncate(mark);
+                sc.track_guards.truncate(track_mark);
                 if !ok {
                     return None;
                 }
@@ -1214,9 +1309,13 @@ impl<'e> Checker<'e> {
             let idx = match bounds.iter().position(|b| b.0 == key) {
                 Some(i) => i,
                 None => {
+                    // A host may keep a conversation going past `max_turns` (a hard-stop
+                    // rule such as `when turn >= max_turns forbid all tracks` is how a
+                    // bundle ends it), so `turn` has no upper bound and `turns_left`
+                    // reaches 0.
                     let init = match key.as_str() {
-                        "turn" if max > 0.0 => (0.0, true, max - 1.0, true),
-                        "turns_left" if max > 0.0 => (1.0, true, max, true),
+                        "turn" => (0.0, true, f64::from(u32::MAX), true),
+                        "turns_left" => (0.0, true, max, true),
                         k if k.starts_with("count") => (0.0, true, f64::from(u16::MAX), true),
                         _ => (f64::NEG_INFINITY, true, f64::INFINITY, true),
                     };
@@ -1264,9 +1363,7 @@ impl<'e> Checker<'e> {
             )
             .help = Some(if builtin {
                 format!(
-                    "with {} turns at most, `turn` runs from 0 to {} and `turns_left` from {} down to 1",
-                    self.env.max_turns,
-                    self.env.max_turns.saturating_sub(1),
+                    "`turn` counts up from 0 and `turns_left` from {} down to 0 (it stays 0 once `turn` reaches `max_turns`)",
                     self.env.max_turns
                 )
             } else {

@@ -43,7 +43,15 @@
 //! targets of all matched forbid rules; several matched `only` rules intersect;
 //! boosts add up. A condition that cannot be evaluated fails closed (see
 //! `eval.rs` for the three-valued logic): forbid forbids, only restricts, boost is
-//! skipped, and the [`Fired`] entry carries the error.
+//! skipped, and the [`Fired`] entry carries the error. In a track predicate, a
+//! track that does not set an optional track attribute the predicate reads cannot
+//! be evaluated: a forbid masks it, an only leaves it out, and a boost is skipped
+//! altogether. The checker warns about such reads unless `has track.<attr>` guards
+//! them, naming the targeted tracks that lack the attribute.
+//!
+//! `turn` counts up from 0 and may go past `max_turns` (a host may keep a
+//! conversation going; `turns_left` is then 0), so `when turn >= max_turns` is a
+//! legitimate hard stop.
 
 use std::path::{Path, PathBuf};
 
