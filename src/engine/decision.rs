@@ -372,21 +372,28 @@ impl Decision {
 fn masked_error_text(b: &Bundle, e: EvalError, track: usize) -> String {
     if let EvalError::MissingTrackAttribute { slot } = e {
         let cat = b.catalog();
-        let id = cat.track(track).map_or("?", |x| x.id.as_str());
-        if slot == u32::MAX {
-            if cat.track(track).is_some_and(|x| x.product.is_none()) {
-                return format!("track `{id}` has no `product`");
-            }
-        } else if cat.attr(slot as usize, track).is_none() {
-            let name = cat
-                .attr_schema()
-                .attrs()
-                .get(slot as usize)
-                .map_or("?", |a| a.name.as_str());
-            return format!("track `{id}` has no `{name}`");
+        let lacks = match cat.track(track) {
+            Some(t) if slot == u32::MAX => t.product.is_none(),
+            Some(_) => cat.attr(slot as usize, track).is_none(),
+            None => false,
+        };
+        if let (true, Some(t)) = (lacks, cat.track(track)) {
+            return format!("track `{}` has no `{}`", t.id, track_attr_name(b, slot));
         }
     }
     eval_error_text(b, e)
+}
+
+/// The name of the track attribute in `slot` (`u32::MAX` is the track's product).
+fn track_attr_name(b: &Bundle, slot: u32) -> &str {
+    if slot == u32::MAX {
+        return "product";
+    }
+    b.catalog()
+        .attr_schema()
+        .attrs()
+        .get(slot as usize)
+        .map_or("?", |a| a.name.as_str())
 }
 
 /// Human text for a rule evaluation error.
@@ -402,17 +409,9 @@ pub(crate) fn eval_error_text(b: &Bundle, e: EvalError) -> String {
         EvalError::MissingAttribute { slot } => format!("`{}` was not sent", attr(slot)),
         EvalError::TypeMismatch { slot } => format!("`{}` has an unexpected type", attr(slot)),
         EvalError::Overflow => "arithmetic overflow".to_owned(),
-        EvalError::MissingTrackAttribute { slot: u32::MAX } => {
-            "a targeted track has no `product`".to_owned()
+        EvalError::MissingTrackAttribute { slot } => {
+            format!("a targeted track has no `{}`", track_attr_name(b, slot))
         }
-        EvalError::MissingTrackAttribute { slot } => format!(
-            "a targeted track has no `{}`",
-            b.catalog()
-                .attr_schema()
-                .attrs()
-                .get(slot as usize)
-                .map_or("?", |a| a.name.as_str())
-        ),
         #[allow(unreachable_patterns)]
         _ => "the condition could not be evaluated".to_owned(),
     }

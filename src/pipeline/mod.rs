@@ -441,16 +441,7 @@ impl Simulator {
         };
         match self {
             Self::Expanded { mdp, .. } => exact(mdp.baselines(agg)),
-            Self::Exact { ev, .. } => {
-                let b = baselines(ev, agg);
-                BaselineSummary {
-                    optimum: Some(b.optimum),
-                    ci95: None,
-                    uniform: b.uniform,
-                    best_single: b.best_single,
-                    behaviour: b.behaviour,
-                }
-            }
+            Self::Exact { ev, .. } => exact(baselines(ev, agg)),
             Self::Live { ev, .. } => {
                 let b = ev.baselines(agg);
                 BaselineSummary {
