@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use talktrack::bundle::Bundle;
-use talktrack::engine::{decide, Request};
-use talktrack::rules::Verdict;
 use talktrack::synth::SynthSpec;
-use talktrack::turn::TurnView;
+use talktrack::tooling::TurnView;
+use talktrack::tooling::Verdict;
+use talktrack::Bundle;
+use talktrack::{Engine, Request};
 use tract_onnx::prelude::*;
 
 struct Stats {
@@ -63,12 +63,12 @@ fn row(case: &str, op: &str, s: &Stats) {
     );
 }
 
-type Parts = (talktrack::context::Resolved<'static>, Vec<u16>, Option<u32>);
+type Parts = (talktrack::tooling::Resolved<'static>, Vec<u16>, Option<u32>);
 
 fn view_parts(b: &Bundle, req: &Request) -> Parts {
     // Owned copies so the rules can be timed without the request resolution.
     let leaked: &'static Request = Box::leak(Box::new(req.clone()));
-    let mut values = talktrack::context::Resolved::new();
+    let mut values = talktrack::tooling::Resolved::new();
     b.schema()
         .resolve(&leaked.context, &mut values)
         .expect("request fits the schema");
@@ -92,6 +92,7 @@ fn bench(name: &str, spec: SynthSpec) {
     row(name, "bundle load", &load);
 
     let b = Arc::new(Bundle::load(dir.path()).expect("bundle loads"));
+    let engine = Engine::with_bundle(Arc::clone(&b));
     let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
     let parts: Vec<_> = reqs.iter().map(|r| view_parts(&b, r)).collect();
     let mut verdict = Verdict::new(b.catalog().len());
@@ -140,7 +141,7 @@ fn bench(name: &str, spec: SynthSpec) {
             std::hint::black_box(out);
         });
         let f_r = samples(5_000 / ROUNDS, || {
-            let d = decide(&b, &reqs[j % reqs.len()]).expect("decides");
+            let d = engine.decide(&reqs[j % reqs.len()]).expect("decides");
             j += 1;
             std::hint::black_box(d);
         });
@@ -156,7 +157,7 @@ fn bench(name: &str, spec: SynthSpec) {
     row(name, "full decide", &full);
     let (mut allowed, mut fired, mut fallback) = (0usize, 0usize, 0usize);
     for r in &reqs {
-        let d = decide(&b, r).expect("decides");
+        let d = engine.decide(r).expect("decides");
         allowed += d.ranked().len();
         fired += d.masked().len();
         fallback += usize::from(d.fallback_used() || d.chosen().is_none());
@@ -249,13 +250,13 @@ fn main() {
         };
         let dir = tempfile::tempdir().expect("temp dir");
         spec.write(dir.path()).expect("write bundle");
-        let b = Arc::new(Bundle::load(dir.path()).expect("bundle loads"));
+        let engine = Engine::load(dir.path()).expect("bundle loads");
         let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < Duration::from_secs(3) {
             for r in &reqs {
-                std::hint::black_box(decide(&b, r).expect("decides"));
+                std::hint::black_box(engine.decide(r).expect("decides"));
                 n += 1;
             }
         }

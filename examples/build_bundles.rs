@@ -13,9 +13,9 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2};
 use sha2::{Digest, Sha256};
-use talktrack::bundle::Manifest;
-use talktrack::policy::onnx_writer::{write_mlp, Activation, Dense, Head, MlpSpec};
 use talktrack::synth::Lcg;
+use talktrack::tooling::Manifest;
+use talktrack::tooling::{write_mlp, Activation, Dense, Head, MlpSpec};
 
 /// Hand-set prior (output bias) per track id; tracks not listed get 0.
 const TELECOM_PRIOR: &[(&str, f32)] = &[
@@ -57,10 +57,10 @@ fn build(
         .iter()
         .map(|(n, s)| s.to_decl(n))
         .collect::<Result<Vec<_>, _>>()?;
-    let schema = talktrack::context::Schema::new(schema_decls)?;
-    let enc = talktrack::features::FeatureEncoder::new(
+    let schema = talktrack::tooling::Schema::new(schema_decls)?;
+    let enc = talktrack::tooling::FeatureEncoder::new(
         &manifest.features,
-        talktrack::features::FeatureEnv {
+        talktrack::tooling::FeatureEnv {
             schema: &schema,
             n_tracks: manifest.tracks.len(),
             n_replies: manifest.replies.len(),

@@ -3,8 +3,8 @@
 //!
 //! Run with `cargo run --example decide`.
 
-use talktrack::context::Context;
-use talktrack::engine::{Engine, Request};
+use talktrack::Context;
+use talktrack::{Engine, Request};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::load("policies/telecom-upsell")?;
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A new bundle version is validated off the hot path; a broken one never replaces the one serving.
     match engine.reload("policies/telecom-upsell") {
         Ok(b) => println!("now serving {} {} ({})", b.name(), b.version(), b.digest()),
-        Err(e) => eprintln!("{}", talktrack::diag::render(&e.problems)),
+        Err(e) => eprintln!("{}", talktrack::render(&e.problems)),
     }
     Ok(())
 }

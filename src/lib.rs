@@ -2,40 +2,72 @@
 //!
 //! A learned policy (ONNX, run with tract) ranks the tracks of a catalog; compliance
 //! and business rules written as plain text decide which ones are permitted. Both
-//! ship as one versioned [`bundle`] that an [`engine::Engine`] serves and can swap
-//! while serving.
+//! ship as one versioned [`Bundle`] (a directory) that an [`Engine`] serves and can
+//! swap while serving.
 //!
-//! The pipeline, one module per stage:
-//! `context` + `catalog` (what a bundle declares) → `rules` (text → AST → checked →
-//! compiled → evaluated) and `features` + `policy` (observation → scores) →
-//! `engine` (ranked, explained decision).
+//! # Embedding
+//!
+//! ```no_run
+//! use talktrack::{Context, Engine, Request};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Load and validate a bundle once; an invalid one is refused with every problem.
+//! let engine = Engine::load("policies/telecom-upsell")?;
+//!
+//! // Per turn: the conversation's context and history (or `Request::from_json`).
+//! let mut req = Request::new("c-1042", 1_795_000_000_000); // ms since the epoch
+//! req.context = Context::new()
+//!     .with("age", 34).with("region", "north").with("segment", "young_family")
+//!     .with("plan", "basic").with("tenure_months", 30).with("monthly_spend", 25.0)
+//!     .with("open_complaint", false).with("marketing_consent", true)
+//!     .with("credit_score", 700).with("products", Vec::<String>::new());
+//! req.history.tracks = vec!["greet".into(), "fee_disclosure".into()];
+//! req.history.replies = vec!["positive".into(), "neutral".into()];
+//!
+//! let decision = engine.decide(&req)?;
+//! println!("{:?} {}", decision.chosen_id(), decision.explain());
+//!
+//! // Hot swap: validated off the hot path, published atomically; an invalid
+//! // bundle never replaces the one in service.
+//! if let Err(e) = engine.reload("policies/telecom-upsell") {
+//!     eprintln!("{}", talktrack::render(&e.problems));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Two tiers
+//!
+//! The root re-exports what a host needs. [`tooling`] holds what talktrack's own
+//! tools (the CLI, the trainer, the server) build on: masks and the turn view, the
+//! feature encoder, the rules AST and formatter, rule test cases, the ONNX writer.
+//! The synthetic-bundle kit for benchmarks and tests is `talktrack::synth`, behind the
+//! `testkit` feature.
+//!
+//! Inside, one module per stage: `context` + `catalog` (what a bundle declares) →
+//! `rules` (text → AST → checked → compiled → evaluated) and `features` + `policy`
+//! (observation → scores) → `engine` (ranked, explained decision).
 
-#[cfg(feature = "train")]
-pub mod aggregate;
-pub mod bundle;
-pub mod cases;
-pub mod catalog;
-pub mod context;
-pub mod diag;
-pub mod engine;
-#[cfg(feature = "train")]
-pub mod eval;
-#[cfg(feature = "train")]
-pub mod export;
-pub mod features;
-#[cfg(feature = "train")]
-pub mod log;
-pub mod names;
-#[cfg(feature = "train")]
-pub mod pipeline;
-pub mod policy;
-#[cfg(feature = "train")]
-pub mod report;
-pub mod rules;
-#[cfg(feature = "train")]
-pub mod sim;
+mod bundle;
+mod cases;
+mod catalog;
+mod context;
+mod diag;
+mod engine;
+mod features;
+mod names;
+mod policy;
+mod rules;
+#[cfg(feature = "testkit")]
 pub mod synth;
-pub mod trackset;
-#[cfg(feature = "train")]
-pub mod train;
-pub mod turn;
+pub mod tooling;
+mod trackset;
+mod turn;
+
+pub use bundle::{Bundle, LoadError};
+pub use context::{Context, Value};
+pub use diag::{render, Problem, Severity};
+pub use engine::{
+    DecideError, Decision, Engine, History, MaskReason, Masked, PolicyUse, Ranked, Request,
+    MAX_HISTORY, MAX_REQUEST_BYTES,
+};

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use talktrack::bundle::Bundle;
-use talktrack::diag::render;
+use talktrack::render;
+use talktrack::Bundle;
 
 const RULES: &str = "rule minors\n  because \"no credit under 18\"\n  when customer.age < 18\n  forbid tracks tagged credit\n";
 
@@ -396,7 +396,7 @@ fn oversized_policy_is_refused_before_reading() {
     good(dir.path());
     // A sparse file: the bundle must refuse it from its size, without reading it.
     let file = std::fs::File::create(dir.path().join("policy.onnx")).unwrap();
-    file.set_len(talktrack::policy::MAX_POLICY_BYTES + 1)
+    file.set_len(talktrack::tooling::MAX_POLICY_BYTES + 1)
         .unwrap();
     drop(file);
     let out = load_err(dir.path());

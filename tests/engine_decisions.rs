@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use common::*;
 use ndarray::{Array1, Array2};
-use talktrack::bundle::Bundle;
-use talktrack::context::Context;
-use talktrack::engine::{decide, DecideError, Engine, PolicyUse, Request};
+use talktrack::Bundle;
+use talktrack::Context;
+use talktrack::{DecideError, Engine, PolicyUse, Request};
 
 const RULES: &str = r#"
 rule minors
@@ -41,9 +41,7 @@ fn bundle(dir: &std::path::Path, bias: [f32; 4], rules: &str) -> Arc<Bundle> {
         &[("main.rules", rules)],
         &constant_policy(bias),
     );
-    Arc::new(
-        Bundle::load(dir).unwrap_or_else(|e| panic!("{}", talktrack::diag::render(&e.problems))),
-    )
+    Arc::new(Bundle::load(dir).unwrap_or_else(|e| panic!("{}", talktrack::render(&e.problems))))
 }
 
 fn req(age: i64) -> Request {
@@ -159,30 +157,26 @@ fn nan_scores_never_crash_and_rank_without_the_policy() {
     // Finite weights whose forward pass overflows: inf - inf = NaN for every track.
     let mut w = Array2::<f32>::zeros((SMALL_OBS, 4));
     w.row_mut(0).fill(3e38);
-    let policy =
-        talktrack::policy::onnx_writer::write_mlp(&talktrack::policy::onnx_writer::MlpSpec {
-            layers: vec![
-                talktrack::policy::onnx_writer::Dense {
-                    weights: Array2::from_elem((SMALL_OBS, 2), 3e38),
-                    bias: Array1::from(vec![3e38, 3e38]),
-                },
-                talktrack::policy::onnx_writer::Dense {
-                    weights: Array2::from_shape_vec(
-                        (2, 4),
-                        vec![1., 1., 1., 1., -1., -1., -1., -1.],
-                    )
+    let policy = talktrack::tooling::write_mlp(&talktrack::tooling::MlpSpec {
+        layers: vec![
+            talktrack::tooling::Dense {
+                weights: Array2::from_elem((SMALL_OBS, 2), 3e38),
+                bias: Array1::from(vec![3e38, 3e38]),
+            },
+            talktrack::tooling::Dense {
+                weights: Array2::from_shape_vec((2, 4), vec![1., 1., 1., 1., -1., -1., -1., -1.])
                     .unwrap(),
-                    bias: Array1::zeros(4),
-                },
-            ],
-            hidden: talktrack::policy::onnx_writer::Activation::Relu,
-            head: talktrack::policy::onnx_writer::Head::Identity,
-            input: "obs".into(),
-            output: "scores".into(),
-            opset: 17,
-            doc: String::new(),
-        })
-        .unwrap();
+                bias: Array1::zeros(4),
+            },
+        ],
+        hidden: talktrack::tooling::Activation::Relu,
+        head: talktrack::tooling::Head::Identity,
+        input: "obs".into(),
+        output: "scores".into(),
+        opset: 17,
+        doc: String::new(),
+    })
+    .unwrap();
     write_bundle(
         dir.path(),
         SMALL_MANIFEST,
@@ -305,7 +299,7 @@ fn a_track_without_an_optional_track_attribute_is_named_in_the_explanation() {
     );
     let b = Arc::new(Bundle::load(dir.path()).unwrap());
     // Loading warns that `a` has no price.
-    let warnings = talktrack::diag::render(b.warnings());
+    let warnings = talktrack::render(b.warnings());
     assert!(
         warnings.contains("1 track has no `price` (`a`)"),
         "{warnings}"
@@ -391,7 +385,7 @@ fn null_means_absent_for_optional_attributes_and_is_refused_for_required_ones() 
 
 #[test]
 fn oversized_requests_are_refused_before_parsing() {
-    let padding = " ".repeat(talktrack::engine::MAX_REQUEST_BYTES);
+    let padding = " ".repeat(talktrack::MAX_REQUEST_BYTES);
     let text = format!(r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z"}}{padding}"#);
     let e = Request::from_json(&text).unwrap_err();
     assert!(matches!(e, DecideError::TooLarge { .. }), "{e}");

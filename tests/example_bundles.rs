@@ -4,13 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use talktrack::bundle::Bundle;
-use talktrack::engine::{decide, Request};
+use talktrack::Bundle;
+use talktrack::{DecideError, Decision, Engine, Request};
 
 fn load(dir: &str) -> Arc<Bundle> {
     Arc::new(
-        Bundle::load(dir)
-            .unwrap_or_else(|e| panic!("{dir}: {}", talktrack::diag::render(&e.problems))),
+        Bundle::load(dir).unwrap_or_else(|e| panic!("{dir}: {}", talktrack::render(&e.problems))),
     )
 }
 
@@ -21,9 +20,9 @@ fn example_bundles_load_without_warnings_and_pass_their_cases() {
         assert!(
             b.warnings().is_empty(),
             "{dir}: {}",
-            talktrack::diag::render(b.warnings())
+            talktrack::render(b.warnings())
         );
-        let (report, passed, failed) = talktrack::cases::run_all(&b).unwrap();
+        let (report, passed, failed) = talktrack::tooling::run_all(&b).unwrap();
         assert_eq!(failed, 0, "{report}");
         assert!(passed >= 3, "{report}");
     }
@@ -92,7 +91,7 @@ fn rule_files_are_canonically_formatted() {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             let text = std::fs::read_to_string(&p).unwrap();
-            let formatted = talktrack::rules::format_rules(&text, &p).unwrap();
+            let formatted = talktrack::tooling::format_rules(&text, &p).unwrap();
             assert_eq!(
                 formatted,
                 text,
@@ -101,4 +100,9 @@ fn rule_files_are_canonically_formatted() {
             );
         }
     }
+}
+
+/// Decides with an engine serving `b`.
+fn decide(b: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
+    Engine::with_bundle(Arc::clone(b)).decide(req)
 }

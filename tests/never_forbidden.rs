@@ -15,10 +15,10 @@ use std::sync::Arc;
 use common::*;
 use ndarray::{Array1, Array2};
 use proptest::prelude::*;
-use talktrack::bundle::Bundle;
-use talktrack::context::Context;
-use talktrack::engine::{decide, Request};
-use talktrack::policy::onnx_writer::{write_mlp, Activation, Dense, Head, MlpSpec};
+use talktrack::tooling::{write_mlp, Activation, Dense, Head, MlpSpec};
+use talktrack::Bundle;
+use talktrack::Context;
+use talktrack::Request;
 
 const N: usize = 6;
 const FALLBACK: usize = 5;
@@ -209,7 +209,7 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         write_bundle(dir.path(), &manifest(), &[("p.rules", &render(&rules))], &policies()[policy]);
-        let b = Arc::new(Bundle::load(dir.path()).map_err(|e| talktrack::diag::render(&e.problems)).unwrap());
+        let b = Arc::new(Bundle::load(dir.path()).map_err(|e| talktrack::render(&e.problems)).unwrap());
 
         let mut req = Request::new("prop", 0);
         let mut ctx = Context::new().with("a0", a[0]).with("a1", a[1]);
@@ -502,7 +502,7 @@ proptest! {
             &[("p.rules", &render2(&rules))],
             &policies()[policy],
         );
-        let b = Arc::new(Bundle::load(dir.path()).map_err(|e| talktrack::diag::render(&e.problems)).unwrap());
+        let b = Arc::new(Bundle::load(dir.path()).map_err(|e| talktrack::render(&e.problems)).unwrap());
 
         let w = World { a, flag, turn, used: used.clone() };
         let mut forbidden = [false; N];

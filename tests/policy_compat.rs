@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use talktrack::policy::{Policy, PolicyError, PolicyIo, MAX_POLICY_BYTES};
+use talktrack::tooling::{Policy, PolicyError, PolicyIo, MAX_POLICY_BYTES};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
@@ -337,11 +337,16 @@ fn file_over_the_size_limit_is_refused_before_reading() {
 }
 
 #[test]
-fn bare_plan_computes_the_same_scores() {
+fn a_bare_tract_plan_computes_the_same_scores() {
     use tract_onnx::prelude::*;
     let r = reference("matmul_add_tanh_opset17");
     let bytes = std::fs::read(fixtures().join(&r.model)).unwrap();
-    let plan = talktrack::policy::bare_plan(&bytes, &io_of(&r)).unwrap();
+    let plan = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .and_then(|m| m.with_input_fact(0, f32::fact([1, r.obs_dim]).into()))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .unwrap();
     let case = &r.cases[2];
     let input = Tensor::from_shape(&[1, r.obs_dim], &case.obs).unwrap();
     let out = plan.run(tvec!(input.into())).unwrap();

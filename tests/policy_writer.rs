@@ -6,7 +6,7 @@
 
 use ndarray::{array, Array1, Array2};
 use prost::Message;
-use talktrack::policy::{
+use talktrack::tooling::{
     write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo,
 };
 use tract_onnx::pb;

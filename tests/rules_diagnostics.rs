@@ -7,8 +7,8 @@ mod support;
 use std::path::PathBuf;
 
 use support::Fixture;
-use talktrack::diag::{render, Severity};
-use talktrack::rules::{compile, RuleSource};
+use talktrack::tooling::{compile, RuleSource};
+use talktrack::{render, Severity};
 
 /// Compiles one file and renders every problem (errors and warnings).
 fn diagnose(text: &str) -> String {

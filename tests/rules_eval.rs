@@ -6,8 +6,8 @@
 mod support;
 
 use support::{names, Fixture, Turn};
-use talktrack::rules::{EffectKind, EvalError, Verdict};
-use talktrack::trackset::TrackSet;
+use talktrack::tooling::TrackSet;
+use talktrack::tooling::{EffectKind, EvalError, Verdict};
 
 const CREDIT: &str = include_str!("fixtures/rules/consumer_credit.rules");
 
@@ -15,7 +15,7 @@ fn forbidden(fx: &Fixture, v: &Verdict) -> Vec<&'static str> {
     names(fx, v.forbidden.iter())
 }
 
-fn fired_ids(rules: &talktrack::rules::RuleSet, v: &Verdict) -> Vec<String> {
+fn fired_ids(rules: &talktrack::tooling::RuleSet, v: &Verdict) -> Vec<String> {
     v.fired
         .iter()
         .map(|f| rules.rule(f.rule as usize).id.clone())
@@ -26,11 +26,7 @@ fn fired_ids(rules: &talktrack::rules::RuleSet, v: &Verdict) -> Vec<String> {
 fn the_consumer_credit_example_compiles_without_problems() {
     let fx = Fixture::new();
     let (rules, warnings) = fx.compile(CREDIT).unwrap();
-    assert!(
-        warnings.is_empty(),
-        "{}",
-        talktrack::diag::render(&warnings)
-    );
+    assert!(warnings.is_empty(), "{}", talktrack::render(&warnings));
     assert_eq!(rules.len(), 8);
     assert_eq!(rules.n_tracks(), 12);
     let r = rules.rule(0);
@@ -242,16 +238,10 @@ fn timestamps_and_durations() {
     let rules = fx.rules(CREDIT);
     let now = Turn::adult().now_ms;
     let day = 86_400_000;
-    let t = Turn::adult().with(
-        "last_purchase",
-        talktrack::context::Value::Timestamp(now - 3 * day),
-    );
+    let t = Turn::adult().with("last_purchase", talktrack::Value::Timestamp(now - 3 * day));
     let v = t.eval(&fx, &rules);
     assert!(v.forbidden.contains(fx.track("cross_fiber")));
-    let t = Turn::adult().with(
-        "last_purchase",
-        talktrack::context::Value::Timestamp(now - 20 * day),
-    );
+    let t = Turn::adult().with("last_purchase", talktrack::Value::Timestamp(now - 20 * day));
     assert!(!t
         .eval(&fx, &rules)
         .forbidden
@@ -500,7 +490,7 @@ fn verdict_is_reused_without_leftovers() {
     let minor = Turn::adult().with("age", 10).with("open_complaint", true);
     fx.schema.resolve(&minor.ctx, &mut values).unwrap();
     let used = vec![0u16; 12];
-    let view = talktrack::turn::TurnView {
+    let view = talktrack::tooling::TurnView {
         values: &values,
         now_ms: 0,
         turn: 9,
@@ -515,7 +505,7 @@ fn verdict_is_reused_without_leftovers() {
     let adult = Turn::adult().used(&fx, "fee_disclosure", 1);
     let mut values2 = Vec::new();
     fx.schema.resolve(&adult.ctx, &mut values2).unwrap();
-    let view2 = talktrack::turn::TurnView {
+    let view2 = talktrack::tooling::TurnView {
         values: &values2,
         used: &adult.used,
         turn: 0,
@@ -535,7 +525,7 @@ fn verdict_is_reused_without_leftovers() {
 #[test]
 fn rule_sets_are_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
-    assert_send_sync::<talktrack::rules::RuleSet>();
+    assert_send_sync::<talktrack::tooling::RuleSet>();
 }
 
 #[test]

@@ -8,9 +8,9 @@ mod support;
 
 use proptest::prelude::*;
 use support::{Fixture, Turn};
-use talktrack::context::Val;
-use talktrack::rules::{RuleSet, Verdict};
-use talktrack::turn::TurnView;
+use talktrack::tooling::TurnView;
+use talktrack::tooling::Val;
+use talktrack::tooling::{RuleSet, Verdict};
 
 const LEAVES: &[&str] = &[
     "customer.age < 18",

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use talktrack::rules::ast::{EffectAst, ExprKind, Targets};
-use talktrack::rules::{format_rules, parse};
+use talktrack::tooling::ast::{EffectAst, ExprKind, Targets};
+use talktrack::tooling::{format_rules, parse};
 
-fn ok(text: &str) -> talktrack::rules::ast::RulesFile {
+fn ok(text: &str) -> talktrack::tooling::ast::RulesFile {
     match parse(text, Path::new("t.rules")) {
         Ok(f) => f,
-        Err(p) => panic!("{}", talktrack::diag::render(&p)),
+        Err(p) => panic!("{}", talktrack::render(&p)),
     }
 }
 
@@ -63,12 +63,12 @@ fn operators_bind_in_the_documented_order() {
     let ExprKind::Cmp(_, _, rhs) = &conj[0].kind else {
         panic!()
     };
-    let ExprKind::Arith(talktrack::rules::ast::ArithOp::Add, _, m) = &rhs.kind else {
+    let ExprKind::Arith(talktrack::tooling::ast::ArithOp::Add, _, m) = &rhs.kind else {
         panic!()
     };
     assert!(matches!(
         m.kind,
-        ExprKind::Arith(talktrack::rules::ast::ArithOp::Mul, ..)
+        ExprKind::Arith(talktrack::tooling::ast::ArithOp::Mul, ..)
     ));
     assert!(matches!(conj[1].kind, ExprKind::Has(_)));
 }
@@ -223,7 +223,7 @@ fn formatting_rejects_broken_files() {
 
 #[test]
 fn too_many_rules_in_a_bundle_is_an_error() {
-    use talktrack::rules::{compile, RuleSource, MAX_RULES};
+    use talktrack::tooling::{compile, RuleSource, MAX_RULES};
     #[path = "support/rules_env.rs"]
     mod support;
     let fx = support::Fixture::new();

@@ -6,8 +6,8 @@
 mod support;
 
 use support::{Fixture, Turn};
-use talktrack::rules::Verdict;
-use talktrack::turn::TurnView;
+use talktrack::tooling::TurnView;
+use talktrack::tooling::Verdict;
 
 #[test]
 fn evaluate_does_not_allocate_once_warm() {

@@ -20,7 +20,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Manifest format version ([`FORMAT_VERSION`]).
+    /// Manifest format version (`FORMAT_VERSION`, 1).
     pub format: u32,
     /// Bundle name, e.g. `telecom-upsell`.
     pub name: String,

@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use thread_local::ThreadLocal;
 
-pub use manifest::{
-    AttrSpec, AttrSpecLong, Manifest, PolicyDecl, Selection, SelectionMode, FORMAT_VERSION,
-};
+pub use manifest::{Manifest, SelectionMode, FORMAT_VERSION};
 pub use template::Template;
 
 use crate::catalog::{Catalog, CatalogError};

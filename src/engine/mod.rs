@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use decide::decide;
+pub(crate) use decide::decide;
 pub use decision::{Decision, MaskReason, Masked, PolicyUse, Ranked};
 pub use mask::{mask, MaskOutcome};
 pub use request::{DecideError, History, Request, MAX_HISTORY, MAX_REQUEST_BYTES};
@@ -31,6 +31,14 @@ impl Engine {
     pub fn new(bundle: Bundle) -> Self {
         Self {
             current: ArcSwap::from_pointee(bundle),
+        }
+    }
+
+    /// An engine serving a bundle already shared elsewhere (e.g. one the trainer
+    /// evaluates, or one a test checks).
+    pub fn with_bundle(bundle: Arc<Bundle>) -> Self {
+        Self {
+            current: ArcSwap::new(bundle),
         }
     }
 

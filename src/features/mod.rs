@@ -95,8 +95,8 @@ impl FeatureEncoder {
     ///
     /// Errors (all of them, as `(feature index, message)`): unknown attributes,
     /// attributes of a type the block cannot encode, protected attributes, which
-    /// the policy must never see, an embedding wider than [`MAX_EMBEDDING_DIM`]
-    /// and an observation wider than [`MAX_OBS_DIM`].
+    /// the policy must never see, an embedding wider than `MAX_EMBEDDING_DIM`
+    /// and an observation wider than `MAX_OBS_DIM`.
     pub fn new(spec: &[Feature], env: FeatureEnv<'_>) -> Result<Self, Vec<(usize, String)>> {
         let mut blocks = Vec::with_capacity(spec.len());
         let mut errors = Vec::new();

@@ -12,4 +12,4 @@ pub mod runner;
 
 pub use error::PolicyError;
 pub use onnx_writer::{write_mlp, Activation, Dense, Head, MlpSpec};
-pub use runner::{bare_plan, Plan, Policy, PolicyIo, ScoreKind, MAX_POLICY_BYTES};
+pub use runner::{Policy, PolicyIo, ScoreKind, MAX_POLICY_BYTES};

@@ -47,7 +47,7 @@ pub struct PolicyIo {
 }
 
 /// The optimised tract plan of a policy network.
-pub type Plan = Arc<TypedRunnableModel>;
+pub(crate) type Plan = Arc<TypedRunnableModel>;
 
 /// What one serving thread keeps between calls.
 #[derive(Debug)]
@@ -106,12 +106,6 @@ impl Policy {
     /// The manifest contract this policy was loaded with.
     pub fn io(&self) -> &PolicyIo {
         &self.io
-    }
-
-    /// The optimised tract plan, for benchmarks comparing [`Policy::scores`]
-    /// with a bare `plan.run(..)`.
-    pub fn plan(&self) -> &Plan {
-        &self.plan
     }
 
     /// Scores for one observation (batch 1): `obs.len() == obs_dim`,
@@ -220,13 +214,6 @@ fn copy_scores(output: &TValue, out: &mut [f32]) -> TractResult<()> {
     }
     out.copy_from_slice(scores);
     Ok(())
-}
-
-/// The same optimised plan [`Policy`] serves, for a benchmark of tract's bare
-/// forward pass: `plan.run(tvec!(Tensor::from(obs).into()))` with an `f32 [1,
-/// obs_dim]` tensor.
-pub fn bare_plan(bytes: &[u8], io: &PolicyIo) -> anyhow::Result<Plan> {
-    Ok(build_plan(bytes, io, "<bytes>")?)
 }
 
 /// Reads a whole file, refusing it before reading if it is over `limit` bytes.

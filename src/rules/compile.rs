@@ -335,7 +335,7 @@ impl RuleSet {
 
     /// Where rule `i` stands and what it says.
     ///
-    /// `i` must be below [`RuleSet::len`] (indices come from [`super::Fired::rule`]);
+    /// `i` must be below [`RuleSet::len`] (indices come from `Fired::rule`);
     /// an out-of-range index returns the last rule's info rather than panicking,
     /// and a placeholder when the set is empty.
     pub fn rule(&self, i: usize) -> &RuleInfo {

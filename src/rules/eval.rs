@@ -40,7 +40,7 @@ pub struct Verdict {
     /// boost whose targets came out empty, e.g. `tracks where ...` with no track
     /// passing, is left out: it changed nothing).
     pub fired: Vec<Fired>,
-    /// Arena of target sets: each [`Fired`] owns one [`TrackSet`]-sized run of words.
+    /// Arena of target sets: each `Fired` owns one [`TrackSet`]-sized run of words.
     pub target_words: Vec<u64>,
     scratch: Vec<u64>,
     /// Per leaf literal (`2 * leaf + negated`): bit 0 known true, bit 1 known false.

@@ -66,7 +66,7 @@ pub use check::MAX_RULES;
 pub use compile::RuleSet;
 pub use eval::Verdict;
 pub use fmt::format_rules;
-pub use parse::{parse, MAX_FILE_BYTES, MAX_LIST_ITEMS, MAX_NESTING};
+pub use parse::parse;
 
 use crate::catalog::Catalog;
 use crate::context::Schema;

@@ -5,8 +5,6 @@
 //! writer — and [`SynthSpec::request`] builds a matching request. Everything is
 //! derived from a seed, so two runs produce the same bundle byte for byte.
 
-pub mod telecom_log;
-
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2};
 use sha2::{Digest, Sha256};
-use talktrack::policy::onnx_writer::{write_mlp, Activation, Dense, Head, MlpSpec};
+use std::sync::Arc;
+use talktrack::tooling::{write_mlp, Activation, Dense, Head, MlpSpec};
+use talktrack::{Bundle, DecideError, Decision, Engine, Request};
 
 /// A one-layer linear policy `obs → scores` with the given weights, as ONNX bytes.
 pub fn linear_policy(weights: Array2<f32>, bias: Array1<f32>) -> Vec<u8> {
@@ -112,4 +114,9 @@ pub const SMALL_OBS: usize = 9;
 /// A policy for the small bundle whose scores are `bias` whatever the observation.
 pub fn constant_policy(bias: [f32; 4]) -> Vec<u8> {
     linear_policy(Array2::zeros((SMALL_OBS, 4)), Array1::from(bias.to_vec()))
+}
+
+/// Decides with an engine serving `b`.
+pub fn decide(b: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
+    Engine::with_bundle(Arc::clone(b)).decide(req)
 }

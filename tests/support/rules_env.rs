@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use talktrack::catalog::{Catalog, Track};
-use talktrack::context::{AttrDecl, AttrType, Context, Schema, Val, Value};
-use talktrack::diag::Problem;
-use talktrack::rules::{compile_str, RuleEnv, RuleSet, Verdict};
-use talktrack::turn::TurnView;
+use talktrack::tooling::TurnView;
+use talktrack::tooling::{compile_str, RuleEnv, RuleSet, Verdict};
+use talktrack::tooling::{AttrDecl, AttrType, Schema, Val};
+use talktrack::tooling::{Catalog, Track};
+use talktrack::Problem;
+use talktrack::{Context, Value};
 
 pub struct Fixture {
     pub schema: Schema,
@@ -141,7 +142,7 @@ impl Fixture {
     pub fn rules(&self, text: &str) -> RuleSet {
         match self.compile(text) {
             Ok((r, _)) => r,
-            Err(p) => panic!("{}", talktrack::diag::render(&p)),
+            Err(p) => panic!("{}", talktrack::render(&p)),
         }
     }
 

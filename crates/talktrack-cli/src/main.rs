@@ -1,0 +1,274 @@
+//! The `talktrack` command line: check, decide, fmt and test bundles.
+//!
+//! A thin layer over the library: every command parses its arguments, calls one
+//! library function and prints what it returns.
+
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Writes to stdout without a newline, ignoring a closed pipe.
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use talktrack::render;
+use talktrack::Bundle;
+use talktrack::{Engine, Request, MAX_REQUEST_BYTES};
+
+#[derive(Parser)]
+#[command(
+    name = "talktrack",
+    version,
+    about = "Decide the next talk track: learned policy ranks, compliance rules permit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a bundle: manifest, rules, policy; prints every problem.
+    Check {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+    /// Decide the next track for a request (JSON) and print the decision.
+    Decide {
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// Request file (JSON); `-` reads standard input.
+        #[arg(long)]
+        request: PathBuf,
+        /// Print a readable explanation instead of JSON.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Format rule files canonically (in place), or check that they are.
+    Fmt {
+        /// Rule files, bundle directories (the rule files their bundle.toml
+        /// lists) or directories of `.rules` files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the rule test cases a bundle lists.
+    Test {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+}
+
+fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
+    match Bundle::load(dir) {
+        Ok(b) => {
+            if !b.warnings().is_empty() {
+                eprint!("{}", render(b.warnings()));
+            }
+            Ok(Arc::new(b))
+        }
+        Err(e) => {
+            eprint!("{}", render(&e.problems));
+            eprintln!("{e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), ExitCode> {
+    match cli.cmd {
+        Cmd::Check { bundle } => {
+            let b = load(&bundle)?;
+            say!(
+                "ok: {} {} — {} tracks, {} rules, {} warning(s), observation {} floats\ndigest {}",
+                b.name(),
+                b.version(),
+                b.catalog().len(),
+                b.rules().len(),
+                b.warnings().len(),
+                b.features().dim(),
+                b.digest()
+            );
+            Ok(())
+        }
+        Cmd::Decide {
+            bundle,
+            request,
+            explain,
+        } => {
+            let b = load(&bundle)?;
+            let text = if request.as_os_str() == "-" {
+                read_request(std::io::stdin())
+            } else {
+                std::fs::File::open(&request).and_then(read_request)
+            }
+            .map_err(|e| {
+                eprintln!("error: cannot read `{}`: {e}", request.display());
+                ExitCode::FAILURE
+            })?;
+            let req = Request::from_json(&text).map_err(|e| {
+                eprintln!("error: {}: {e}", request.display());
+                ExitCode::FAILURE
+            })?;
+            let d = Engine::with_bundle(b).decide(&req).map_err(|e| {
+                eprintln!("error: {}: {e}", request.display());
+                ExitCode::FAILURE
+            })?;
+            if explain {
+                say_raw!("{}", d.explain());
+            } else {
+                match serde_json::to_string_pretty(&d) {
+                    Ok(j) => say!("{j}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Err(ExitCode::FAILURE);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Cmd::Fmt { paths, check } => fmt(&paths, check),
+        Cmd::Test { bundle } => {
+            let b = load(&bundle)?;
+            match talktrack::tooling::run_all(&b) {
+                Err(ps) => {
+                    eprint!("{}", render(&ps));
+                    Err(ExitCode::FAILURE)
+                }
+                Ok((report, _, failed)) => {
+                    say_raw!("{report}");
+                    if failed > 0 {
+                        Err(ExitCode::FAILURE)
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads a request, refusing it after [`MAX_REQUEST_BYTES`] without reading the rest.
+fn read_request(r: impl std::io::Read) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    r.take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_string(&mut text)?;
+    if text.len() > MAX_REQUEST_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the request is more than the {MAX_REQUEST_BYTES} bytes allowed"
+        )));
+    }
+    Ok(text)
+}
+
+/// The rule files `paths` stand for: a file is itself; a bundle directory is the
+/// rule files its `bundle.toml` lists; another directory is the `*.rules` files
+/// in it. A bundle whose manifest cannot be read, or a directory with no rule
+/// file at all, is reported and makes the result an error (the files found are
+/// still returned).
+fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
+    let mut out = Vec::new();
+    let mut bad = false;
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let manifest = p.join("bundle.toml");
+        if manifest.exists() {
+            match talktrack::tooling::read_manifest(p) {
+                Ok((m, _)) => out.extend(m.rules.iter().map(|r| p.join(r))),
+                Err(e) => {
+                    eprint!("{}", render(&e.problems));
+                    eprintln!(
+                        "error: `{}` could not be read, so the rule files it lists were not checked",
+                        manifest.display()
+                    );
+                    bad = true;
+                }
+            }
+            continue;
+        }
+        let mut found: Vec<PathBuf> = match std::fs::read_dir(p) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "rules"))
+                .collect(),
+            Err(e) => {
+                eprintln!("error: cannot read directory `{}`: {e}", p.display());
+                bad = true;
+                continue;
+            }
+        };
+        if found.is_empty() {
+            eprintln!(
+                "error: `{}` has neither a bundle.toml nor any `.rules` file",
+                p.display()
+            );
+            bad = true;
+        }
+        found.sort();
+        out.extend(found);
+    }
+    (out, bad)
+}
+
+fn fmt(paths: &[PathBuf], check: bool) -> Result<(), ExitCode> {
+    let (files, mut bad) = rule_files(paths);
+    for file in files {
+        let text = match talktrack::tooling::read_text(&file, &file) {
+            Ok(t) => t,
+            Err(p) => {
+                eprint!("{}", render(&[p]));
+                bad = true;
+                continue;
+            }
+        };
+        match talktrack::tooling::format_rules(&text, &file) {
+            Err(ps) => {
+                eprint!("{}", render(&ps));
+                bad = true;
+            }
+            Ok(formatted) if formatted != text => {
+                if check {
+                    say!("not formatted: {}", file.display());
+                    bad = true;
+                } else if let Err(e) = std::fs::write(&file, formatted) {
+                    eprintln!("error: cannot write `{}`: {e}", file.display());
+                    bad = true;
+                } else {
+                    say!("formatted: {}", file.display());
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    if bad {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(c) => c,
+    }
+}

@@ -1,0 +1,17 @@
+//! The talktrack trainer: learns a talk-track policy from conversation logs and
+//! exports it as a bundle the runtime (`talktrack`) serves.
+//!
+//! Logs are read ([`log`]), reduced to privacy-preserving aggregates
+//! ([`aggregate`]), turned into a simulator of the customer ([`sim`]), on which
+//! PPO or DQN learn a policy ([`train`]); the policy is evaluated exactly or by
+//! simulation ([`eval`]), written up ([`report`]) and exported as a bundle
+//! ([`export`]). [`pipeline`] runs the whole job from a config file.
+
+pub mod aggregate;
+pub mod eval;
+pub mod export;
+pub mod log;
+pub mod pipeline;
+pub mod report;
+pub mod sim;
+pub mod train;

@@ -1,0 +1,387 @@
+//! The `talktrack-train` command line: convert logs, aggregate them, train and
+//! evaluate policies, export bundles.
+//!
+//! A thin layer over `talktrack_train::pipeline` and friends; progress bars go to stderr
+//! and stay quiet when stderr is not a terminal or with `--quiet`.
+
+/// Training allocates and frees large buffers at every update: mimalloc keeps them
+/// mapped, where the system allocator returns them to the kernel and faults them in
+/// again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Writes to stdout without a newline, ignoring a closed pipe.
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use talktrack::Bundle;
+use talktrack::{Engine, Request};
+use talktrack_train::aggregate::aggregate_log;
+use talktrack_train::log::ReadOptions;
+use talktrack_train::pipeline::{run, Algorithm, Hooks};
+use talktrack_train::sim::config::SimSetup;
+use talktrack_train::train::{Control, EvalPoint, Progress, TrainObserver};
+
+#[derive(Parser)]
+#[command(
+    name = "talktrack-train",
+    version,
+    about = "Learn a talk-track policy from conversation logs and export a bundle"
+)]
+struct Cli {
+    /// No progress bars or stage messages.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The whole job on the shipped PersuasionForGood data: train, evaluate, export, decide.
+    Quickstart {
+        /// Output directory (bundle in `<out>/bundle`, report in `<out>/report`).
+        #[arg(long, default_value = "out/persuasion")]
+        out: PathBuf,
+    },
+    /// Train PPO and/or DQN on a config, evaluate, export the bundle and the report.
+    Train {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Output directory (bundle in `<out>/bundle`, report in `<out>/report`).
+        #[arg(long, default_value = "out/train")]
+        out: PathBuf,
+        /// Export the bundle here instead of `<out>/bundle`.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Only this algorithm (default: the config's `[job] algorithms`).
+        #[arg(long, value_parser = ["ppo", "dqn"])]
+        algo: Option<String>,
+        /// Seed for both algorithms (overrides the config).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Environment-step budget for both algorithms (overrides the config).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Skip the held-out diagnostic.
+        #[arg(long)]
+        no_holdout: bool,
+        /// Train from this aggregate file (written by `aggregate`) instead of the log
+        /// (overrides `[data] aggregates`).
+        #[arg(long)]
+        aggregates: Option<PathBuf>,
+        /// Fail on the first bad log line instead of skipping and counting
+        /// (`[data] strict = true`).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Aggregate a log into the privacy-thresholded tables training uses.
+    Aggregate {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Output JSON.
+        #[arg(long, default_value = "out/aggregates.json")]
+        out: PathBuf,
+        /// Fail on the first bad log line instead of skipping and counting.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Evaluate an exported bundle's policy exactly on the config's simulator.
+    Eval {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Bundle directory.
+        bundle: PathBuf,
+        /// Build the simulator from this aggregate file (written by `aggregate`) instead
+        /// of the log (overrides `[data] aggregates`).
+        #[arg(long)]
+        aggregates: Option<PathBuf>,
+    },
+    /// Convert the PersuasionForGood CSV files into a talktrack JSONL log.
+    ConvertP4g {
+        /// `annotated_300_dialog.csv`.
+        #[arg(long)]
+        dialogs: PathBuf,
+        /// `annotated_300_info.csv`.
+        #[arg(long)]
+        info: PathBuf,
+        /// Output JSONL.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+struct Bar {
+    bar: ProgressBar,
+    name: String,
+}
+
+impl TrainObserver for Bar {
+    fn on_update(&mut self, p: &Progress) -> Control {
+        self.bar.set_position(p.env_steps);
+        self.bar.set_message(format!("return {:.3}", p.mean_return));
+        Control::Continue
+    }
+    fn on_eval(&mut self, e: &EvalPoint) -> Control {
+        self.bar
+            .set_message(format!("{:.1}% of optimum", 100.0 * e.fraction));
+        Control::Continue
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        if !self.bar.is_hidden() {
+            eprintln!("  {} done", self.name);
+        }
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn train_job(
+    setup: &SimSetup,
+    bundle_dir: &Path,
+    report_dir: &Path,
+    quiet: bool,
+) -> Result<(), ExitCode> {
+    let show = !quiet && std::io::stderr().is_terminal();
+    let mut stage = |s: &str| {
+        if !quiet {
+            eprintln!("» {s}");
+        }
+    };
+    let mut observer = |name: &str, total: u64| -> Box<dyn TrainObserver> {
+        let bar = if show {
+            ProgressBar::new(total)
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template(
+            "  {prefix:>4} [{bar:30}] {pos}/{len} steps {per_sec} {msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_uppercase());
+        Box::new(Bar {
+            bar,
+            name: name.to_uppercase(),
+        })
+    };
+    let out = run(
+        setup,
+        bundle_dir,
+        report_dir,
+        &mut Hooks {
+            stage: &mut stage,
+            observer: &mut observer,
+        },
+    )
+    .map_err(fail)?;
+    let data = &out.report.data;
+    if data.bad_lines > 0 {
+        eprintln!(
+            "warning: {} bad log lines skipped{}",
+            data.bad_lines,
+            if data.bad_lines > data.bad_line_examples.len() as u64 {
+                format!(", the first {}:", data.bad_line_examples.len())
+            } else {
+                ":".into()
+            }
+        );
+        for b in &data.bad_line_examples {
+            eprintln!("  line {}: {}", b.line, b.reason);
+        }
+    }
+    for n in &out.report.notes {
+        eprintln!("warning: {n}");
+    }
+    say!("{}", out.report.to_markdown());
+    say!(
+        "bundle: {}\nreport: {}/report.md, report.json, curves.svg",
+        out.bundle_dir.display(),
+        out.report_dir.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Quickstart { out } => quickstart(&out, cli.quiet),
+        Cmd::Train {
+            config,
+            out,
+            bundle,
+            algo,
+            seed,
+            steps,
+            no_holdout,
+            aggregates,
+            strict,
+        } => (|| {
+            let mut setup = SimSetup::load(&config).map_err(fail)?;
+            if let Some(a) = algo {
+                let a = if a == "dqn" {
+                    Algorithm::Dqn
+                } else {
+                    Algorithm::Ppo
+                };
+                setup.job.algorithms = vec![a];
+                setup.job.export = a;
+            }
+            if let Some(s) = seed {
+                setup.ppo.run.seed = s;
+                setup.dqn.run.seed = s;
+            }
+            if let Some(n) = steps {
+                setup.ppo.run.total_steps = n;
+                setup.dqn.run.total_steps = n;
+            }
+            if no_holdout {
+                setup.job.holdout = false;
+            }
+            if aggregates.is_some() {
+                setup.data.aggregates = aggregates;
+            }
+            if strict {
+                setup.data.strict = true;
+            }
+            let bundle = bundle.unwrap_or_else(|| out.join("bundle"));
+            train_job(&setup, &bundle, &out.join("report"), cli.quiet)
+        })(),
+        Cmd::Aggregate {
+            config,
+            out,
+            strict,
+        } => (|| {
+            let setup = SimSetup::load(&config).map_err(fail)?;
+            let f = setup.open_log().map_err(fail)?;
+            let (agg, stats) = aggregate_log(
+                f,
+                &setup.vocab(),
+                setup.aggregate.clone(),
+                ReadOptions {
+                    strict: strict || setup.data.strict,
+                    ..ReadOptions::default()
+                },
+            )
+            .map_err(|e| match e {
+                talktrack_train::aggregate::AggregateError::Empty { bad } => fail(format!(
+                    "`{}` has no valid conversation ({bad} bad lines skipped): check that it is a talktrack JSONL log (one conversation per line, see docs/log.schema.json)",
+                    setup.data.log.display()
+                )),
+                e => fail(e),
+            })?;
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(fail)?;
+            }
+            std::fs::write(&out, agg.to_json()).map_err(fail)?;
+            say!(
+                "{} conversations aggregated ({} bad lines skipped), {} cells published (k = {}) → {}",
+                stats.conversations,
+                stats.bad,
+                agg.levels.iter().map(|l| l.cells.len()).sum::<usize>(),
+                agg.config.k,
+                out.display()
+            );
+            for b in &stats.examples {
+                eprintln!("  line {}: {}", b.line, b.reason);
+            }
+            Ok(())
+        })(),
+        Cmd::Eval {
+            config,
+            bundle,
+            aggregates,
+        } => eval(&config, &bundle, aggregates),
+        Cmd::ConvertP4g { dialogs, info, out } => (|| {
+            let stats = talktrack_train::log::p4g::convert_files(
+                &dialogs,
+                &info,
+                &out,
+                &talktrack_train::log::p4g::ConvertOptions::default(),
+            )
+            .map_err(fail)?;
+            say!("{stats}\n→ {}", out.display());
+            Ok(())
+        })(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(c) => c,
+    }
+}
+
+fn eval(config: &Path, bundle: &Path, aggregates: Option<PathBuf>) -> Result<(), ExitCode> {
+    let mut setup = SimSetup::load(config).map_err(fail)?;
+    if aggregates.is_some() {
+        setup.data.aggregates = aggregates;
+    }
+    let b = Bundle::load(bundle).map_err(|e| fail(talktrack::render(&e.problems)))?;
+    let e = talktrack_train::pipeline::evaluate_bundle(&setup, &b).map_err(fail)?;
+    let base = &e.baselines;
+    let value = match (e.ci95, base.optimum) {
+        (Some(h), _) => format!("{:.4} ± {h:.4} (simulated, 95% CI)", e.value),
+        (None, Some(o)) => format!(
+            "{:.4} = {:.1}% of the optimum {o:.4}",
+            e.value,
+            100.0 * e.value / o.max(1e-12)
+        ),
+        (None, None) => format!("{:.4}", e.value),
+    };
+    say!(
+        "{} {}: value {value} (best single track `{}` {:.4}, logged behaviour {:.4}, uniform {:.4}); rule violations: {}",
+        b.name(),
+        b.version(),
+        base.best_single.0,
+        base.best_single.1,
+        base.behaviour,
+        base.uniform,
+        e.violations
+    );
+    Ok(())
+}
+
+fn quickstart(out: &Path, quiet: bool) -> Result<(), ExitCode> {
+    let config = Path::new("configs/p4g_reference.toml");
+    if !config.exists() {
+        return Err(fail("run `talktrack-train quickstart` from the repository root (configs/p4g_reference.toml not found)"));
+    }
+    let setup = SimSetup::load(config).map_err(fail)?;
+    let bundle_dir = out.join("bundle");
+    train_job(&setup, &bundle_dir, &out.join("report"), quiet)?;
+    let b = Arc::new(Bundle::load(&bundle_dir).map_err(|e| fail(talktrack::render(&e.problems)))?);
+    let text = std::fs::read_to_string("examples/requests/persuasion.json").map_err(fail)?;
+    let req = Request::from_json(&text).map_err(fail)?;
+    let d = Engine::with_bundle(b).decide(&req).map_err(fail)?;
+    say!("\nServing the exported bundle — `talktrack decide {} --request examples/requests/persuasion.json --explain`:\n", bundle_dir.display());
+    say_raw!("{}", d.explain());
+    Ok(())
+}
