@@ -1,9 +1,11 @@
 //! Text → syntax tree: size and nesting limits, the pest grammar
 //! (`grammar/rules.pest`), and syntax errors a person can act on.
 //!
-//! Limits are checked on the raw text *before* pest sees it: pest parses by
+//! Nesting is checked on the raw text *before* pest sees it: pest parses by
 //! recursive descent, so a condition nested ten thousand parentheses deep would
-//! overflow the stack instead of returning an error.
+//! overflow the stack instead of returning an error. Depth (counting every
+//! operator of a chain) and size are checked while the tree is built, so no later
+//! stage ever meets a tree over the limits.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,8 +23,13 @@ pub const MAX_FILE_BYTES: usize = 1 << 20;
 pub const MAX_NESTING: usize = 64;
 /// Most items in one `[..]` list.
 pub const MAX_LIST_ITEMS: usize = 4096;
-/// Most operators in one `a + b - c ...` chain (the tree is left-deep).
-pub const MAX_CHAIN: usize = 256;
+/// Most operators on one path from a condition down to a value: every operator
+/// is a level, each one of a chain `a + b + c` too (the tree is left-deep). Every later stage (checker,
+/// compiler, evaluator, formatter) walks the tree recursively; this bound keeps
+/// them well inside a 2 MB thread stack.
+pub const MAX_DEPTH: usize = 128;
+/// Most nodes (values and operators, each list item counted) in one condition.
+pub const MAX_NODES: usize = 16_384;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/rules.pest"]
@@ -30,8 +37,10 @@ pub(crate) struct RulesParser;
 
 /// Parses one rules file into its syntax tree, or every problem found.
 pub fn parse(text: &str, path: &Path) -> Result<RulesFile, Vec<Problem>> {
-    let src = named_source(path, text);
-    parse_with(text, path, &src)
+    super::on_own_stack(|| {
+        let src = named_source(path, text);
+        parse_with(text, path, &src)
+    })
 }
 
 pub(crate) fn parse_with(
@@ -69,6 +78,9 @@ pub(crate) fn parse_with(
         path,
         src,
         problems: Vec::new(),
+        nodes: 0,
+        height: 0,
+        cond_start: 0,
     };
     let mut file = RulesFile::default();
     if let Some(f) = pairs.next() {
@@ -274,6 +286,12 @@ struct Builder<'a> {
     path: &'a Path,
     src: &'a Arc<NamedSource<String>>,
     problems: Vec<Problem>,
+    /// Nodes of the condition being built.
+    nodes: usize,
+    /// Height of the expression built last.
+    height: usize,
+    /// Where the condition being built starts.
+    cond_start: usize,
 }
 
 /// The pair's span without the whitespace and comments pest skipped after its last token.
@@ -396,7 +414,7 @@ impl Builder<'_> {
                     }
                     when_span = csp;
                     if let Some(e) = c.into_inner().nth(1) {
-                        when = self.expr(e);
+                        when = self.condition(e);
                     }
                 }
                 Rule::effect => {
@@ -503,14 +521,14 @@ impl Builder<'_> {
                     .map(|x| self.name(x))
                     .collect(),
             ),
-            Rule::where_targets => Targets::Where(self.expr(inner.into_inner().nth(2)?)?),
+            Rule::where_targets => Targets::Where(self.condition(inner.into_inner().nth(2)?)?),
             _ => {
                 let mut tags = Vec::new();
                 let mut filter = None;
                 for x in inner.into_inner() {
                     match x.as_rule() {
                         Rule::name => tags.push(self.name(x)),
-                        Rule::expr => filter = Some(self.expr(x)?),
+                        Rule::expr => filter = Some(self.condition(x)?),
                         _ => {}
                     }
                 }
@@ -539,8 +557,74 @@ impl Builder<'_> {
         })
     }
 
+    /// Builds one whole condition (`when ...`, `tracks where ...`); its size is
+    /// counted from zero.
+    fn condition(&mut self, p: Pair<Rule>) -> Option<Expr> {
+        self.nodes = 0;
+        self.cond_start = p.as_span().start();
+        self.height = 0;
+        self.expr(p)
+    }
+
+    /// Records a new node whose deepest child is `below` levels deep, or reports
+    /// (at `at`) that the condition is over [`MAX_DEPTH`] or [`MAX_NODES`].
+    fn node(&mut self, kind: ExprKind, span: Span, below: usize, at: Span) -> Option<Expr> {
+        self.nodes += 1;
+        // Values (a list too) are not levels; each operator above them is one.
+        let operator = matches!(
+            kind,
+            ExprKind::Not(_)
+                | ExprKind::And(_)
+                | ExprKind::Or(_)
+                | ExprKind::Cmp(..)
+                | ExprKind::In { .. }
+                | ExprKind::Contains(..)
+                | ExprKind::Arith(..)
+        );
+        self.height = if operator { below + 1 } else { 0 };
+        if self.height > MAX_DEPTH {
+            self.err(
+                "rules::too-deep",
+                at,
+                format!("condition is more than {MAX_DEPTH} operators deep"),
+                "too deep here",
+            )
+            .help = Some(
+                "every operator counts, each `+`, `-`, `*` or `/` of a chain such as `a + b + c` too; split the condition into several rules or simplify it"
+                    .into(),
+            );
+            return None;
+        }
+        if self.nodes > MAX_NODES {
+            let start = Span {
+                start: self.cond_start,
+                end: self.cond_start + 1,
+            };
+            self.err(
+                "rules::condition-too-large",
+                start,
+                format!("condition has more than {MAX_NODES} values and operators"),
+                "this condition",
+            )
+            .help = Some("split the condition into several rules".into());
+            return None;
+        }
+        Some(Expr { kind, span })
+    }
+
+    /// Builds a sub-expression and returns it with its height.
+    fn sub(&mut self, p: Pair<Rule>) -> Option<(Expr, usize)> {
+        let e = self.expr(p)?;
+        Some((e, self.height))
+    }
+
     fn expr(&mut self, p: Pair<Rule>) -> Option<Expr> {
         let sp = span(&p);
+        let first_byte = Span {
+            start: sp.start,
+            end: sp.start + 1,
+        };
+        let mut below = 0;
         let kind = match p.as_rule() {
             Rule::expr | Rule::paren => return self.expr(p.into_inner().next()?),
             Rule::disj | Rule::conj => {
@@ -548,10 +632,13 @@ impl Builder<'_> {
                 let mut parts = Vec::new();
                 for x in p.into_inner() {
                     if !matches!(x.as_rule(), Rule::kw_or | Rule::kw_and) {
-                        parts.push(self.expr(x)?);
+                        let (e, h) = self.sub(x)?;
+                        below = below.max(h);
+                        parts.push(e);
                     }
                 }
                 if parts.len() == 1 {
+                    self.height = below;
                     return parts.pop();
                 }
                 if is_or {
@@ -564,18 +651,21 @@ impl Builder<'_> {
                 let mut it = p.into_inner();
                 let first = it.next()?;
                 if first.as_rule() == Rule::kw_not {
-                    ExprKind::Not(Box::new(self.expr(it.next()?)?))
+                    let (e, h) = self.sub(it.next()?)?;
+                    below = h;
+                    ExprKind::Not(Box::new(e))
                 } else {
                     return self.expr(first);
                 }
             }
             Rule::comparison => {
                 let mut it = p.into_inner();
-                let lhs = self.expr(it.next()?)?;
+                let (lhs, hl) = self.sub(it.next()?)?;
                 let Some(op) = it.next() else {
                     return Some(lhs);
                 };
-                let rhs = self.expr(it.next()?)?;
+                let (rhs, hr) = self.sub(it.next()?)?;
+                below = hl.max(hr);
                 match op.as_rule() {
                     Rule::cmp_op => {
                         let o = match op.as_str() {
@@ -597,21 +687,11 @@ impl Builder<'_> {
                 }
             }
             Rule::sum | Rule::product => {
+                // The tree is left-deep: each operator of the chain is one level.
                 let mut it = p.into_inner();
-                let mut acc = self.expr(it.next()?)?;
-                let mut n = 0;
+                let (mut acc, mut h) = self.sub(it.next()?)?;
                 while let Some(op) = it.next() {
-                    n += 1;
-                    if n > MAX_CHAIN {
-                        self.err(
-                            "rules::too-long",
-                            sp,
-                            format!("more than {MAX_CHAIN} operators in one arithmetic expression"),
-                            "too long",
-                        );
-                        return None;
-                    }
-                    let rhs = self.expr(it.next()?)?;
+                    let (rhs, hr) = self.sub(it.next()?)?;
                     let o = match op.as_str() {
                         "+" => ArithOp::Add,
                         "-" => ArithOp::Sub,
@@ -622,11 +702,15 @@ impl Builder<'_> {
                         start: acc.span.start,
                         end: rhs.span.end,
                     };
-                    acc = Expr {
-                        kind: ExprKind::Arith(o, Box::new(acc), Box::new(rhs)),
-                        span: s,
-                    };
+                    acc = self.node(
+                        ExprKind::Arith(o, Box::new(acc), Box::new(rhs)),
+                        s,
+                        h.max(hr),
+                        span(&op),
+                    )?;
+                    h = self.height;
                 }
+                self.height = h;
                 return Some(acc);
             }
             Rule::has_test => ExprKind::Has(self.path(p.into_inner().nth(1)?)),
@@ -645,7 +729,9 @@ impl Builder<'_> {
                         );
                         return None;
                     }
-                    items.push(self.expr(x)?);
+                    let (e, h) = self.sub(x)?;
+                    below = below.max(h);
+                    items.push(e);
                 }
                 ExprKind::List(items)
             }
@@ -689,7 +775,7 @@ impl Builder<'_> {
                 return self.expr(p.into_inner().next()?);
             }
         };
-        Some(Expr { kind, span: sp })
+        self.node(kind, sp, below, first_byte)
     }
 }
 
