@@ -81,6 +81,7 @@ mod compile;
 mod eval;
 mod fmt;
 mod parse;
+mod suggest;
 
 pub use check::MAX_RULES;
 pub use compile::RuleSet;
@@ -160,8 +161,10 @@ pub enum EvalError {
         /// Context schema slot (`u32::MAX` when the mismatch is not tied to one attribute).
         slot: u32,
     },
-    /// Arithmetic overflowed (e.g. a timestamp minus a duration) or divided by zero.
+    /// Arithmetic overflowed (e.g. a timestamp minus a duration).
     Overflow,
+    /// A division by zero (integer or float).
+    DivisionByZero,
     /// A track predicate read a track attribute the track does not set.
     MissingTrackAttribute {
         /// Track attribute slot (`u32::MAX`: the track's product).

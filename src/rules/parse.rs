@@ -15,6 +15,7 @@ use pest::iterators::Pair;
 use pest::Parser;
 
 use super::ast::*;
+use super::suggest::clip;
 use crate::diag::{named_source, Problem};
 
 /// Largest rules file accepted, in bytes.
@@ -30,6 +31,10 @@ pub const MAX_LIST_ITEMS: usize = 4096;
 pub const MAX_DEPTH: usize = 128;
 /// Most nodes (values and operators, each list item counted) in one condition.
 pub const MAX_NODES: usize = 16_384;
+
+/// A byte order mark: accepted at the start of a file (editors on Windows write
+/// one), as in `bundle.toml`.
+const BOM: char = '\u{feff}';
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/rules.pest"]
@@ -172,6 +177,34 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// Milliseconds of a duration literal (`14d`; the grammar guarantees digits and
+/// a unit), or why it has none.
+fn duration_ms(text: &str) -> Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let per: i64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 7 * 86_400_000,
+    };
+    digits
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .ok_or_else(|| {
+            format!(
+                "`{}` is too large: a duration is at most {}{unit} (about 292 million years)",
+                clip(text),
+                i64::MAX / per
+            )
+        })
+}
+
 fn describe(rule: Rule) -> &'static str {
     use Rule::*;
     match rule {
@@ -229,17 +262,24 @@ fn syntax_problem(
         n => format!("{} or {}", wanted[..n - 1].join(", "), wanted[n - 1]),
     };
     let rest = text.get(pos..).unwrap_or("");
-    let found: String = rest
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .take(24)
-        .collect();
+    let word = rest
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(rest, |(i, _)| &rest[..i]);
     let (found_desc, len) = if rest.is_empty() {
         ("the end of the file".to_owned(), 0)
-    } else if found.is_empty() {
+    } else if rest.starts_with(BOM) {
+        (
+            "a byte order mark (U+FEFF), which may only start the file".to_owned(),
+            BOM.len_utf8(),
+        )
+    } else if word.is_empty() {
         ("a line break".to_owned(), 1)
     } else {
-        (format!("`{found}`"), found.len())
+        // The token up to the next space, at most 24 characters of it.
+        let cut = word.char_indices().nth(24).map_or(word.len(), |(i, _)| i);
+        let more = if cut < word.len() { "…" } else { "" };
+        (format!("`{}{more}`", &word[..cut]), cut)
     };
     let mut p = Problem::error(
         "rules::syntax",
@@ -265,9 +305,10 @@ fn syntax_problem(
         let keywords = [
             "because", "when", "forbid", "only", "boost", "penalize", "rule",
         ];
-        if let Some(k) = super::check::closest(&prev, keywords.iter().copied()) {
+        if let Some(k) = super::suggest::closest(&prev, keywords.iter().copied()) {
             p = p.with_help(format!(
-                "`{prev}` is read as a metadata key; did you mean the keyword `{k}`?"
+                "`{}` is read as a metadata key; did you mean the keyword `{k}`?",
+                clip(&prev)
             ));
         } else {
             p = p.with_help(
@@ -382,7 +423,7 @@ impl Builder<'_> {
                         self.err(
                             "rules::duplicate-clause",
                             csp,
-                            format!("rule `{}` has two `because` clauses", id.text),
+                            format!("rule `{}` has two `because` clauses", clip(&id.text)),
                             "second reason",
                         );
                     }
@@ -407,7 +448,7 @@ impl Builder<'_> {
                         self.err(
                             "rules::duplicate-clause",
                             csp,
-                            format!("rule `{}` has two `when` clauses", id.text),
+                            format!("rule `{}` has two `when` clauses", clip(&id.text)),
                             "second condition",
                         )
                         .help = Some("combine the conditions with `and` or `or`".into());
@@ -424,7 +465,7 @@ impl Builder<'_> {
                         self.err(
                             "rules::two-effects",
                             csp,
-                            format!("rule `{}` has two effects", id.text),
+                            format!("rule `{}` has two effects", clip(&id.text)),
                             "second effect",
                         )
                         .help = Some(format!(
@@ -442,7 +483,7 @@ impl Builder<'_> {
             self.err(
                 "rules::missing-effect",
                 id.span,
-                format!("rule `{}` has no effect", id.text),
+                format!("rule `{}` has no effect", clip(&id.text)),
                 "this rule",
             )
             .help = Some(
@@ -485,7 +526,7 @@ impl Builder<'_> {
                     self.err(
                         "rules::bad-number",
                         nsp,
-                        format!("`{text}` is not a finite number"),
+                        format!("`{}` is not a finite number", clip(&text)),
                         "too large",
                     );
                     return None;
@@ -745,7 +786,11 @@ impl Builder<'_> {
                     self.err(
                         "rules::bad-number",
                         sp,
-                        format!("`{}` does not fit in a 64-bit integer", p.as_str()),
+                        format!(
+                            "`{}` is too large for a 64-bit integer (at most {})",
+                            clip(p.as_str()),
+                            i64::MAX
+                        ),
                         "too large",
                     );
                     return None;
@@ -757,17 +802,17 @@ impl Builder<'_> {
                     self.err(
                         "rules::bad-number",
                         sp,
-                        format!("`{}` is not a finite number", p.as_str()),
+                        format!("`{}` is not a finite number", clip(p.as_str())),
                         "too large",
                     );
                     return None;
                 }
                 ExprKind::Float(v, p.as_str().to_owned())
             }
-            Rule::duration => match crate::context::parse_duration(p.as_str()) {
+            Rule::duration => match duration_ms(p.as_str()) {
                 Ok(ms) => ExprKind::Duration(ms, p.as_str().to_owned()),
                 Err(e) => {
-                    self.err("rules::bad-number", sp, e, "bad duration");
+                    self.err("rules::bad-number", sp, e, "too large");
                     return None;
                 }
             },
