@@ -202,3 +202,72 @@ fn guarded_optional_track_attribute_is_not_warned() {
         assert!(warnings.is_empty(), "{}", render(&warnings));
     }
 }
+
+#[test]
+fn byte_order_mark_at_the_start_is_accepted() {
+    let fx = Fixture::new();
+    let text = "\u{feff}rule minors\n  because \"no credit under 18\"\n  when customer.age < 18\n  forbid tracks tagged credit\n";
+    let (rules, warnings) = fx.compile(text).unwrap();
+    assert!(warnings.is_empty(), "{}", render(&warnings));
+    assert_eq!(rules.rule(0).line, 1);
+    let formatted = talktrack::tooling::format_rules(text, std::path::Path::new("x")).unwrap();
+    assert_eq!(formatted, text.trim_start_matches('\u{feff}'));
+}
+
+#[test]
+fn byte_order_mark_after_the_start() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n\u{feff}  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn numbers_too_large() {
+    insta::assert_snapshot!(diagnose(
+        "rule a\n  because \"x\"\n  when now - customer.last_purchase < 99999999999999999999d\n  forbid track loan\n\nrule b\n  because \"x\"\n  when customer.tenure > 20000000000w\n  forbid track loan\n\nrule c\n  because \"x\"\n  when customer.age > 99999999999999999999\n  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn division_by_zero() {
+    insta::assert_snapshot!(diagnose(
+        "rule r\n  because \"x\"\n  when customer.age / 0 > 3\n  forbid track loan\n"
+    ));
+}
+
+#[test]
+fn echoed_input_is_clipped() {
+    // Four 200 KB names: the file stays within the 1 MiB limit.
+    let word = "x".repeat(200_000);
+    let long = format!(
+        "rule r\n  because \"x\"\n  when customer.{word} > 3 and {word} and customer.segment == {word}\n  forbid tracks tagged {word}\n"
+    );
+    let fx = Fixture::new();
+    let problems = fx.compile(&long).unwrap_err();
+    assert_eq!(
+        problems.len(),
+        4,
+        "{:?}",
+        problems.iter().map(|p| &p.code).collect::<Vec<_>>()
+    );
+    for p in &problems {
+        assert!(p.message.len() < 120, "{}", p.message);
+        assert!(p.message.contains("xxx…`"), "{}", p.message);
+        assert!(
+            p.help.as_ref().is_none_or(|h| h.len() < 300),
+            "{:?}",
+            p.help
+        );
+    }
+    // A syntax error echoes a short piece of what it found.
+    let e = fx
+        .compile(&format!(
+            "rule r\n  because \"x\"\n  when customer.age <\n  {word}\n"
+        ))
+        .unwrap_err();
+    assert!(e[0].message.len() < 200, "{}", e[0].message);
+    // Rendered: the message names the first 40 characters.
+    insta::assert_snapshot!(diagnose(&format!(
+        "rule r\n  because \"x\"\n  forbid track credit_card_offer_for_customers_who_have_been_with_us_for_years\n"
+    )));
+}

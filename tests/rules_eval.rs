@@ -264,13 +264,25 @@ fn overflow_fails_closed() {
     let v = Turn::adult().eval(&fx, &r);
     assert_eq!(v.fired[0].error, Some(EvalError::Overflow));
     assert!(v.forbidden.contains(fx.track("loan")));
-    let r = fx.rules(
-        "rule r because \"x\" when customer.age / (customer.age - 40) > 3 forbid track loan",
-    );
-    assert_eq!(
-        Turn::adult().eval(&fx, &r).fired[0].error,
-        Some(EvalError::Overflow)
-    );
+}
+
+#[test]
+fn division_by_zero_fails_closed_and_says_so() {
+    let fx = Fixture::new();
+    for cond in [
+        "customer.age / (customer.age - 40) > 3",
+        "customer.budget / (customer.budget - 2.5) > 3",
+    ] {
+        let r = fx.rules(&format!(
+            "rule r because \"x\" when {cond} forbid track loan"
+        ));
+        let t = Turn::adult().with("budget", 2.5);
+        let v = t.eval(&fx, &r);
+        assert_eq!(v.fired[0].error, Some(EvalError::DivisionByZero), "{cond}");
+        assert!(v.forbidden.contains(fx.track("loan")));
+        let v = t.eval_reference(&fx, &r);
+        assert_eq!(v.fired[0].error, Some(EvalError::DivisionByZero), "{cond}");
+    }
 }
 
 #[test]

@@ -409,6 +409,7 @@ pub(crate) fn eval_error_text(b: &Bundle, e: EvalError) -> String {
         EvalError::MissingAttribute { slot } => format!("`{}` was not sent", attr(slot)),
         EvalError::TypeMismatch { slot } => format!("`{}` has an unexpected type", attr(slot)),
         EvalError::Overflow => "arithmetic overflow".to_owned(),
+        EvalError::DivisionByZero => "division by zero".to_owned(),
         EvalError::MissingTrackAttribute { slot } => {
             format!("a targeted track has no `{}`", track_attr_name(b, slot))
         }

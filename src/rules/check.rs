@@ -12,6 +12,7 @@ use std::sync::Arc;
 use miette::NamedSource;
 
 use super::ast::*;
+use super::suggest::{clip, closest, did_you_mean};
 use super::{EffectKind, RuleEnv, RuleInfo};
 use crate::context::{AttrType, Val};
 use crate::diag::Problem;
@@ -100,7 +101,7 @@ impl Ty {
             Ty::Dur => "duration".into(),
             Ty::Reply => "reply category".into(),
             Ty::TrackId => "track id".into(),
-            Ty::Bare(w) => format!("bare word `{w}`"),
+            Ty::Bare(w) => format!("bare word `{}`", clip(w)),
         }
     }
 
@@ -253,39 +254,6 @@ pub(crate) struct CheckedRule {
     pub effect_span: Span,
 }
 
-/// Levenshtein distance, for did-you-mean hints.
-pub(crate) fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-/// The candidate closest to `word`, if close enough to be a likely typo.
-pub(crate) fn closest<'c>(
-    word: &str,
-    candidates: impl Iterator<Item = &'c str>,
-) -> Option<&'c str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .map(|c| (distance(word, c), c))
-        .filter(|(d, c)| *d <= limit && *c != word)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn did_you_mean<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<String> {
-    closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
-}
-
 const BUILTINS: [&str; 5] = ["turn", "turns_left", "max_turns", "now", "last_reply"];
 
 /// Checks rules across files: ids unique across all of them.
@@ -420,14 +388,14 @@ impl<'e> Checker<'e> {
             Some((f, l, c)) => {
                 let help = format!(
                     "the first rule `{}` is at {}:{l}:{c}; rule ids must be unique across all files of a bundle",
-                    r.id.text,
+                    clip(&r.id.text),
                     f.display()
                 );
                 self.error(
                     &sc,
                     "rules::duplicate-id",
                     r.id.span,
-                    format!("rule id `{}` is used twice", r.id.text),
+                    format!("rule id `{}` is used twice", clip(&r.id.text)),
                     "second use",
                 )
                 .help = Some(help);
@@ -443,7 +411,7 @@ impl<'e> Checker<'e> {
                 &sc,
                 "rules::missing-because",
                 r.id.span,
-                format!("rule `{}` gives no reason", r.id.text),
+                format!("rule `{}` gives no reason", clip(&r.id.text)),
                 "no `because`",
             )
             .help = Some(
@@ -477,7 +445,7 @@ impl<'e> Checker<'e> {
                     &sc,
                     "rules::bad-number",
                     n.span,
-                    format!("`{}` is too large for a score", n.text),
+                    format!("`{}` is too large for a score", clip(&n.text)),
                     "not finite",
                 );
                 ok = false;
@@ -576,7 +544,7 @@ impl<'e> Checker<'e> {
             sc,
             "rules::unknown-track",
             id.span,
-            format!("unknown track `{}`", id.text),
+            format!("unknown track `{}`", clip(&id.text)),
             "not in the catalog",
         );
         p.help = hint;
@@ -593,7 +561,7 @@ impl<'e> Checker<'e> {
             sc,
             "rules::unknown-tag",
             tag.span,
-            format!("no track is tagged `{}`", tag.text),
+            format!("no track is tagged `{}`", clip(&tag.text)),
             "unknown tag",
         );
         p.help = hint;
@@ -617,7 +585,7 @@ impl<'e> Checker<'e> {
                 _ => Some("compare it with something, e.g. `customer.age < 18`".into()),
             };
             let msg = match &ty {
-                Ty::Bare(w) => format!("unknown attribute `{w}`"),
+                Ty::Bare(w) => format!("unknown attribute `{}`", clip(w)),
                 t => format!("expected a condition (true or false), found {}", t.a()),
             };
             let code = if matches!(ty, Ty::Bare(_)) {
@@ -698,7 +666,7 @@ impl<'e> Checker<'e> {
                             sc,
                             "rules::unknown-attribute",
                             attr.span,
-                            format!("unknown context attribute `{}`", attr.text),
+                            format!("unknown context attribute `{}`", clip(&attr.text)),
                             "not in the context schema",
                         )
                         .help = hint.or_else(|| {
@@ -757,7 +725,7 @@ impl<'e> Checker<'e> {
                                     sc,
                                     "rules::unknown-track-attribute",
                                     attr.span,
-                                    format!("unknown track attribute `{a}`"),
+                                    format!("unknown track attribute `{}`", clip(a)),
                                     "not declared in the catalog",
                                 )
                                 .help = hint;
@@ -771,7 +739,7 @@ impl<'e> Checker<'e> {
                 let whole: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
                 let hint = if segs.len() == 2 {
                     closest(h, ["customer", "context", "track"].into_iter())
-                        .map(|c| format!("did you mean `{c}.{}`?", attr.text))
+                        .map(|c| format!("did you mean `{c}.{}`?", clip(&attr.text)))
                 } else {
                     None
                 };
@@ -779,7 +747,7 @@ impl<'e> Checker<'e> {
                     sc,
                     "rules::unknown-attribute",
                     span,
-                    format!("unknown attribute `{}`", whole.join(".")),
+                    format!("unknown attribute `{}`", clip(&whole.join("."))),
                     "unknown",
                 )
                 .help = hint.or(Some(
@@ -990,7 +958,7 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::unknown-attribute",
                         value.span,
-                        format!("unknown attribute `{w}`"),
+                        format!("unknown attribute `{}`", clip(w)),
                         "unknown",
                     )
                     .help = h;
@@ -1071,6 +1039,25 @@ impl<'e> Checker<'e> {
                         return None;
                     }
                 };
+                let zero = matches!(tb, TExpr::Const(CVal::Int(0)))
+                    || matches!(tb, TExpr::Const(CVal::Float(x)) if x == 0.0);
+                if *op == Div && zero {
+                    self.warn(
+                        sc,
+                        "rules::division-by-zero",
+                        b.span,
+                        "division by zero".into(),
+                        "divides by zero",
+                    )
+                    .help = Some(format!(
+                        "this can never be evaluated, so the rule always fails closed ({})",
+                        match sc.effect {
+                            EffectKind::Forbid => "it forbids its tracks",
+                            EffectKind::Only => "it restricts to its tracks",
+                            EffectKind::Boost => "its boost is never applied",
+                        }
+                    ));
+                }
                 (TExpr::Arith(*op, Box::new(ta), Box::new(tb)), ty)
             }
         })
@@ -1096,7 +1083,7 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::unknown-variant",
                         it.span,
-                        format!("`{w}` is not a variant of this enum"),
+                        format!("`{}` is not a variant of this enum", clip(w)),
                         "unknown variant",
                     )
                     .help = Some(hint);
@@ -1114,7 +1101,7 @@ impl<'e> Checker<'e> {
                         sc,
                         "rules::unknown-reply",
                         it.span,
-                        format!("unknown reply category `{w}`"),
+                        format!("unknown reply category `{}`", clip(w)),
                         "not in the reply vocabulary",
                     )
                     .help = Some(hint);
@@ -1136,9 +1123,9 @@ impl<'e> Checker<'e> {
             (Ty::Bool, ExprKind::Bool(b), _) => Some(CVal::Bool(*b)),
             _ => {
                 let found = match &it.kind {
-                    ExprKind::Bare(w) => format!("`{w}`"),
-                    ExprKind::Path(s) if s.len() == 1 => format!("`{}`", s[0].text),
-                    ExprKind::Str(s) => format!("the string \"{s}\""),
+                    ExprKind::Bare(w) => format!("`{}`", clip(w)),
+                    ExprKind::Path(s) if s.len() == 1 => format!("`{}`", clip(&s[0].text)),
+                    ExprKind::Str(s) => format!("the string \"{}\"", clip(s)),
                     ExprKind::Int(_) => "an int".into(),
                     ExprKind::Float(..) => "a float".into(),
                     ExprKind::Duration(..) => "a duration".into(),
@@ -1147,7 +1134,7 @@ impl<'e> Checker<'e> {
                 };
                 let help = match (ty, &it.kind) {
                     (Ty::Str, ExprKind::Bare(_) | ExprKind::Path(_)) => {
-                        word.map(|w| format!("write strings in double quotes: \"{w}\""))
+                        word.map(|w| format!("write strings in double quotes: \"{}\"", clip(w)))
                     }
                     _ => None,
                 };
@@ -1185,7 +1172,7 @@ impl<'e> Checker<'e> {
                 sc,
                 "rules::unknown-attribute",
                 e.span,
-                format!("unknown attribute `{w}`"),
+                format!("unknown attribute `{}`", clip(w)),
                 "unknown",
             )
             .help = h;
@@ -1204,10 +1191,10 @@ impl<'e> Checker<'e> {
                             sc,
                             "rules::type-mismatch",
                             e.span,
-                            format!("`{w}` is neither an attribute nor a string"),
+                            format!("`{}` is neither an attribute nor a string", clip(w)),
                             "bare word",
                         )
-                        .help = Some(format!("write strings in double quotes: \"{w}\""));
+                        .help = Some(format!("write strings in double quotes: \"{}\"", clip(w)));
                         return None;
                     }
                 }
@@ -1358,7 +1345,7 @@ impl<'e> Checker<'e> {
                 sc,
                 "rules::never-matches",
                 c_span(r),
-                format!("rule `{}` can never match", r.id.text),
+                format!("rule `{}` can never match", clip(&r.id.text)),
                 "this condition is never true",
             )
             .help = Some(if builtin {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::ast::CmpOp;
 use super::check::{CVal, CheckedRule, TExpr, TTargets, ValKind};
 use super::eval::{truth, Env};
+use super::suggest::clip;
 use super::{EffectKind, EvalError, RuleEnv, RuleInfo};
 use crate::context::{AttrType, Val};
 use crate::diag::Problem;
@@ -442,7 +443,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                 Problem::warning(
                     "rules::never-matches",
                     &c.info.file,
-                    format!("rule `{}` can never match", c.info.id),
+                    format!("rule `{}` can never match", clip(&c.info.id)),
                 )
                 .at(&c.src, c.cond_span.pair(), "this condition is always false")
                 .with_help("the condition does not depend on the request; remove the rule or fix the condition"),
@@ -502,7 +503,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                         Problem::warning(
                             "rules::empty-only",
                             &c.info.file,
-                            format!("rule `{}` allows no track at all", c.info.id),
+                            format!("rule `{}` allows no track at all", clip(&c.info.id)),
                         )
                         .at(&c.src, c.effect_span.pair(), "no track matches")
                         .with_help("when it matches only the fallback track is left; check the tags or the `where` condition"),

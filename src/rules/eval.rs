@@ -771,6 +771,10 @@ fn val<'a>(e: &'a TExpr, env: &Env<'a, 'a>, track: usize) -> Result<Val<'a>, Eva
 
 fn arith<'a>(op: ArithOp, a: Val<'a>, b: Val<'a>) -> Result<Val<'a>, EvalError> {
     use ArithOp::*;
+    let zero = matches!(b, Val::Int(0)) || matches!(b, Val::Float(y) if y == 0.0);
+    if op == Div && zero {
+        return Err(EvalError::DivisionByZero);
+    }
     let int = |x: i64, y: i64| match op {
         Add => x.checked_add(y),
         Sub => x.checked_sub(y),

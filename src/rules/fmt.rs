@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use super::ast::*;
-use super::parse::parse;
-use crate::diag::Problem;
+use super::parse::parse_with;
+use crate::diag::{named_source, Problem};
 
 struct Comment {
     start: usize,
@@ -66,7 +66,11 @@ fn blank_before(text: &str, offset: usize) -> bool {
 
 /// Formats a rules file in canonical layout, keeping comments.
 pub fn format_rules(text: &str, path: &Path) -> Result<String, Vec<Problem>> {
-    let file = parse(text, path)?;
+    super::on_own_stack(|| format_here(text, path))
+}
+
+fn format_here(text: &str, path: &Path) -> Result<String, Vec<Problem>> {
+    let file = parse_with(text, path, &named_source(path, text))?;
     let cmts = comments(text);
     // Elements in source order: (start offset, rule index, slot in canonical order).
     let mut elems: Vec<(usize, usize, usize)> = Vec::new();

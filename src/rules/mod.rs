@@ -52,6 +52,26 @@
 //! `turn` counts up from 0 and may go past `max_turns` (a host may keep a
 //! conversation going; `turns_left` is then 0), so `when turn >= max_turns` is a
 //! legitimate hard stop.
+//!
+//! # Limits
+//!
+//! Every stage walks a condition's tree recursively, so the parser bounds each
+//! condition (`when ...`, `tracks where ...`) before any other stage sees it, and
+//! reports the first limit exceeded with its file, line and column:
+//!
+//! - at most 64 levels of parentheses and `not` (`rules::too-deep`, checked on
+//!   the text before parsing);
+//! - at most 128 operators on any path from the condition down to a value; every
+//!   operator of a chain `a + b + c` counts, since the tree is left-deep
+//!   (`rules::too-deep`);
+//! - at most 16,384 values and operators in all, each list item counted
+//!   (`rules::condition-too-large`), and at most 4,096 items in one list
+//!   (`rules::list-too-long`).
+//!
+//! Parsing, checking, compiling and formatting run on a stack of their own (16
+//! MiB, see `on_own_stack`), whatever the stack of the calling thread; within
+//! these limits evaluation, which runs on the caller's stack, needs well under
+//! 200 KB even in an unoptimised build.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +81,7 @@ mod compile;
 mod eval;
 mod fmt;
 mod parse;
+mod suggest;
 
 pub use check::MAX_RULES;
 pub use compile::RuleSet;
@@ -140,8 +161,10 @@ pub enum EvalError {
         /// Context schema slot (`u32::MAX` when the mismatch is not tied to one attribute).
         slot: u32,
     },
-    /// Arithmetic overflowed (e.g. a timestamp minus a duration) or divided by zero.
+    /// Arithmetic overflowed (e.g. a timestamp minus a duration).
     Overflow,
+    /// A division by zero (integer or float).
+    DivisionByZero,
     /// A track predicate read a track attribute the track does not set.
     MissingTrackAttribute {
         /// Track attribute slot (`u32::MAX`: the track's product).
@@ -167,6 +190,25 @@ pub struct Fired {
 /// `Ok` holds the rule set and the warnings; `Err` holds every problem (errors
 /// and warnings) from all files, not just the first.
 pub fn compile(
+    sources: &[RuleSource],
+    env: &RuleEnv,
+) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {
+    on_own_stack(|| compile_here(sources, env))
+}
+
+/// Size of the stack the load-time stages run on: the limits keep the deepest
+/// condition well inside it even in an unoptimised build, and evaluation (on the
+/// caller's stack) needs a small fraction of it.
+const STAGE_STACK: usize = 16 << 20;
+
+/// Runs `f` on a stack of [`STAGE_STACK`] bytes, so that parsing, checking,
+/// compiling and formatting do not depend on the stack of the calling thread
+/// (hosts often load bundles on worker threads with 2 MB or less).
+pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::grow(STAGE_STACK, f)
+}
+
+fn compile_here(
     sources: &[RuleSource],
     env: &RuleEnv,
 ) -> Result<(RuleSet, Vec<Problem>), Vec<Problem>> {

@@ -1,9 +1,11 @@
 //! Text → syntax tree: size and nesting limits, the pest grammar
 //! (`grammar/rules.pest`), and syntax errors a person can act on.
 //!
-//! Limits are checked on the raw text *before* pest sees it: pest parses by
+//! Nesting is checked on the raw text *before* pest sees it: pest parses by
 //! recursive descent, so a condition nested ten thousand parentheses deep would
-//! overflow the stack instead of returning an error.
+//! overflow the stack instead of returning an error. Depth (counting every
+//! operator of a chain) and size are checked while the tree is built, so no later
+//! stage ever meets a tree over the limits.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use pest::iterators::Pair;
 use pest::Parser;
 
 use super::ast::*;
+use super::suggest::clip;
 use crate::diag::{named_source, Problem};
 
 /// Largest rules file accepted, in bytes.
@@ -21,8 +24,17 @@ pub const MAX_FILE_BYTES: usize = 1 << 20;
 pub const MAX_NESTING: usize = 64;
 /// Most items in one `[..]` list.
 pub const MAX_LIST_ITEMS: usize = 4096;
-/// Most operators in one `a + b - c ...` chain (the tree is left-deep).
-pub const MAX_CHAIN: usize = 256;
+/// Most operators on one path from a condition down to a value: every operator
+/// is a level, each one of a chain `a + b + c` too (the tree is left-deep). Every later stage (checker,
+/// compiler, evaluator, formatter) walks the tree recursively; this bound keeps
+/// them well inside a 2 MB thread stack.
+pub const MAX_DEPTH: usize = 128;
+/// Most nodes (values and operators, each list item counted) in one condition.
+pub const MAX_NODES: usize = 16_384;
+
+/// A byte order mark: accepted at the start of a file (editors on Windows write
+/// one), as in `bundle.toml`.
+const BOM: char = '\u{feff}';
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/rules.pest"]
@@ -30,8 +42,10 @@ pub(crate) struct RulesParser;
 
 /// Parses one rules file into its syntax tree, or every problem found.
 pub fn parse(text: &str, path: &Path) -> Result<RulesFile, Vec<Problem>> {
-    let src = named_source(path, text);
-    parse_with(text, path, &src)
+    super::on_own_stack(|| {
+        let src = named_source(path, text);
+        parse_with(text, path, &src)
+    })
 }
 
 pub(crate) fn parse_with(
@@ -69,6 +83,9 @@ pub(crate) fn parse_with(
         path,
         src,
         problems: Vec::new(),
+        nodes: 0,
+        height: 0,
+        cond_start: 0,
     };
     let mut file = RulesFile::default();
     if let Some(f) = pairs.next() {
@@ -160,6 +177,34 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
+/// Milliseconds of a duration literal (`14d`; the grammar guarantees digits and
+/// a unit), or why it has none.
+fn duration_ms(text: &str) -> Result<i64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let per: i64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 7 * 86_400_000,
+    };
+    digits
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .ok_or_else(|| {
+            format!(
+                "`{}` is too large: a duration is at most {}{unit} (about 292 million years)",
+                clip(text),
+                i64::MAX / per
+            )
+        })
+}
+
 fn describe(rule: Rule) -> &'static str {
     use Rule::*;
     match rule {
@@ -217,17 +262,24 @@ fn syntax_problem(
         n => format!("{} or {}", wanted[..n - 1].join(", "), wanted[n - 1]),
     };
     let rest = text.get(pos..).unwrap_or("");
-    let found: String = rest
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .take(24)
-        .collect();
+    let word = rest
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(rest, |(i, _)| &rest[..i]);
     let (found_desc, len) = if rest.is_empty() {
         ("the end of the file".to_owned(), 0)
-    } else if found.is_empty() {
+    } else if rest.starts_with(BOM) {
+        (
+            "a byte order mark (U+FEFF), which may only start the file".to_owned(),
+            BOM.len_utf8(),
+        )
+    } else if word.is_empty() {
         ("a line break".to_owned(), 1)
     } else {
-        (format!("`{found}`"), found.len())
+        // The token up to the next space, at most 24 characters of it.
+        let cut = word.char_indices().nth(24).map_or(word.len(), |(i, _)| i);
+        let more = if cut < word.len() { "…" } else { "" };
+        (format!("`{}{more}`", &word[..cut]), cut)
     };
     let mut p = Problem::error(
         "rules::syntax",
@@ -253,9 +305,10 @@ fn syntax_problem(
         let keywords = [
             "because", "when", "forbid", "only", "boost", "penalize", "rule",
         ];
-        if let Some(k) = super::check::closest(&prev, keywords.iter().copied()) {
+        if let Some(k) = super::suggest::closest(&prev, keywords.iter().copied()) {
             p = p.with_help(format!(
-                "`{prev}` is read as a metadata key; did you mean the keyword `{k}`?"
+                "`{}` is read as a metadata key; did you mean the keyword `{k}`?",
+                clip(&prev)
             ));
         } else {
             p = p.with_help(
@@ -274,6 +327,12 @@ struct Builder<'a> {
     path: &'a Path,
     src: &'a Arc<NamedSource<String>>,
     problems: Vec<Problem>,
+    /// Nodes of the condition being built.
+    nodes: usize,
+    /// Height of the expression built last.
+    height: usize,
+    /// Where the condition being built starts.
+    cond_start: usize,
 }
 
 /// The pair's span without the whitespace and comments pest skipped after its last token.
@@ -364,7 +423,7 @@ impl Builder<'_> {
                         self.err(
                             "rules::duplicate-clause",
                             csp,
-                            format!("rule `{}` has two `because` clauses", id.text),
+                            format!("rule `{}` has two `because` clauses", clip(&id.text)),
                             "second reason",
                         );
                     }
@@ -389,14 +448,14 @@ impl Builder<'_> {
                         self.err(
                             "rules::duplicate-clause",
                             csp,
-                            format!("rule `{}` has two `when` clauses", id.text),
+                            format!("rule `{}` has two `when` clauses", clip(&id.text)),
                             "second condition",
                         )
                         .help = Some("combine the conditions with `and` or `or`".into());
                     }
                     when_span = csp;
                     if let Some(e) = c.into_inner().nth(1) {
-                        when = self.expr(e);
+                        when = self.condition(e);
                     }
                 }
                 Rule::effect => {
@@ -406,7 +465,7 @@ impl Builder<'_> {
                         self.err(
                             "rules::two-effects",
                             csp,
-                            format!("rule `{}` has two effects", id.text),
+                            format!("rule `{}` has two effects", clip(&id.text)),
                             "second effect",
                         )
                         .help = Some(format!(
@@ -424,7 +483,7 @@ impl Builder<'_> {
             self.err(
                 "rules::missing-effect",
                 id.span,
-                format!("rule `{}` has no effect", id.text),
+                format!("rule `{}` has no effect", clip(&id.text)),
                 "this rule",
             )
             .help = Some(
@@ -467,7 +526,7 @@ impl Builder<'_> {
                     self.err(
                         "rules::bad-number",
                         nsp,
-                        format!("`{text}` is not a finite number"),
+                        format!("`{}` is not a finite number", clip(&text)),
                         "too large",
                     );
                     return None;
@@ -503,14 +562,14 @@ impl Builder<'_> {
                     .map(|x| self.name(x))
                     .collect(),
             ),
-            Rule::where_targets => Targets::Where(self.expr(inner.into_inner().nth(2)?)?),
+            Rule::where_targets => Targets::Where(self.condition(inner.into_inner().nth(2)?)?),
             _ => {
                 let mut tags = Vec::new();
                 let mut filter = None;
                 for x in inner.into_inner() {
                     match x.as_rule() {
                         Rule::name => tags.push(self.name(x)),
-                        Rule::expr => filter = Some(self.expr(x)?),
+                        Rule::expr => filter = Some(self.condition(x)?),
                         _ => {}
                     }
                 }
@@ -539,8 +598,74 @@ impl Builder<'_> {
         })
     }
 
+    /// Builds one whole condition (`when ...`, `tracks where ...`); its size is
+    /// counted from zero.
+    fn condition(&mut self, p: Pair<Rule>) -> Option<Expr> {
+        self.nodes = 0;
+        self.cond_start = p.as_span().start();
+        self.height = 0;
+        self.expr(p)
+    }
+
+    /// Records a new node whose deepest child is `below` levels deep, or reports
+    /// (at `at`) that the condition is over [`MAX_DEPTH`] or [`MAX_NODES`].
+    fn node(&mut self, kind: ExprKind, span: Span, below: usize, at: Span) -> Option<Expr> {
+        self.nodes += 1;
+        // Values (a list too) are not levels; each operator above them is one.
+        let operator = matches!(
+            kind,
+            ExprKind::Not(_)
+                | ExprKind::And(_)
+                | ExprKind::Or(_)
+                | ExprKind::Cmp(..)
+                | ExprKind::In { .. }
+                | ExprKind::Contains(..)
+                | ExprKind::Arith(..)
+        );
+        self.height = if operator { below + 1 } else { 0 };
+        if self.height > MAX_DEPTH {
+            self.err(
+                "rules::too-deep",
+                at,
+                format!("condition is more than {MAX_DEPTH} operators deep"),
+                "too deep here",
+            )
+            .help = Some(
+                "every operator counts, each `+`, `-`, `*` or `/` of a chain such as `a + b + c` too; split the condition into several rules or simplify it"
+                    .into(),
+            );
+            return None;
+        }
+        if self.nodes > MAX_NODES {
+            let start = Span {
+                start: self.cond_start,
+                end: self.cond_start + 1,
+            };
+            self.err(
+                "rules::condition-too-large",
+                start,
+                format!("condition has more than {MAX_NODES} values and operators"),
+                "this condition",
+            )
+            .help = Some("split the condition into several rules".into());
+            return None;
+        }
+        Some(Expr { kind, span })
+    }
+
+    /// Builds a sub-expression and returns it with its height.
+    fn sub(&mut self, p: Pair<Rule>) -> Option<(Expr, usize)> {
+        let e = self.expr(p)?;
+        Some((e, self.height))
+    }
+
     fn expr(&mut self, p: Pair<Rule>) -> Option<Expr> {
         let sp = span(&p);
+        let first_byte = Span {
+            start: sp.start,
+            end: sp.start + 1,
+        };
+        let mut below = 0;
         let kind = match p.as_rule() {
             Rule::expr | Rule::paren => return self.expr(p.into_inner().next()?),
             Rule::disj | Rule::conj => {
@@ -548,10 +673,13 @@ impl Builder<'_> {
                 let mut parts = Vec::new();
                 for x in p.into_inner() {
                     if !matches!(x.as_rule(), Rule::kw_or | Rule::kw_and) {
-                        parts.push(self.expr(x)?);
+                        let (e, h) = self.sub(x)?;
+                        below = below.max(h);
+                        parts.push(e);
                     }
                 }
                 if parts.len() == 1 {
+                    self.height = below;
                     return parts.pop();
                 }
                 if is_or {
@@ -564,18 +692,21 @@ impl Builder<'_> {
                 let mut it = p.into_inner();
                 let first = it.next()?;
                 if first.as_rule() == Rule::kw_not {
-                    ExprKind::Not(Box::new(self.expr(it.next()?)?))
+                    let (e, h) = self.sub(it.next()?)?;
+                    below = h;
+                    ExprKind::Not(Box::new(e))
                 } else {
                     return self.expr(first);
                 }
             }
             Rule::comparison => {
                 let mut it = p.into_inner();
-                let lhs = self.expr(it.next()?)?;
+                let (lhs, hl) = self.sub(it.next()?)?;
                 let Some(op) = it.next() else {
                     return Some(lhs);
                 };
-                let rhs = self.expr(it.next()?)?;
+                let (rhs, hr) = self.sub(it.next()?)?;
+                below = hl.max(hr);
                 match op.as_rule() {
                     Rule::cmp_op => {
                         let o = match op.as_str() {
@@ -597,21 +728,11 @@ impl Builder<'_> {
                 }
             }
             Rule::sum | Rule::product => {
+                // The tree is left-deep: each operator of the chain is one level.
                 let mut it = p.into_inner();
-                let mut acc = self.expr(it.next()?)?;
-                let mut n = 0;
+                let (mut acc, mut h) = self.sub(it.next()?)?;
                 while let Some(op) = it.next() {
-                    n += 1;
-                    if n > MAX_CHAIN {
-                        self.err(
-                            "rules::too-long",
-                            sp,
-                            format!("more than {MAX_CHAIN} operators in one arithmetic expression"),
-                            "too long",
-                        );
-                        return None;
-                    }
-                    let rhs = self.expr(it.next()?)?;
+                    let (rhs, hr) = self.sub(it.next()?)?;
                     let o = match op.as_str() {
                         "+" => ArithOp::Add,
                         "-" => ArithOp::Sub,
@@ -622,11 +743,15 @@ impl Builder<'_> {
                         start: acc.span.start,
                         end: rhs.span.end,
                     };
-                    acc = Expr {
-                        kind: ExprKind::Arith(o, Box::new(acc), Box::new(rhs)),
-                        span: s,
-                    };
+                    acc = self.node(
+                        ExprKind::Arith(o, Box::new(acc), Box::new(rhs)),
+                        s,
+                        h.max(hr),
+                        span(&op),
+                    )?;
+                    h = self.height;
                 }
+                self.height = h;
                 return Some(acc);
             }
             Rule::has_test => ExprKind::Has(self.path(p.into_inner().nth(1)?)),
@@ -645,7 +770,9 @@ impl Builder<'_> {
                         );
                         return None;
                     }
-                    items.push(self.expr(x)?);
+                    let (e, h) = self.sub(x)?;
+                    below = below.max(h);
+                    items.push(e);
                 }
                 ExprKind::List(items)
             }
@@ -659,7 +786,11 @@ impl Builder<'_> {
                     self.err(
                         "rules::bad-number",
                         sp,
-                        format!("`{}` does not fit in a 64-bit integer", p.as_str()),
+                        format!(
+                            "`{}` is too large for a 64-bit integer (at most {})",
+                            clip(p.as_str()),
+                            i64::MAX
+                        ),
                         "too large",
                     );
                     return None;
@@ -671,17 +802,17 @@ impl Builder<'_> {
                     self.err(
                         "rules::bad-number",
                         sp,
-                        format!("`{}` is not a finite number", p.as_str()),
+                        format!("`{}` is not a finite number", clip(p.as_str())),
                         "too large",
                     );
                     return None;
                 }
                 ExprKind::Float(v, p.as_str().to_owned())
             }
-            Rule::duration => match crate::context::parse_duration(p.as_str()) {
+            Rule::duration => match duration_ms(p.as_str()) {
                 Ok(ms) => ExprKind::Duration(ms, p.as_str().to_owned()),
                 Err(e) => {
-                    self.err("rules::bad-number", sp, e, "bad duration");
+                    self.err("rules::bad-number", sp, e, "too large");
                     return None;
                 }
             },
@@ -689,7 +820,7 @@ impl Builder<'_> {
                 return self.expr(p.into_inner().next()?);
             }
         };
-        Some(Expr { kind, span: sp })
+        self.node(kind, sp, below, first_byte)
     }
 }
 

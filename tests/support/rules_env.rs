@@ -188,6 +188,15 @@ impl Turn {
     }
 
     pub fn eval(&self, fx: &Fixture, rules: &RuleSet) -> Verdict {
+        self.eval_with(fx, rules, false)
+    }
+
+    /// Evaluates with the plain tree walk ([`RuleSet::evaluate_reference`]).
+    pub fn eval_reference(&self, fx: &Fixture, rules: &RuleSet) -> Verdict {
+        self.eval_with(fx, rules, true)
+    }
+
+    fn eval_with(&self, fx: &Fixture, rules: &RuleSet, reference: bool) -> Verdict {
         let mut values: Vec<Option<Val>> = Vec::new();
         fx.schema.resolve(&self.ctx, &mut values).unwrap();
         let view = TurnView {
@@ -200,7 +209,11 @@ impl Turn {
             embedding: None,
         };
         let mut v = Verdict::new(rules.n_tracks());
-        rules.evaluate(&view, &mut v);
+        if reference {
+            rules.evaluate_reference(&view, &mut v);
+        } else {
+            rules.evaluate(&view, &mut v);
+        }
         v
     }
 }
