@@ -417,3 +417,144 @@ fn policy_errors_name_the_policy_file() {
     assert!(out.contains("`policy.onnx` input `obs`"), "{out}");
     assert!(!out.contains("<bytes>"), "{out}");
 }
+
+/// A bundle in `root/b` beside a file outside it, `root/secret.rules`, whose
+/// content must never appear in a diagnostic.
+fn beside_a_secret(root: &std::path::Path) -> std::path::PathBuf {
+    let b = root.join("b");
+    good(&b);
+    std::fs::write(
+        root.join("secret.rules"),
+        "TOPSECRET the first line of a file outside the bundle\n",
+    )
+    .unwrap();
+    b
+}
+
+/// The problems of a rejected bundle, one line each (no wrapping).
+fn load_err_lines(dir: &std::path::Path) -> String {
+    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
+    let lines: Vec<String> = e.problems.iter().map(|p| p.one_line()).collect();
+    lines.join("\n")
+}
+
+fn with_manifest(b: &std::path::Path, from: &str, to: &str) {
+    let m = std::fs::read_to_string(b.join("bundle.toml")).unwrap();
+    assert!(m.contains(from));
+    std::fs::write(b.join("bundle.toml"), m.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn rule_files_outside_the_bundle_directory_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    with_manifest(
+        &b,
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\", \"../secret.rules\"]",
+    );
+    let out = load_err(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    insta::assert_snapshot!(out);
+
+    // An absolute path.
+    let abs = dir.path().join("secret.rules");
+    with_manifest(&b, "\"../secret.rules\"", &format!("\"{}\"", abs.display()));
+    let out = load_err_lines(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(
+        out.contains("bundle::outside")
+            && out.contains("`rules[1]`")
+            && out.contains("(an absolute path)"),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_that_lead_out_of_the_bundle_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    // A rule file that is a symlink to a file outside.
+    std::os::unix::fs::symlink("../secret.rules", b.join("link.rules")).unwrap();
+    with_manifest(
+        &b,
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\", \"link.rules\"]",
+    );
+    let out = load_err_lines(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(
+        out.contains("bundle::outside")
+            && out.contains("`rules[1]` names `link.rules`")
+            && out.contains("a symlink leads out of it")
+            && out.contains("bundle.toml:8:"),
+        "{out}"
+    );
+
+    // A directory on the way that is a symlink to a directory outside.
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    std::fs::copy(
+        dir.path().join("secret.rules"),
+        dir.path().join("elsewhere/x.rules"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../elsewhere", b.join("more")).unwrap();
+    with_manifest(&b, "\"link.rules\"", "\"more/x.rules\"");
+    let out = load_err_lines(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(out.contains("`rules[1]` names `more/x.rules`"), "{out}");
+}
+
+#[test]
+fn a_policy_outside_the_bundle_directory_is_refused_without_its_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    let outside = constant_policy([4., 3., 2., 1.]);
+    std::fs::write(dir.path().join("policy.onnx"), &outside).unwrap();
+    with_manifest(&b, "file = \"policy.onnx\"", "file = \"../policy.onnx\"");
+    let out = load_err(&b);
+    insta::assert_snapshot!(out);
+    use sha2::Digest as _;
+    let sha = hex::encode(sha2::Sha256::digest(&outside));
+    assert!(!out.contains(&sha), "{out}");
+}
+
+#[test]
+fn test_case_files_outside_the_bundle_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    with_manifest(
+        &b,
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\"]\ntests = [\"../secret.rules\"]",
+    );
+    let bundle = std::sync::Arc::new(Bundle::load(&b).unwrap());
+    let Err(problems) = talktrack::tooling::run_all(&bundle) else {
+        panic!("the case file must be refused")
+    };
+    let out = render(&problems);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(
+        out.contains("bundle::outside") && out.contains("`tests[0]` names `../secret.rules`"),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_bundle_reached_through_a_symlink_loads_and_inner_symlinks_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("v1");
+    good(&b);
+    // A rule file that is a symlink to another file inside the bundle.
+    std::fs::create_dir(b.join("shared")).unwrap();
+    std::fs::rename(b.join("main.rules"), b.join("shared/main.rules")).unwrap();
+    std::os::unix::fs::symlink("shared/main.rules", b.join("main.rules")).unwrap();
+    // The bundle directory itself is a `current` link, as a deploy tool flips.
+    let current = dir.path().join("current");
+    std::os::unix::fs::symlink("v1", &current).unwrap();
+    let loaded = Bundle::load(&current).unwrap();
+    assert_eq!(loaded.rules().len(), 1);
+    assert_eq!(loaded.dir(), current);
+}
