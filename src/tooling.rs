@@ -17,7 +17,8 @@
 
 pub use crate::bundle::{
     listed_rule_files, read_bounded, read_text, BundleTemplate, Escape, FileKind, Manifest,
-    ReadError, GENERATED_RULES_FILE, GENERATED_RULES_HEADER, MAX_TEXT_FILE_BYTES,
+    ReadError, GENERATED_RULES_FILE, GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES,
+    MAX_TEXT_FILE_BYTES,
 };
 pub use crate::cases::run_all;
 pub use crate::catalog::{Catalog, Track};

@@ -255,9 +255,14 @@ fn deeply_nested_rules_do_not_overflow_the_stack() {
 fn oversized_manifest_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     good(dir.path());
-    let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
-    let padded = format!("{m}\n{}", "# padding\n".repeat(120_000));
-    std::fs::write(dir.path().join("bundle.toml"), padded).unwrap();
+    // Past the limit (a sparse tail: refused from its size, never read).
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("bundle.toml"))
+        .unwrap();
+    file.set_len(talktrack::tooling::MAX_MANIFEST_BYTES + 1)
+        .unwrap();
+    drop(file);
     let out = load_err(dir.path());
     assert!(
         out.contains("bundle.toml") && out.contains("bytes allowed"),
@@ -557,4 +562,166 @@ fn a_bundle_reached_through_a_symlink_loads_and_inner_symlinks_are_followed() {
     let loaded = Bundle::load(&current).unwrap();
     assert_eq!(loaded.rules().len(), 1);
     assert_eq!(loaded.dir(), current);
+}
+
+/// Makes a named pipe at `path` with the system's `mkfifo`; `false` when the
+/// system has none (the caller then skips).
+fn mkfifo(path: &std::path::Path) -> bool {
+    std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn named_pipes_in_a_bundle_are_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in ["main.rules", "policy.onnx", "bundle.toml"]
+        .into_iter()
+        .enumerate()
+    {
+        let b = dir.path().join(format!("b{i}"));
+        good(&b);
+        std::fs::remove_file(b.join(name)).unwrap();
+        if !mkfifo(&b.join(name)) {
+            eprintln!("skipped: no `mkfifo` on this system");
+            return;
+        }
+        // Opening a FIFO for reading would wait here for a writer forever.
+        let out = load_err_lines(&b);
+        assert!(
+            out.contains(name) && out.contains("it is a named pipe (FIFO), not a regular file"),
+            "{out}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_are_refused_by_the_file_reader() {
+    let zero = std::path::Path::new("/dev/zero");
+    if !zero.exists() {
+        return;
+    }
+    // `/dev/zero` reports a size of 0 and never ends: refused, not read.
+    let p = talktrack::tooling::read_text(zero, zero).unwrap_err();
+    assert_eq!(
+        p.one_line(),
+        "error[bundle::unreadable]: /dev/zero: cannot read file: it is a character device, not a regular file"
+    );
+}
+
+#[test]
+fn a_misspelt_track_key_is_an_error_with_a_suggestion() {
+    // `tag` for `tags` would leave track `b` out of every rule that targets
+    // credit tracks: it must not load.
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    with_manifest(
+        dir.path(),
+        "tags = [\"sales\", \"credit\"]",
+        "tag = [\"sales\", \"credit\"]",
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle.toml:40:1"), "{out}");
+    assert!(out.contains("did you mean `tags`?"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn unknown_keys_are_errors_in_every_table_of_the_manifest() {
+    let cases = [
+        (
+            "min_age = \"int\"",
+            "min_age = { type = \"int\", optionl = true }",
+            "optional",
+        ),
+        (
+            "mode = \"greedy\"",
+            "mode = \"greedy\"\ntemprature = 1.0",
+            "temperature",
+        ),
+        (
+            "scores = \"logits\"",
+            "scores = \"logits\"\nsha265 = \"\"",
+            "sha256",
+        ),
+        (
+            "kind = \"turn_one_hot\"",
+            "kind = \"turn_one_hot\"\nscale = 2.0",
+            "",
+        ),
+        (
+            "kind = \"turn_one_hot\"",
+            "kind = \"turn_onehot\"",
+            "turn_one_hot",
+        ),
+        (
+            "fallback = \"human\"",
+            "fallback = \"human\"\nfalback = \"human\"",
+            "fallback",
+        ),
+    ];
+    for (from, to, suggested) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        good(dir.path());
+        let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
+        let m = if m.contains(from) {
+            m
+        } else {
+            // `[selection]` is optional: add it to hold the key.
+            format!("{m}\n[selection]\nmode = \"greedy\"\n")
+        };
+        std::fs::write(dir.path().join("bundle.toml"), m.replacen(from, to, 1)).unwrap();
+        assert!(Bundle::load(dir.path()).is_err(), "{to} must be refused");
+        let out = load_err_lines(dir.path());
+        assert!(
+            out.contains("error[bundle::manifest]: bundle.toml:"),
+            "{to}: {out}"
+        );
+        let e = Bundle::load(dir.path()).unwrap_err();
+        let help = e.problems[0].help.clone().unwrap_or_default();
+        if suggested.is_empty() {
+            assert!(!help.contains("did you mean"), "{to}: {help}");
+        } else {
+            assert_eq!(help, format!("did you mean `{suggested}`?"), "{to}: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_catalog_of_ten_thousand_tracks_loads() {
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let cut = SMALL_MANIFEST.find("[[tracks]]").unwrap();
+    let mut m = SMALL_MANIFEST[..cut].to_owned();
+    for i in 0..N {
+        let (id, tags) = if i + 1 == N {
+            ("human".to_owned(), "[\"handover\"]")
+        } else {
+            (
+                format!("offer_{i:05}"),
+                "[\"sales\", \"credit\", \"seasonal\"]",
+            )
+        };
+        m.push_str(&format!(
+            "[[tracks]]\nid = \"{id}\"\ntext = \"Hello {{name|there}}, may I tell you about offer number {i} of our autumn range?\"\ntags = {tags}\nproduct = \"product_{i:05}\"\nattrs = {{ min_age = {} }}\n\n",
+            18 + i % 3
+        ));
+    }
+    let policy = linear_policy(
+        ndarray::Array2::zeros((SMALL_OBS, N)),
+        ndarray::Array1::zeros(N),
+    );
+    write_bundle(dir.path(), &m, &[("main.rules", RULES)], &policy);
+    let len = std::fs::metadata(dir.path().join("bundle.toml"))
+        .unwrap()
+        .len();
+    assert!(
+        len > 1 << 20,
+        "{len} bytes: more than the rule files' limit"
+    );
+    let b = Bundle::load(dir.path()).unwrap();
+    assert_eq!(b.catalog().len(), N);
+    assert_eq!(b.catalog().index("human"), Some(N - 1));
 }

@@ -34,8 +34,11 @@ use crate::rules::{self, RuleEnv, RuleSet, RuleSource, Verdict};
 use crate::trackset::TrackSet;
 use locate::{Locator, Seg};
 
-/// Largest `bundle.toml` or rules file accepted, in bytes.
+/// Largest rules or rule test case file accepted, in bytes.
 pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
+/// Largest `bundle.toml` accepted, in bytes: room for a catalog of well over
+/// 10,000 tracks, each with its text, tags and attributes.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// Most rule files a bundle may list.
 pub const MAX_RULE_FILES: usize = 256;
 /// Most turns a bundle may declare.
@@ -140,7 +143,13 @@ impl LoadError {
 /// `shown` is the path problems name.
 #[allow(clippy::result_large_err)] // cold path: a file is read once per load
 pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
-    let bytes = read_bounded(path, MAX_TEXT_FILE_BYTES).map_err(|e| match e {
+    read_text_within(path, shown, MAX_TEXT_FILE_BYTES)
+}
+
+/// [`read_text`] with another limit than [`MAX_TEXT_FILE_BYTES`].
+#[allow(clippy::result_large_err)] // cold path: a file is read once per load
+fn read_text_within(path: &Path, shown: &Path, limit: u64) -> Result<String, Problem> {
+    let bytes = read_bounded(path, limit).map_err(|e| match e {
         ReadError::TooLarge { .. } => Problem::error("bundle::too-large", shown, e.to_string())
             .with_help("split it into several files"),
         e => Problem::error(
@@ -287,6 +296,18 @@ pub fn listed_rule_files(dir: &Path) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<Pro
     Ok((files, problems))
 }
 
+/// A did-you-mean for an unknown key or kind (serde's "unknown field `tag`,
+/// expected one of `id`, `text`, `tags`, ..."), when one of the expected names is
+/// close to what was written.
+fn misspelt_key_hint(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (word, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2);
+    rules::closest(word, expected).map(|c| format!("did you mean `{c}`?"))
+}
+
 /// Reads and parses `bundle.toml` in the bundle's real directory `root` (without
 /// checking what it refers to); the error points at the line and column where
 /// reading or parsing failed.
@@ -302,14 +323,17 @@ fn read_manifest_in(dir: &Path, root: &Path) -> Result<(Manifest, String), LoadE
             ),
         )
     })?;
-    let text = read_text(&manifest_path, &shown).map_err(|p| LoadError::single(dir, p))?;
+    let text = read_text_within(&manifest_path, &shown, MAX_MANIFEST_BYTES)
+        .map_err(|p| LoadError::single(dir, p))?;
     let src = named_source(&shown, &text);
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
         let mut p = Problem::error("bundle::manifest", &shown, e.message().to_owned());
         if let Some(span) = e.span() {
             p = p.at(&src, span.start..span.end.max(span.start + 1), "here");
         }
-        LoadError::single(dir, p.with_help("see the bundle format in the README"))
+        let help = misspelt_key_hint(e.message())
+            .unwrap_or_else(|| "see the bundle format in the README".to_owned());
+        LoadError::single(dir, p.with_help(help))
     })?;
     Ok((manifest, text))
 }
@@ -613,6 +637,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
         }
     }
 
+    problems.extend(unknown_feature_keys(manifest, text, &src, &locator));
     let n_tracks = manifest.tracks.len();
     let features = match FeatureEncoder::new(
         &manifest.features,
@@ -726,6 +751,57 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
         warnings,
         problems,
     }
+}
+
+/// Keys of a `[[features]]` block that its kind does not read. serde rejects
+/// unknown keys in the blocks that carry settings, but lets them pass in the
+/// blocks that carry none (`kind = "turn_one_hot"` alone): what a block means is
+/// written back and compared with what was written.
+fn unknown_feature_keys(
+    manifest: &Manifest,
+    text: &str,
+    src: &std::sync::Arc<miette::NamedSource<String>>,
+    locator: &Locator<'_>,
+) -> Vec<Problem> {
+    let Ok(written) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    let Some(blocks) = written.get("features").and_then(toml::Value::as_array) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for (i, (block, feature)) in blocks.iter().zip(&manifest.features).enumerate() {
+        let (Some(block), Ok(toml::Value::Table(read))) =
+            (block.as_table(), toml::Value::try_from(feature))
+        else {
+            continue;
+        };
+        for key in block.keys().filter(|k| !read.contains_key(k.as_str())) {
+            let kind = read
+                .get("kind")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("?");
+            let expected: Vec<String> = read.keys().map(|k| format!("`{k}`")).collect();
+            let mut p = located_problem(
+                src,
+                locator.find(&[Seg::Key("features"), Seg::Index(i), Seg::Key(key)]),
+                "bundle::manifest",
+                format!(
+                    "unknown field `{key}` in a `{kind}` feature block, expected {}",
+                    expected.join(", ")
+                ),
+                None,
+            );
+            p = p.with_help(
+                rules::closest(key, read.keys().map(String::as_str)).map_or_else(
+                    || format!("a `{kind}` block has no settings but `kind`"),
+                    |c| format!("did you mean `{c}`?"),
+                ),
+            );
+            problems.push(p);
+        }
+    }
+    problems
 }
 
 /// Whether a rule warning depends on what the tracks are (which a stand-in

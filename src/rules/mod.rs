@@ -62,6 +62,8 @@ mod eval;
 mod fmt;
 mod parse;
 
+/// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
+pub(crate) use check::closest;
 pub use check::MAX_RULES;
 pub use compile::RuleSet;
 pub use eval::Verdict;

@@ -321,3 +321,50 @@ fn fmt_never_writes_outside_the_bundle_directory() {
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), messy);
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_not_read() {
+    at_root();
+    let zero = std::path::Path::new("/dev/zero");
+    if zero.exists() {
+        // A rule file or a request that never ends: refused at once.
+        let (code, _, err) = talktrack(&["fmt", "--check", "/dev/zero"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("it is a character device, not a regular file"),
+            "{err}"
+        );
+        let (code, _, err) = talktrack(&[
+            "decide",
+            "policies/telecom-upsell",
+            "--request",
+            "/dev/zero",
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("it is a character device, not a regular file"),
+            "{err}"
+        );
+    }
+    // A request that is a named pipe no one writes to: refused, no wait.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("request.json");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let (code, _, err) = talktrack(&[
+            "decide",
+            "policies/telecom-upsell",
+            "--request",
+            fifo.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("it is a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
+    }
+}
