@@ -5,6 +5,9 @@
 //! - the bundle's parts: [`BundleTemplate`], [`Manifest`], [`Catalog`], [`Track`],
 //!   the typed context schema ([`Schema`], [`AttrDecl`], [`AttrType`], [`Val`],
 //!   [`Resolved`]);
+//! - reading files: [`read_bounded`] (regular files only, never past a limit) and
+//!   [`read_text`]; the rule files a bundle lists, inside its directory
+//!   ([`listed_rule_files`]);
 //! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`];
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`];
@@ -13,8 +16,9 @@
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
 pub use crate::bundle::{
-    read_manifest, read_text, BundleTemplate, Manifest, GENERATED_RULES_FILE,
-    GENERATED_RULES_HEADER,
+    listed_rule_files, read_bounded, read_text, BundleTemplate, Escape, FileKind, Manifest,
+    ReadError, GENERATED_RULES_FILE, GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES,
+    MAX_TEXT_FILE_BYTES,
 };
 pub use crate::cases::run_all;
 pub use crate::catalog::{Catalog, Track};

@@ -255,9 +255,14 @@ fn deeply_nested_rules_do_not_overflow_the_stack() {
 fn oversized_manifest_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     good(dir.path());
-    let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
-    let padded = format!("{m}\n{}", "# padding\n".repeat(120_000));
-    std::fs::write(dir.path().join("bundle.toml"), padded).unwrap();
+    // Past the limit (a sparse tail: refused from its size, never read).
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("bundle.toml"))
+        .unwrap();
+    file.set_len(talktrack::tooling::MAX_MANIFEST_BYTES + 1)
+        .unwrap();
+    drop(file);
     let out = load_err(dir.path());
     assert!(
         out.contains("bundle.toml") && out.contains("bytes allowed"),
@@ -416,4 +421,307 @@ fn policy_errors_name_the_policy_file() {
     let out = load_err(dir.path());
     assert!(out.contains("`policy.onnx` input `obs`"), "{out}");
     assert!(!out.contains("<bytes>"), "{out}");
+}
+
+/// A bundle in `root/b` beside a file outside it, `root/secret.rules`, whose
+/// content must never appear in a diagnostic.
+fn beside_a_secret(root: &std::path::Path) -> std::path::PathBuf {
+    let b = root.join("b");
+    good(&b);
+    std::fs::write(
+        root.join("secret.rules"),
+        "TOPSECRET the first line of a file outside the bundle\n",
+    )
+    .unwrap();
+    b
+}
+
+/// The problems of a rejected bundle, one line each (no wrapping).
+fn load_err_lines(dir: &std::path::Path) -> String {
+    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
+    let lines: Vec<String> = e.problems.iter().map(|p| p.one_line()).collect();
+    lines.join("\n")
+}
+
+fn with_manifest(b: &std::path::Path, from: &str, to: &str) {
+    let m = std::fs::read_to_string(b.join("bundle.toml")).unwrap();
+    assert!(m.contains(from));
+    std::fs::write(b.join("bundle.toml"), m.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn rule_files_outside_the_bundle_directory_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    with_manifest(
+        &b,
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\", \"../secret.rules\"]",
+    );
+    let out = load_err(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    insta::assert_snapshot!(out);
+
+    // An absolute path.
+    let abs = dir.path().join("secret.rules");
+    with_manifest(&b, "\"../secret.rules\"", &format!("\"{}\"", abs.display()));
+    let out = load_err_lines(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(
+        out.contains("bundle::outside")
+            && out.contains("`rules[1]`")
+            && out.contains("(an absolute path)"),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_that_lead_out_of_the_bundle_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    // A rule file that is a symlink to a file outside.
+    std::os::unix::fs::symlink("../secret.rules", b.join("link.rules")).unwrap();
+    with_manifest(
+        &b,
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\", \"link.rules\"]",
+    );
+    let out = load_err_lines(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(
+        out.contains("bundle::outside")
+            && out.contains("`rules[1]` names `link.rules`")
+            && out.contains("a symlink leads out of it")
+            && out.contains("bundle.toml:8:"),
+        "{out}"
+    );
+
+    // A directory on the way that is a symlink to a directory outside.
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    std::fs::copy(
+        dir.path().join("secret.rules"),
+        dir.path().join("elsewhere/x.rules"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../elsewhere", b.join("more")).unwrap();
+    with_manifest(&b, "\"link.rules\"", "\"more/x.rules\"");
+    let out = load_err_lines(&b);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(out.contains("`rules[1]` names `more/x.rules`"), "{out}");
+}
+
+#[test]
+fn a_policy_outside_the_bundle_directory_is_refused_without_its_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    let outside = constant_policy([4., 3., 2., 1.]);
+    std::fs::write(dir.path().join("policy.onnx"), &outside).unwrap();
+    with_manifest(&b, "file = \"policy.onnx\"", "file = \"../policy.onnx\"");
+    let out = load_err(&b);
+    insta::assert_snapshot!(out);
+    use sha2::Digest as _;
+    let sha = hex::encode(sha2::Sha256::digest(&outside));
+    assert!(!out.contains(&sha), "{out}");
+}
+
+#[test]
+fn test_case_files_outside_the_bundle_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = beside_a_secret(dir.path());
+    with_manifest(
+        &b,
+        "rules = [\"main.rules\"]",
+        "rules = [\"main.rules\"]\ntests = [\"../secret.rules\"]",
+    );
+    let bundle = std::sync::Arc::new(Bundle::load(&b).unwrap());
+    let Err(problems) = talktrack::tooling::run_all(&bundle) else {
+        panic!("the case file must be refused")
+    };
+    let out = render(&problems);
+    assert!(!out.contains("TOPSECRET"), "{out}");
+    assert!(
+        out.contains("bundle::outside") && out.contains("`tests[0]` names `../secret.rules`"),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_bundle_reached_through_a_symlink_loads_and_inner_symlinks_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("v1");
+    good(&b);
+    // A rule file that is a symlink to another file inside the bundle.
+    std::fs::create_dir(b.join("shared")).unwrap();
+    std::fs::rename(b.join("main.rules"), b.join("shared/main.rules")).unwrap();
+    std::os::unix::fs::symlink("shared/main.rules", b.join("main.rules")).unwrap();
+    // The bundle directory itself is a `current` link, as a deploy tool flips.
+    let current = dir.path().join("current");
+    std::os::unix::fs::symlink("v1", &current).unwrap();
+    let loaded = Bundle::load(&current).unwrap();
+    assert_eq!(loaded.rules().len(), 1);
+    assert_eq!(loaded.dir(), current);
+}
+
+/// Makes a named pipe at `path` with the system's `mkfifo`; `false` when the
+/// system has none (the caller then skips).
+fn mkfifo(path: &std::path::Path) -> bool {
+    std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn named_pipes_in_a_bundle_are_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, name) in ["main.rules", "policy.onnx", "bundle.toml"]
+        .into_iter()
+        .enumerate()
+    {
+        let b = dir.path().join(format!("b{i}"));
+        good(&b);
+        std::fs::remove_file(b.join(name)).unwrap();
+        if !mkfifo(&b.join(name)) {
+            eprintln!("skipped: no `mkfifo` on this system");
+            return;
+        }
+        // Opening a FIFO for reading would wait here for a writer forever.
+        let out = load_err_lines(&b);
+        assert!(
+            out.contains(name) && out.contains("it is a named pipe (FIFO), not a regular file"),
+            "{out}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn devices_are_refused_by_the_file_reader() {
+    let zero = std::path::Path::new("/dev/zero");
+    if !zero.exists() {
+        return;
+    }
+    // `/dev/zero` reports a size of 0 and never ends: refused, not read.
+    let p = talktrack::tooling::read_text(zero, zero).unwrap_err();
+    assert_eq!(
+        p.one_line(),
+        "error[bundle::unreadable]: /dev/zero: cannot read file: it is a character device, not a regular file"
+    );
+}
+
+#[test]
+fn a_misspelt_track_key_is_an_error_with_a_suggestion() {
+    // `tag` for `tags` would leave track `b` out of every rule that targets
+    // credit tracks: it must not load.
+    let dir = tempfile::tempdir().unwrap();
+    good(dir.path());
+    with_manifest(
+        dir.path(),
+        "tags = [\"sales\", \"credit\"]",
+        "tag = [\"sales\", \"credit\"]",
+    );
+    let out = load_err(dir.path());
+    assert!(out.contains("bundle.toml:40:1"), "{out}");
+    assert!(out.contains("did you mean `tags`?"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn unknown_keys_are_errors_in_every_table_of_the_manifest() {
+    let cases = [
+        (
+            "min_age = \"int\"",
+            "min_age = { type = \"int\", optionl = true }",
+            "optional",
+        ),
+        (
+            "mode = \"greedy\"",
+            "mode = \"greedy\"\ntemprature = 1.0",
+            "temperature",
+        ),
+        (
+            "scores = \"logits\"",
+            "scores = \"logits\"\nsha265 = \"\"",
+            "sha256",
+        ),
+        (
+            "kind = \"turn_one_hot\"",
+            "kind = \"turn_one_hot\"\nscale = 2.0",
+            "",
+        ),
+        (
+            "kind = \"turn_one_hot\"",
+            "kind = \"turn_onehot\"",
+            "turn_one_hot",
+        ),
+        (
+            "fallback = \"human\"",
+            "fallback = \"human\"\nfalback = \"human\"",
+            "fallback",
+        ),
+    ];
+    for (from, to, suggested) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        good(dir.path());
+        let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
+        let m = if m.contains(from) {
+            m
+        } else {
+            // `[selection]` is optional: add it to hold the key.
+            format!("{m}\n[selection]\nmode = \"greedy\"\n")
+        };
+        std::fs::write(dir.path().join("bundle.toml"), m.replacen(from, to, 1)).unwrap();
+        assert!(Bundle::load(dir.path()).is_err(), "{to} must be refused");
+        let out = load_err_lines(dir.path());
+        assert!(
+            out.contains("error[bundle::manifest]: bundle.toml:"),
+            "{to}: {out}"
+        );
+        let e = Bundle::load(dir.path()).unwrap_err();
+        let help = e.problems[0].help.clone().unwrap_or_default();
+        if suggested.is_empty() {
+            assert!(!help.contains("did you mean"), "{to}: {help}");
+        } else {
+            assert_eq!(help, format!("did you mean `{suggested}`?"), "{to}: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_catalog_of_ten_thousand_tracks_loads() {
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let cut = SMALL_MANIFEST.find("[[tracks]]").unwrap();
+    let mut m = SMALL_MANIFEST[..cut].to_owned();
+    for i in 0..N {
+        let (id, tags) = if i + 1 == N {
+            ("human".to_owned(), "[\"handover\"]")
+        } else {
+            (
+                format!("offer_{i:05}"),
+                "[\"sales\", \"credit\", \"seasonal\"]",
+            )
+        };
+        m.push_str(&format!(
+            "[[tracks]]\nid = \"{id}\"\ntext = \"Hello {{name|there}}, may I tell you about offer number {i} of our autumn range?\"\ntags = {tags}\nproduct = \"product_{i:05}\"\nattrs = {{ min_age = {} }}\n\n",
+            18 + i % 3
+        ));
+    }
+    let policy = linear_policy(
+        ndarray::Array2::zeros((SMALL_OBS, N)),
+        ndarray::Array1::zeros(N),
+    );
+    write_bundle(dir.path(), &m, &[("main.rules", RULES)], &policy);
+    let len = std::fs::metadata(dir.path().join("bundle.toml"))
+        .unwrap()
+        .len();
+    assert!(
+        len > 1 << 20,
+        "{len} bytes: more than the rule files' limit"
+    );
+    let b = Bundle::load(dir.path()).unwrap();
+    assert_eq!(b.catalog().len(), N);
+    assert_eq!(b.catalog().index("human"), Some(N - 1));
 }

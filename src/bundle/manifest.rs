@@ -138,7 +138,10 @@ impl Default for PolicyDecl {
 }
 
 /// An attribute type as written: `"int"` or `{ type = "enum", values = [...], optional = true }`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+///
+/// Read as a string or as a table, so that an unknown key in the long form is
+/// named (an untagged enum would only say that nothing matched).
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum AttrSpec {
     /// Short form: just the type name.
@@ -163,6 +166,26 @@ pub struct AttrSpecLong {
     /// Readable by rules, never by the policy.
     #[serde(default)]
     pub protected: bool,
+}
+
+impl<'de> Deserialize<'de> for AttrSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = AttrSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a type name such as \"int\", or a table such as { type = \"enum\", values = [...] }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AttrSpec, E> {
+                Ok(AttrSpec::Short(v.to_owned()))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, m: M) -> Result<AttrSpec, M::Error> {
+                AttrSpecLong::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(AttrSpec::Long)
+            }
+        }
+        d.deserialize_any(Spec)
+    }
 }
 
 impl AttrSpec {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::bundle::{read_text, Bundle};
+use crate::bundle::Bundle;
 use crate::context::Context;
 use crate::diag::{named_source, Problem};
 use crate::engine::{decide, History, Request};
@@ -74,9 +74,9 @@ impl CaseResult {
 pub fn load_cases(bundle: &Bundle) -> Result<Vec<(PathBuf, Case)>, Vec<Problem>> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    for rel in &bundle.manifest().tests {
+    for (i, rel) in bundle.manifest().tests.iter().enumerate() {
         let shown = Path::new(rel);
-        match read_text(&bundle.dir().join(rel), shown) {
+        match bundle.as_template().read_test_file(i) {
             Err(p) => problems.push(p),
             Ok(text) => match toml::from_str::<CaseFile>(&text) {
                 Ok(f) => out.extend(f.case.into_iter().map(|c| (shown.to_owned(), c))),

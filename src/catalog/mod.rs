@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::context::{AttrDecl, AttrType, Schema, Val, Value};
 use crate::trackset::TrackSet;
 
-/// One talk track as the manifest declares it.
+/// One talk track as the manifest declares it (unknown keys rejected: a `tag`
+/// written for `tags` would silently leave a track out of the rules that target it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Track {
     /// Unique id, used in rules, requests and decisions.
     pub id: String,

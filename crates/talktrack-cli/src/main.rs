@@ -115,7 +115,10 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             let text = if request.as_os_str() == "-" {
                 read_request(std::io::stdin())
             } else {
-                std::fs::File::open(&request).and_then(read_request)
+                // A regular file only (never a FIFO or a device), read no further than the limit.
+                talktrack::tooling::read_bounded(&request, MAX_REQUEST_BYTES as u64)
+                    .map_err(std::io::Error::other)
+                    .and_then(|bytes| read_request(&bytes[..]))
             }
             .map_err(|e| {
                 eprintln!("error: cannot read `{}`: {e}", request.display());
@@ -177,23 +180,31 @@ fn read_request(r: impl std::io::Read) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// The rule files `paths` stand for: a file is itself; a bundle directory is the
-/// rule files its `bundle.toml` lists; another directory is the `*.rules` files
-/// in it. A bundle whose manifest cannot be read, or a directory with no rule
-/// file at all, is reported and makes the result an error (the files found are
-/// still returned).
-fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
+/// The rule files `paths` stand for, each as the path to show and the path to
+/// read and write: a file is itself; a bundle directory is the rule files its
+/// `bundle.toml` lists; another directory is the `*.rules` files in it. A file a
+/// directory names that leads outside it (`..`, an absolute path, a symlink out)
+/// is never read or written. Such a file, a bundle whose manifest cannot be
+/// read, or a directory with no rule file at all, is reported and makes the
+/// result an error (the files found are still returned).
+fn rule_files(paths: &[PathBuf]) -> (Vec<(PathBuf, PathBuf)>, bool) {
     let mut out = Vec::new();
     let mut bad = false;
     for p in paths {
         if !p.is_dir() {
-            out.push(p.clone());
+            out.push((p.clone(), p.clone()));
             continue;
         }
         let manifest = p.join("bundle.toml");
         if manifest.exists() {
-            match talktrack::tooling::read_manifest(p) {
-                Ok((m, _)) => out.extend(m.rules.iter().map(|r| p.join(r))),
+            match talktrack::tooling::listed_rule_files(p) {
+                Ok((files, outside)) => {
+                    if !outside.is_empty() {
+                        eprint!("{}", render(&outside));
+                        bad = true;
+                    }
+                    out.extend(files);
+                }
                 Err(e) => {
                     eprint!("{}", render(&e.problems));
                     eprintln!(
@@ -205,10 +216,32 @@ fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
             }
             continue;
         }
-        let mut found: Vec<PathBuf> = match std::fs::read_dir(p) {
+        let real_dir = match std::fs::canonicalize(p) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: cannot read directory `{}`: {e}", p.display());
+                bad = true;
+                continue;
+            }
+        };
+        let mut found: Vec<(PathBuf, PathBuf)> = match std::fs::read_dir(p) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "rules"))
+                .filter_map(|f| {
+                    let real = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+                    if real.starts_with(&real_dir) {
+                        Some((f, real))
+                    } else {
+                        eprintln!(
+                            "error: `{}` is a symlink that leads outside `{}`: not formatted",
+                            f.display(),
+                            p.display()
+                        );
+                        bad = true;
+                        None
+                    }
+                })
                 .collect(),
             Err(e) => {
                 eprintln!("error: cannot read directory `{}`: {e}", p.display());
@@ -231,8 +264,8 @@ fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
 
 fn fmt(paths: &[PathBuf], check: bool) -> Result<(), ExitCode> {
     let (files, mut bad) = rule_files(paths);
-    for file in files {
-        let text = match talktrack::tooling::read_text(&file, &file) {
+    for (file, real) in files {
+        let text = match talktrack::tooling::read_text(&real, &file) {
             Ok(t) => t,
             Err(p) => {
                 eprint!("{}", render(&[p]));
@@ -249,7 +282,7 @@ fn fmt(paths: &[PathBuf], check: bool) -> Result<(), ExitCode> {
                 if check {
                     say!("not formatted: {}", file.display());
                     bad = true;
-                } else if let Err(e) = std::fs::write(&file, formatted) {
+                } else if let Err(e) = std::fs::write(&real, formatted) {
                     eprintln!("error: cannot write `{}`: {e}", file.display());
                     bad = true;
                 } else {

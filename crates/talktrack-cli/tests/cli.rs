@@ -273,3 +273,98 @@ fn decide_names_a_mistyped_context_attribute() {
     assert_eq!(code, 1);
     assert!(err.contains("`age` must be int, found null"), "{err}");
 }
+
+#[test]
+fn fmt_never_writes_outside_the_bundle_directory() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let messy = "rule   a\nbecause   \"x\"\nwhen customer.age<18\nforbid   track b\n";
+    let outside = dir.path().join("outside.rules");
+    std::fs::write(&outside, messy).unwrap();
+
+    // A bundle whose manifest lists a rule file outside its directory.
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(b.join("rules")).unwrap();
+    let manifest = std::fs::read_to_string("policies/telecom-upsell/bundle.toml").unwrap();
+    let listed = "rules = [\"rules/compliance.rules\", \"rules/business.rules\"]";
+    assert!(manifest.contains(listed));
+    std::fs::write(
+        b.join("bundle.toml"),
+        manifest.replace(
+            listed,
+            "rules = [\"rules/compliance.rules\", \"../outside.rules\"]",
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        "policies/telecom-upsell/rules/compliance.rules",
+        b.join("rules/compliance.rules"),
+    )
+    .unwrap();
+    let (code, out, err) = talktrack(&["fmt", b.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("`rules[1]` names `../outside.rules`, which is outside the bundle"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), messy);
+
+    // A directory of rule files holding a symlink to a file outside it.
+    #[cfg(unix)]
+    {
+        let loose = dir.path().join("loose");
+        std::fs::create_dir(&loose).unwrap();
+        std::os::unix::fs::symlink(&outside, loose.join("link.rules")).unwrap();
+        let (code, out, err) = talktrack(&["fmt", loose.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(err.contains("leads outside"), "{err}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), messy);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_not_read() {
+    at_root();
+    let zero = std::path::Path::new("/dev/zero");
+    if zero.exists() {
+        // A rule file or a request that never ends: refused at once.
+        let (code, _, err) = talktrack(&["fmt", "--check", "/dev/zero"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("it is a character device, not a regular file"),
+            "{err}"
+        );
+        let (code, _, err) = talktrack(&[
+            "decide",
+            "policies/telecom-upsell",
+            "--request",
+            "/dev/zero",
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("it is a character device, not a regular file"),
+            "{err}"
+        );
+    }
+    // A request that is a named pipe no one writes to: refused, no wait.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("request.json");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let (code, _, err) = talktrack(&[
+            "decide",
+            "policies/telecom-upsell",
+            "--request",
+            fifo.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("it is a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
+    }
+}

@@ -299,6 +299,33 @@ fn an_aggregate_file_that_does_not_match_the_config_is_refused_with_what_to_chan
     assert!(e.contains("not an aggregate file"), "{e}");
 }
 
+#[cfg(unix)]
+#[test]
+fn an_aggregate_path_naming_a_device_or_a_pipe_is_refused_unread() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("aggregates.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut s = SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap();
+    for (path, what) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (fifo.as_path(), "a named pipe (FIFO)"),
+    ] {
+        if !path.exists() || (path == fifo && !made) {
+            continue;
+        }
+        s.data.aggregates = Some(path.to_owned());
+        let e = s.read_aggregates().unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("cannot read it: it is {what}, not a regular file")),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn a_held_out_split_without_publishable_data_is_skipped_with_a_warning() {
     at_root();

@@ -103,6 +103,9 @@ pub enum SetupError {
     },
 }
 
+/// Largest aggregate file `[data] aggregates` may name, in bytes.
+pub const MAX_AGGREGATE_FILE_BYTES: u64 = 1 << 30;
+
 impl SimSetup {
     /// Parses a setup from TOML text.
     pub fn from_toml(text: &str) -> Result<Self, SetupError> {
@@ -216,9 +219,15 @@ impl SimSetup {
             path: path.clone(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| SetupError::Io {
-            path: path.clone(),
-            source,
+        // Regular files only, never more than the limit (`/dev/zero` or a FIFO is
+        // refused, not read until memory runs out or forever).
+        let bytes = talktrack::tooling::read_bounded(path, MAX_AGGREGATE_FILE_BYTES)
+            .map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            bad(format!(
+                "not UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
         })?;
         let agg = Aggregates::from_json(&text).map_err(|e| {
             bad(format!(
