@@ -250,7 +250,7 @@ impl Decision {
             s,
             "conversation {}, turn {} of {}",
             self.conversation_id,
-            self.turn + 1,
+            u64::from(self.turn) + 1,
             b.manifest().max_turns
         );
         match (self.chosen(), &self.no_choice) {
