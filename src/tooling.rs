@@ -12,6 +12,8 @@
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`];
 //! - rule test cases: [`run_all`];
+//! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
+//!   human-readable output passes request, bundle and log text through them);
 //! - the policy: [`Policy`], [`PolicyIo`], [`ScoreKind`], and the ONNX writer
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
@@ -23,6 +25,7 @@ pub use crate::bundle::{
 pub use crate::cases::run_all;
 pub use crate::catalog::{Catalog, Track};
 pub use crate::context::{AttrDecl, AttrType, Resolved, Schema, Val};
+pub use crate::diag::{escape_controls, escape_controls_in_lines};
 pub use crate::engine::{mask, MaskOutcome};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{

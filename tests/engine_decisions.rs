@@ -391,3 +391,41 @@ fn oversized_requests_are_refused_before_parsing() {
     assert!(matches!(e, DecideError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("1048576 allowed"), "{e}");
 }
+
+#[test]
+fn a_turn_past_the_history_limit_is_refused_and_one_past_max_turns_still_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "{RULES}\nrule hard-stop\n  because \"the conversation is over\"\n  when turn >= max_turns\n  forbid tracks tagged sales\n"
+    );
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], &rules);
+    let mut r = req(30);
+    r.history.turn = Some(u32::MAX);
+    let e = decide(&b, &r).unwrap_err();
+    assert_eq!(e, DecideError::TurnTooLarge(u32::MAX));
+    assert_eq!(
+        e.to_string(),
+        "`history.turn` is 4294967295, more than the 10000 allowed"
+    );
+    let json = r#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z",
+        "context": {"age": 30}, "history": {"turn": 4294967295}}"#;
+    let e = decide(&b, &Request::from_json(json).unwrap()).unwrap_err();
+    assert!(matches!(e, DecideError::TurnTooLarge(4_294_967_295)), "{e}");
+    r.history.turn = Some(talktrack::MAX_HISTORY as u32 + 1);
+    assert!(matches!(
+        decide(&b, &r),
+        Err(DecideError::TurnTooLarge(10_001))
+    ));
+
+    // The last turn allowed: far past `max_turns`, rules reading `turn` still apply.
+    r.history.turn = Some(talktrack::MAX_HISTORY as u32);
+    let d = decide(&b, &r).unwrap();
+    assert_eq!(d.turn(), 10_000);
+    assert!(
+        !d.is_allowed(0) && !d.is_allowed(1),
+        "hard-stop forbids sales"
+    );
+    assert_eq!(d.chosen_id(), Some("c"));
+    let explained = d.explain();
+    assert!(explained.contains("turn 10001 of 5"), "{explained}");
+}

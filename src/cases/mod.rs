@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::bundle::Bundle;
 use crate::context::Context;
-use crate::diag::{named_source, Problem};
+use crate::diag::{escape_controls as shown, named_source, Problem};
 use crate::engine::{decide, History, Request};
 
 /// A case file: a list of `[[case]]` tables.
@@ -108,28 +108,31 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
         None => Ok(1_767_225_600_000),
         Some(t) => t,
     };
-    let result = time.map_err(|e| format!("time: {e}")).and_then(|time| {
-        let mut req = Request::new(format!("case: {}", case.name), time);
-        req.context = case.context.clone();
-        req.history = case.history.clone();
-        decide(bundle, &req).map_err(|e| format!("request: {e}"))
-    });
+    let result = time
+        .map_err(|e| format!("time: {}", shown(&e)))
+        .and_then(|time| {
+            let mut req = Request::new(format!("case: {}", case.name), time);
+            req.context = case.context.clone();
+            req.history = case.history.clone();
+            decide(bundle, &req).map_err(|e| format!("request: {}", shown(&e.to_string())))
+        });
     match result {
         Err(e) => diffs.push(e),
         Ok(d) => {
             let cat = bundle.catalog();
             for id in &case.allowed {
                 match cat.index(id) {
-                    None => diffs.push(format!("allowed: unknown track `{id}`")),
+                    None => diffs.push(format!("allowed: unknown track `{}`", shown(id))),
                     Some(t) if !d.is_allowed(t) => {
                         let why: Vec<String> = d
                             .masked()
                             .iter()
                             .filter(|m| m.track == t)
-                            .flat_map(|m| m.by.iter().map(|r| r.rule.id.clone()))
+                            .flat_map(|m| m.by.iter().map(|r| shown(&r.rule.id).into_owned()))
                             .collect();
                         diffs.push(format!(
-                            "allowed: expected `{id}` to be allowed, but it is masked{}",
+                            "allowed: expected `{}` to be allowed, but it is masked{}",
+                            shown(id),
                             if why.is_empty() {
                                 " (no rule recorded)".to_owned()
                             } else {
@@ -142,9 +145,10 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
             }
             for id in &case.forbidden {
                 match cat.index(id) {
-                    None => diffs.push(format!("forbidden: unknown track `{id}`")),
+                    None => diffs.push(format!("forbidden: unknown track `{}`", shown(id))),
                     Some(t) if d.is_allowed(t) => diffs.push(format!(
-                        "forbidden: expected `{id}` to be masked, but it is allowed"
+                        "forbidden: expected `{}` to be masked, but it is allowed",
+                        shown(id)
                     )),
                     Some(_) => {}
                 }
@@ -153,7 +157,9 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
                 let got = d.chosen_id().unwrap_or("");
                 if got != want {
                     diffs.push(format!(
-                        "chosen:\n    - expected `{want}`\n    + got      `{got}`"
+                        "chosen:\n    - expected `{}`\n    + got      `{}`",
+                        shown(want),
+                        shown(got)
                     ));
                 }
             }
@@ -179,7 +185,11 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
     }
 }
 
-/// Runs all cases and renders a report; returns (report, failures).
+/// Runs all cases and renders a report; returns (report, passed, failed).
+///
+/// Case names, track ids and messages from the case files and the bundle show
+/// their control characters as escapes (`\u{1b}`): one line of the report is one
+/// line on the terminal.
 pub fn run_all(bundle: &Arc<Bundle>) -> Result<(String, usize, usize), Vec<Problem>> {
     let cases = load_cases(bundle)?;
     let mut report = String::new();
@@ -187,10 +197,20 @@ pub fn run_all(bundle: &Arc<Bundle>) -> Result<(String, usize, usize), Vec<Probl
     for (file, case) in &cases {
         let r = run_case(bundle, file, case);
         if r.passed() {
-            let _ = writeln!(report, "ok   {} ({})", r.name, r.file.display());
+            let _ = writeln!(
+                report,
+                "ok   {} ({})",
+                shown(&r.name),
+                shown(&r.file.to_string_lossy())
+            );
         } else {
             failed += 1;
-            let _ = writeln!(report, "FAIL {} ({})", r.name, r.file.display());
+            let _ = writeln!(
+                report,
+                "FAIL {} ({})",
+                shown(&r.name),
+                shown(&r.file.to_string_lossy())
+            );
             for d in &r.diffs {
                 let _ = writeln!(report, "  {d}");
             }

@@ -5,11 +5,16 @@
 //! Every loader collects *all* problems before giving up, so one `talktrack
 //! check` run shows everything that needs fixing.
 
+mod escape;
+
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
+
+pub use escape::{escape_controls, escape_controls_in_lines};
 
 /// How serious a problem is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -163,12 +168,17 @@ impl Diagnostic for Problem {
 
 /// Renders problems the way `talktrack check` prints them: plain text, no
 /// colours, stable across terminals (also what the snapshot tests record).
+///
+/// Control characters and bidi controls in the messages, the file name and the
+/// echoed source lines are shown as escapes (`\u{1b}`), so a bundle cannot
+/// drive the terminal of the person reading its diagnostics.
 pub fn render(problems: &[Problem]) -> String {
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
     for p in problems {
+        let p = &*visible(p);
         // With a span, miette shows file:line:column above the source; without one,
         // the one-line form names the file.
         if p.span.is_none() || handler.render_report(&mut out, p).is_err() {
@@ -183,6 +193,48 @@ pub fn render(problems: &[Problem]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `p`, or a copy of it whose text shows every control character as an escape,
+/// its span moved to the same characters in the escaped source.
+fn visible(p: &Problem) -> Cow<'_, Problem> {
+    let file = p.file.to_string_lossy();
+    let plain = |s: &str| matches!(escape_controls(s), Cow::Borrowed(_));
+    let plain_lines = |s: &str| matches!(escape_controls_in_lines(s), Cow::Borrowed(_));
+    let source_plain = p
+        .source_text
+        .as_deref()
+        .is_none_or(|src| plain(src.name()) && plain_lines(src.inner()));
+    // Messages may span lines (a TOML error does); miette indents their later lines.
+    if plain(&file)
+        && plain_lines(&p.message)
+        && p.label.as_deref().is_none_or(plain)
+        && p.help.as_deref().is_none_or(plain_lines)
+        && source_plain
+    {
+        return Cow::Borrowed(p);
+    }
+    let mut q = p.clone();
+    q.file = PathBuf::from(escape_controls(&file).into_owned());
+    q.message = escape_controls_in_lines(&p.message).into_owned();
+    q.label = p.label.as_deref().map(|l| escape_controls(l).into_owned());
+    q.help = p
+        .help
+        .as_deref()
+        .map(|h| escape_controls_in_lines(h).into_owned());
+    if let Some(src) = p.source_text.as_deref() {
+        let text = src.inner();
+        q.source_text = Some(Arc::new(NamedSource::new(
+            escape_controls(src.name()),
+            escape_controls_in_lines(text).into_owned(),
+        )));
+        q.span = p.span.map(|span| {
+            let end = span.offset().saturating_add(span.len());
+            let [start, end] = escape::offsets_in_escaped_lines(text, [span.offset(), end]);
+            SourceSpan::from(start..end.max(start))
+        });
+    }
+    Cow::Owned(q)
 }
 
 /// Wraps a file's text for diagnostics.

@@ -72,7 +72,13 @@ pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideErr
             name: r.clone(),
         })?);
     }
-    let turn = h.turn.unwrap_or(h.tracks.len() as u32);
+    // INVARIANT: `turn <= MAX_HISTORY`, so `turn + 1` and every count derived from
+    // it fit in a u32.
+    let turn = match h.turn {
+        Some(t) if t as usize > MAX_HISTORY => return Err(DecideError::TurnTooLarge(t)),
+        Some(t) => t,
+        None => u32::try_from(h.tracks.len()).unwrap_or(u32::MAX),
+    };
 
     let cell = b.scratch.get_or(|| RefCell::new(Scratch::new(b)));
     // INVARIANT: decide never calls itself, so the scratch is never borrowed twice on one thread.

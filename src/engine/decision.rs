@@ -5,15 +5,26 @@
 //! tracks); per-track explanations are assembled when someone asks for them
 //! ([`Decision::masked`], JSON, [`Decision::explain`]).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::bundle::Bundle;
+use crate::diag::escape_controls;
 use crate::rules::{EffectKind, EvalError, Fired, RuleInfo};
 use crate::trackset::TrackSet;
+
+/// Appends one line of an explanation to a `String`: the formatted text with
+/// every control character (line breaks included) shown as an escape, then a
+/// newline.
+macro_rules! shown {
+    ($out:expr, $($fmt:tt)*) => {{
+        let text = format!($($fmt)*);
+        $out.push_str(&escape_controls(&text));
+        $out.push('\n');
+    }};
+}
 
 /// One allowed track in the ranking.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -234,29 +245,34 @@ impl Decision {
     }
 
     /// A readable account of the decision, for people.
+    ///
+    /// Text from the request and the bundle (the conversation id, the rendered
+    /// track text, ids and reasons) has its control characters and bidi controls
+    /// shown as escapes (`\u{1b}`): one line of the account is always one line
+    /// on the terminal.
     pub fn explain(&self) -> String {
         let b = &self.bundle;
         let cat = b.catalog();
         let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
         let mut s = String::new();
-        let _ = writeln!(
+        shown!(
             s,
             "bundle {} {} (digest {})",
             b.name(),
             b.version(),
             b.digest().get(..12).unwrap_or(b.digest())
         );
-        let _ = writeln!(
+        shown!(
             s,
             "conversation {}, turn {} of {}",
             self.conversation_id,
-            self.turn + 1,
+            u64::from(self.turn) + 1,
             b.manifest().max_turns
         );
         match (self.chosen(), &self.no_choice) {
             (Some(c), _) => {
                 let r = self.chosen_entry();
-                let _ = writeln!(
+                shown!(
                     s,
                     "chosen: {}{} (p={:.3}, score {:.3})",
                     id(c),
@@ -269,34 +285,34 @@ impl Decision {
                     r.map_or(0.0, |r| r.score),
                 );
                 if let Some(t) = &self.text {
-                    let _ = writeln!(s, "  \"{t}\"");
+                    shown!(s, "  \"{t}\"");
                 }
             }
             (None, Some(why)) => {
-                let _ = writeln!(s, "chosen: none — {why}");
+                shown!(s, "chosen: none — {why}");
             }
             (None, None) => {
-                let _ = writeln!(s, "chosen: none");
+                shown!(s, "chosen: none");
             }
         }
         match &self.policy {
             PolicyUse::Used | PolicyUse::NotNeeded => {}
             PolicyUse::NonFinite { tracks } => {
-                let _ = writeln!(
+                shown!(
                     s,
                     "policy: {tracks} non-finite score(s); allowed tracks ranked by boosts alone"
                 );
             }
             PolicyUse::Failed { error } => {
-                let _ = writeln!(
+                shown!(
                     s,
                     "policy: failed ({error}); allowed tracks ranked by boosts alone"
                 );
             }
         }
-        let _ = writeln!(s, "ranked ({} allowed):", self.unsorted.len());
+        shown!(s, "ranked ({} allowed):", self.unsorted.len());
         for (i, r) in self.ranked().iter().enumerate() {
-            let _ = writeln!(
+            shown!(
                 s,
                 "  {:>2}. {:<28} score {:>8.3}  p={:.3}",
                 i + 1,
@@ -307,9 +323,9 @@ impl Decision {
         }
         let masked = self.masked();
         if !masked.is_empty() {
-            let _ = writeln!(s, "masked ({}):", masked.len());
+            shown!(s, "masked ({}):", masked.len());
             for m in &masked {
-                let _ = writeln!(s, "  {}", m.id);
+                shown!(s, "  {}", m.id);
                 for r in &m.by {
                     let how = match (r.rule.effect, r.failed_closed) {
                         (_, Some(e)) => {
@@ -318,7 +334,7 @@ impl Decision {
                         (EffectKind::Only, None) => "not in its `only` list".to_owned(),
                         _ => "forbidden".to_owned(),
                     };
-                    let _ = writeln!(
+                    shown!(
                         s,
                         "    by {} ({}:{}:{}) — {}: {}",
                         r.rule.id,
@@ -337,21 +353,21 @@ impl Decision {
         }
         let boosts = self.boosts();
         if !boosts.is_empty() {
-            let _ = writeln!(s, "boosts:");
+            shown!(s, "boosts:");
             for (rule, by, tracks) in boosts {
-                let _ = writeln!(s, "  {} {:+.3} on {}", rule.id, by, tracks.join(", "));
+                shown!(s, "  {} {:+.3} on {}", rule.id, by, tracks.join(", "));
             }
         }
         let errors = self.rule_errors();
         if !errors.is_empty() {
-            let _ = writeln!(s, "rule errors ({}):", errors.len());
+            shown!(s, "rule errors ({}):", errors.len());
             for (rule, e) in errors {
                 let outcome = match rule.effect {
                     EffectKind::Forbid => "failed closed, forbids",
                     EffectKind::Only => "failed closed, restricts",
                     EffectKind::Boost => "not applied",
                 };
-                let _ = writeln!(
+                shown!(
                     s,
                     "  {} ({}:{}:{}) — {}: {}",
                     rule.id,

@@ -39,6 +39,7 @@ pub struct Request {
 #[serde(deny_unknown_fields)]
 pub struct History {
     /// Index of the agent turn being decided; defaults to the number of tracks used.
+    /// At most [`MAX_HISTORY`]; it may go past the bundle's `max_turns`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<u32>,
     /// Track ids the agent used, oldest first.
@@ -128,6 +129,9 @@ pub enum DecideError {
     /// The history is longer than [`MAX_HISTORY`].
     #[error("`history` has {0} entries, more than the {MAX_HISTORY} allowed")]
     HistoryTooLong(usize),
+    /// `history.turn` is past [`MAX_HISTORY`]: no conversation gets that long.
+    #[error("`history.turn` is {0}, more than the {MAX_HISTORY} allowed")]
+    TurnTooLarge(u32),
     /// The feature spec reads an embedding the request does not carry, or one of the wrong width.
     #[error("`embedding` must have {expected} floats, found {found}")]
     Embedding {

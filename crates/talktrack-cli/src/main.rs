@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use talktrack::render;
+use talktrack::tooling::escape_controls;
 use talktrack::Bundle;
 use talktrack::{Engine, Request, MAX_REQUEST_BYTES};
 
@@ -124,14 +125,18 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 eprintln!("error: cannot read `{}`: {e}", request.display());
                 ExitCode::FAILURE
             })?;
-            let req = Request::from_json(&text).map_err(|e| {
-                eprintln!("error: {}: {e}", request.display());
+            // The request's own text (ids, attribute names) reaches the terminal
+            // only with its control characters escaped.
+            let refused = |e: talktrack::DecideError| {
+                eprintln!(
+                    "error: {}: {}",
+                    escape_controls(&request.to_string_lossy()),
+                    escape_controls(&e.to_string())
+                );
                 ExitCode::FAILURE
-            })?;
-            let d = Engine::with_bundle(b).decide(&req).map_err(|e| {
-                eprintln!("error: {}: {e}", request.display());
-                ExitCode::FAILURE
-            })?;
+            };
+            let req = Request::from_json(&text).map_err(refused)?;
+            let d = Engine::with_bundle(b).decide(&req).map_err(refused)?;
             if explain {
                 say_raw!("{}", d.explain());
             } else {

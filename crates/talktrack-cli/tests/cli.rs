@@ -368,3 +368,50 @@ fn special_files_are_refused_not_read() {
         );
     }
 }
+
+#[test]
+fn decide_shows_control_characters_from_the_request_as_escapes() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let req = std::fs::read_to_string("examples/requests/minor.json").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&req).unwrap();
+    let id = v["conversation_id"].as_str().unwrap().to_owned();
+    let hostile = req.replace(
+        &format!("\"{id}\""),
+        r#""\u001b]0;PWNED\u0007\u001b[2J\nfake line: chosen: credit_card_offer""#,
+    );
+    let path = dir.path().join("hostile.json");
+    std::fs::write(&path, &hostile).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "decide",
+            "policies/telecom-upsell",
+            "--request",
+            path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        talktrack(&args)
+    };
+    let (code, out, err) = run(&["--explain"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+    assert!(
+        out.contains("conversation \\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{a}fake line"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("fake line")), "{out}");
+    // JSON stays standard JSON: the id comes back exactly as sent.
+    let (code, out, _) = run(&[]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["conversation_id"],
+        "\u{1b}]0;PWNED\u{7}\u{1b}[2J\nfake line: chosen: credit_card_offer"
+    );
+    // An error quoting the request's text escapes it too.
+    std::fs::write(&path, hostile.replace("[\"greet\",", "[\"x\\u001b[2J\",")).unwrap();
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown track `x\\u{1b}[2J`"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
+}

@@ -206,7 +206,8 @@ fn opt(x: Option<f64>) -> String {
 }
 
 impl Report {
-    /// The report as Markdown.
+    /// The report as Markdown; control characters other than line breaks and
+    /// tabs (from names, paths and log lines) are shown as escapes (`\u{1b}`).
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
         let b = &self.baselines;
@@ -236,7 +237,9 @@ impl Report {
                     };
                     let _ = writeln!(s, "- bad lines{more}:");
                     for b in &d.bad_line_examples {
-                        let _ = writeln!(s, "  - line {}: {}", b.line, b.reason);
+                        // A reason may quote the line: keep it on one line.
+                        let reason = talktrack::tooling::escape_controls(&b.reason);
+                        let _ = writeln!(s, "  - line {}: {reason}", b.line);
                     }
                 }
             }
@@ -435,7 +438,8 @@ impl Report {
             }
         }
         let _ = writeln!(s, "\nLearning curves: `curves.svg`.");
-        s
+        // Names, paths and bad-line reasons come from the config and the log.
+        talktrack::tooling::escape_controls_in_lines(&s).into_owned()
     }
 
     /// Writes `report.json`, `report.md` and `curves.svg` into `dir`.
@@ -535,5 +539,51 @@ impl Report {
             .draw()
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_shows_control_characters_from_the_log_as_escapes() {
+        let report: Report = serde_json::from_value(serde_json::json!({
+            "bundle": "demo\u{202e}",
+            "objective": "convert",
+            "data": {
+                "log": "logs/\u{1b}[2Jconversations.jsonl",
+                "conversations": 3,
+                "bad_lines": 1,
+                "bad_line_examples": [{"line": 2, "reason": "unknown track `\u{1b}]0;PWNED\u{7}`\nfake line"}],
+                "k": 1,
+                "cells_published": 4,
+                "epsilon": null,
+                "noise": null
+            },
+            "mdp": {
+                "evaluation": "exact", "states": 2, "context": [], "usage": false,
+                "episodes": null, "actions": 2, "obs_dim": 3, "unavailable": 0, "warnings": []
+            },
+            "baselines": {
+                "optimum": 1.0, "ci95": null, "uniform": 0.5,
+                "best_single": ["a", 0.75], "behaviour": 0.5
+            },
+            "runs": [],
+            "holdout": null,
+            "exported": null
+        }))
+        .unwrap();
+        let md = report.to_markdown();
+        assert!(md.contains("# Training report: `demo\\u{202e}`"), "{md}");
+        assert!(
+            md.contains("- log `logs/\\u{1b}[2Jconversations.jsonl`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("  - line 2: unknown track `\\u{1b}]0;PWNED\\u{7}`\\u{a}fake line\n"),
+            "{md}"
+        );
+        assert!(!md.contains('\u{1b}') && !md.contains('\u{202e}'), "{md}");
     }
 }
