@@ -289,7 +289,7 @@ fn main() -> ExitCode {
                 setup.aggregate.clone(),
                 ReadOptions {
                     strict: strict || setup.data.strict,
-                    ..ReadOptions::default()
+                    ..setup.data.read_options()
                 },
             )
             .map_err(|e| match e {

@@ -225,6 +225,183 @@ fn unknown_tracks_and_missing_outcomes_are_bad_lines() {
 }
 
 #[test]
+fn a_non_utf8_byte_or_an_over_long_line_costs_one_line_not_the_log() {
+    let setup = p4g_reference_setup().unwrap();
+    let cfg = setup.aggregate.clone();
+    let plain = p4g_log().unwrap();
+    let mut lines: Vec<Vec<u8>> = plain.lines().map(|l| l.as_bytes().to_vec()).collect();
+    // Line 5: a conversation with one Latin-1 byte in its id.
+    let mut latin1 = lines[0].clone();
+    let at = latin1.iter().position(|&b| b == b':').unwrap() + 3;
+    latin1.insert(at, 0xe9);
+    lines.insert(4, latin1);
+    // Line 8: 5 MB without a line break.
+    lines.insert(7, vec![b' '; 5 << 20]);
+    let mut log = lines.join(&b'\n');
+    log.push(b'\n');
+    let opts = ReadOptions {
+        max_line_bytes: 64 << 10,
+        ..ReadOptions::default()
+    };
+    let (got, stats) = aggregate_log(log.as_slice(), &vocab(), cfg.clone(), opts.clone()).unwrap();
+    let (want, _) = aggregate_log(
+        plain.as_bytes(),
+        &vocab(),
+        cfg.clone(),
+        ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(got, want);
+    assert_eq!((stats.lines, stats.conversations, stats.bad), (302, 300, 2));
+    let reasons: Vec<String> = stats
+        .examples
+        .iter()
+        .map(|b| format!("line {}: {}", b.line, b.reason))
+        .collect();
+    insta::assert_snapshot!(reasons.join("\n"), @r"
+    line 5: not valid UTF-8: byte 0xe9 at column 9 (a log is UTF-8 JSON, one conversation per line)
+    line 8: line too long: 5242880 bytes, more than `[data] max_line_bytes` = 65536 (skipped without being read into memory)
+    ");
+    // Strict mode stops at the first, naming its line.
+    let strict = ReadOptions {
+        strict: true,
+        ..opts
+    };
+    let err = aggregate_log(log.as_slice(), &vocab(), cfg, strict).unwrap_err();
+    assert!(
+        err.to_string().starts_with("line 5: not valid UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lines_that_are_not_conversations_say_what_they_are() {
+    let log = concat!(
+        "[]\n",
+        "null\n",
+        "42\n",
+        "{\"id\": 1}\n",
+        "{\"id\": \"a\"}\n",
+        "{\"id\": \"a\", \"turns\": {}}\n",
+        "{\"id\": \"a\", \"turns\": [], \"outcome\": true}\n",
+        "{\"id\": \"a\", \"turns\": []}\n",
+    );
+    let err = aggregate_log(
+        log.as_bytes(),
+        &vocab(),
+        AggregateConfig::default(),
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the log has no valid conversation (8 bad lines skipped)"
+    );
+    let v = vocab();
+    let mut reader =
+        talktrack_train::log::LogReader::new(log.as_bytes(), &v, ReadOptions::default());
+    assert_eq!(reader.by_ref().count(), 0);
+    let reasons: Vec<String> = reader
+        .stats()
+        .examples
+        .iter()
+        .map(|b| format!("line {}: {}", b.line, b.reason))
+        .collect();
+    insta::assert_snapshot!(reasons.join("\n"), @r"
+    line 1: expected a conversation (a JSON object with `id`, `turns` and `outcome`), found an array
+    line 2: expected a conversation (a JSON object with `id`, `turns` and `outcome`), found null
+    line 3: expected a conversation (a JSON object with `id`, `turns` and `outcome`), found a number
+    line 4: conversation `id` must be a string, found a number
+    line 5: conversation has no `turns`
+    line 6: conversation `turns` must be an array, found an object
+    line 7: conversation `outcome` must be an object, found a boolean
+    line 8: conversation has no `outcome`
+    ");
+}
+
+#[test]
+fn the_config_bounds_log_lines_for_the_command_line() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut log = p4g_log().unwrap().into_bytes();
+    log.extend_from_slice(&[b'x'; 3000]);
+    log.extend_from_slice(b"\n\xff\n");
+    let log_path = tmp.path().join("log.jsonl");
+    std::fs::write(&log_path, &log).unwrap();
+    let config = tmp.path().join("train.toml");
+    let mut text = std::fs::read_to_string(repo.join("configs/p4g_reference.toml")).unwrap();
+    text = text.replace(
+        "log = \"../data/persuasionforgood/p4g.jsonl\"",
+        &format!(
+            "log = {:?}\nmax_line_bytes = 2048",
+            log_path.display().to_string()
+        ),
+    );
+    text = text.replace(
+        "template = \"../policies/persuasion\"",
+        &format!(
+            "template = {:?}",
+            repo.join("policies/persuasion").display().to_string()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = tmp.path().join("agg.json");
+    let arg = |p: &Path| p.as_os_str().to_owned();
+    let (code, stdout, stderr) = talktrack_train(&[
+        "aggregate".as_ref(),
+        "--config".as_ref(),
+        &arg(&config),
+        "--out".as_ref(),
+        &arg(&out),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("300 conversations aggregated (2 bad lines skipped)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "line 301: line too long: 3000 bytes, more than `[data] max_line_bytes` = 2048"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 302: not valid UTF-8: byte 0xff at column 1"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = talktrack_train(&[
+        "aggregate".as_ref(),
+        "--config".as_ref(),
+        &arg(&config),
+        "--out".as_ref(),
+        &arg(&out),
+        "--strict".as_ref(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("line 301: line too long: 3000 bytes"),
+        "{stderr}"
+    );
+    // 0 is refused when the config is read.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("max_line_bytes = 2048", "max_line_bytes = 0"),
+    )
+    .unwrap();
+    let (code, _, stderr) = talktrack_train(&[
+        "aggregate".as_ref(),
+        "--config".as_ref(),
+        &arg(&config),
+        "--out".as_ref(),
+        &arg(&out),
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("`[data] max_line_bytes` is 0"), "{stderr}");
+}
+
+#[test]
 fn a_threshold_nothing_reaches_says_what_to_change() {
     let cfg = AggregateConfig {
         k: 1000,

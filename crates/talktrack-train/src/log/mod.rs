@@ -6,19 +6,22 @@
 //! "outcome": {"converted": true, "value": 1.5}}`.
 //! `context` and `text` (the text of the user's reply) are optional, `value`
 //! defaults to 1 when converted and 0 otherwise. The JSON Schema is `docs/log.schema.json`. A bad line is reported with
-//! its number and reason and either skipped (the default) or fatal (`strict`).
+//! its number and reason and either skipped (the default) or fatal (`strict`); a line
+//! that is not UTF-8 or longer than [`ReadOptions::max_line_bytes`] is a bad line like
+//! any other (see [`lines`]).
 //!
 //! Conversation ids must be unique within a log: every count the trainer publishes is
 //! a count of distinct conversations, so a line whose id was already seen is a bad
 //! line ("duplicate conversation id ..., first seen at line N"), never counted twice.
 //!
-//! Memory: the reader holds one line at a time plus, per distinct conversation, a
+//! Memory: the reader holds one line at a time (at most `max_line_bytes` of it) plus, per distinct conversation, a
 //! 64-bit hash of its id and the line it was first seen on (16 bytes, plus the hash
 //! table's slack). It grows with the number of conversations, not with the size of the
 //! file. Two different ids with the same hash (odds about n²/2⁶⁵ for n conversations)
 //! would make the later one a reported duplicate: a conversation can be dropped that
 //! way, never counted twice.
 
+pub mod lines;
 pub mod p4g;
 pub mod telecom;
 
@@ -27,6 +30,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
+
+use self::lines::{read_bounded_line, utf8_problem, LineRead, DEFAULT_MAX_LINE_BYTES};
 
 /// One logged conversation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,6 +110,9 @@ pub struct ReadOptions {
     pub strict: bool,
     /// How many bad lines to keep as examples in [`ReadStats::examples`].
     pub max_examples: usize,
+    /// The longest line read, in bytes without the line ending (default 1 MiB): a
+    /// longer line is a bad line, and never held in memory whole.
+    pub max_line_bytes: usize,
 }
 
 impl Default for ReadOptions {
@@ -112,6 +120,7 @@ impl Default for ReadOptions {
         Self {
             strict: false,
             max_examples: 20,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -225,7 +234,7 @@ pub struct LogReader<'v, R> {
     input: R,
     vocab: &'v Vocab,
     opts: ReadOptions,
-    buf: String,
+    buf: Vec<u8>,
     stats: ReadStats,
     failed: bool,
     /// Hash of each conversation id returned so far → the line it was on.
@@ -239,7 +248,7 @@ impl<'v, R: BufRead> LogReader<'v, R> {
             input,
             vocab,
             opts,
-            buf: String::new(),
+            buf: Vec::new(),
             stats: ReadStats::default(),
             failed: false,
             seen: HashMap::new(),
@@ -256,16 +265,11 @@ impl<'v, R: BufRead> LogReader<'v, R> {
         self.stats
     }
 
-    /// The conversation on the current line and the hash of its id, or why it is bad.
-    fn parse_line(&self) -> Result<(Conversation, u64), String> {
+    /// The conversation on `line` and the hash of its id, or why it is bad.
+    fn parse_line(&self, line: &str) -> Result<(Conversation, u64), String> {
         let raw: serde_json::Value =
-            serde_json::from_str(&self.buf).map_err(|e| format!("not valid JSON: {e}"))?;
-        match raw.get("outcome") {
-            None | Some(serde_json::Value::Null) => {
-                return Err("conversation has no `outcome`".into())
-            }
-            Some(_) => {}
-        }
+            serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+        check_shape(&raw)?;
         let c: Conversation =
             serde_json::from_value(raw).map_err(|e| format!("not a conversation: {e}"))?;
         self.vocab.check(&c)?;
@@ -278,6 +282,81 @@ impl<'v, R: BufRead> LogReader<'v, R> {
         }
         Ok((c, h))
     }
+
+    /// Reads the next non-blank line into `buf` (checked to be UTF-8), or says why it
+    /// is bad. `None` at the end.
+    fn next_line(&mut self) -> Option<Result<Result<(), String>, std::io::Error>> {
+        loop {
+            let read =
+                match read_bounded_line(&mut self.input, &mut self.buf, self.opts.max_line_bytes) {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(e)),
+                };
+            match read {
+                LineRead::End => return None,
+                LineRead::TooLong { bytes } => {
+                    self.stats.lines += 1;
+                    return Some(Ok(Err(format!(
+                        "line too long: {bytes} bytes, more than `[data] max_line_bytes` = {} (skipped without being read into memory)",
+                        self.opts.max_line_bytes
+                    ))));
+                }
+                LineRead::Line => {
+                    self.stats.lines += 1;
+                    if let Some(problem) = utf8_problem(&self.buf) {
+                        return Some(Ok(Err(problem)));
+                    }
+                    if std::str::from_utf8(&self.buf).is_ok_and(|t| t.trim().is_empty()) {
+                        continue;
+                    }
+                    return Some(Ok(Ok(())));
+                }
+            }
+        }
+    }
+}
+
+/// The JSON type of `v`, in words, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Checks that a line is a conversation object with its required fields of the right
+/// JSON types, naming the first one that is missing or wrong.
+fn check_shape(raw: &serde_json::Value) -> Result<(), String> {
+    let Some(obj) = raw.as_object() else {
+        return Err(format!(
+            "expected a conversation (a JSON object with `id`, `turns` and `outcome`), found {}",
+            json_kind(raw)
+        ));
+    };
+    let fields: [(&str, &str, fn(&serde_json::Value) -> bool); 3] = [
+        ("id", "a string", serde_json::Value::is_string),
+        ("turns", "an array", serde_json::Value::is_array),
+        ("outcome", "an object", serde_json::Value::is_object),
+    ];
+    for (name, want, ok) in fields {
+        match obj.get(name) {
+            None | Some(serde_json::Value::Null) => {
+                return Err(format!("conversation has no `{name}`"))
+            }
+            Some(v) if !ok(v) => {
+                return Err(format!(
+                    "conversation `{name}` must be {want}, found {}",
+                    json_kind(v)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 impl<R: BufRead> Iterator for LogReader<'_, R> {
@@ -288,20 +367,19 @@ impl<R: BufRead> Iterator for LogReader<'_, R> {
             return None;
         }
         loop {
-            self.buf.clear();
-            match self.input.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let line = match self.next_line()? {
+                Ok(l) => l,
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(LogError::Io(e)));
                 }
-            }
-            self.stats.lines += 1;
-            if self.buf.trim().is_empty() {
-                continue;
-            }
-            match self.parse_line() {
+            };
+            let parsed = line.and_then(|()| {
+                // INVARIANT: `next_line` checked that `buf` is UTF-8.
+                let text = std::str::from_utf8(&self.buf).map_err(|e| e.to_string())?;
+                self.parse_line(text)
+            });
+            match parsed {
                 Ok((c, h)) => {
                     self.seen.insert(h, self.stats.lines);
                     self.stats.conversations += 1;

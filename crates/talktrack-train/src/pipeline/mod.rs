@@ -177,11 +177,11 @@ pub struct JobOutput {
 /// report counts all of them.
 pub const BAD_LINES_SHOWN: usize = 10;
 
-/// The read options of the setup (`[data] strict`).
+/// The read options of the setup (`[data] strict`, `max_line_bytes`).
 fn read_options(setup: &SimSetup) -> ReadOptions {
     ReadOptions {
-        strict: setup.data.strict,
         max_examples: BAD_LINES_SHOWN,
+        ..setup.data.read_options()
     }
 }
 

@@ -30,6 +30,10 @@ pub struct DataConfig {
     /// Stop at the first bad log line instead of skipping and counting it (default false).
     #[serde(default)]
     pub strict: bool,
+    /// The longest log line, in bytes (default 1 MiB, 1048576): a longer line is a bad
+    /// line, skipped (or fatal with `strict`) without being read into memory whole.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
     /// The bundle template (a bundle directory; its policy may be absent): catalog,
     /// replies, rules and feature spec come from it.
     #[serde(default)]
@@ -40,6 +44,22 @@ pub struct DataConfig {
     /// Reply categories (default: the template's).
     #[serde(default)]
     pub replies: Vec<String>,
+}
+
+fn default_max_line_bytes() -> usize {
+    crate::log::lines::DEFAULT_MAX_LINE_BYTES
+}
+
+impl DataConfig {
+    /// How to read the log: `strict` and `max_line_bytes` from here, examples kept as
+    /// [`ReadOptions`]' default.
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            strict: self.strict,
+            max_line_bytes: self.max_line_bytes,
+            ..ReadOptions::default()
+        }
+    }
 }
 
 /// A complete simulator specification.
@@ -76,6 +96,9 @@ pub enum SetupError {
     /// The TOML is malformed.
     #[error("bad simulator config: {0}")]
     Toml(#[from] toml::de::Error),
+    /// A setting is out of range.
+    #[error("bad simulator config: {0}")]
+    Invalid(String),
     /// A file could not be read.
     #[error("cannot read `{path}`: {source}")]
     Io {
@@ -164,6 +187,11 @@ impl SimSetup {
                     tpl.dir().display()
                 )));
             }
+        }
+        if s.data.max_line_bytes == 0 {
+            return Err(SetupError::Invalid(
+                "`[data] max_line_bytes` is 0: set it to the longest log line to accept, in bytes (default 1048576)".into(),
+            ));
         }
         if s.data.log.as_os_str().is_empty() && s.data.aggregates.is_none() {
             return Err(SetupError::Template(
