@@ -84,7 +84,7 @@ mod parse;
 mod suggest;
 
 /// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
-pub(crate) use check::closest;
+pub(crate) use suggest::closest;
 pub use check::MAX_RULES;
 pub use compile::RuleSet;
 pub use eval::Verdict;
