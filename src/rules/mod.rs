@@ -78,16 +78,23 @@ use std::path::{Path, PathBuf};
 pub mod ast;
 mod check;
 mod compile;
+mod compiled;
 mod eval;
 mod fmt;
+mod limits;
 mod parse;
+mod predicate;
 mod suggest;
+mod syntax_error;
+mod truth;
+mod typed;
+mod verdict;
 
 pub use check::MAX_RULES;
-pub use compile::RuleSet;
-pub use eval::Verdict;
+pub use compiled::RuleSet;
 pub use fmt::format_rules;
 pub use parse::parse;
+pub use verdict::Verdict;
 
 use crate::catalog::Catalog;
 use crate::context::Schema;
