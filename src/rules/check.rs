@@ -12,6 +12,7 @@ use std::sync::Arc;
 use miette::NamedSource;
 
 use super::ast::*;
+use super::lints::{c_span, lint_rule};
 use super::suggest::{clip, closest, did_you_mean};
 use super::typed::{CVal, CheckedRule, TExpr, TTargets, ValKind};
 use super::{EffectKind, RuleEnv, RuleInfo};
@@ -99,17 +100,8 @@ pub const MAX_RULES: usize = 100_000;
 struct Scope<'a> {
     path: &'a Path,
     src: &'a Arc<NamedSource<String>>,
+    /// Inside a track predicate (`track.<attr>` is known).
     in_track: bool,
-    /// Optional context slots a surrounding `has` guards.
-    guards: Vec<u32>,
-    /// Optional track attribute slots a surrounding `has track.<name>` guards.
-    track_guards: Vec<u32>,
-    /// The tracks a `tracks tagged ... where` predicate is tested on (`None`: all).
-    track_base: Option<TrackSet>,
-    /// What the rule does, for the consequences a warning spells out.
-    effect: EffectKind,
-    /// Whether the rule has a `when` condition.
-    has_when: bool,
 }
 
 impl<'e> Checker<'e> {
@@ -131,17 +123,6 @@ impl<'e> Checker<'e> {
         label: &str,
     ) -> &mut Problem {
         self.push(Problem::error(code, sc.path, msg).at(sc.src, at.pair(), label))
-    }
-
-    fn warn(
-        &mut self,
-        sc: &Scope,
-        code: &'static str,
-        at: Span,
-        msg: String,
-        label: &str,
-    ) -> &mut Problem {
-        self.push(Problem::warning(code, sc.path, msg).at(sc.src, at.pair(), label))
     }
 
     /// Records a problem and hands it back for a hint to be added.
@@ -202,15 +183,6 @@ impl<'e> Checker<'e> {
             path,
             src,
             in_track: false,
-            guards: Vec::new(),
-            track_guards: Vec::new(),
-            track_base: None,
-            effect: match r.effect.kind {
-                EffectAst::Forbid => EffectKind::Forbid,
-                EffectAst::Only => EffectKind::Only,
-                EffectAst::Boost(_) | EffectAst::Penalize(_) => EffectKind::Boost,
-            },
-            has_when: r.when.is_some(),
         };
         let mut ok = true;
         match self.seen.get(&r.id.text) {
@@ -235,19 +207,6 @@ impl<'e> Checker<'e> {
                     .insert(r.id.text.clone(), (path.to_owned(), line, column));
             }
         }
-        if r.because.is_none() {
-            self.warn(
-                &sc,
-                "rules::missing-because",
-                r.id.span,
-                format!("rule `{}` gives no reason", clip(&r.id.text)),
-                "no `because`",
-            )
-            .help = Some(
-                "add `because \"...\"`: the reason is shown to agents and auditors when the rule applies"
-                    .into(),
-            );
-        }
         let mut sc = sc;
         let cond = match &r.when {
             None => None,
@@ -259,9 +218,6 @@ impl<'e> Checker<'e> {
                 c
             }
         };
-        if let Some(c) = &cond {
-            self.never_matches(c, r, &sc);
-        }
         let (effect, boost) = match &r.effect.kind {
             EffectAst::Forbid => (EffectKind::Forbid, 0.0),
             EffectAst::Only => (EffectKind::Only, 0.0),
@@ -281,6 +237,7 @@ impl<'e> Checker<'e> {
             }
         }
         let targets = self.targets(&r.effect.targets, &mut sc);
+        lint_rule(self.env, r, cond.as_ref(), path, src, &mut self.problems);
         let (Some(targets), true) = (targets, ok) else {
             return None;
         };
@@ -336,12 +293,7 @@ impl<'e> Checker<'e> {
                     }
                 }
                 let pred = match filter {
-                    Some(f) => {
-                        sc.track_base = Some(set.clone());
-                        let p = self.track_pred(f, sc);
-                        sc.track_base = None;
-                        Some(p?)
-                    }
+                    Some(f) => Some(self.track_pred(f, sc)?),
                     None => None,
                 };
                 if !ok {
@@ -468,19 +420,6 @@ impl<'e> Checker<'e> {
                 match schema.slot(&attr.text) {
                     Some(slot) => {
                         let decl = &schema.attrs()[slot];
-                        if decl.optional && !sc.guards.contains(&(slot as u32)) {
-                            let name = format!("{}.{}", head.text, attr.text);
-                            self.warn(
-                                sc,
-                                "rules::unguarded-optional",
-                                span,
-                                format!("fails closed when `{name}` is absent"),
-                                "optional attribute read without `has`",
-                            )
-                            .help = Some(format!(
-                                "guard it: `has {name} and ...`; without the guard the rule applies (forbids, restricts) whenever the request leaves it out"
-                            ));
-                        }
                         Some((
                             TExpr::Ctx(slot as u32, ValKind::of(&decl.ty)),
                             Ty::of(&decl.ty),
@@ -536,9 +475,6 @@ impl<'e> Checker<'e> {
                         match schema.slot(a) {
                             Some(slot) => {
                                 let decl = &schema.attrs()[slot];
-                                if decl.optional && !sc.track_guards.contains(&(slot as u32)) {
-                                    self.unguarded_track_attr(a, span, sc);
-                                }
                                 Some((TExpr::TrackAttr(slot as u32), Ty::of(&decl.ty)))
                             }
                             None => {
@@ -587,71 +523,6 @@ impl<'e> Checker<'e> {
         }
     }
 
-    /// Warns that a track predicate reads optional track attribute `name` without
-    /// `has`, naming the targeted tracks that lack it and what the rule does to them.
-    fn unguarded_track_attr(&mut self, name: &str, span: Span, sc: &Scope) {
-        let lacking: Vec<&str> = self
-            .env
-            .catalog
-            .tracks()
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| {
-                sc.track_base.as_ref().is_none_or(|b| b.contains(*i)) && !t.attrs.contains_key(name)
-            })
-            .map(|(_, t)| t.id.as_str())
-            .collect();
-        if lacking.is_empty() {
-            return;
-        }
-        let n = lacking.len();
-        let mut shown = lacking
-            .iter()
-            .take(3)
-            .map(|id| format!("`{id}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if n > 3 {
-            shown.push_str(", ...");
-        }
-        let (they, have) = if n == 1 {
-            ("track has", "it is")
-        } else {
-            ("tracks have", "they are")
-        };
-        let when = if sc.has_when {
-            "whenever its condition holds"
-        } else {
-            "on every request"
-        };
-        let consequence = match sc.effect {
-            EffectKind::Forbid => format!("{have} forbidden by this rule {when}"),
-            EffectKind::Only => format!("{have} left out by this rule {when}"),
-            EffectKind::Boost => {
-                format!("the rule cannot be evaluated for them and then changes no score {when}")
-            }
-        };
-        let fix = match sc.effect {
-            EffectKind::Forbid => format!(
-                "guard the read with `has track.{name} and ...` to leave them allowed, or write `not has track.{name} or ...` to forbid them on purpose"
-            ),
-            EffectKind::Only => format!(
-                "guard the read with `has track.{name} and ...` to leave them out on purpose, or write `not has track.{name} or ...` to keep them"
-            ),
-            EffectKind::Boost => format!(
-                "guard the read with `has track.{name} and ...` so the tracks that set it still get it"
-            ),
-        };
-        self.warn(
-            sc,
-            "rules::unguarded-track-attribute",
-            span,
-            format!("{n} {they} no `{name}` ({shown})"),
-            "optional track attribute read without `has`",
-        )
-        .help = Some(format!("{consequence}; {fix}"));
-    }
-
     fn expr(&mut self, e: &Expr, sc: &mut Scope) -> Option<(TExpr, Ty)> {
         Some(match &e.kind {
             ExprKind::Bool(b) => (TExpr::Const(CVal::Bool(*b)), Ty::Bool),
@@ -680,10 +551,7 @@ impl<'e> Checker<'e> {
                         }
                         Some(_) => TExpr::Const(CVal::Bool(true)),
                         None => {
-                            sc.guards.push(u32::MAX);
-                            let r = self.path(segs, e.span, sc);
-                            sc.guards.pop();
-                            r?;
+                            self.path(segs, e.span, sc)?;
                             return None;
                         }
                     },
@@ -723,35 +591,9 @@ impl<'e> Checker<'e> {
                 }
                 (TExpr::TrackTagged(self.tag(t, sc)?), Ty::Bool)
             }
-            ExprKind::Not(inner) => {
-                // `not has x` guards x in the other branches of an `or`, not below itself.
-                (TExpr::Not(Box::new(self.boolean(inner, sc)?)), Ty::Bool)
-            }
+            ExprKind::Not(inner) => (TExpr::Not(Box::new(self.boolean(inner, sc)?)), Ty::Bool),
             ExprKind::And(parts) | ExprKind::Or(parts) => {
                 let is_and = matches!(e.kind, ExprKind::And(_));
-                let mark = sc.guards.len();
-                let track_mark = sc.track_guards.len();
-                for p in parts {
-                    let guarded = match (&p.kind, is_and) {
-                        (ExprKind::Has(s), true) => Some(s),
-                        (ExprKind::Not(n), false) => match &n.kind {
-                            ExprKind::Has(s) => Some(s),
-                            _ => None,
-                        },
-                        _ => None,
-                    };
-                    if let Some([h, a]) = guarded.map(|s| &s[..]) {
-                        if matches!(h.text.as_str(), "customer" | "context") {
-                            if let Some(slot) = self.env.schema.slot(&a.text) {
-                                sc.guards.push(slot as u32);
-                            }
-                        } else if h.text == "track" && sc.in_track {
-                            if let Some(slot) = self.env.catalog.attr_schema().slot(&a.text) {
-                                sc.track_guards.push(slot as u32);
-                            }
-                        }
-                    }
-                }
                 let mut out = Vec::with_capacity(parts.len());
                 let mut ok = true;
                 for p in parts {
@@ -760,8 +602,6 @@ impl<'e> Checker<'e> {
                         None => ok = false,
                     }
                 }
-                sc.guards.truncate(mark);
-                sc.track_guards.truncate(track_mark);
                 if !ok {
                     return None;
                 }
@@ -868,25 +708,6 @@ impl<'e> Checker<'e> {
                         return None;
                     }
                 };
-                let zero = matches!(tb, TExpr::Const(CVal::Int(0)))
-                    || matches!(tb, TExpr::Const(CVal::Float(x)) if x == 0.0);
-                if *op == Div && zero {
-                    self.warn(
-                        sc,
-                        "rules::division-by-zero",
-                        b.span,
-                        "division by zero".into(),
-                        "divides by zero",
-                    )
-                    .help = Some(format!(
-                        "this can never be evaluated, so the rule always fails closed ({})",
-                        match sc.effect {
-                            EffectKind::Forbid => "it forbids its tracks",
-                            EffectKind::Only => "it restricts to its tracks",
-                            EffectKind::Boost => "its boost is never applied",
-                        }
-                    ));
-                }
                 (TExpr::Arith(*op, Box::new(ta), Box::new(tb)), ty)
             }
         })
@@ -1076,137 +897,6 @@ impl<'e> Checker<'e> {
             }
             (ta, tb)
         };
-        if let (TExpr::Ctx(x, _), TExpr::Ctx(y, _)) = (&ta, &tb) {
-            if x == y {
-                let always = matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge);
-                self.warn(
-                    sc,
-                    "rules::self-compare",
-                    span,
-                    format!(
-                        "compares `customer.{}` with itself, which is always {}",
-                        self.env
-                            .schema
-                            .attrs()
-                            .get(*x as usize)
-                            .map(|d| d.name.as_str())
-                            .unwrap_or("?"),
-                        if always { "true" } else { "false" }
-                    ),
-                    "same attribute on both sides",
-                );
-            }
-        }
         Some((TExpr::Cmp(op, Box::new(ta), Box::new(tb)), Ty::Bool))
-    }
-
-    /// Warns when a condition's bounds on one quantity contradict each other or the
-    /// builtin ranges (`turns_left < 0`, `customer.age < 18 and customer.age > 65`).
-    fn never_matches(&mut self, c: &TExpr, r: &RuleDef, sc: &Scope) {
-        let mut conj: Vec<&TExpr> = Vec::new();
-        match c {
-            TExpr::And(v) => conj.extend(v.iter()),
-            other => conj.push(other),
-        }
-        let max = f64::from(self.env.max_turns);
-        let mut bounds: Vec<(String, f64, bool, f64, bool)> = Vec::new();
-        let mut dead = matches!(c, TExpr::Const(CVal::Bool(false)));
-        let mut builtin = false;
-        for leaf in conj {
-            let TExpr::Cmp(op, a, b) = leaf else { continue };
-            let (key, op, k) = match (&**a, &**b) {
-                (x, TExpr::Const(k)) => (quantity(x), *op, num(k)),
-                (TExpr::Const(k), x) => (quantity(x), op.flip(), num(k)),
-                _ => continue,
-            };
-            let (Some(key), Some(k)) = (key, k) else {
-                continue;
-            };
-            let idx = match bounds.iter().position(|b| b.0 == key) {
-                Some(i) => i,
-                None => {
-                    // A host may keep a conversation going past `max_turns` (a hard-stop
-                    // rule such as `when turn >= max_turns forbid all tracks` is how a
-                    // bundle ends it), so `turn` has no upper bound and `turns_left`
-                    // reaches 0.
-                    let init = match key.as_str() {
-                        "turn" => (0.0, true, f64::from(u32::MAX), true),
-                        "turns_left" => (0.0, true, max, true),
-                        k if k.starts_with("count") => (0.0, true, f64::from(u16::MAX), true),
-                        _ => (f64::NEG_INFINITY, true, f64::INFINITY, true),
-                    };
-                    bounds.push((key, init.0, init.1, init.2, init.3));
-                    bounds.len() - 1
-                }
-            };
-            let b = &mut bounds[idx];
-            let mut lower = |v: f64, incl: bool| {
-                if v > b.1 || (v == b.1 && !incl) {
-                    b.1 = v;
-                    b.2 = incl;
-                }
-            };
-            match op {
-                CmpOp::Gt => lower(k, false),
-                CmpOp::Ge => lower(k, true),
-                CmpOp::Eq => lower(k, true),
-                _ => {}
-            }
-            let mut upper = |v: f64, incl: bool| {
-                if v < b.3 || (v == b.3 && !incl) {
-                    b.3 = v;
-                    b.4 = incl;
-                }
-            };
-            match op {
-                CmpOp::Lt => upper(k, false),
-                CmpOp::Le => upper(k, true),
-                CmpOp::Eq => upper(k, true),
-                _ => {}
-            }
-            if b.1 > b.3 || (b.1 == b.3 && !(b.2 && b.4)) {
-                dead = true;
-                builtin |= b.0.starts_with("turn") || b.0.starts_with("count");
-            }
-        }
-        if dead {
-            self.warn(
-                sc,
-                "rules::never-matches",
-                c_span(r),
-                format!("rule `{}` can never match", clip(&r.id.text)),
-                "this condition is never true",
-            )
-            .help = Some(if builtin {
-                format!(
-                    "`turn` counts up from 0 and `turns_left` from {} down to 0 (it stays 0 once `turn` reaches `max_turns`)",
-                    self.env.max_turns
-                )
-            } else {
-                "the bounds on the same value contradict each other".to_owned()
-            });
-        }
-    }
-}
-
-fn c_span(r: &RuleDef) -> Span {
-    r.when.as_ref().map(|w| w.span).unwrap_or(r.id.span)
-}
-
-fn quantity(e: &TExpr) -> Option<String> {
-    match e {
-        TExpr::Ctx(s, ValKind::Num) => Some(format!("ctx{s}")),
-        TExpr::Turn => Some("turn".into()),
-        TExpr::TurnsLeft => Some("turns_left".into()),
-        TExpr::Count(v) => Some(format!("count{v:?}")),
-        _ => None,
-    }
-}
-
-fn num(c: &CVal) -> Option<f64> {
-    match c {
-        CVal::Int(i) => Some(*i as f64),
-        CVal::Float(x) => Some(*x),
-        _ => None,
     }
 }

@@ -82,6 +82,7 @@ mod compiled;
 mod eval;
 mod fmt;
 mod limits;
+mod lints;
 mod parse;
 mod predicate;
 mod suggest;
