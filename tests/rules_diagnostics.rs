@@ -271,3 +271,15 @@ fn echoed_input_is_clipped() {
         "rule r\n  because \"x\"\n  forbid track credit_card_offer_for_customers_who_have_been_with_us_for_years\n"
     )));
 }
+
+#[test]
+fn a_megabyte_long_line_makes_a_short_diagnostic() {
+    // One unknown identifier of a million characters: the message names its
+    // first 40 and the source line is not echoed.
+    let word = "x".repeat(1_000_000);
+    let out = diagnose(&format!(
+        "rule r\n  because \"x\"\n  when {word} < 3\n  forbid track loan\n"
+    ));
+    assert!(out.len() < 1000, "{} bytes", out.len());
+    insta::assert_snapshot!(out);
+}

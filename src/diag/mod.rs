@@ -181,7 +181,7 @@ pub fn render(problems: &[Problem]) -> String {
         let p = &*visible(p);
         // With a span, miette shows file:line:column above the source; without one,
         // the one-line form names the file.
-        if p.span.is_none() || handler.render_report(&mut out, p).is_err() {
+        if p.span.is_none() || near_long_line(p) || handler.render_report(&mut out, p).is_err() {
             out.push_str(&p.one_line());
             out.push('\n');
             if let Some(h) = &p.help {
@@ -235,6 +235,40 @@ fn visible(p: &Problem) -> Cow<'_, Problem> {
         });
     }
     Cow::Owned(q)
+}
+
+/// Longest source line shown under a diagnostic, in bytes.
+const MAX_SHOWN_LINE: usize = 400;
+
+/// Whether the source excerpt of `p` (its lines and one line either side, as
+/// rendered) holds a line longer than [`MAX_SHOWN_LINE`]: such a problem is shown
+/// in its one-line form, so that a megabyte-long line does not make a
+/// megabyte-long diagnostic.
+fn near_long_line(p: &Problem) -> bool {
+    let (Some(src), Some(span)) = (&p.source_text, p.span) else {
+        return false;
+    };
+    let b = src.inner().as_bytes();
+    let start = span.offset().min(b.len());
+    let end = (span.offset() + span.len()).min(b.len());
+    // Back over the span's line and the one before, forward over its last line and the next.
+    let mut from = start;
+    for _ in 0..2 {
+        from = b[..from.saturating_sub(1)]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+    }
+    let mut to = end;
+    for _ in 0..2 {
+        to = b[to.min(b.len())..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |i| to + i + 1);
+    }
+    b[from..to.min(b.len())]
+        .split(|&c| c == b'\n')
+        .any(|line| line.len() > MAX_SHOWN_LINE)
 }
 
 /// Wraps a file's text for diagnostics.

@@ -1,13 +1,20 @@
-//! The compliance and business rules language: text → AST → checked → compiled →
+//! The compliance and business rules language: text → AST → typed → compiled →
 //! evaluated, one stage per file:
 //!
-//! - [`parse`] (`parse.rs`, grammar in `grammar/rules.pest`): text → [`ast`], with
-//!   size and nesting limits checked before the parser runs;
-//! - `check.rs`: names resolved against the context schema and the catalog, types
-//!   checked, likely mistakes warned about;
-//! - `compile.rs`: the flat [`RuleSet`] (slots, variant indices, precomputed
-//!   target sets, sorted indexes for track predicates);
-//! - `eval.rs`: [`RuleSet::evaluate`] for one turn into a reusable [`Verdict`];
+//! - [`parse`] (`parse.rs`, grammar in `grammar/rules.pest`): text → [`ast`];
+//!   the limits in `limits.rs`, syntax errors put into words in
+//!   `syntax_error.rs`;
+//! - `check/`: names resolved against the context schema and the catalog, types
+//!   checked, into the typed form (`typed.rs`); did-you-mean hints and short
+//!   echoes of the input in `suggest.rs`;
+//! - `lints.rs`: likely mistakes in rules that check, as warnings, a pass of
+//!   its own;
+//! - `compile.rs`: typed rules → the compiled [`RuleSet`] (`compiled.rs`: slots,
+//!   variant indices, precomputed target sets, sorted indexes for track
+//!   predicates);
+//! - `eval.rs`: [`RuleSet::evaluate`] for one turn into a reusable [`Verdict`]
+//!   (`verdict.rs`), with the three-valued logic of one condition in `truth.rs`
+//!   and of one track predicate in `predicate.rs`;
 //! - `fmt.rs`: [`format_rules`], the canonical layout.
 //!
 //! # The language
@@ -42,7 +49,7 @@
 //! Deny-overrides and order-independent: forbidden tracks are the union of the
 //! targets of all matched forbid rules; several matched `only` rules intersect;
 //! boosts add up. A condition that cannot be evaluated fails closed (see
-//! `eval.rs` for the three-valued logic): forbid forbids, only restricts, boost is
+//! `truth.rs` for the three-valued logic): forbid forbids, only restricts, boost is
 //! skipped, and the [`Fired`] entry carries the error. In a track predicate, a
 //! track that does not set an optional track attribute the predicate reads cannot
 //! be evaluated: a forbid masks it, an only leaves it out, and a boost is skipped
@@ -78,18 +85,26 @@ use std::path::{Path, PathBuf};
 pub mod ast;
 mod check;
 mod compile;
+mod compiled;
 mod eval;
 mod fmt;
+mod limits;
+mod lints;
 mod parse;
+mod predicate;
 mod suggest;
+mod syntax_error;
+mod truth;
+mod typed;
+mod verdict;
 
-/// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
-pub(crate) use suggest::closest;
 pub use check::MAX_RULES;
-pub use compile::RuleSet;
-pub use eval::Verdict;
+pub use compiled::RuleSet;
 pub use fmt::format_rules;
 pub use parse::parse;
+/// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
+pub(crate) use suggest::closest;
+pub use verdict::Verdict;
 
 use crate::catalog::Catalog;
 use crate::context::Schema;

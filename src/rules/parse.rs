@@ -1,11 +1,9 @@
-//! Text → syntax tree: size and nesting limits, the pest grammar
-//! (`grammar/rules.pest`), and syntax errors a person can act on.
+//! Text → syntax tree with the pest grammar (`grammar/rules.pest`).
 //!
-//! Nesting is checked on the raw text *before* pest sees it: pest parses by
-//! recursive descent, so a condition nested ten thousand parentheses deep would
-//! overflow the stack instead of returning an error. Depth (counting every
-//! operator of a chain) and size are checked while the tree is built, so no later
-//! stage ever meets a tree over the limits.
+//! The nesting of the raw text is checked (`limits.rs`) before pest sees it;
+//! depth (counting every operator of a chain) and size are checked here while
+//! the tree is built, so no later stage ever meets a tree over the limits.
+//! Syntax errors are put into words in `syntax_error.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,26 +13,14 @@ use pest::iterators::Pair;
 use pest::Parser;
 
 use super::ast::*;
+use super::limits::{too_deep, MAX_DEPTH, MAX_FILE_BYTES, MAX_LIST_ITEMS, MAX_NESTING, MAX_NODES};
 use super::suggest::clip;
+use super::syntax_error::syntax_problem;
 use crate::diag::{named_source, Problem};
-
-/// Largest rules file accepted, in bytes.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
-/// Deepest nesting of parentheses and `not`s in one condition.
-pub const MAX_NESTING: usize = 64;
-/// Most items in one `[..]` list.
-pub const MAX_LIST_ITEMS: usize = 4096;
-/// Most operators on one path from a condition down to a value: every operator
-/// is a level, each one of a chain `a + b + c` too (the tree is left-deep). Every later stage (checker,
-/// compiler, evaluator, formatter) walks the tree recursively; this bound keeps
-/// them well inside a 2 MB thread stack.
-pub const MAX_DEPTH: usize = 128;
-/// Most nodes (values and operators, each list item counted) in one condition.
-pub const MAX_NODES: usize = 16_384;
 
 /// A byte order mark: accepted at the start of a file (editors on Windows write
 /// one), as in `bundle.toml`.
-const BOM: char = '\u{feff}';
+pub(super) const BOM: char = '\u{feff}';
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/rules.pest"]
@@ -104,79 +90,6 @@ pub(crate) fn parse_with(
     }
 }
 
-/// Byte offset where nesting first exceeds [`MAX_NESTING`], skipping strings and comments.
-fn too_deep(text: &str) -> Option<usize> {
-    // One frame per open parenthesis, counting the `not`s applied in it; `and`,
-    // `or` and clause keywords end a chain of `not`s.
-    let mut frames: Vec<usize> = vec![0];
-    let mut nots = 0usize;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        match c {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'(' => {
-                frames.push(0);
-                if frames.len() - 1 + nots > MAX_NESTING {
-                    return Some(i);
-                }
-            }
-            b')' if frames.len() > 1 => {
-                nots = nots.saturating_sub(frames.pop().unwrap_or(0));
-            }
-            c if c.is_ascii_alphanumeric() || c == b'_' => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                let word = &text[start..i];
-                match word {
-                    "not" => {
-                        if let Some(top) = frames.last_mut() {
-                            *top += 1;
-                        }
-                        nots += 1;
-                        if frames.len() - 1 + nots > MAX_NESTING {
-                            return Some(start);
-                        }
-                    }
-                    "and" | "or" | "rule" | "when" | "where" | "forbid" | "only" | "boost"
-                    | "penalize" | "penalise" => {
-                        if let Some(top) = frames.last_mut() {
-                            nots = nots.saturating_sub(*top);
-                            *top = 0;
-                        }
-                        if word == "rule" {
-                            frames.truncate(1);
-                            nots = 0;
-                        }
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Milliseconds of a duration literal (`14d`; the grammar guarantees digits and
 /// a unit), or why it has none.
 fn duration_ms(text: &str) -> Result<i64, String> {
@@ -203,124 +116,6 @@ fn duration_ms(text: &str) -> Result<i64, String> {
                 i64::MAX / per
             )
         })
-}
-
-fn describe(rule: Rule) -> &'static str {
-    use Rule::*;
-    match rule {
-        effect | forbid | only | boost | penalize | kw_forbid | kw_only | kw_boost
-        | kw_penalize => "an effect (`forbid`, `only`, `boost`, `penalize`)",
-        kw_rule | rule_def => "a new `rule`",
-        because | kw_because => "`because \"reason\"`",
-        meta | meta_key => "a metadata line (`key \"text\"`)",
-        when_clause | kw_when => "`when <condition>`",
-        EOI => "the end of the file",
-        targets | all_tracks | tagged_targets | where_targets | track_list | kw_tracks
-        | kw_track | kw_all => {
-            "the tracks it applies to (`track a`, `tracks a, b`, `tracks tagged t`, `tracks where ...`, `all tracks`)"
-        }
-        cmp_op => "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)",
-        kw_in | not_in | kw_contains => "`in`, `not in` or `contains`",
-        kw_and | kw_or => "`and` or `or`",
-        add_op | mul_op => "an operator (`+`, `-`, `*`, `/`)",
-        string | string_inner => "a string in double quotes",
-        number | int | float => "a number",
-        duration => "a duration such as `14d`",
-        rule_id => "a rule id",
-        name | bare | id_chars => "a track or tag id",
-        history_arg => "a track id or `tagged <tag>`",
-        kw_by => "`by <number>`",
-        kw_tagged | kw_where => "`tagged` or `where`",
-        list => "a list `[a, b]`",
-        _ => "an expression",
-    }
-}
-
-fn syntax_problem(
-    e: &pest::error::Error<Rule>,
-    text: &str,
-    path: &Path,
-    src: &Arc<NamedSource<String>>,
-) -> Problem {
-    let pos = match e.location {
-        pest::error::InputLocation::Pos(p) => p,
-        pest::error::InputLocation::Span((s, _)) => s,
-    };
-    let mut wanted: Vec<&'static str> = Vec::new();
-    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
-        for r in positives {
-            let d = describe(*r);
-            if !wanted.contains(&d) {
-                wanted.push(d);
-            }
-        }
-    }
-    wanted.sort_by_key(|d| !d.starts_with("an effect"));
-    let expected = match wanted.len() {
-        0 => "something else".to_owned(),
-        1 => wanted[0].to_owned(),
-        n => format!("{} or {}", wanted[..n - 1].join(", "), wanted[n - 1]),
-    };
-    let rest = text.get(pos..).unwrap_or("");
-    let word = rest
-        .char_indices()
-        .find(|(_, c)| c.is_whitespace())
-        .map_or(rest, |(i, _)| &rest[..i]);
-    let (found_desc, len) = if rest.is_empty() {
-        ("the end of the file".to_owned(), 0)
-    } else if rest.starts_with(BOM) {
-        (
-            "a byte order mark (U+FEFF), which may only start the file".to_owned(),
-            BOM.len_utf8(),
-        )
-    } else if word.is_empty() {
-        ("a line break".to_owned(), 1)
-    } else {
-        // The token up to the next space, at most 24 characters of it.
-        let cut = word.char_indices().nth(24).map_or(word.len(), |(i, _)| i);
-        let more = if cut < word.len() { "…" } else { "" };
-        (format!("`{}{more}`", &word[..cut]), cut)
-    };
-    let mut p = Problem::error(
-        "rules::syntax",
-        path,
-        format!("expected {expected}, found {found_desc}"),
-    )
-    .at(
-        src,
-        (pos, len),
-        format!("expected {}", wanted.first().copied().unwrap_or("more")),
-    );
-    // A misspelt keyword parses as a metadata key and then fails for want of a string.
-    let before = text.get(..pos).unwrap_or("").trim_end();
-    let prev: String = before
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    if wanted.iter().any(|w| w.starts_with("a string")) && !prev.is_empty() {
-        let keywords = [
-            "because", "when", "forbid", "only", "boost", "penalize", "rule",
-        ];
-        if let Some(k) = super::suggest::closest(&prev, keywords.iter().copied()) {
-            p = p.with_help(format!(
-                "`{}` is read as a metadata key; did you mean the keyword `{k}`?",
-                clip(&prev)
-            ));
-        } else {
-            p = p.with_help(
-                "metadata lines are a key and a string, e.g. `owner \"compliance@bank\"`",
-            );
-        }
-    } else if wanted.iter().any(|w| w.starts_with("an effect")) {
-        p = p.with_help(
-            "each rule ends with one effect, e.g. `forbid tracks tagged credit` or `boost track a by 0.5`",
-        );
-    }
-    p
 }
 
 struct Builder<'a> {
@@ -827,23 +622,6 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nesting_counts_parentheses_and_chained_nots() {
-        assert_eq!(too_deep("rule r when ((a)) forbid track t"), None);
-        let deep = format!("when {}a", "(".repeat(MAX_NESTING + 1));
-        assert_eq!(too_deep(&deep), Some(5 + MAX_NESTING));
-        let nots = format!("when {}a", "not ".repeat(MAX_NESTING + 1));
-        assert!(too_deep(&nots).is_some());
-        // `and` ends a chain of `not`s; closing parentheses unwind.
-        let flat = format!("when {}", vec!["not a"; 200].join(" and "));
-        assert_eq!(too_deep(&flat), None);
-        let seq = format!("when {}", vec!["(not (a))"; 200].join(" or "));
-        assert_eq!(too_deep(&seq), None);
-        // Parentheses in strings and comments do not count.
-        let quoted = format!("because \"{}\" # {}", "(".repeat(100), "(".repeat(100));
-        assert_eq!(too_deep(&quoted), None);
-    }
 
     #[test]
     fn syntax_errors_name_what_was_expected_not_grammar_rules() {

@@ -1,0 +1,452 @@
+//! Lints: likely mistakes in rules that are well-formed and well-typed — a rule
+//! without a reason, an optional attribute read without `has`, an optional track
+//! attribute some targeted tracks do not set, an attribute compared with itself,
+//! a division by a literal zero, bounds that contradict each other. A pass of its
+//! own over each rule, after the type checker (`check.rs`); every lint is a
+//! warning, so it never rejects a bundle.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use miette::NamedSource;
+
+use super::ast::*;
+use super::suggest::clip;
+use super::typed::{CVal, TExpr, ValKind};
+use super::{EffectKind, RuleEnv};
+use crate::diag::Problem;
+use crate::trackset::TrackSet;
+
+/// Where a lint walk stands in a condition.
+#[derive(Default)]
+struct Ctx {
+    /// Inside a track predicate (`track.<attr>` reads the track under test).
+    in_track: bool,
+    /// Optional context slots a surrounding `has` guards.
+    guards: Vec<u32>,
+    /// Optional track attribute slots a surrounding `has track.<name>` guards.
+    track_guards: Vec<u32>,
+    /// The tracks a `tracks tagged ... where` predicate is tested on (`None`: all).
+    track_base: Option<TrackSet>,
+}
+
+/// Lints one rule; `cond` is its checked condition, when it has one that type-checked.
+pub(super) fn lint_rule(
+    env: RuleEnv<'_>,
+    r: &RuleDef,
+    cond: Option<&TExpr>,
+    path: &Path,
+    src: &Arc<NamedSource<String>>,
+    out: &mut Vec<Problem>,
+) {
+    let mut l = Lints {
+        env,
+        path,
+        src,
+        out,
+        effect: match r.effect.kind {
+            EffectAst::Forbid => EffectKind::Forbid,
+            EffectAst::Only => EffectKind::Only,
+            EffectAst::Boost(_) | EffectAst::Penalize(_) => EffectKind::Boost,
+        },
+        has_when: r.when.is_some(),
+    };
+    if r.because.is_none() {
+        l.warn(
+            "rules::missing-because",
+            r.id.span,
+            format!("rule `{}` gives no reason", clip(&r.id.text)),
+            "no `because`",
+        )
+        .help = Some(
+            "add `because \"...\"`: the reason is shown to agents and auditors when the rule applies"
+                .into(),
+        );
+    }
+    if let Some(w) = &r.when {
+        l.walk(w, &mut Ctx::default());
+    }
+    if let Some(c) = cond {
+        l.never_matches(c, r);
+    }
+    match &r.effect.targets {
+        Targets::Tagged {
+            tags,
+            filter: Some(f),
+        } => {
+            let cat = env.catalog;
+            let mut base = TrackSet::empty(cat.len());
+            for t in tags {
+                if let Some(s) = cat.tagged(&t.text) {
+                    base.union_with(s);
+                }
+            }
+            let mut ctx = Ctx {
+                in_track: true,
+                track_base: Some(base),
+                ..Ctx::default()
+            };
+            l.walk(f, &mut ctx);
+        }
+        Targets::Where(f) => l.walk(
+            f,
+            &mut Ctx {
+                in_track: true,
+                ..Ctx::default()
+            },
+        ),
+        _ => {}
+    }
+}
+
+struct Lints<'e, 'o> {
+    env: RuleEnv<'e>,
+    path: &'o Path,
+    src: &'o Arc<NamedSource<String>>,
+    out: &'o mut Vec<Problem>,
+    /// What the rule does, for the consequences a warning spells out.
+    effect: EffectKind,
+    /// Whether the rule has a `when` condition.
+    has_when: bool,
+}
+
+impl Lints<'_, '_> {
+    /// Records a warning and hands it back for a hint to be added.
+    fn warn(&mut self, code: &'static str, at: Span, msg: String, label: &str) -> &mut Problem {
+        self.out
+            .push(Problem::warning(code, self.path, msg).at(self.src, at.pair(), label));
+        let n = self.out.len() - 1;
+        &mut self.out[n]
+    }
+
+    /// Visits `e` in the order the checker does: operands before the operator.
+    fn walk(&mut self, e: &Expr, ctx: &mut Ctx) {
+        match &e.kind {
+            ExprKind::Path(segs) => self.read(segs, e.span, ctx),
+            ExprKind::Not(x) => self.walk(x, ctx),
+            ExprKind::And(parts) | ExprKind::Or(parts) => {
+                let is_and = matches!(e.kind, ExprKind::And(_));
+                let mark = ctx.guards.len();
+                let track_mark = ctx.track_guards.len();
+                // `has x` guards x in the other operands of an `and`; `not has x`
+                // in the other operands of an `or` (not below itself).
+                for p in parts {
+                    let guarded = match (&p.kind, is_and) {
+                        (ExprKind::Has(s), true) => Some(s),
+                        (ExprKind::Not(n), false) => match &n.kind {
+                            ExprKind::Has(s) => Some(s),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some([h, a]) = guarded.map(|s| &s[..]) {
+                        if matches!(h.text.as_str(), "customer" | "context") {
+                            if let Some(slot) = self.env.schema.slot(&a.text) {
+                                ctx.guards.push(slot as u32);
+                            }
+                        } else if h.text == "track" && ctx.in_track {
+                            if let Some(slot) = self.env.catalog.attr_schema().slot(&a.text) {
+                                ctx.track_guards.push(slot as u32);
+                            }
+                        }
+                    }
+                }
+                for p in parts {
+                    self.walk(p, ctx);
+                }
+                ctx.guards.truncate(mark);
+                ctx.track_guards.truncate(track_mark);
+            }
+            ExprKind::Cmp(op, a, b) => {
+                self.walk(a, ctx);
+                self.walk(b, ctx);
+                self.self_compare(*op, a, b, e.span);
+            }
+            ExprKind::In { value, .. } => self.walk(value, ctx),
+            ExprKind::Contains(a, b) => {
+                self.walk(a, ctx);
+                self.walk(b, ctx);
+            }
+            ExprKind::Arith(op, a, b) => {
+                self.walk(a, ctx);
+                self.walk(b, ctx);
+                if *op == ArithOp::Div {
+                    self.division_by_zero(b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Warns about an optional context or track attribute read without `has`.
+    fn read(&mut self, segs: &[Name], span: Span, ctx: &Ctx) {
+        let [head, attr] = segs else { return };
+        match head.text.as_str() {
+            "customer" | "context" => {
+                let schema = self.env.schema;
+                let Some(slot) = schema.slot(&attr.text) else {
+                    return;
+                };
+                if schema.attrs()[slot].optional && !ctx.guards.contains(&(slot as u32)) {
+                    let name = format!("{}.{}", head.text, attr.text);
+                    self.warn(
+                        "rules::unguarded-optional",
+                        span,
+                        format!("fails closed when `{name}` is absent"),
+                        "optional attribute read without `has`",
+                    )
+                    .help = Some(format!(
+                        "guard it: `has {name} and ...`; without the guard the rule applies (forbids, restricts) whenever the request leaves it out"
+                    ));
+                }
+            }
+            "track" if ctx.in_track => {
+                let a = attr.text.as_str();
+                if matches!(a, "id" | "product") {
+                    return;
+                }
+                let schema = self.env.catalog.attr_schema();
+                let Some(slot) = schema.slot(a) else { return };
+                if schema.attrs()[slot].optional && !ctx.track_guards.contains(&(slot as u32)) {
+                    self.unguarded_track_attr(a, span, ctx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Warns about `customer.x <op> customer.x`, which is always true or always false.
+    fn self_compare(&mut self, op: CmpOp, a: &Expr, b: &Expr, span: Span) {
+        let slot = |e: &Expr| match &e.kind {
+            ExprKind::Path(segs) => match &segs[..] {
+                [h, attr] if matches!(h.text.as_str(), "customer" | "context") => {
+                    self.env.schema.slot(&attr.text)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let (Some(x), Some(y)) = (slot(a), slot(b)) else {
+            return;
+        };
+        if x != y {
+            return;
+        }
+        let always = matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge);
+        let name = self
+            .env
+            .schema
+            .attrs()
+            .get(x)
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| "?".into());
+        self.warn(
+            "rules::self-compare",
+            span,
+            format!(
+                "compares `customer.{name}` with itself, which is always {}",
+                if always { "true" } else { "false" }
+            ),
+            "same attribute on both sides",
+        );
+    }
+
+    /// Warns about a division by a literal zero: the rule always fails closed.
+    fn division_by_zero(&mut self, divisor: &Expr) {
+        let zero = matches!(divisor.kind, ExprKind::Int(0))
+            || matches!(divisor.kind, ExprKind::Float(x, _) if x == 0.0);
+        if !zero {
+            return;
+        }
+        let effect = self.effect;
+        self.warn(
+            "rules::division-by-zero",
+            divisor.span,
+            "division by zero".into(),
+            "divides by zero",
+        )
+        .help = Some(format!(
+            "this can never be evaluated, so the rule always fails closed ({})",
+            match effect {
+                EffectKind::Forbid => "it forbids its tracks",
+                EffectKind::Only => "it restricts to its tracks",
+                EffectKind::Boost => "its boost is never applied",
+            }
+        ));
+    }
+
+    /// Warns that a track predicate reads optional track attribute `name` without
+    /// `has`, naming the targeted tracks that lack it and what the rule does to them.
+    fn unguarded_track_attr(&mut self, name: &str, span: Span, ctx: &Ctx) {
+        let lacking: Vec<&str> = self
+            .env
+            .catalog
+            .tracks()
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                ctx.track_base.as_ref().is_none_or(|b| b.contains(*i))
+                    && !t.attrs.contains_key(name)
+            })
+            .map(|(_, t)| t.id.as_str())
+            .collect();
+        if lacking.is_empty() {
+            return;
+        }
+        let n = lacking.len();
+        let mut shown = lacking
+            .iter()
+            .take(3)
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if n > 3 {
+            shown.push_str(", ...");
+        }
+        let (they, have) = if n == 1 {
+            ("track has", "it is")
+        } else {
+            ("tracks have", "they are")
+        };
+        let when = if self.has_when {
+            "whenever its condition holds"
+        } else {
+            "on every request"
+        };
+        let consequence = match self.effect {
+            EffectKind::Forbid => format!("{have} forbidden by this rule {when}"),
+            EffectKind::Only => format!("{have} left out by this rule {when}"),
+            EffectKind::Boost => {
+                format!("the rule cannot be evaluated for them and then changes no score {when}")
+            }
+        };
+        let fix = match self.effect {
+            EffectKind::Forbid => format!(
+                "guard the read with `has track.{name} and ...` to leave them allowed, or write `not has track.{name} or ...` to forbid them on purpose"
+            ),
+            EffectKind::Only => format!(
+                "guard the read with `has track.{name} and ...` to leave them out on purpose, or write `not has track.{name} or ...` to keep them"
+            ),
+            EffectKind::Boost => format!(
+                "guard the read with `has track.{name} and ...` so the tracks that set it still get it"
+            ),
+        };
+        self.warn(
+            "rules::unguarded-track-attribute",
+            span,
+            format!("{n} {they} no `{name}` ({shown})"),
+            "optional track attribute read without `has`",
+        )
+        .help = Some(format!("{consequence}; {fix}"));
+    }
+
+    /// Warns when a condition's bounds on one quantity contradict each other or the
+    /// builtin ranges (`turns_left < 0`, `customer.age < 18 and customer.age > 65`).
+    fn never_matches(&mut self, c: &TExpr, r: &RuleDef) {
+        let mut conj: Vec<&TExpr> = Vec::new();
+        match c {
+            TExpr::And(v) => conj.extend(v.iter()),
+            other => conj.push(other),
+        }
+        let max = f64::from(self.env.max_turns);
+        let mut bounds: Vec<(String, f64, bool, f64, bool)> = Vec::new();
+        let mut dead = matches!(c, TExpr::Const(CVal::Bool(false)));
+        let mut builtin = false;
+        for leaf in conj {
+            let TExpr::Cmp(op, a, b) = leaf else { continue };
+            let (key, op, k) = match (&**a, &**b) {
+                (x, TExpr::Const(k)) => (quantity(x), *op, num(k)),
+                (TExpr::Const(k), x) => (quantity(x), op.flip(), num(k)),
+                _ => continue,
+            };
+            let (Some(key), Some(k)) = (key, k) else {
+                continue;
+            };
+            let idx = match bounds.iter().position(|b| b.0 == key) {
+                Some(i) => i,
+                None => {
+                    // A host may keep a conversation going past `max_turns` (a hard-stop
+                    // rule such as `when turn >= max_turns forbid all tracks` is how a
+                    // bundle ends it), so `turn` has no upper bound and `turns_left`
+                    // reaches 0.
+                    let init = match key.as_str() {
+                        "turn" => (0.0, true, f64::from(u32::MAX), true),
+                        "turns_left" => (0.0, true, max, true),
+                        k if k.starts_with("count") => (0.0, true, f64::from(u16::MAX), true),
+                        _ => (f64::NEG_INFINITY, true, f64::INFINITY, true),
+                    };
+                    bounds.push((key, init.0, init.1, init.2, init.3));
+                    bounds.len() - 1
+                }
+            };
+            let b = &mut bounds[idx];
+            let mut lower = |v: f64, incl: bool| {
+                if v > b.1 || (v == b.1 && !incl) {
+                    b.1 = v;
+                    b.2 = incl;
+                }
+            };
+            match op {
+                CmpOp::Gt => lower(k, false),
+                CmpOp::Ge => lower(k, true),
+                CmpOp::Eq => lower(k, true),
+                _ => {}
+            }
+            let mut upper = |v: f64, incl: bool| {
+                if v < b.3 || (v == b.3 && !incl) {
+                    b.3 = v;
+                    b.4 = incl;
+                }
+            };
+            match op {
+                CmpOp::Lt => upper(k, false),
+                CmpOp::Le => upper(k, true),
+                CmpOp::Eq => upper(k, true),
+                _ => {}
+            }
+            if b.1 > b.3 || (b.1 == b.3 && !(b.2 && b.4)) {
+                dead = true;
+                builtin |= b.0.starts_with("turn") || b.0.starts_with("count");
+            }
+        }
+        if dead {
+            self.warn(
+                "rules::never-matches",
+                c_span(r),
+                format!("rule `{}` can never match", clip(&r.id.text)),
+                "this condition is never true",
+            )
+            .help = Some(if builtin {
+                format!(
+                    "`turn` counts up from 0 and `turns_left` from {} down to 0 (it stays 0 once `turn` reaches `max_turns`)",
+                    self.env.max_turns
+                )
+            } else {
+                "the bounds on the same value contradict each other".to_owned()
+            });
+        }
+    }
+}
+
+/// Where a rule's condition is written (its `when`), or its id when it has none.
+pub(super) fn c_span(r: &RuleDef) -> Span {
+    r.when.as_ref().map(|w| w.span).unwrap_or(r.id.span)
+}
+
+fn quantity(e: &TExpr) -> Option<String> {
+    match e {
+        TExpr::Ctx(s, ValKind::Num) => Some(format!("ctx{s}")),
+        TExpr::Turn => Some("turn".into()),
+        TExpr::TurnsLeft => Some("turns_left".into()),
+        TExpr::Count(v) => Some(format!("count{v:?}")),
+        _ => None,
+    }
+}
+
+fn num(c: &CVal) -> Option<f64> {
+    match c {
+        CVal::Int(i) => Some(*i as f64),
+        CVal::Float(x) => Some(*x),
+        _ => None,
+    }
+}
