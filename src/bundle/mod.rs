@@ -10,6 +10,7 @@ mod locate;
 mod manifest;
 mod paths;
 mod read;
+mod seal;
 mod template;
 
 use crate::names::NameIndex;
@@ -23,6 +24,7 @@ use thread_local::ThreadLocal;
 pub use manifest::{Manifest, SelectionMode, FORMAT_VERSION};
 pub use paths::Escape;
 pub use read::{read_bounded, FileKind, ReadError};
+pub use seal::{seal, Sealed};
 pub use template::Template;
 
 use crate::catalog::{Catalog, CatalogError};
