@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::locate::Seg;
 use super::{listed_file, read_bounded, read_manifest_in, real_dir, LoadError, ReadError};
-use crate::diag::Problem;
+use crate::diag::{Code, Problem};
 
 /// What sealing changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub fn seal(dir: &Path) -> Result<Sealed, LoadError> {
         listed_file(&root, &text, &[Seg::Key("policy"), Seg::Key("file")], &rel).map_err(single)?;
     let bytes = read_bounded(&policy, crate::policy::MAX_POLICY_BYTES).map_err(|e| {
         single(Problem::error(
-            "bundle::policy",
+            Code::BundlePolicy,
             Path::new(&rel),
             match e {
                 e @ ReadError::TooLarge { .. } => format!("policy {e}"),
@@ -66,7 +66,7 @@ pub fn seal(dir: &Path) -> Result<Sealed, LoadError> {
     }
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         single(Problem::error(
-            "bundle::manifest",
+            Code::BundleManifest,
             shown,
             e.message().to_owned(),
         ))
@@ -77,7 +77,7 @@ pub fn seal(dir: &Path) -> Result<Sealed, LoadError> {
         .as_table_like_mut()
         .ok_or_else(|| {
             single(Problem::error(
-                "bundle::manifest",
+                Code::BundleManifest,
                 shown,
                 "`policy` is not a table",
             ))
@@ -98,7 +98,7 @@ pub fn seal(dir: &Path) -> Result<Sealed, LoadError> {
     }
     let manifest_path = super::paths::contained(&root, shown).unwrap_or_else(|_| root.join(shown));
     write_replacing(&manifest_path, doc.to_string().as_bytes())
-        .map_err(|e| single(Problem::error("bundle::unwritable", shown, e)))?;
+        .map_err(|e| single(Problem::error(Code::BundleUnwritable, shown, e)))?;
     Ok(sealed)
 }
 

@@ -14,7 +14,7 @@ use miette::NamedSource;
 use super::ast::*;
 use super::{EffectKind, RuleEnv, RuleInfo};
 use crate::context::{AttrType, Val};
-use crate::diag::Problem;
+use crate::diag::{Code, Problem};
 use crate::trackset::TrackSet;
 
 /// A constant value, owned by the compiled rule set.
@@ -328,7 +328,7 @@ impl<'e> Checker<'e> {
     fn error(
         &mut self,
         sc: &Scope,
-        code: &'static str,
+        code: Code,
         at: Span,
         msg: String,
         label: &str,
@@ -336,14 +336,7 @@ impl<'e> Checker<'e> {
         self.push(Problem::error(code, sc.path, msg).at(sc.src, at.pair(), label))
     }
 
-    fn warn(
-        &mut self,
-        sc: &Scope,
-        code: &'static str,
-        at: Span,
-        msg: String,
-        label: &str,
-    ) -> &mut Problem {
+    fn warn(&mut self, sc: &Scope, code: Code, at: Span, msg: String, label: &str) -> &mut Problem {
         self.push(Problem::warning(code, sc.path, msg).at(sc.src, at.pair(), label))
     }
 
@@ -372,7 +365,7 @@ impl<'e> Checker<'e> {
             if self.n_rules == MAX_RULES + 1 {
                 self.problems.push(
                     Problem::error(
-                        "rules::too-many-rules",
+                        Code::RulesTooManyRules,
                         path,
                         format!("the bundle has more than {MAX_RULES} rules"),
                     )
@@ -425,7 +418,7 @@ impl<'e> Checker<'e> {
                 );
                 self.error(
                     &sc,
-                    "rules::duplicate-id",
+                    Code::RulesDuplicateId,
                     r.id.span,
                     format!("rule id `{}` is used twice", r.id.text),
                     "second use",
@@ -441,7 +434,7 @@ impl<'e> Checker<'e> {
         if r.because.is_none() {
             self.warn(
                 &sc,
-                "rules::missing-because",
+                Code::RulesMissingBecause,
                 r.id.span,
                 format!("rule `{}` gives no reason", r.id.text),
                 "no `because`",
@@ -475,7 +468,7 @@ impl<'e> Checker<'e> {
             if !(n.value as f32).is_finite() {
                 self.error(
                     &sc,
-                    "rules::bad-number",
+                    Code::RulesBadNumber,
                     n.span,
                     format!("`{}` is too large for a score", n.text),
                     "not finite",
@@ -574,7 +567,7 @@ impl<'e> Checker<'e> {
         let hint = did_you_mean(&id.text, cat.tracks().iter().map(|t| t.id.as_str()));
         let p = self.error(
             sc,
-            "rules::unknown-track",
+            Code::RulesUnknownTrack,
             id.span,
             format!("unknown track `{}`", id.text),
             "not in the catalog",
@@ -591,7 +584,7 @@ impl<'e> Checker<'e> {
         let hint = did_you_mean(&tag.text, cat.tags());
         let p = self.error(
             sc,
-            "rules::unknown-tag",
+            Code::RulesUnknownTag,
             tag.span,
             format!("no track is tagged `{}`", tag.text),
             "unknown tag",
@@ -621,9 +614,9 @@ impl<'e> Checker<'e> {
                 t => format!("expected a condition (true or false), found {}", t.a()),
             };
             let code = if matches!(ty, Ty::Bare(_)) {
-                "rules::unknown-attribute"
+                Code::RulesUnknownAttribute
             } else {
-                "rules::type-mismatch"
+                Code::RulesTypeMismatch
             };
             self.error(sc, code, e.span, msg, "not a condition").help = help;
             return None;
@@ -675,7 +668,7 @@ impl<'e> Checker<'e> {
                             let name = format!("{}.{}", head.text, attr.text);
                             self.warn(
                                 sc,
-                                "rules::unguarded-optional",
+                                Code::RulesUnguardedOptional,
                                 span,
                                 format!("fails closed when `{name}` is absent"),
                                 "optional attribute read without `has`",
@@ -696,7 +689,7 @@ impl<'e> Checker<'e> {
                         );
                         self.error(
                             sc,
-                            "rules::unknown-attribute",
+                            Code::RulesUnknownAttribute,
                             attr.span,
                             format!("unknown context attribute `{}`", attr.text),
                             "not in the context schema",
@@ -720,7 +713,7 @@ impl<'e> Checker<'e> {
                 if !sc.in_track {
                     self.error(
                         sc,
-                        "rules::track-outside-targets",
+                        Code::RulesTrackOutsideTargets,
                         span,
                         format!(
                             "`track.{}` is only known inside `tracks where ...`",
@@ -755,7 +748,7 @@ impl<'e> Checker<'e> {
                                 );
                                 self.error(
                                     sc,
-                                    "rules::unknown-track-attribute",
+                                    Code::RulesUnknownTrackAttribute,
                                     attr.span,
                                     format!("unknown track attribute `{a}`"),
                                     "not declared in the catalog",
@@ -777,7 +770,7 @@ impl<'e> Checker<'e> {
                 };
                 self.error(
                     sc,
-                    "rules::unknown-attribute",
+                    Code::RulesUnknownAttribute,
                     span,
                     format!("unknown attribute `{}`", whole.join(".")),
                     "unknown",
@@ -847,7 +840,7 @@ impl<'e> Checker<'e> {
         };
         self.warn(
             sc,
-            "rules::unguarded-track-attribute",
+            Code::RulesUnguardedTrackAttribute,
             span,
             format!("{n} {they} no `{name}` ({shown})"),
             "optional track attribute read without `has`",
@@ -866,7 +859,7 @@ impl<'e> Checker<'e> {
             ExprKind::List(_) => {
                 self.error(
                     sc,
-                    "rules::type-mismatch",
+                    Code::RulesTypeMismatch,
                     e.span,
                     "a list can only follow `in` or `not in`".into(),
                     "list here",
@@ -901,7 +894,7 @@ impl<'e> Checker<'e> {
                     _ => {
                         self.error(
                             sc,
-                            "rules::bad-has",
+                            Code::RulesBadHas,
                             e.span,
                             "`has` tests an attribute: `has customer.<name>`, `has last_reply` or `has track.<name>`".into(),
                             "not an attribute",
@@ -917,7 +910,7 @@ impl<'e> Checker<'e> {
                 if !sc.in_track {
                     self.error(
                         sc,
-                        "rules::track-outside-targets",
+                        Code::RulesTrackOutsideTargets,
                         e.span,
                         "`track tagged` is only known inside `tracks where ...`".into(),
                         "no track here",
@@ -988,7 +981,7 @@ impl<'e> Checker<'e> {
                     let h = self.attr_hint(w);
                     self.error(
                         sc,
-                        "rules::unknown-attribute",
+                        Code::RulesUnknownAttribute,
                         value.span,
                         format!("unknown attribute `{w}`"),
                         "unknown",
@@ -1018,7 +1011,7 @@ impl<'e> Checker<'e> {
                 if tya != Ty::Set {
                     self.error(
                         sc,
-                        "rules::type-mismatch",
+                        Code::RulesTypeMismatch,
                         a.span,
                         format!(
                             "`contains` needs a set attribute on its left, found {}",
@@ -1033,7 +1026,7 @@ impl<'e> Checker<'e> {
                         .then(|| "write the item as a string in double quotes".to_owned());
                     self.error(
                         sc,
-                        "rules::type-mismatch",
+                        Code::RulesTypeMismatch,
                         b.span,
                         format!("a set contains strings, found {}", tyb.a()),
                         "not a string",
@@ -1057,7 +1050,7 @@ impl<'e> Checker<'e> {
                     _ => {
                         self.error(
                             sc,
-                            "rules::type-mismatch",
+                            Code::RulesTypeMismatch,
                             e.span,
                             format!(
                                 "cannot apply `{}` to {} and {}",
@@ -1094,7 +1087,7 @@ impl<'e> Checker<'e> {
                         .unwrap_or_else(|| format!("the variants are: {}", vs.join(", ")));
                     self.error(
                         sc,
-                        "rules::unknown-variant",
+                        Code::RulesUnknownVariant,
                         it.span,
                         format!("`{w}` is not a variant of this enum"),
                         "unknown variant",
@@ -1112,7 +1105,7 @@ impl<'e> Checker<'e> {
                         });
                     self.error(
                         sc,
-                        "rules::unknown-reply",
+                        Code::RulesUnknownReply,
                         it.span,
                         format!("unknown reply category `{w}`"),
                         "not in the reply vocabulary",
@@ -1153,7 +1146,7 @@ impl<'e> Checker<'e> {
                 };
                 self.error(
                     sc,
-                    "rules::type-mismatch",
+                    Code::RulesTypeMismatch,
                     it.span,
                     format!("expected {} value here, found {found}", ty.a()),
                     "wrong type",
@@ -1183,7 +1176,7 @@ impl<'e> Checker<'e> {
             let h = this.attr_hint(w);
             this.error(
                 sc,
-                "rules::unknown-attribute",
+                Code::RulesUnknownAttribute,
                 e.span,
                 format!("unknown attribute `{w}`"),
                 "unknown",
@@ -1202,7 +1195,7 @@ impl<'e> Checker<'e> {
                     if self.attr_hint(w).is_none() {
                         self.error(
                             sc,
-                            "rules::type-mismatch",
+                            Code::RulesTypeMismatch,
                             e.span,
                             format!("`{w}` is neither an attribute nor a string"),
                             "bare word",
@@ -1254,7 +1247,7 @@ impl<'e> Checker<'e> {
                     }
                     _ => None,
                 };
-                self.error(sc, "rules::type-mismatch", span, msg, "type mismatch")
+                self.error(sc, Code::RulesTypeMismatch, span, msg, "type mismatch")
                     .help = help;
                 return None;
             }
@@ -1265,7 +1258,7 @@ impl<'e> Checker<'e> {
                 let always = matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge);
                 self.warn(
                     sc,
-                    "rules::self-compare",
+                    Code::RulesSelfCompare,
                     span,
                     format!(
                         "compares `customer.{}` with itself, which is always {}",
@@ -1356,7 +1349,7 @@ impl<'e> Checker<'e> {
         if dead {
             self.warn(
                 sc,
-                "rules::never-matches",
+                Code::RulesNeverMatches,
                 c_span(r),
                 format!("rule `{}` can never match", r.id.text),
                 "this condition is never true",

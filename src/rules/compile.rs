@@ -14,7 +14,7 @@ use super::check::{CVal, CheckedRule, TExpr, TTargets, ValKind};
 use super::eval::{truth, Env};
 use super::{EffectKind, EvalError, RuleEnv, RuleInfo};
 use crate::context::{AttrType, Val};
-use crate::diag::Problem;
+use crate::diag::{Code, Problem};
 use crate::trackset::TrackSet;
 use crate::turn::TurnView;
 
@@ -440,7 +440,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         if matches!(cond, Cond::Never) && !matches!(c.cond, Some(TExpr::Const(CVal::Bool(false)))) {
             warnings.push(
                 Problem::warning(
-                    "rules::never-matches",
+                    Code::RulesNeverMatches,
                     &c.info.file,
                     format!("rule `{}` can never match", c.info.id),
                 )
@@ -500,7 +500,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                 if s.is_empty() {
                     warnings.push(
                         Problem::warning(
-                            "rules::empty-only",
+                            Code::RulesEmptyOnly,
                             &c.info.file,
                             format!("rule `{}` allows no track at all", c.info.id),
                         )

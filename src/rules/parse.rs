@@ -13,7 +13,7 @@ use pest::iterators::Pair;
 use pest::Parser;
 
 use super::ast::*;
-use crate::diag::{named_source, Problem};
+use crate::diag::{named_source, Code, Problem};
 
 /// Largest rules file accepted, in bytes.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -41,7 +41,7 @@ pub(crate) fn parse_with(
 ) -> Result<RulesFile, Vec<Problem>> {
     if text.len() > MAX_FILE_BYTES {
         return Err(vec![Problem::error(
-            "rules::too-large",
+            Code::RulesTooLarge,
             path,
             format!(
                 "rules file is {} bytes, more than the limit of {MAX_FILE_BYTES}",
@@ -52,7 +52,7 @@ pub(crate) fn parse_with(
     }
     if let Some(at) = too_deep(text) {
         return Err(vec![Problem::error(
-            "rules::too-deep",
+            Code::RulesTooDeep,
             path,
             format!("condition is nested more than {MAX_NESTING} levels deep"),
         )
@@ -230,7 +230,7 @@ fn syntax_problem(
         (format!("`{found}`"), found.len())
     };
     let mut p = Problem::error(
-        "rules::syntax",
+        Code::RulesSyntax,
         path,
         format!("expected {expected}, found {found_desc}"),
     )
@@ -310,7 +310,7 @@ fn unescape(raw: &str) -> String {
 }
 
 impl Builder<'_> {
-    fn err(&mut self, code: &'static str, at: Span, msg: String, label: &str) -> &mut Problem {
+    fn err(&mut self, code: Code, at: Span, msg: String, label: &str) -> &mut Problem {
         self.problems
             .push(Problem::error(code, self.path, msg).at(self.src, at.pair(), label));
         let n = self.problems.len() - 1;
@@ -362,7 +362,7 @@ impl Builder<'_> {
                     let csp = span(&c);
                     if because.is_some() {
                         self.err(
-                            "rules::duplicate-clause",
+                            Code::RulesDuplicateClause,
                             csp,
                             format!("rule `{}` has two `because` clauses", id.text),
                             "second reason",
@@ -387,7 +387,7 @@ impl Builder<'_> {
                     let csp = span(&c);
                     if when.is_some() {
                         self.err(
-                            "rules::duplicate-clause",
+                            Code::RulesDuplicateClause,
                             csp,
                             format!("rule `{}` has two `when` clauses", id.text),
                             "second condition",
@@ -404,7 +404,7 @@ impl Builder<'_> {
                     if let Some(first) = &effect {
                         let (l, col) = crate::diag::line_col(self.src.inner(), first.span.start);
                         self.err(
-                            "rules::two-effects",
+                            Code::RulesTwoEffects,
                             csp,
                             format!("rule `{}` has two effects", id.text),
                             "second effect",
@@ -422,7 +422,7 @@ impl Builder<'_> {
         }
         let Some(effect) = effect else {
             self.err(
-                "rules::missing-effect",
+                Code::RulesMissingEffect,
                 id.span,
                 format!("rule `{}` has no effect", id.text),
                 "this rule",
@@ -465,7 +465,7 @@ impl Builder<'_> {
                 let value: f64 = text.parse().unwrap_or(f64::INFINITY);
                 if !value.is_finite() {
                     self.err(
-                        "rules::bad-number",
+                        Code::RulesBadNumber,
                         nsp,
                         format!("`{text}` is not a finite number"),
                         "too large",
@@ -604,7 +604,7 @@ impl Builder<'_> {
                     n += 1;
                     if n > MAX_CHAIN {
                         self.err(
-                            "rules::too-long",
+                            Code::RulesTooLong,
                             sp,
                             format!("more than {MAX_CHAIN} operators in one arithmetic expression"),
                             "too long",
@@ -638,7 +638,7 @@ impl Builder<'_> {
                 for x in p.into_inner() {
                     if items.len() >= MAX_LIST_ITEMS {
                         self.err(
-                            "rules::list-too-long",
+                            Code::RulesListTooLong,
                             sp,
                             format!("list has more than {MAX_LIST_ITEMS} items"),
                             "this list",
@@ -657,7 +657,7 @@ impl Builder<'_> {
                 Ok(v) => ExprKind::Int(v),
                 Err(_) => {
                     self.err(
-                        "rules::bad-number",
+                        Code::RulesBadNumber,
                         sp,
                         format!("`{}` does not fit in a 64-bit integer", p.as_str()),
                         "too large",
@@ -669,7 +669,7 @@ impl Builder<'_> {
                 let v: f64 = p.as_str().parse().unwrap_or(f64::INFINITY);
                 if !v.is_finite() {
                     self.err(
-                        "rules::bad-number",
+                        Code::RulesBadNumber,
                         sp,
                         format!("`{}` is not a finite number", p.as_str()),
                         "too large",
@@ -681,7 +681,7 @@ impl Builder<'_> {
             Rule::duration => match crate::context::parse_duration(p.as_str()) {
                 Ok(ms) => ExprKind::Duration(ms, p.as_str().to_owned()),
                 Err(e) => {
-                    self.err("rules::bad-number", sp, e, "bad duration");
+                    self.err(Code::RulesBadNumber, sp, e, "bad duration");
                     return None;
                 }
             },
