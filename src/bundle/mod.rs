@@ -274,6 +274,7 @@ fn outside_problem(
 
 /// The real path of the file `rel` that the manifest names at `key`, checked to be
 /// inside the bundle's real directory `root`.
+#[allow(clippy::result_large_err)] // cold path: a file is named once per load
 fn listed_file(root: &Path, text: &str, key: &[Seg<'_>], rel: &str) -> Result<PathBuf, Problem> {
     paths::contained(root, Path::new(rel)).map_err(|escape| {
         let src = named_source(Path::new("bundle.toml"), text);
@@ -281,22 +282,32 @@ fn listed_file(root: &Path, text: &str, key: &[Seg<'_>], rel: &str) -> Result<Pa
     })
 }
 
-/// The rule files the bundle in `dir` lists, each as `(shown, real)`: the path to
-/// show (`dir` joined with the manifest's entry) and the real path inside the
-/// bundle directory to read and write. Entries that lead outside are left out and
+/// The rule files the bundle in `dir` lists. Entries that lead outside are left out and
 /// reported in the second list; a manifest that cannot be read is an error.
-pub fn listed_rule_files(dir: &Path) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<Problem>), LoadError> {
+pub fn listed_rule_files(dir: &Path) -> Result<(Vec<ListedFile>, Vec<Problem>), LoadError> {
     let root = real_dir(dir)?;
     let (manifest, text) = read_manifest_in(dir, &root)?;
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for (i, rel) in manifest.rules.iter().enumerate() {
         match listed_file(&root, &text, &[Seg::Key("rules"), Seg::Index(i)], rel) {
-            Ok(real) => files.push((dir.join(rel), real)),
+            Ok(real) => files.push(ListedFile {
+                shown: dir.join(rel),
+                real,
+            }),
             Err(p) => problems.push(p),
         }
     }
     Ok((files, problems))
+}
+
+/// A file a bundle lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedFile {
+    /// The path to show: the bundle directory as given, joined with the manifest's entry.
+    pub shown: PathBuf,
+    /// The real path, inside the bundle's real directory: what to read and write.
+    pub real: PathBuf,
 }
 
 /// A did-you-mean for an unknown key or kind (serde's "unknown field `tag`,
@@ -391,6 +402,7 @@ impl BundleTemplate {
 
     /// Reads the rule test case file the manifest lists as `tests[i]`, from inside
     /// the bundle directory (as resolved when the bundle was loaded).
+    #[allow(clippy::result_large_err)] // cold path: read once per test run
     pub(crate) fn read_test_file(&self, i: usize) -> Result<String, Problem> {
         let rel = self.manifest.tests.get(i).map_or("", String::as_str);
         let key = [Seg::Key("tests"), Seg::Index(i)];

@@ -237,7 +237,7 @@ fn rule_files(paths: &[PathBuf]) -> (Vec<(PathBuf, PathBuf)>, bool) {
                         eprint!("{}", render(&outside));
                         bad = true;
                     }
-                    out.extend(files);
+                    out.extend(files.into_iter().map(|f| (f.shown, f.real)));
                 }
                 Err(e) => {
                     eprint!("{}", render(&e.problems));
