@@ -66,7 +66,7 @@ mod turn;
 
 pub use bundle::{Bundle, LoadError};
 pub use context::{Context, Value};
-pub use diag::{render, Problem, Severity};
+pub use diag::{render, Code, Problem, Severity};
 pub use engine::{
     DecideError, Decision, Engine, History, MaskReason, Masked, PolicyUse, Ranked, Request,
     MAX_HISTORY, MAX_REQUEST_BYTES,

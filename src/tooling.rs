@@ -7,7 +7,7 @@
 //!   [`Resolved`]);
 //! - reading files: [`read_bounded`] (regular files only, never past a limit) and
 //!   [`read_text`]; the rule files a bundle lists, inside its directory
-//!   ([`listed_rule_files`]);
+//!   ([`listed_rule_files`]); sealing a bundle's policy checksum ([`seal`]);
 //! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`];
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`];
@@ -18,8 +18,8 @@
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
 pub use crate::bundle::{
-    listed_rule_files, read_bounded, read_text, BundleTemplate, Escape, FileKind, Manifest,
-    ReadError, GENERATED_RULES_FILE, GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES,
+    listed_rule_files, read_bounded, read_text, seal, BundleTemplate, Escape, FileKind, Manifest,
+    ReadError, Sealed, GENERATED_RULES_FILE, GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES,
     MAX_TEXT_FILE_BYTES,
 };
 pub use crate::cases::run_all;

@@ -52,7 +52,7 @@ fn compile_errors(text: String) -> Vec<String> {
 fn format_errors(text: String) -> Vec<String> {
     on_small_stack(move || match format_rules(&text, Path::new("test.rules")) {
         Ok(_) => Vec::new(),
-        Err(p) => p.iter().map(|p| p.code.to_owned()).collect(),
+        Err(p) => p.iter().map(|p| p.code.to_string()).collect(),
     })
 }
 

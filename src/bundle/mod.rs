@@ -10,6 +10,7 @@ mod locate;
 mod manifest;
 mod paths;
 mod read;
+mod seal;
 mod template;
 
 use crate::names::NameIndex;
@@ -23,11 +24,12 @@ use thread_local::ThreadLocal;
 pub use manifest::{Manifest, SelectionMode, FORMAT_VERSION};
 pub use paths::Escape;
 pub use read::{read_bounded, FileKind, ReadError};
+pub use seal::{seal, Sealed};
 pub use template::Template;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::context::{AttrDecl, AttrType, Schema};
-use crate::diag::{named_source, Problem};
+use crate::diag::{named_source, Code, Problem};
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::policy::{Policy, PolicyIo};
 use crate::rules::{self, RuleEnv, RuleSet, RuleSource, Verdict};
@@ -150,10 +152,10 @@ pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
 #[allow(clippy::result_large_err)] // cold path: a file is read once per load
 fn read_text_within(path: &Path, shown: &Path, limit: u64) -> Result<String, Problem> {
     let bytes = read_bounded(path, limit).map_err(|e| match e {
-        ReadError::TooLarge { .. } => Problem::error("bundle::too-large", shown, e.to_string())
+        ReadError::TooLarge { .. } => Problem::error(Code::BundleTooLarge, shown, e.to_string())
             .with_help("split it into several files"),
         e => Problem::error(
-            "bundle::unreadable",
+            Code::BundleUnreadable,
             shown,
             format!("cannot read file: {e}"),
         ),
@@ -161,7 +163,7 @@ fn read_text_within(path: &Path, shown: &Path, limit: u64) -> Result<String, Pro
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        Problem::error("bundle::not-utf8", shown, "file is not valid UTF-8").at(
+        Problem::error(Code::BundleNotUtf8, shown, "file is not valid UTF-8").at(
             &named_source(shown, &text),
             (at, 1),
             "invalid byte here",
@@ -174,7 +176,7 @@ fn manifest_problem(
     text: &str,
     src: &std::sync::Arc<miette::NamedSource<String>>,
     key: &str,
-    code: &'static str,
+    code: Code,
     msg: String,
     help: Option<&str>,
 ) -> Problem {
@@ -192,7 +194,7 @@ fn manifest_problem(
 fn located_problem(
     src: &std::sync::Arc<miette::NamedSource<String>>,
     span: Option<std::ops::Range<usize>>,
-    code: &'static str,
+    code: Code,
     msg: String,
     help: Option<&str>,
 ) -> Problem {
@@ -223,7 +225,8 @@ fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
 /// The real directory of the bundle in `dir`, every symlink on the way resolved
 /// once, so that a `current` link flipped while loading cannot mix two bundles.
 fn real_dir(dir: &Path) -> Result<PathBuf, LoadError> {
-    let fail = |msg: String| LoadError::single(dir, Problem::error("bundle::unreadable", dir, msg));
+    let fail =
+        |msg: String| LoadError::single(dir, Problem::error(Code::BundleUnreadable, dir, msg));
     let root = std::fs::canonicalize(dir).map_err(|e| {
         fail(format!(
             "cannot read the bundle directory: {}",
@@ -263,7 +266,7 @@ fn outside_problem(
     located_problem(
         src,
         locator.find(key),
-        "bundle::outside",
+        Code::BundleOutside,
         format!("`{name}` names `{rel}`, which is outside the bundle directory ({escape})"),
         Some("a bundle's files live in its directory: name them by a path relative to it that stays inside"),
     )
@@ -271,6 +274,7 @@ fn outside_problem(
 
 /// The real path of the file `rel` that the manifest names at `key`, checked to be
 /// inside the bundle's real directory `root`.
+#[allow(clippy::result_large_err)] // cold path: a file is named once per load
 fn listed_file(root: &Path, text: &str, key: &[Seg<'_>], rel: &str) -> Result<PathBuf, Problem> {
     paths::contained(root, Path::new(rel)).map_err(|escape| {
         let src = named_source(Path::new("bundle.toml"), text);
@@ -278,22 +282,32 @@ fn listed_file(root: &Path, text: &str, key: &[Seg<'_>], rel: &str) -> Result<Pa
     })
 }
 
-/// The rule files the bundle in `dir` lists, each as `(shown, real)`: the path to
-/// show (`dir` joined with the manifest's entry) and the real path inside the
-/// bundle directory to read and write. Entries that lead outside are left out and
+/// The rule files the bundle in `dir` lists. Entries that lead outside are left out and
 /// reported in the second list; a manifest that cannot be read is an error.
-pub fn listed_rule_files(dir: &Path) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<Problem>), LoadError> {
+pub fn listed_rule_files(dir: &Path) -> Result<(Vec<ListedFile>, Vec<Problem>), LoadError> {
     let root = real_dir(dir)?;
     let (manifest, text) = read_manifest_in(dir, &root)?;
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for (i, rel) in manifest.rules.iter().enumerate() {
         match listed_file(&root, &text, &[Seg::Key("rules"), Seg::Index(i)], rel) {
-            Ok(real) => files.push((dir.join(rel), real)),
+            Ok(real) => files.push(ListedFile {
+                shown: dir.join(rel),
+                real,
+            }),
             Err(p) => problems.push(p),
         }
     }
     Ok((files, problems))
+}
+
+/// A file a bundle lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedFile {
+    /// The path to show: the bundle directory as given, joined with the manifest's entry.
+    pub shown: PathBuf,
+    /// The real path, inside the bundle's real directory: what to read and write.
+    pub real: PathBuf,
 }
 
 /// A did-you-mean for an unknown key or kind (serde's "unknown field `tag`,
@@ -317,7 +331,7 @@ fn read_manifest_in(dir: &Path, root: &Path) -> Result<(Manifest, String), LoadE
         LoadError::single(
             dir,
             Problem::error(
-                "bundle::outside",
+                Code::BundleOutside,
                 &shown,
                 format!("`bundle.toml` is outside the bundle directory ({escape})"),
             ),
@@ -327,7 +341,7 @@ fn read_manifest_in(dir: &Path, root: &Path) -> Result<(Manifest, String), LoadE
         .map_err(|p| LoadError::single(dir, p))?;
     let src = named_source(&shown, &text);
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-        let mut p = Problem::error("bundle::manifest", &shown, e.message().to_owned());
+        let mut p = Problem::error(Code::BundleManifest, &shown, e.message().to_owned());
         if let Some(span) = e.span() {
             p = p.at(&src, span.start..span.end.max(span.start + 1), "here");
         }
@@ -388,6 +402,7 @@ impl BundleTemplate {
 
     /// Reads the rule test case file the manifest lists as `tests[i]`, from inside
     /// the bundle directory (as resolved when the bundle was loaded).
+    #[allow(clippy::result_large_err)] // cold path: read once per test run
     pub(crate) fn read_test_file(&self, i: usize) -> Result<String, Problem> {
         let rel = self.manifest.tests.get(i).map_or("", String::as_str);
         let key = [Seg::Key("tests"), Seg::Index(i)];
@@ -460,14 +475,14 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     let src = named_source(&shown, text);
     let locator = Locator::new(text);
     let mut problems: Vec<Problem> = Vec::new();
-    let mk = |path: &[Seg<'_>], code: &'static str, msg: String, help: Option<&str>| {
+    let mk = |path: &[Seg<'_>], code: Code, msg: String, help: Option<&str>| {
         located_problem(&src, locator.find(path), code, msg, help)
     };
 
     if manifest.format != FORMAT_VERSION {
         problems.push(mk(
                 &[Key("format")],
-                "bundle::format",
+                Code::BundleFormat,
                 format!(
                     "manifest format {} is not supported (this talktrack reads format {FORMAT_VERSION})",
                     manifest.format
@@ -478,7 +493,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     if manifest.max_turns == 0 || manifest.max_turns > MAX_TURNS_LIMIT {
         problems.push(mk(
             &[Key("max_turns")],
-            "bundle::max-turns",
+            Code::BundleMaxTurns,
             format!("`max_turns` must be between 1 and {MAX_TURNS_LIMIT}"),
             None,
         ));
@@ -486,7 +501,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     if manifest.replies.is_empty() {
         problems.push(mk(
             &[Key("replies")],
-            "bundle::replies",
+            Code::BundleReplies,
             "`replies` must list at least one user reply category".into(),
             None,
         ));
@@ -502,7 +517,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
                 .map_or(0, |(i, _)| i);
             problems.push(mk(
                 &[Key("replies"), Index(again)],
-                "bundle::replies",
+                Code::BundleReplies,
                 format!("reply category `{r}` is listed twice"),
                 None,
             ));
@@ -512,7 +527,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     if !(sel.temperature.is_finite() && sel.temperature > 0.0) {
         problems.push(mk(
             &[Key("selection"), Key("temperature")],
-            "bundle::selection",
+            Code::BundleSelection,
             "`selection.temperature` must be a positive number".into(),
             None,
         ));
@@ -520,7 +535,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     if !(0.0..=1.0).contains(&sel.epsilon) {
         problems.push(mk(
             &[Key("selection"), Key("epsilon")],
-            "bundle::selection",
+            Code::BundleSelection,
             "`selection.epsilon` must be between 0 and 1".into(),
             None,
         ));
@@ -535,7 +550,12 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
             Ok(d) => decls.push(d),
             Err(m) => {
                 broken_context.push(name);
-                problems.push(mk(&[Key("context"), Key(name)], "bundle::context", m, None));
+                problems.push(mk(
+                    &[Key("context"), Key(name)],
+                    Code::BundleContext,
+                    m,
+                    None,
+                ));
             }
         }
     }
@@ -549,7 +569,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
                 broken_track_attrs.push(name);
                 problems.push(mk(
                     &[Key("track_attributes"), Key(name)],
-                    "bundle::track-attributes",
+                    Code::BundleTrackAttributes,
                     m,
                     None,
                 ));
@@ -579,7 +599,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
                 };
                 problems.push(mk(
                     path,
-                    "bundle::catalog",
+                    Code::BundleCatalog,
                     e.to_string(),
                     Some("each `[[tracks]]` needs a unique `id`; its `attrs` must match `[track_attributes]`"),
                 ));
@@ -598,7 +618,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     if checked_catalog.is_some() && fallback.is_none() {
         problems.push(mk(
             &[Key("fallback")],
-            "bundle::fallback",
+            Code::BundleFallback,
             format!(
                 "fallback track `{}` is not in the catalog",
                 manifest.fallback
@@ -628,7 +648,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
             Err(m) => {
                 problems.push(mk(
                     &[Key("tracks"), Index(i), Key("text")],
-                    "bundle::template",
+                    Code::BundleTemplate,
                     format!("track `{}`: {m}", t.id),
                     None,
                 ));
@@ -662,7 +682,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
                 }
                 problems.push(mk(
                     &[Key("features"), Index(i)],
-                    "bundle::features",
+                    Code::BundleFeatures,
                     format!("feature {}: {m}", i + 1),
                     None,
                 ));
@@ -676,7 +696,7 @@ fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated: bool) -> 
     if manifest.rules.len() > MAX_RULE_FILES {
         problems.push(mk(
             &[Key("rules")],
-            "bundle::rules",
+            Code::BundleRules,
             format!("a bundle may list at most {MAX_RULE_FILES} rule files"),
             None,
         ));
@@ -785,7 +805,7 @@ fn unknown_feature_keys(
             let mut p = located_problem(
                 src,
                 locator.find(&[Seg::Key("features"), Seg::Index(i), Seg::Key(key)]),
-                "bundle::manifest",
+                Code::BundleManifest,
                 format!(
                     "unknown field `{key}` in a `{kind}` feature block, expected {}",
                     expected.join(", ")
@@ -807,15 +827,15 @@ fn unknown_feature_keys(
 /// Whether a rule warning depends on what the tracks are (which a stand-in
 /// catalog only approximates).
 fn about_tracks(p: &Problem) -> bool {
-    matches!(p.code, "rules::never-matches" | "rules::empty-only")
+    matches!(p.code, Code::RulesNeverMatches | Code::RulesEmptyOnly)
 }
 
 /// Whether a rule problem is an unknown attribute whose declaration is broken
 /// (and already reported in `bundle.toml`).
 fn reads_broken_attr(p: &Problem, context: &[&str], track: &[&str]) -> bool {
     let names = match p.code {
-        "rules::unknown-attribute" => context,
-        "rules::unknown-track-attribute" => track,
+        Code::RulesUnknownAttribute => context,
+        Code::RulesUnknownTrackAttribute => track,
         _ => return false,
     };
     let (Some(src), Some(span)) = (&p.source_text, p.span) else {
@@ -936,7 +956,7 @@ fn load_policy(
 ) -> Option<Policy> {
     let shown = PathBuf::from("bundle.toml");
     let src = named_source(&shown, text);
-    let mk = |key: &str, code: &'static str, msg: String, help: Option<&str>| {
+    let mk = |key: &str, code: Code, msg: String, help: Option<&str>| {
         manifest_problem(text, &src, key, code, msg, help)
     };
     let n_tracks = manifest.tracks.len();
@@ -966,7 +986,7 @@ fn load_policy(
             };
             problems.push(mk(
                 "[policy]",
-                "bundle::policy",
+                Code::BundlePolicy,
                 format!("{what}: a served bundle needs its policy"),
                 Some("declare `[policy]` with `file`, `sha256`, `input`, `output` and `scores`, or export the bundle with `talktrack-train train` (a training template needs no policy)"),
             ));
@@ -990,7 +1010,7 @@ fn load_policy(
     let mut policy = None;
     match read_bounded(&policy_path, crate::policy::MAX_POLICY_BYTES) {
         Err(ReadError::TooLarge { size, limit }) => problems.push(Problem::error(
-            "bundle::policy",
+            Code::BundlePolicy,
             &policy_rel,
             match size {
                 Some(size) => format!("policy file is {size} bytes, more than the {limit} allowed"),
@@ -998,7 +1018,7 @@ fn load_policy(
             },
         )),
         Err(e) => problems.push(Problem::error(
-            "bundle::policy",
+            Code::BundlePolicy,
             &policy_rel,
             format!("cannot read policy file: {e}"),
         )),
@@ -1007,7 +1027,7 @@ fn load_policy(
             if !actual.eq_ignore_ascii_case(manifest.policy.sha256.trim()) {
                 problems.push(mk(
                             "sha256",
-                            "bundle::checksum",
+                            Code::BundleChecksum,
                             format!(
                                 "`{}` has SHA-256 `{actual}`, the manifest says `{}`",
                                 manifest.policy.file, manifest.policy.sha256
@@ -1024,7 +1044,7 @@ fn load_policy(
                 match Policy::from_bytes_of(&bytes, &io, &policy_rel) {
                             Ok(p) => policy = Some(p),
                             Err(e) => problems.push(
-                                Problem::error("bundle::policy", &policy_rel, e.to_string())
+                                Problem::error(Code::BundlePolicy, &policy_rel, e.to_string())
                                     .with_help(format!(
                                         "the manifest expects input `{}` of shape [batch, {}] (from the feature spec) and output `{}` with one score per track ({})",
                                         io.input, io.obs_dim, io.output, io.n_tracks

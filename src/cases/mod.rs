@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::bundle::Bundle;
 use crate::context::Context;
-use crate::diag::{escape_controls as shown, named_source, Problem};
+use crate::diag::{escape_controls as shown, named_source, Code, Problem};
 use crate::engine::{decide, History, Request};
 
 /// A case file: a list of `[[case]]` tables.
@@ -81,7 +81,7 @@ pub fn load_cases(bundle: &Bundle) -> Result<Vec<(PathBuf, Case)>, Vec<Problem>>
             Ok(text) => match toml::from_str::<CaseFile>(&text) {
                 Ok(f) => out.extend(f.case.into_iter().map(|c| (shown.to_owned(), c))),
                 Err(e) => {
-                    let mut p = Problem::error("cases::syntax", shown, e.message().to_owned());
+                    let mut p = Problem::error(Code::CasesSyntax, shown, e.message().to_owned());
                     if let Some(s) = e.span() {
                         p = p.at(
                             &named_source(shown, &text),

@@ -5,7 +5,10 @@
 //! Every loader collects *all* problems before giving up, so one `talktrack
 //! check` run shows everything that needs fixing.
 
+mod code;
 mod escape;
+
+pub use code::Code;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -33,7 +36,7 @@ pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
     /// Stable machine-readable code, e.g. `rules::unknown-attribute`.
-    pub code: &'static str,
+    pub code: Code,
     /// What is wrong: lowercase, no final period, user input in backticks.
     pub message: String,
     /// The file the problem is in.
@@ -50,7 +53,7 @@ pub struct Problem {
 
 impl Problem {
     /// An error about a whole file (no span).
-    pub fn error(code: &'static str, file: &Path, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, file: &Path, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
             code,
@@ -64,7 +67,7 @@ impl Problem {
     }
 
     /// A warning about a whole file (no span).
-    pub fn warning(code: &'static str, file: &Path, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, file: &Path, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
             ..Self::error(code, file, message)

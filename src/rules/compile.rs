@@ -6,6 +6,7 @@
 //! prefix sets so that `tracks where track.min_age > customer.age` costs a
 //! binary search and a set copy at run time instead of a loop over tracks.
 
+use crate::diag::Code;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -81,7 +82,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         if matches!(cond, Cond::Never) && !matches!(c.cond, Some(TExpr::Const(CVal::Bool(false)))) {
             warnings.push(
                 Problem::warning(
-                    "rules::never-matches",
+                    Code::RulesNeverMatches,
                     &c.info.file,
                     format!("rule `{}` can never match", clip(&c.info.id)),
                 )
@@ -141,7 +142,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
                 if s.is_empty() {
                     warnings.push(
                         Problem::warning(
-                            "rules::empty-only",
+                            Code::RulesEmptyOnly,
                             &c.info.file,
                             format!("rule `{}` allows no track at all", clip(&c.info.id)),
                         )

@@ -5,6 +5,7 @@
 //! own over each rule, after the type checker (`check.rs`); every lint is a
 //! warning, so it never rejects a bundle.
 
+use crate::diag::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ pub(super) fn lint_rule(
     };
     if r.because.is_none() {
         l.warn(
-            "rules::missing-because",
+            Code::RulesMissingBecause,
             r.id.span,
             format!("rule `{}` gives no reason", clip(&r.id.text)),
             "no `because`",
@@ -112,7 +113,7 @@ struct Lints<'e, 'o> {
 
 impl Lints<'_, '_> {
     /// Records a warning and hands it back for a hint to be added.
-    fn warn(&mut self, code: &'static str, at: Span, msg: String, label: &str) -> &mut Problem {
+    fn warn(&mut self, code: Code, at: Span, msg: String, label: &str) -> &mut Problem {
         self.out
             .push(Problem::warning(code, self.path, msg).at(self.src, at.pair(), label));
         let n = self.out.len() - 1;
@@ -190,7 +191,7 @@ impl Lints<'_, '_> {
                 if schema.attrs()[slot].optional && !ctx.guards.contains(&(slot as u32)) {
                     let name = format!("{}.{}", head.text, attr.text);
                     self.warn(
-                        "rules::unguarded-optional",
+                        Code::RulesUnguardedOptional,
                         span,
                         format!("fails closed when `{name}` is absent"),
                         "optional attribute read without `has`",
@@ -241,7 +242,7 @@ impl Lints<'_, '_> {
             .map(|d| d.name.clone())
             .unwrap_or_else(|| "?".into());
         self.warn(
-            "rules::self-compare",
+            Code::RulesSelfCompare,
             span,
             format!(
                 "compares `customer.{name}` with itself, which is always {}",
@@ -260,7 +261,7 @@ impl Lints<'_, '_> {
         }
         let effect = self.effect;
         self.warn(
-            "rules::division-by-zero",
+            Code::RulesDivisionByZero,
             divisor.span,
             "division by zero".into(),
             "divides by zero",
@@ -332,7 +333,7 @@ impl Lints<'_, '_> {
             ),
         };
         self.warn(
-            "rules::unguarded-track-attribute",
+            Code::RulesUnguardedTrackAttribute,
             span,
             format!("{n} {they} no `{name}` ({shown})"),
             "optional track attribute read without `has`",
@@ -411,7 +412,7 @@ impl Lints<'_, '_> {
         }
         if dead {
             self.warn(
-                "rules::never-matches",
+                Code::RulesNeverMatches,
                 c_span(r),
                 format!("rule `{}` can never match", clip(&r.id.text)),
                 "this condition is never true",

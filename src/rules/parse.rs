@@ -5,6 +5,7 @@
 //! the tree is built, so no later stage ever meets a tree over the limits.
 //! Syntax errors are put into words in `syntax_error.rs`.
 
+use crate::diag::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ pub(crate) fn parse_with(
 ) -> Result<RulesFile, Vec<Problem>> {
     if text.len() > MAX_FILE_BYTES {
         return Err(vec![Problem::error(
-            "rules::too-large",
+            Code::RulesTooLarge,
             path,
             format!(
                 "rules file is {} bytes, more than the limit of {MAX_FILE_BYTES}",
@@ -52,7 +53,7 @@ pub(crate) fn parse_with(
     }
     if let Some(at) = too_deep(text) {
         return Err(vec![Problem::error(
-            "rules::too-deep",
+            Code::RulesTooDeep,
             path,
             format!("condition is nested more than {MAX_NESTING} levels deep"),
         )
@@ -164,7 +165,7 @@ fn unescape(raw: &str) -> String {
 }
 
 impl Builder<'_> {
-    fn err(&mut self, code: &'static str, at: Span, msg: String, label: &str) -> &mut Problem {
+    fn err(&mut self, code: Code, at: Span, msg: String, label: &str) -> &mut Problem {
         self.problems
             .push(Problem::error(code, self.path, msg).at(self.src, at.pair(), label));
         let n = self.problems.len() - 1;
@@ -216,7 +217,7 @@ impl Builder<'_> {
                     let csp = span(&c);
                     if because.is_some() {
                         self.err(
-                            "rules::duplicate-clause",
+                            Code::RulesDuplicateClause,
                             csp,
                             format!("rule `{}` has two `because` clauses", clip(&id.text)),
                             "second reason",
@@ -241,7 +242,7 @@ impl Builder<'_> {
                     let csp = span(&c);
                     if when.is_some() {
                         self.err(
-                            "rules::duplicate-clause",
+                            Code::RulesDuplicateClause,
                             csp,
                             format!("rule `{}` has two `when` clauses", clip(&id.text)),
                             "second condition",
@@ -258,7 +259,7 @@ impl Builder<'_> {
                     if let Some(first) = &effect {
                         let (l, col) = crate::diag::line_col(self.src.inner(), first.span.start);
                         self.err(
-                            "rules::two-effects",
+                            Code::RulesTwoEffects,
                             csp,
                             format!("rule `{}` has two effects", clip(&id.text)),
                             "second effect",
@@ -276,7 +277,7 @@ impl Builder<'_> {
         }
         let Some(effect) = effect else {
             self.err(
-                "rules::missing-effect",
+                Code::RulesMissingEffect,
                 id.span,
                 format!("rule `{}` has no effect", clip(&id.text)),
                 "this rule",
@@ -319,7 +320,7 @@ impl Builder<'_> {
                 let value: f64 = text.parse().unwrap_or(f64::INFINITY);
                 if !value.is_finite() {
                     self.err(
-                        "rules::bad-number",
+                        Code::RulesBadNumber,
                         nsp,
                         format!("`{}` is not a finite number", clip(&text)),
                         "too large",
@@ -420,7 +421,7 @@ impl Builder<'_> {
         self.height = if operator { below + 1 } else { 0 };
         if self.height > MAX_DEPTH {
             self.err(
-                "rules::too-deep",
+                Code::RulesTooDeep,
                 at,
                 format!("condition is more than {MAX_DEPTH} operators deep"),
                 "too deep here",
@@ -437,7 +438,7 @@ impl Builder<'_> {
                 end: self.cond_start + 1,
             };
             self.err(
-                "rules::condition-too-large",
+                Code::RulesConditionTooLarge,
                 start,
                 format!("condition has more than {MAX_NODES} values and operators"),
                 "this condition",
@@ -558,7 +559,7 @@ impl Builder<'_> {
                 for x in p.into_inner() {
                     if items.len() >= MAX_LIST_ITEMS {
                         self.err(
-                            "rules::list-too-long",
+                            Code::RulesListTooLong,
                             sp,
                             format!("list has more than {MAX_LIST_ITEMS} items"),
                             "this list",
@@ -579,7 +580,7 @@ impl Builder<'_> {
                 Ok(v) => ExprKind::Int(v),
                 Err(_) => {
                     self.err(
-                        "rules::bad-number",
+                        Code::RulesBadNumber,
                         sp,
                         format!(
                             "`{}` is too large for a 64-bit integer (at most {})",
@@ -595,7 +596,7 @@ impl Builder<'_> {
                 let v: f64 = p.as_str().parse().unwrap_or(f64::INFINITY);
                 if !v.is_finite() {
                     self.err(
-                        "rules::bad-number",
+                        Code::RulesBadNumber,
                         sp,
                         format!("`{}` is not a finite number", clip(p.as_str())),
                         "too large",
@@ -607,7 +608,7 @@ impl Builder<'_> {
             Rule::duration => match duration_ms(p.as_str()) {
                 Ok(ms) => ExprKind::Duration(ms, p.as_str().to_owned()),
                 Err(e) => {
-                    self.err("rules::bad-number", sp, e, "too large");
+                    self.err(Code::RulesBadNumber, sp, e, "too large");
                     return None;
                 }
             },

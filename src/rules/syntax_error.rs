@@ -2,6 +2,7 @@
 //! names it (not pest's grammar rules), what was found instead, and a hint for
 //! the usual slips (a misspelt keyword read as a metadata key, a missing effect).
 
+use crate::diag::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -88,7 +89,7 @@ pub(super) fn syntax_problem(
         (format!("`{}{more}`", &word[..cut]), cut)
     };
     let mut p = Problem::error(
-        "rules::syntax",
+        Code::RulesSyntax,
         path,
         format!("expected {expected}, found {found_desc}"),
     )

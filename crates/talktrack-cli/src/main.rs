@@ -1,4 +1,4 @@
-//! The `talktrack` command line: check, decide, fmt and test bundles.
+//! The `talktrack` command line: check, decide, fmt, test and seal bundles.
 //!
 //! A thin layer over the library: every command parses its arguments, calls one
 //! library function and prints what it returns.
@@ -70,6 +70,12 @@ enum Cmd {
     },
     /// Run the rule test cases a bundle lists.
     Test {
+        /// Bundle directory.
+        bundle: PathBuf,
+    },
+    /// Write the policy file's SHA-256 into bundle.toml (`policy.sha256`),
+    /// leaving the rest of the file as it is, and print what changed.
+    Seal {
         /// Bundle directory.
         bundle: PathBuf,
     },
@@ -151,6 +157,34 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             Ok(())
         }
         Cmd::Fmt { paths, check } => fmt(&paths, check),
+        Cmd::Seal { bundle } => match talktrack::tooling::seal(&bundle) {
+            Err(e) => {
+                eprint!("{}", render(&e.problems));
+                eprintln!("error: `{}` was not sealed", bundle.display());
+                Err(ExitCode::FAILURE)
+            }
+            Ok(s) if s.unchanged() => {
+                say!(
+                    "unchanged: `{}` has SHA-256 {}, as bundle.toml says",
+                    s.policy.display(),
+                    s.after
+                );
+                Ok(())
+            }
+            Ok(s) => {
+                let before = if s.before.is_empty() {
+                    "unset".to_owned()
+                } else {
+                    s.before
+                };
+                say!(
+                    "sealed: bundle.toml `policy.sha256` = {} (was {before}), the SHA-256 of `{}`",
+                    s.after,
+                    s.policy.display()
+                );
+                Ok(())
+            }
+        },
         Cmd::Test { bundle } => {
             let b = load(&bundle)?;
             match talktrack::tooling::run_all(&b) {
@@ -208,7 +242,7 @@ fn rule_files(paths: &[PathBuf]) -> (Vec<(PathBuf, PathBuf)>, bool) {
                         eprint!("{}", render(&outside));
                         bad = true;
                     }
-                    out.extend(files);
+                    out.extend(files.into_iter().map(|f| (f.shown, f.real)));
                 }
                 Err(e) => {
                     eprint!("{}", render(&e.problems));

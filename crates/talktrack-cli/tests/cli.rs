@@ -415,3 +415,70 @@ fn decide_shows_control_characters_from_the_request_as_escapes() {
     assert!(err.contains("unknown track `x\\u{1b}[2J`"), "{err}");
     assert!(!err.contains('\u{1b}'), "{err}");
 }
+
+#[test]
+fn seal_writes_the_policy_checksum_and_keeps_the_rest_of_the_manifest() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(b.join("rules")).unwrap();
+    for f in [
+        "bundle.toml",
+        "policy.onnx",
+        "cases.toml",
+        "rules/compliance.rules",
+        "rules/business.rules",
+    ] {
+        std::fs::copy(format!("policies/telecom-upsell/{f}"), b.join(f)).unwrap();
+    }
+    let original = std::fs::read_to_string(b.join("bundle.toml")).unwrap();
+    let (code, out, err) = talktrack(&["seal", b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("unchanged: `policy.onnx` has SHA-256 "),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("bundle.toml")).unwrap(),
+        original
+    );
+
+    // A new policy file: `check` refuses the bundle until it is sealed.
+    let mut policy = std::fs::read(b.join("policy.onnx")).unwrap();
+    // A field the ONNX schema does not know (number 1000, varint 1): the same model.
+    policy.extend_from_slice(&[0xC0, 0x3E, 0x01]);
+    std::fs::write(b.join("policy.onnx"), &policy).unwrap();
+    let (code, _, err) = talktrack(&["check", b.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bundle::checksum"), "{err}");
+    use sha2::Digest as _;
+    let new = hex::encode(sha2::Sha256::digest(&policy));
+    let line = original
+        .lines()
+        .find(|l| l.starts_with("sha256"))
+        .unwrap()
+        .to_owned();
+    let old = line.split('"').nth(1).unwrap().to_owned();
+    let (code, out, err) = talktrack(&["seal", b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!("sealed: bundle.toml `policy.sha256` = {new} (was {old}), the SHA-256 of `policy.onnx`\n")
+    );
+    // Only the checksum changed: every other line, comments included, is as written.
+    let sealed = std::fs::read_to_string(b.join("bundle.toml")).unwrap();
+    assert_eq!(sealed, original.replace(&old, &new));
+    let (code, _, err) = talktrack(&["check", b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+
+    // A policy outside the bundle is never read, so never sealed.
+    std::fs::write(
+        b.join("bundle.toml"),
+        sealed.replace("file = \"policy.onnx\"", "file = \"../policy.onnx\""),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("policy.onnx"), &policy).unwrap();
+    let (code, _, err) = talktrack(&["seal", b.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bundle::outside"), "{err}");
+}

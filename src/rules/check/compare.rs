@@ -4,6 +4,7 @@
 
 use super::types::Ty;
 use super::{Checker, Scope};
+use crate::diag::Code;
 use crate::rules::ast::*;
 use crate::rules::suggest::{clip, did_you_mean};
 use crate::rules::typed::{CVal, TExpr};
@@ -33,7 +34,7 @@ impl Checker<'_> {
                         .unwrap_or_else(|| format!("the variants are: {}", vs.join(", ")));
                     self.error(
                         sc,
-                        "rules::unknown-variant",
+                        Code::RulesUnknownVariant,
                         it.span,
                         format!("`{}` is not a variant of this enum", clip(w)),
                         "unknown variant",
@@ -51,7 +52,7 @@ impl Checker<'_> {
                         });
                     self.error(
                         sc,
-                        "rules::unknown-reply",
+                        Code::RulesUnknownReply,
                         it.span,
                         format!("unknown reply category `{}`", clip(w)),
                         "not in the reply vocabulary",
@@ -92,7 +93,7 @@ impl Checker<'_> {
                 };
                 self.error(
                     sc,
-                    "rules::type-mismatch",
+                    Code::RulesTypeMismatch,
                     it.span,
                     format!("expected {} value here, found {found}", ty.a()),
                     "wrong type",
@@ -122,7 +123,7 @@ impl Checker<'_> {
             let h = this.attr_hint(w);
             this.error(
                 sc,
-                "rules::unknown-attribute",
+                Code::RulesUnknownAttribute,
                 e.span,
                 format!("unknown attribute `{}`", clip(w)),
                 "unknown",
@@ -141,7 +142,7 @@ impl Checker<'_> {
                     if self.attr_hint(w).is_none() {
                         self.error(
                             sc,
-                            "rules::type-mismatch",
+                            Code::RulesTypeMismatch,
                             e.span,
                             format!("`{}` is neither an attribute nor a string", clip(w)),
                             "bare word",
@@ -193,7 +194,7 @@ impl Checker<'_> {
                     }
                     _ => None,
                 };
-                self.error(sc, "rules::type-mismatch", span, msg, "type mismatch")
+                self.error(sc, Code::RulesTypeMismatch, span, msg, "type mismatch")
                     .help = help;
                 return None;
             }

@@ -7,6 +7,7 @@
 //! it concerns and a hint, and checking goes on after a problem so one run
 //! reports all of them.
 
+use crate::diag::Code;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -58,7 +59,7 @@ impl<'e> Checker<'e> {
     fn error(
         &mut self,
         sc: &Scope,
-        code: &'static str,
+        code: Code,
         at: Span,
         msg: String,
         label: &str,
@@ -91,7 +92,7 @@ impl<'e> Checker<'e> {
             if self.n_rules == MAX_RULES + 1 {
                 self.problems.push(
                     Problem::error(
-                        "rules::too-many-rules",
+                        Code::RulesTooManyRules,
                         path,
                         format!("the bundle has more than {MAX_RULES} rules"),
                     )
@@ -135,7 +136,7 @@ impl<'e> Checker<'e> {
                 );
                 self.error(
                     &sc,
-                    "rules::duplicate-id",
+                    Code::RulesDuplicateId,
                     r.id.span,
                     format!("rule id `{}` is used twice", clip(&r.id.text)),
                     "second use",
@@ -169,7 +170,7 @@ impl<'e> Checker<'e> {
             if !(n.value as f32).is_finite() {
                 self.error(
                     &sc,
-                    "rules::bad-number",
+                    Code::RulesBadNumber,
                     n.span,
                     format!("`{}` is too large for a score", clip(&n.text)),
                     "not finite",
@@ -264,7 +265,7 @@ impl<'e> Checker<'e> {
         let hint = did_you_mean(&id.text, cat.tracks().iter().map(|t| t.id.as_str()));
         let p = self.error(
             sc,
-            "rules::unknown-track",
+            Code::RulesUnknownTrack,
             id.span,
             format!("unknown track `{}`", clip(&id.text)),
             "not in the catalog",
@@ -281,7 +282,7 @@ impl<'e> Checker<'e> {
         let hint = did_you_mean(&tag.text, cat.tags());
         let p = self.error(
             sc,
-            "rules::unknown-tag",
+            Code::RulesUnknownTag,
             tag.span,
             format!("no track is tagged `{}`", clip(&tag.text)),
             "unknown tag",
@@ -311,9 +312,9 @@ impl<'e> Checker<'e> {
                 t => format!("expected a condition (true or false), found {}", t.a()),
             };
             let code = if matches!(ty, Ty::Bare(_)) {
-                "rules::unknown-attribute"
+                Code::RulesUnknownAttribute
             } else {
-                "rules::type-mismatch"
+                Code::RulesTypeMismatch
             };
             self.error(sc, code, e.span, msg, "not a condition").help = help;
             return None;
@@ -373,7 +374,7 @@ impl<'e> Checker<'e> {
                         );
                         self.error(
                             sc,
-                            "rules::unknown-attribute",
+                            Code::RulesUnknownAttribute,
                             attr.span,
                             format!("unknown context attribute `{}`", clip(&attr.text)),
                             "not in the context schema",
@@ -397,7 +398,7 @@ impl<'e> Checker<'e> {
                 if !sc.in_track {
                     self.error(
                         sc,
-                        "rules::track-outside-targets",
+                        Code::RulesTrackOutsideTargets,
                         span,
                         format!(
                             "`track.{}` is only known inside `tracks where ...`",
@@ -429,7 +430,7 @@ impl<'e> Checker<'e> {
                                 );
                                 self.error(
                                     sc,
-                                    "rules::unknown-track-attribute",
+                                    Code::RulesUnknownTrackAttribute,
                                     attr.span,
                                     format!("unknown track attribute `{}`", clip(a)),
                                     "not declared in the catalog",
@@ -451,7 +452,7 @@ impl<'e> Checker<'e> {
                 };
                 self.error(
                     sc,
-                    "rules::unknown-attribute",
+                    Code::RulesUnknownAttribute,
                     span,
                     format!("unknown attribute `{}`", clip(&whole.join("."))),
                     "unknown",
@@ -475,7 +476,7 @@ impl<'e> Checker<'e> {
             ExprKind::List(_) => {
                 self.error(
                     sc,
-                    "rules::type-mismatch",
+                    Code::RulesTypeMismatch,
                     e.span,
                     "a list can only follow `in` or `not in`".into(),
                     "list here",
@@ -507,7 +508,7 @@ impl<'e> Checker<'e> {
                     _ => {
                         self.error(
                             sc,
-                            "rules::bad-has",
+                            Code::RulesBadHas,
                             e.span,
                             "`has` tests an attribute: `has customer.<name>`, `has last_reply` or `has track.<name>`".into(),
                             "not an attribute",
@@ -523,7 +524,7 @@ impl<'e> Checker<'e> {
                 if !sc.in_track {
                     self.error(
                         sc,
-                        "rules::track-outside-targets",
+                        Code::RulesTrackOutsideTargets,
                         e.span,
                         "`track tagged` is only known inside `tracks where ...`".into(),
                         "no track here",
@@ -566,7 +567,7 @@ impl<'e> Checker<'e> {
                     let h = self.attr_hint(w);
                     self.error(
                         sc,
-                        "rules::unknown-attribute",
+                        Code::RulesUnknownAttribute,
                         value.span,
                         format!("unknown attribute `{}`", clip(w)),
                         "unknown",
@@ -596,7 +597,7 @@ impl<'e> Checker<'e> {
                 if tya != Ty::Set {
                     self.error(
                         sc,
-                        "rules::type-mismatch",
+                        Code::RulesTypeMismatch,
                         a.span,
                         format!(
                             "`contains` needs a set attribute on its left, found {}",
@@ -611,7 +612,7 @@ impl<'e> Checker<'e> {
                         .then(|| "write the item as a string in double quotes".to_owned());
                     self.error(
                         sc,
-                        "rules::type-mismatch",
+                        Code::RulesTypeMismatch,
                         b.span,
                         format!("a set contains strings, found {}", tyb.a()),
                         "not a string",
@@ -635,7 +636,7 @@ impl<'e> Checker<'e> {
                     _ => {
                         self.error(
                             sc,
-                            "rules::type-mismatch",
+                            Code::RulesTypeMismatch,
                             e.span,
                             format!(
                                 "cannot apply `{}` to {} and {}",
