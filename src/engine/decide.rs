@@ -202,8 +202,14 @@ fn decide_with(
     let fired = std::mem::replace(&mut s.verdict.fired, Vec::with_capacity(cap));
     let cap = s.verdict.target_words.capacity();
     let target_words = std::mem::replace(&mut s.verdict.target_words, Vec::with_capacity(cap));
+    // A host that sends an embedding expects it to count: say when it does not.
+    let embedding_ignored = match (&req.embedding, b.features().embedding_dim()) {
+        (Some(e), None) => Some(e.len()),
+        _ => None,
+    };
     Ok(Decision {
         bundle: bundle.clone(),
+        embedding_ignored,
         conversation_id: req.conversation_id.clone(),
         turn,
         unsorted: ranked,

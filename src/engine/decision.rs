@@ -96,6 +96,8 @@ pub struct Decision {
     pub(crate) forbidden: TrackSet,
     pub(crate) fired: Vec<Fired>,
     pub(crate) target_words: Vec<u64>,
+    /// The width of an embedding the request carried but no feature reads.
+    pub(crate) embedding_ignored: Option<usize>,
 }
 
 impl Decision {
@@ -150,6 +152,11 @@ impl Decision {
     /// How the policy's scores were used.
     pub fn policy_use(&self) -> &PolicyUse {
         &self.policy
+    }
+    /// When the request carried an embedding that the bundle's features do not
+    /// read (so it did not influence the decision): its width.
+    pub fn embedding_ignored(&self) -> Option<usize> {
+        self.embedding_ignored
     }
     /// Whether track `i` may be used now.
     pub fn is_allowed(&self, i: usize) -> bool {
@@ -310,6 +317,12 @@ impl Decision {
                 );
             }
         }
+        if let Some(width) = self.embedding_ignored {
+            shown!(
+                s,
+                "note: the request's embedding ({width} floats) was ignored: no feature of this bundle reads one"
+            );
+        }
         shown!(s, "ranked ({} allowed):", self.unsorted.len());
         for (i, r) in self.ranked().iter().enumerate() {
             shown!(
@@ -458,6 +471,7 @@ impl Serialize for Decision {
         m.serialize_entry("fallback_used", &self.fallback_used)?;
         m.serialize_entry("no_choice", &self.no_choice)?;
         m.serialize_entry("policy", &self.policy)?;
+        m.serialize_entry("embedding_ignored", &self.embedding_ignored.is_some())?;
         m.serialize_entry("ranked", &RankedJson(self))?;
         let masked: Vec<_> = self
             .masked()

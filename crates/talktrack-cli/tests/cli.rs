@@ -320,3 +320,22 @@ fn decide_shows_control_characters_from_the_request_as_escapes() {
     assert!(err.contains("unknown track `x\\u{1b}[2J`"), "{err}");
     assert!(!err.contains('\u{1b}'), "{err}");
 }
+
+#[test]
+fn decide_names_the_first_byte_of_a_request_that_is_not_utf8() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.json");
+    std::fs::write(&path, b"{\"conversation_id\": \"caf\xe9\"}").unwrap();
+    let (code, _, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the request is not UTF-8: byte 24 (counting from 0)"),
+        "{err}"
+    );
+}
