@@ -24,10 +24,10 @@ pub use template::Template;
 use crate::catalog::{Catalog, CatalogError};
 use crate::context::{AttrDecl, AttrType, Schema};
 use crate::diag::{named_source, Problem};
+use crate::engine::Scratch;
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::policy::{Policy, PolicyError, PolicyIo};
-use crate::rules::{self, RuleEnv, RuleSet, RuleSource, Verdict};
-use crate::trackset::TrackSet;
+use crate::rules::{self, RuleEnv, RuleSet, RuleSource};
 use locate::{Locator, Seg};
 
 /// Largest `bundle.toml` or rules file accepted, in bytes.
@@ -55,6 +55,7 @@ pub struct Bundle {
     tpl: BundleTemplate,
     policy: Policy,
     digest: String,
+    /// The engine's per-thread buffers for decisions with this bundle.
     pub(crate) scratch: ThreadLocal<RefCell<Scratch>>,
 }
 
@@ -88,15 +89,6 @@ struct Parts {
     sources: Vec<RuleSource>,
     warnings: Vec<Problem>,
     problems: Vec<Problem>,
-}
-
-/// Per-thread buffers reused by every decision on that thread.
-pub(crate) struct Scratch {
-    pub(crate) verdict: Verdict,
-    pub(crate) used: Vec<u16>,
-    pub(crate) obs: Vec<f32>,
-    pub(crate) scores: Vec<f32>,
-    pub(crate) allowed: TrackSet,
 }
 
 impl std::fmt::Debug for Bundle {
