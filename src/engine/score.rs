@@ -24,7 +24,6 @@ pub(super) struct Scored {
 }
 
 /// Scores the tracks `allowed` holds, after the mask came out as `outcome`.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn score(
     b: &Bundle,
     view: &TurnView<'_>,
