@@ -429,3 +429,68 @@ fn a_turn_past_the_history_limit_is_refused_and_one_past_max_turns_still_decides
     let explained = d.explain();
     assert!(explained.contains("turn 10001 of 5"), "{explained}");
 }
+
+#[test]
+fn an_integer_beyond_the_int_range_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [1.0, 3.0, 2.0, 0.0], RULES);
+    for age in ["9223372036854775808", "-9223372036854775809", "1e19"] {
+        let r = Request::from_json(&format!(
+            r#"{{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {{"age": {age}}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            decide(&b, &r).unwrap_err().to_string(),
+            "context attribute `age` must be int, found a whole number outside the int range (-9223372036854775808 to 9223372036854775807)",
+            "{age}"
+        );
+    }
+    let r = Request::from_json(
+        r#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z", "context": {"age": 9223372036854775807}}"#,
+    )
+    .unwrap();
+    assert!(decide(&b, &r).is_ok());
+}
+
+#[test]
+fn a_request_that_is_not_utf8_names_the_bad_byte() {
+    let mut bytes = br#"{"conversation_id": "caf"#.to_vec();
+    bytes.push(0xe9); // Latin-1 `é`
+    bytes.extend_from_slice(br#"", "time": "2026-01-01T00:00:00Z"}"#);
+    let e = Request::from_json_bytes(&bytes).unwrap_err();
+    assert_eq!(e, DecideError::NotUtf8 { offset: 24 });
+    assert_eq!(
+        e.to_string(),
+        "the request is not UTF-8: byte 24 (counting from 0) starts an invalid sequence"
+    );
+    let ok =
+        Request::from_json_bytes(br#"{"conversation_id": "x", "time": "2026-01-01T00:00:00Z"}"#)
+            .unwrap();
+    assert_eq!(ok.conversation_id, "x");
+    let big = vec![b' '; talktrack::MAX_REQUEST_BYTES + 1];
+    assert!(matches!(
+        Request::from_json_bytes(&big),
+        Err(DecideError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn an_embedding_no_feature_reads_is_reported_not_silently_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bundle(dir.path(), [5.0, 3.0, 2.0, 0.0], RULES);
+    let plain = decide(&b, &req(30)).unwrap();
+    assert_eq!(plain.embedding_ignored(), None);
+    assert!(!plain.explain().contains("embedding"));
+    assert_eq!(
+        serde_json::to_value(&plain).unwrap()["embedding_ignored"],
+        false
+    );
+
+    let mut r = req(30);
+    r.embedding = Some(vec![0.5; 8]);
+    let d = decide(&b, &r).unwrap();
+    assert_eq!(d.chosen_id(), plain.chosen_id());
+    assert_eq!(d.embedding_ignored(), Some(8));
+    assert_eq!(serde_json::to_value(&d).unwrap()["embedding_ignored"], true);
+    insta::assert_snapshot!("embedding_ignored_explained", d.explain());
+}

@@ -30,10 +30,10 @@ pub use template::Template;
 use crate::catalog::{Catalog, CatalogError};
 use crate::context::{AttrDecl, AttrType, Schema};
 use crate::diag::{named_source, Code, Problem};
+use crate::engine::Scratch;
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::policy::{Policy, PolicyIo};
-use crate::rules::{self, RuleEnv, RuleSet, RuleSource, Verdict};
-use crate::trackset::TrackSet;
+use crate::rules::{self, RuleEnv, RuleSet, RuleSource};
 use locate::{Locator, Seg};
 
 /// Largest rules or rule test case file accepted, in bytes.
@@ -66,6 +66,7 @@ pub struct Bundle {
     tpl: BundleTemplate,
     policy: Policy,
     digest: String,
+    /// The engine's per-thread buffers for decisions with this bundle.
     pub(crate) scratch: ThreadLocal<RefCell<Scratch>>,
 }
 
@@ -101,15 +102,6 @@ struct Parts {
     sources: Vec<RuleSource>,
     warnings: Vec<Problem>,
     problems: Vec<Problem>,
-}
-
-/// Per-thread buffers reused by every decision on that thread.
-pub(crate) struct Scratch {
-    pub(crate) verdict: Verdict,
-    pub(crate) used: Vec<u16>,
-    pub(crate) obs: Vec<f32>,
-    pub(crate) scores: Vec<f32>,
-    pub(crate) allowed: TrackSet,
 }
 
 impl std::fmt::Debug for Bundle {

@@ -176,7 +176,7 @@ impl Schema {
             out[slot] = Some(typed.ok_or_else(|| ContextError::Type {
                 name: name.clone(),
                 expected: decl.ty.to_string(),
-                found: value.kind().to_owned(),
+                found: found(&decl.ty, value),
             })?);
         }
         for name in &ctx.nulls {
@@ -202,6 +202,19 @@ impl Schema {
             }
         }
         Ok(())
+    }
+}
+
+/// What was sent, for an error saying it does not fit `ty`.
+fn found(ty: &AttrType, value: &Value) -> String {
+    // A JSON integer beyond i64 arrives as a float: say that it is out of range.
+    match (ty, value) {
+        (AttrType::Int, Value::Float(x)) if x.is_finite() && x.fract() == 0.0 => format!(
+            "a whole number outside the int range ({} to {})",
+            i64::MIN,
+            i64::MAX
+        ),
+        _ => value.kind().to_owned(),
     }
 }
 
@@ -623,6 +636,17 @@ mod tests {
         );
         assert!(
             err(Context::new().with("age", 1).with("segment", "c")).contains("must be enum [a, b]")
+        );
+        let big: Context = serde_json::from_str(r#"{"age": 9223372036854775808}"#).unwrap();
+        assert_eq!(
+            err(big),
+            "context attribute `age` must be int, found a whole number outside the int range (-9223372036854775808 to 9223372036854775807)"
+        );
+        let small: Context = serde_json::from_str(r#"{"age": -9223372036854775809}"#).unwrap();
+        assert!(err(small).contains("outside the int range"));
+        assert_eq!(
+            err(Context::new().with("age", 1.5)),
+            "context attribute `age` must be int, found float"
         );
     }
 

@@ -6,8 +6,13 @@
 
 mod decide;
 mod decision;
+mod explain;
 mod mask;
 mod request;
+mod resolve;
+mod score;
+mod scratch;
+mod select;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +23,7 @@ pub(crate) use decide::decide;
 pub use decision::{Decision, MaskReason, Masked, PolicyUse, Ranked};
 pub use mask::{mask, MaskOutcome};
 pub use request::{DecideError, History, Request, MAX_HISTORY, MAX_REQUEST_BYTES};
+pub(crate) use scratch::Scratch;
 
 use crate::bundle::{Bundle, LoadError};
 

@@ -63,6 +63,18 @@ impl Request {
         }
     }
 
+    /// Parses a request from JSON bytes: like [`Request::from_json`], and text
+    /// that is not UTF-8 is refused with the offset of its first bad byte.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self, DecideError> {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            return Err(DecideError::TooLarge { size: bytes.len() });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| DecideError::NotUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        Self::from_json(text)
+    }
+
     /// Parses a request from JSON, naming the field that is wrong.
     ///
     /// Requests over [`MAX_REQUEST_BYTES`] are refused before parsing. In
@@ -145,6 +157,14 @@ pub enum DecideError {
     TooLarge {
         /// Bytes sent (at least this many, when read from a stream that was cut off).
         size: usize,
+    },
+    /// The request is not UTF-8.
+    #[error(
+        "the request is not UTF-8: byte {offset} (counting from 0) starts an invalid sequence"
+    )]
+    NotUtf8 {
+        /// Offset of the first byte that is not part of valid UTF-8.
+        offset: usize,
     },
     /// An embedding value is NaN or infinite.
     #[error("`embedding[{0}]` is not a finite number")]

@@ -141,7 +141,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 );
                 ExitCode::FAILURE
             };
-            let req = Request::from_json(&text).map_err(refused)?;
+            let req = Request::from_json_bytes(&text).map_err(refused)?;
             let d = Engine::with_bundle(b).decide(&req).map_err(refused)?;
             if explain {
                 say_raw!("{}", d.explain());
@@ -205,12 +205,14 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
     }
 }
 
-/// Reads a request, refusing it after [`MAX_REQUEST_BYTES`] without reading the rest.
-fn read_request(r: impl std::io::Read) -> std::io::Result<String> {
+/// Reads a request, refusing it after [`MAX_REQUEST_BYTES`] without reading the
+/// rest; whether it is UTF-8 is for [`Request::from_json_bytes`] to say (with the
+/// offset of the bad byte).
+fn read_request(r: impl std::io::Read) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut text = String::new();
+    let mut text = Vec::new();
     r.take(MAX_REQUEST_BYTES as u64 + 1)
-        .read_to_string(&mut text)?;
+        .read_to_end(&mut text)?;
     if text.len() > MAX_REQUEST_BYTES {
         return Err(std::io::Error::other(format!(
             "the request is more than the {MAX_REQUEST_BYTES} bytes allowed"

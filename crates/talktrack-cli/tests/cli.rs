@@ -482,3 +482,22 @@ fn seal_writes_the_policy_checksum_and_keeps_the_rest_of_the_manifest() {
     assert_eq!(code, 1);
     assert!(err.contains("bundle::outside"), "{err}");
 }
+
+#[test]
+fn decide_names_the_first_byte_of_a_request_that_is_not_utf8() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.json");
+    std::fs::write(&path, b"{\"conversation_id\": \"caf\xe9\"}").unwrap();
+    let (code, _, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the request is not UTF-8: byte 24 (counting from 0)"),
+        "{err}"
+    );
+}
