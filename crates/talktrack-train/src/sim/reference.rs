@@ -12,8 +12,8 @@ use crate::aggregate::{aggregate_log, AggregateConfig, Aggregates};
 use crate::eval::ExactEvaluator;
 use crate::log::ReadOptions;
 
-use super::config::{SetupError, SimSetup};
 use super::{Mdp, RulesMask, SimEnv};
+use crate::config::{SetupError, SimSetup};
 
 /// `configs/p4g_reference.toml` in the source tree (it names `policies/persuasion` as its template).
 pub const P4G_REFERENCE_CONFIG: &str = concat!(
