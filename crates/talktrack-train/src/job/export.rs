@@ -122,7 +122,7 @@ pub(super) fn stage(
     };
     let bundle = export_bundle_checked(
         ExportSpec {
-            template: &tpl,
+            template: tpl,
             layers: dense_layers(&net)?,
             hidden: match net.activation {
                 Activation::Relu => OnnxActivation::Relu,
