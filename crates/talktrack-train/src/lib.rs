@@ -5,13 +5,14 @@
 //! ([`aggregate`]), turned into a simulator of the customer ([`sim`]), on which
 //! PPO or DQN learn a policy ([`train`]); the policy is evaluated exactly or by
 //! simulation ([`eval`]), written up ([`report`]) and exported as a bundle
-//! ([`export`]). [`pipeline`] runs the whole job from a config file.
+//! ([`export`]). [`job`] runs the whole job from a config file ([`config`]).
 
 pub mod aggregate;
+pub mod config;
 pub mod eval;
 pub mod export;
+pub mod job;
 pub mod log;
-pub mod pipeline;
 pub mod report;
 pub mod sim;
 pub mod train;

@@ -1,7 +1,7 @@
 //! The `talktrack-train` command line: convert logs, aggregate them, train and
 //! evaluate policies, export bundles.
 //!
-//! A thin layer over `talktrack_train::pipeline` and friends; progress bars go to stderr
+//! A thin layer over `talktrack_train::job` and friends; progress bars go to stderr
 //! and stay quiet when stderr is not a terminal or with `--quiet`.
 
 /// Training allocates and frees large buffers at every update: mimalloc keeps them
@@ -35,10 +35,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use talktrack::Bundle;
 use talktrack::{Engine, Request};
-use talktrack_train::aggregate::aggregate_log;
-use talktrack_train::log::ReadOptions;
-use talktrack_train::pipeline::{run, Algorithm, Hooks};
-use talktrack_train::sim::config::SimSetup;
+use talktrack_train::config::{Algorithm, Overrides, SimSetup};
+use talktrack_train::job::{aggregate_to_file, run, Hooks};
 use talktrack_train::train::{Control, EvalPoint, Progress, TrainObserver};
 
 #[derive(Parser)]
@@ -75,8 +73,8 @@ enum Cmd {
         #[arg(long)]
         bundle: Option<PathBuf>,
         /// Only this algorithm (default: the config's `[job] algorithms`).
-        #[arg(long, value_parser = ["ppo", "dqn"])]
-        algo: Option<String>,
+        #[arg(long, value_enum)]
+        algo: Option<Algorithm>,
         /// Seed for both algorithms (overrides the config).
         #[arg(long)]
         seed: Option<u64>,
@@ -247,32 +245,14 @@ fn main() -> ExitCode {
             strict,
         } => (|| {
             let mut setup = SimSetup::load(&config).map_err(fail)?;
-            if let Some(a) = algo {
-                let a = if a == "dqn" {
-                    Algorithm::Dqn
-                } else {
-                    Algorithm::Ppo
-                };
-                setup.job.algorithms = vec![a];
-                setup.job.export = a;
-            }
-            if let Some(s) = seed {
-                setup.ppo.run.seed = s;
-                setup.dqn.run.seed = s;
-            }
-            if let Some(n) = steps {
-                setup.ppo.run.total_steps = n;
-                setup.dqn.run.total_steps = n;
-            }
-            if no_holdout {
-                setup.job.holdout = false;
-            }
-            if aggregates.is_some() {
-                setup.data.aggregates = aggregates;
-            }
-            if strict {
-                setup.data.strict = true;
-            }
+            setup.apply(&Overrides {
+                algorithm: algo,
+                seed,
+                steps,
+                no_holdout,
+                aggregates,
+                strict,
+            });
             let bundle = bundle.unwrap_or_else(|| out.join("bundle"));
             train_job(&setup, &bundle, &out.join("report"), cli.quiet)
         })(),
@@ -282,27 +262,7 @@ fn main() -> ExitCode {
             strict,
         } => (|| {
             let setup = SimSetup::load(&config).map_err(fail)?;
-            let f = setup.open_log().map_err(fail)?;
-            let (agg, stats) = aggregate_log(
-                f,
-                &setup.vocab(),
-                setup.aggregate.clone(),
-                ReadOptions {
-                    strict: strict || setup.data.strict,
-                    ..setup.data.read_options()
-                },
-            )
-            .map_err(|e| match e {
-                talktrack_train::aggregate::AggregateError::Empty { bad } => fail(format!(
-                    "`{}` has no valid conversation ({bad} bad lines skipped): check that it is a talktrack JSONL log (one conversation per line, see docs/log.schema.json)",
-                    setup.data.log.display()
-                )),
-                e => fail(e),
-            })?;
-            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(fail)?;
-            }
-            std::fs::write(&out, agg.to_json()).map_err(fail)?;
+            let (agg, stats) = aggregate_to_file(&setup, strict, &out).map_err(fail)?;
             say!(
                 "{} conversations aggregated ({} bad lines skipped), {} cells published (k = {}) → {}",
                 stats.conversations,
@@ -341,11 +301,12 @@ fn main() -> ExitCode {
 
 fn eval(config: &Path, bundle: &Path, aggregates: Option<PathBuf>) -> Result<(), ExitCode> {
     let mut setup = SimSetup::load(config).map_err(fail)?;
-    if aggregates.is_some() {
-        setup.data.aggregates = aggregates;
-    }
+    setup.apply(&Overrides {
+        aggregates,
+        ..Overrides::default()
+    });
     let b = Bundle::load(bundle).map_err(|e| fail(talktrack::render(&e.problems)))?;
-    let e = talktrack_train::pipeline::evaluate_bundle(&setup, &b).map_err(fail)?;
+    let e = talktrack_train::job::evaluate_bundle(&setup, &b).map_err(fail)?;
     let base = &e.baselines;
     let value = match (e.ci95, base.optimum) {
         (Some(h), _) => format!("{:.4} ± {h:.4} (simulated, 95% CI)", e.value),

@@ -1,6 +1,6 @@
 //! The key check of the trainer's data side: the PersuasionForGood reference MDP built
 //! by talktrack from the shipped log and config has the figures the independent Python
-//! reference (`bench/p4g_reference/p4g_mdp.py`) computes.
+//! reference (`crates/talktrack-train/reference/p4g_mdp.py`) computes.
 
 use talktrack_train::aggregate::AggregateConfig;
 use talktrack_train::eval::{baselines, ExactEvaluator};

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use talktrack_train::config::Algorithm;
+use talktrack_train::config::SimSetup;
 use talktrack_train::eval::ExactEvaluator;
+use talktrack_train::job::{run, Hooks};
 use talktrack_train::log::ReadOptions;
-use talktrack_train::pipeline::{run, Algorithm, Hooks};
-use talktrack_train::sim::config::SimSetup;
 use talktrack_train::sim::context::OwnedVal;
 use talktrack_train::sim::live::{SingleTrackPolicy, UniformPolicy};
 use talktrack_train::sim::{

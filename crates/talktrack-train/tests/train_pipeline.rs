@@ -9,9 +9,10 @@ use talktrack::tooling::BundleTemplate;
 use talktrack::tooling::ScoreKind;
 use talktrack::tooling::{Activation, Dense};
 use talktrack::Bundle;
+use talktrack_train::config::Algorithm;
+use talktrack_train::config::SimSetup;
 use talktrack_train::export::{export_bundle, ExportSpec};
-use talktrack_train::pipeline::{run, Algorithm, Hooks};
-use talktrack_train::sim::config::SimSetup;
+use talktrack_train::job::{run, Hooks};
 use talktrack_train::train::{NoObserver, TrainObserver};
 
 /// These tests read the example bundles, configs and data by their paths from the
@@ -144,28 +145,28 @@ fn templates_the_simulator_cannot_represent_are_refused_with_reasons() {
     at_root();
     // Usage and context reads are simulated (see tests/train_live.rs).
     let telecom = BundleTemplate::load("policies/telecom-upsell").unwrap();
-    talktrack_train::pipeline::check_simulable(&telecom).unwrap();
+    talktrack_train::job::check_simulable(&telecom).unwrap();
     // A text embedding cannot be: the aggregates hold no user text.
     let dir = tempfile::tempdir().unwrap();
     talktrack::synth::SynthSpec::medium()
         .write(dir.path())
         .unwrap();
     let with_embedding = BundleTemplate::load(dir.path()).unwrap();
-    let err = talktrack_train::pipeline::check_simulable(&with_embedding)
+    let err = talktrack_train::job::check_simulable(&with_embedding)
         .unwrap_err()
         .to_string();
     assert!(err.contains("reads a text embedding"), "{err}");
 }
 
 /// Runs the job quietly.
-fn run_quiet(setup: &SimSetup, out: &Path) -> talktrack_train::pipeline::JobOutput {
+fn run_quiet(setup: &SimSetup, out: &Path) -> talktrack_train::job::JobOutput {
     try_run(setup, out).unwrap()
 }
 
 fn try_run(
     setup: &SimSetup,
     out: &Path,
-) -> Result<talktrack_train::pipeline::JobOutput, talktrack_train::pipeline::JobError> {
+) -> Result<talktrack_train::job::JobOutput, talktrack_train::job::JobError> {
     let mut stage = |_: &str| {};
     let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> { Box::new(NoObserver) };
     run(
@@ -528,7 +529,7 @@ fn eval_refuses_a_bundle_that_does_not_fit_the_config() {
     at_root();
     let setup = SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap();
     let telecom = Bundle::load("policies/telecom-upsell").unwrap();
-    let err = talktrack_train::pipeline::evaluate_bundle(&setup, &telecom)
+    let err = talktrack_train::job::evaluate_bundle(&setup, &telecom)
         .unwrap_err()
         .to_string();
     assert!(
@@ -537,7 +538,7 @@ fn eval_refuses_a_bundle_that_does_not_fit_the_config() {
     );
     // The bundle it was trained for evaluates, masked by its own rules.
     let persuasion = Bundle::load("policies/persuasion").unwrap();
-    let e = talktrack_train::pipeline::evaluate_bundle(&setup, &persuasion).unwrap();
+    let e = talktrack_train::job::evaluate_bundle(&setup, &persuasion).unwrap();
     assert_eq!(e.violations, 0);
     assert!(e.value > e.baselines.uniform, "{e:?}");
 }
@@ -583,14 +584,14 @@ fn a_bundle_that_fails_the_score_check_is_never_published() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
 
     // The documented tolerance: 1e-5 absolute, 1e-6 relative for large scores.
-    assert_eq!(talktrack_train::pipeline::score_tolerance(0.5), 1e-5);
-    assert!((talktrack_train::pipeline::score_tolerance(-100.0) - 1e-4).abs() < 1e-12);
+    assert_eq!(talktrack_train::job::score_tolerance(0.5), 1e-5);
+    assert!((talktrack_train::job::score_tolerance(-100.0) - 1e-4).abs() < 1e-12);
 }
 
 #[test]
 fn errors_say_what_to_change() {
     at_root();
-    use talktrack_train::pipeline::JobError;
+    use talktrack_train::job::JobError;
     use talktrack_train::train::TrainError;
     let dir = tempfile::tempdir().unwrap();
 

@@ -1,7 +1,7 @@
 //! The baselines a trained policy is compared with: uniform random over the allowed
 //! tracks, the best single track, and the logged behaviour.
 //!
-//! Definitions follow the reference (`bench/p4g_reference/p4g_mdp.py`):
+//! Definitions follow the reference (`crates/talktrack-train/reference/p4g_mdp.py`):
 //! - best single track: for each track, the policy "that track where allowed, uniform
 //!   over the allowed tracks elsewhere"; the best of them;
 //! - logged behaviour: the logged track frequencies per (turn clamped to `T - 1`, last

@@ -328,6 +328,9 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// A required field: its name, its JSON type in words, and the check of that type.
+type FieldCheck = (&'static str, &'static str, fn(&serde_json::Value) -> bool);
+
 /// Checks that a line is a conversation object with its required fields of the right
 /// JSON types, naming the first one that is missing or wrong.
 fn check_shape(raw: &serde_json::Value) -> Result<(), String> {
@@ -337,7 +340,7 @@ fn check_shape(raw: &serde_json::Value) -> Result<(), String> {
             json_kind(raw)
         ));
     };
-    let fields: [(&str, &str, fn(&serde_json::Value) -> bool); 3] = [
+    let fields: [FieldCheck; 3] = [
         ("id", "a string", serde_json::Value::is_string),
         ("turns", "an array", serde_json::Value::is_array),
         ("outcome", "an object", serde_json::Value::is_object),

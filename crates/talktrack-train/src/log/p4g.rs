@@ -1,7 +1,7 @@
 //! Converter from the PersuasionForGood annotated corpus (Wang et al., ACL 2019) to
 //! the conversation log format.
 //!
-//! The mapping is the one of the reference MDP (`bench/p4g_reference/p4g_mdp.py`),
+//! The mapping is the one of the reference MDP (`crates/talktrack-train/reference/p4g_mdp.py`),
 //! reproduced exactly so that talktrack's trainer can be checked against it:
 //! - rows of `annotated_300_dialog.csv` are grouped by dialogue (`B2`, in order of first
 //!   appearance) and `Turn` (ascending); persuader sentences (`B4` = 0) give

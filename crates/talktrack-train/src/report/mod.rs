@@ -46,7 +46,7 @@ pub struct DataSummary {
     pub conversations: u64,
     /// Lines skipped as bad.
     pub bad_lines: u64,
-    /// The first bad lines (at most [`crate::pipeline::BAD_LINES_SHOWN`]), with their
+    /// The first bad lines (at most [`crate::job::BAD_LINES_SHOWN`]), with their
     /// line number and reason.
     #[serde(default)]
     pub bad_line_examples: Vec<crate::log::BadLine>,

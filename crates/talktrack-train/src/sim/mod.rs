@@ -14,7 +14,6 @@
 //! (masks, reply distributions and their cumulative sums) once per build: a step is
 //! two random numbers and a scan over the reply categories.
 
-pub mod config;
 pub mod context;
 pub mod env;
 pub mod expanded;

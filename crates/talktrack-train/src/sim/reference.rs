@@ -2,7 +2,7 @@
 //! the repository (read from the source tree: `configs/p4g_reference.toml` and
 //! `data/persuasionforgood/p4g.jsonl`).
 //!
-//! Its exact figures, computed independently by `bench/p4g_reference/p4g_mdp.py`:
+//! Its exact figures, computed independently by `crates/talktrack-train/reference/p4g_mdp.py`:
 //! optimum 0.7693, best single track 0.6884, uniform random 0.4534, logged behaviour
 //! (unthresholded) 0.3018. `tests/p4g_reference.rs` checks them.
 
@@ -12,8 +12,8 @@ use crate::aggregate::{aggregate_log, AggregateConfig, Aggregates};
 use crate::eval::ExactEvaluator;
 use crate::log::ReadOptions;
 
-use super::config::{SetupError, SimSetup};
 use super::{Mdp, RulesMask, SimEnv};
+use crate::config::{SetupError, SimSetup};
 
 /// `configs/p4g_reference.toml` in the source tree (it names `policies/persuasion` as its template).
 pub const P4G_REFERENCE_CONFIG: &str = concat!(

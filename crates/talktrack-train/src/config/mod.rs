@@ -1,7 +1,12 @@
-//! The file that fully specifies a simulator: where the log is, the catalog and reply
-//! vocabulary, how to aggregate (`[aggregate]`) and how to simulate (`[sim]`).
+//! The trainer's config file: where the log is, the catalog and reply vocabulary
+//! (`[data]`, in [`data`]), how to aggregate (`[aggregate]`), how to simulate (`[sim]`),
+//! the algorithms' hyper-parameters (`[ppo]`, `[dqn]`) and what the job runs (`[job]`,
+//! in [`job`]).
 //!
 //! Paths are relative to the directory of the config file.
+
+pub mod data;
+pub mod job;
 
 use std::path::{Path, PathBuf};
 
@@ -9,58 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{AggregateConfig, AggregateError, Aggregates};
 use crate::log::{ReadOptions, Vocab};
+use crate::sim::SimConfig;
 use talktrack::tooling::BundleTemplate;
-
-use super::SimConfig;
 use talktrack::tooling::Feature;
 
-/// `[data]`: the log and its vocabularies.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// The JSONL conversation log (may be left out when `aggregates` is set).
-    #[serde(default)]
-    pub log: PathBuf,
-    /// An aggregate file written by `talktrack-train aggregate`: when set, training and
-    /// evaluation build the simulator from it alone and never read the log. What needs
-    /// individual conversations (the held-out diagnostic, the cost of the noise) is then
-    /// skipped, and the report says so.
-    #[serde(default)]
-    pub aggregates: Option<PathBuf>,
-    /// Stop at the first bad log line instead of skipping and counting it (default false).
-    #[serde(default)]
-    pub strict: bool,
-    /// The longest log line, in bytes (default 1 MiB, 1048576): a longer line is a bad
-    /// line, skipped (or fatal with `strict`) without being read into memory whole.
-    #[serde(default = "default_max_line_bytes")]
-    pub max_line_bytes: usize,
-    /// The bundle template (a bundle directory; its policy may be absent): catalog,
-    /// replies, rules and feature spec come from it.
-    #[serde(default)]
-    pub template: Option<PathBuf>,
-    /// Catalog track ids, in action order (default: the template's catalog).
-    #[serde(default)]
-    pub tracks: Vec<String>,
-    /// Reply categories (default: the template's).
-    #[serde(default)]
-    pub replies: Vec<String>,
-}
-
-fn default_max_line_bytes() -> usize {
-    crate::log::lines::DEFAULT_MAX_LINE_BYTES
-}
-
-impl DataConfig {
-    /// How to read the log: `strict` and `max_line_bytes` from here, examples kept as
-    /// [`ReadOptions`]' default.
-    pub fn read_options(&self) -> ReadOptions {
-        ReadOptions {
-            strict: self.strict,
-            max_line_bytes: self.max_line_bytes,
-            ..ReadOptions::default()
-        }
-    }
-}
+pub use data::DataConfig;
+pub use job::{Algorithm, JobSettings, Overrides};
 
 /// A complete simulator specification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,7 +35,7 @@ pub struct SimSetup {
     pub sim: SimConfig,
     /// The observation without a template (default: one-hot turn + one-hot last
     /// reply); with a template, the template's feature spec is used.
-    #[serde(default = "super::default_features")]
+    #[serde(default = "crate::sim::default_features")]
     pub features: Vec<Feature>,
     /// `[ppo]`: PPO hyper-parameters (documented defaults).
     #[serde(default)]
@@ -86,7 +45,7 @@ pub struct SimSetup {
     pub dqn: crate::train::DqnConfig,
     /// `[job]`: what `talktrack-train train` runs and exports.
     #[serde(default)]
-    pub job: crate::pipeline::JobSettings,
+    pub job: JobSettings,
 }
 
 /// Why a setup could not be loaded or built.
@@ -112,7 +71,7 @@ pub enum SetupError {
     Aggregate(#[from] AggregateError),
     /// The simulator could not be built.
     #[error(transparent)]
-    Sim(#[from] super::SimError),
+    Sim(#[from] crate::sim::SimError),
     /// The bundle template is invalid or does not match the config.
     #[error("bundle template: {0}")]
     Template(String),

@@ -1,0 +1,344 @@
+//! The simulator stage: which simulator the job builds from the aggregates and the
+//! template, and what every kind answers (environment, evaluation, baselines, the
+//! observations the export is checked on, the report's summary).
+//!
+//! A simulator is enumerated and evaluated exactly when its state is (turn, last
+//! reply) with a fixed context, or when the state that also carries usage and a drawn
+//! context has few enough reachable states; it is simulated otherwise.
+
+use std::sync::Arc;
+
+use super::JobError;
+use crate::aggregate::Aggregates;
+use crate::config::{SetupError, SimSetup};
+use crate::eval::{baselines, ExactEvaluator};
+use crate::report::{BaselineSummary, MdpSummary};
+use crate::sim::{
+    ContextSampler, ExpandedEnv, ExpandedMdp, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask,
+    SimEnv,
+};
+use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv};
+use talktrack::tooling::BundleTemplate;
+
+/// What the simulator cannot represent: a text embedding in the feature spec (the
+/// aggregates hold no user text). Everything else the template reads is simulated:
+/// track usage and context attributes (see [`crate::sim::live`]).
+pub fn check_simulable(tpl: &BundleTemplate) -> Result<(), JobError> {
+    use talktrack::tooling::Feature;
+    if tpl
+        .manifest()
+        .features
+        .iter()
+        .any(|f| matches!(f, Feature::Embedding { .. }))
+    {
+        return Err(JobError::Setup(SetupError::Template(format!(
+            "`{}` cannot be simulated from aggregates: its feature spec reads a text embedding, and the aggregates hold no user text. Train with a feature spec without `embedding`",
+            tpl.dir().display()
+        ))));
+    }
+    Ok(())
+}
+
+/// Why nothing is allowed in the start state (fixed context `values`): the rules that
+/// fire there, and the tracks with published data.
+fn start_rules(
+    tpl: &BundleTemplate,
+    agg: &Aggregates,
+    values: &[Option<talktrack::tooling::Val<'_>>],
+) -> String {
+    let rules = tpl.rules();
+    let used = vec![0u16; tpl.catalog().len()];
+    let view = talktrack::tooling::TurnView {
+        values,
+        now_ms: 0,
+        turn: 0,
+        max_turns: agg.config.max_turns,
+        used: &used,
+        last_reply: None,
+        embedding: None,
+    };
+    let mut verdict = talktrack::tooling::Verdict::new(rules.n_tracks());
+    rules.evaluate(&view, &mut verdict);
+    let fired: Vec<String> = verdict
+        .fired
+        .iter()
+        .map(|f| {
+            let r = rules.rule(f.rule as usize);
+            format!("`{}` ({}:{})", r.id, r.file.display(), r.line)
+        })
+        .collect();
+    if fired.is_empty() {
+        "no rule fires there, so no track has published data at turn 0 before any reply: lower `k` in [aggregate] or aggregate more conversations".into()
+    } else {
+        format!(
+            "the rules that fire there: {}; change them (or the tracks with published data there: lower `k` in [aggregate])",
+            fired.join(", ")
+        )
+    }
+}
+
+/// Whether the template's rules or features read track usage.
+pub(super) fn reads_usage(tpl: &BundleTemplate) -> bool {
+    tpl.rules().reads_usage()
+        || tpl
+            .manifest()
+            .features
+            .iter()
+            .any(|f| matches!(f, talktrack::tooling::Feature::UsedTracks))
+}
+
+/// The tracks whose usage the template's rules or features read (every track for
+/// the `used_tracks` feature).
+fn tracks_read(tpl: &BundleTemplate) -> Vec<usize> {
+    if tpl
+        .manifest()
+        .features
+        .iter()
+        .any(|f| matches!(f, talktrack::tooling::Feature::UsedTracks))
+    {
+        return (0..tpl.catalog().len()).collect();
+    }
+    tpl.rules()
+        .usage_tracks()
+        .into_iter()
+        .map(|t| t as usize)
+        .collect()
+}
+
+/// The simulator of one aggregate file: enumerated and evaluated exactly when its
+/// state is (turn, last reply) with a fixed context, or when the state that also
+/// carries usage and a drawn context has few enough reachable states; simulated
+/// otherwise.
+pub(super) enum Simulator {
+    Exact {
+        mdp: Arc<Mdp>,
+        ev: ExactEvaluator,
+    },
+    Expanded {
+        sim: Arc<LiveSim>,
+        mdp: Arc<ExpandedMdp>,
+    },
+    Live {
+        sim: Arc<LiveSim>,
+        /// Selects the best network during training.
+        train_ev: LiveEvaluator,
+        /// Reports values, on other episodes than the ones that selected the network.
+        ev: LiveEvaluator,
+        /// Why the state space was not enumerated.
+        why: String,
+    },
+}
+
+impl Simulator {
+    pub(super) fn build(
+        agg: &Aggregates,
+        setup: &SimSetup,
+        tpl: &BundleTemplate,
+    ) -> Result<Self, JobError> {
+        let sampler = ContextSampler::new(tpl, &setup.sim.context, agg)?;
+        if !reads_usage(tpl) && sampler.is_fixed() {
+            let mut rng = rand::SeedableRng::seed_from_u64(0);
+            let mut fixed = Vec::new();
+            sampler.draw(&mut rng, &mut fixed);
+            let values: Vec<_> = fixed
+                .iter()
+                .map(|v| v.as_ref().map(|v| v.as_val()))
+                .collect();
+            let mask = RulesMask::new(tpl.rules(), tpl.fallback());
+            let mdp = Arc::new(
+                Mdp::build_in_context(agg, &setup.sim, &mask, tpl.features(), &values).map_err(
+                    |e| match e {
+                        crate::sim::SimError::DeadStart => {
+                            JobError::DeadStart(start_rules(tpl, agg, &values))
+                        }
+                        e => e.into(),
+                    },
+                )?,
+            );
+            let ev = ExactEvaluator::new(Arc::clone(&mdp));
+            return Ok(Self::Exact { mdp, ev });
+        }
+        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl).map_err(|e| match e {
+            crate::sim::SimError::DeadStart => JobError::DeadStart(
+                "check the rules that apply at turn 0 before any reply (`when turn == 0`, `not has last_reply`), and which tracks have published data there".into(),
+            ),
+            e => e.into(),
+        })?);
+        let why = match ExpandedMdp::build(&sim, &tracks_read(tpl)) {
+            Ok(mdp) => {
+                return Ok(Self::Expanded {
+                    sim,
+                    mdp: Arc::new(mdp),
+                })
+            }
+            Err(e) => e.to_string(),
+        };
+        let n = setup.job.eval_episodes.max(1);
+        Ok(Self::Live {
+            train_ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1c),
+            ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1d),
+            sim,
+            why,
+        })
+    }
+
+    /// The reply model: data availability and reply cells by (turn, last reply).
+    pub(super) fn replies(&self) -> &Mdp {
+        match self {
+            Self::Exact { mdp, .. } => mdp,
+            Self::Expanded { sim, .. } | Self::Live { sim, .. } => sim.mdp(),
+        }
+    }
+
+    pub(super) fn env(&self) -> Box<dyn MaskedEnv> {
+        match self {
+            Self::Exact { mdp, .. } => Box::new(SimEnv::new(Arc::clone(mdp))),
+            Self::Expanded { mdp, .. } => Box::new(ExpandedEnv::new(Arc::clone(mdp))),
+            Self::Live { sim, .. } => Box::new(LiveEnv::new(Arc::clone(sim))),
+        }
+    }
+
+    pub(super) fn train_evaluator(&self) -> &dyn Evaluator {
+        match self {
+            Self::Exact { ev, .. } => ev,
+            Self::Expanded { mdp, .. } => &**mdp,
+            Self::Live { train_ev, .. } => train_ev,
+        }
+    }
+
+    pub(super) fn optimum(&self) -> Option<f64> {
+        match self {
+            Self::Exact { ev, .. } => Some(ev.optimum()),
+            Self::Expanded { mdp, .. } => Some(mdp.solve().0),
+            Self::Live { .. } => None,
+        }
+    }
+
+    /// Value, 95% half-width (simulated only) and rule violations of `policy`.
+    pub(super) fn evaluate(&self, policy: &dyn ActionPolicy) -> (f64, Option<f64>, u64) {
+        match self {
+            Self::Exact { ev, .. } => {
+                let e = ev.evaluate(policy);
+                (e.value, None, e.violating_states)
+            }
+            Self::Expanded { mdp, .. } => {
+                let e = mdp.evaluate(policy);
+                (e.value, None, e.violating_states)
+            }
+            Self::Live { ev, .. } => {
+                let e = ev.estimate(policy);
+                (e.mean, Some(e.half_width), e.violations)
+            }
+        }
+    }
+
+    pub(super) fn uniform(&self) -> f64 {
+        match self {
+            Self::Exact { ev, .. } => ev.table_value(&ev.uniform_table()),
+            Self::Expanded { mdp, .. } => mdp.table_value(&mdp.uniform_table()),
+            Self::Live { ev, .. } => ev.estimate(&crate::sim::live::UniformPolicy).mean,
+        }
+    }
+
+    pub(super) fn baselines(&self, agg: &Aggregates) -> BaselineSummary {
+        let exact = |b: crate::eval::Baselines| BaselineSummary {
+            optimum: Some(b.optimum),
+            ci95: None,
+            uniform: b.uniform,
+            best_single: b.best_single,
+            behaviour: b.behaviour,
+        };
+        match self {
+            Self::Expanded { mdp, .. } => exact(mdp.baselines(agg)),
+            Self::Exact { ev, .. } => exact(baselines(ev, agg)),
+            Self::Live { ev, .. } => {
+                let b = ev.baselines(agg);
+                BaselineSummary {
+                    optimum: None,
+                    ci95: Some([
+                        b.uniform.half_width,
+                        b.best_single.1.half_width,
+                        b.behaviour.half_width,
+                    ]),
+                    uniform: b.uniform.mean,
+                    best_single: (b.best_single.0, b.best_single.1.mean),
+                    behaviour: b.behaviour.mean,
+                }
+            }
+        }
+    }
+
+    /// Observations the exported policy is checked on: every state when enumerated,
+    /// the states of simulated episodes otherwise.
+    pub(super) fn observations(&self) -> Vec<Vec<f32>> {
+        match self {
+            Self::Exact { mdp, .. } => {
+                let mut out = Vec::new();
+                for t in 0..mdp.max_turns {
+                    for l in 0..mdp.n_last() as u32 {
+                        let mut obs = vec![0.0; mdp.obs_dim()];
+                        mdp.encode(t, l, &mut obs);
+                        out.push(obs);
+                    }
+                }
+                out
+            }
+            Self::Expanded { mdp, .. } => (0..mdp.n_states())
+                .map(|s| mdp.observation(s).to_vec())
+                .collect(),
+            Self::Live { ev, .. } => ev.sample_observations(200, 0x0b5),
+        }
+    }
+
+    pub(super) fn summary(&self, agg: &Aggregates, usage: bool) -> MdpSummary {
+        let m = self.replies();
+        let unavailable = (0..m.max_turns)
+            .flat_map(|t| (0..m.n_last() as u32).map(move |l| (t, l)))
+            .map(|(t, l)| {
+                (0..m.n_actions())
+                    .filter(|&a| !m.available(t, l, a))
+                    .count()
+            })
+            .sum();
+        let (evaluation, context, episodes, obs_dim) = match self {
+            Self::Exact { mdp, .. } => ("exact", Vec::new(), None, mdp.obs_dim()),
+            Self::Expanded { sim, mdp } => (
+                "exact",
+                sim.context().describe().to_vec(),
+                None,
+                mdp.obs_dim(),
+            ),
+            Self::Live { sim, ev, .. } => (
+                "simulated",
+                sim.context().describe().to_vec(),
+                Some(ev.episodes),
+                sim.obs_dim(),
+            ),
+        };
+        let (expanded, why_simulated) = match self {
+            Self::Exact { .. } => (None, None),
+            Self::Expanded { mdp, .. } => (
+                Some(crate::report::ExpandedSummary {
+                    states: mdp.n_states(),
+                    contexts: mdp.contexts(),
+                    tracks_read: mdp.tracks_read(),
+                }),
+                None,
+            ),
+            Self::Live { why, .. } => (None, Some(why.clone())),
+        };
+        MdpSummary {
+            evaluation: evaluation.into(),
+            expanded,
+            why_simulated,
+            states: agg.config.max_turns as usize * m.n_last(),
+            context,
+            usage,
+            episodes,
+            actions: m.n_actions(),
+            obs_dim,
+            unavailable,
+            warnings: m.warnings().to_vec(),
+        }
+    }
+}
