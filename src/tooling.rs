@@ -9,7 +9,7 @@
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`];
 //! - rule test cases: [`run_all`];
-//! - the policy: [`Policy`], [`PolicyIo`], [`ScoreKind`], and the ONNX writer
+//! - the policy: [`Policy`], [`PolicyIo`], [`PolicyLimits`], [`ScoreKind`], and the ONNX writer
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
 pub use crate::bundle::{
@@ -22,8 +22,8 @@ pub use crate::context::{AttrDecl, AttrType, Resolved, Schema, Val};
 pub use crate::engine::{mask, MaskOutcome};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{
-    write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, ScoreKind,
-    MAX_POLICY_BYTES,
+    write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, PolicyLimits,
+    ScoreKind, MAX_POLICY_BYTES,
 };
 pub use crate::rules::{
     compile, compile_str, format_rules, parse, EffectKind, EvalError, RuleEnv, RuleSet, RuleSource,

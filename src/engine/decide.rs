@@ -125,7 +125,7 @@ fn decide_with(
         let kind = b.manifest().policy.scores;
         let boosts = &s.verdict.boosts[..];
         let boost = |t: usize| boosts.get(t).copied().unwrap_or(0.0);
-        policy = match b.policy().scores(&s.obs, &mut s.scores) {
+        policy = match b.policy().scores_masked(&s.obs, &s.allowed, &mut s.scores) {
             Err(e) => PolicyUse::Failed {
                 error: e.to_string(),
             },
