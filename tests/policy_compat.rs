@@ -473,3 +473,55 @@ fn policy_is_shareable_across_threads() {
     assert_send_sync::<Policy>();
     assert_send_sync::<PolicyError>();
 }
+
+// ---- the declared score kind is checked on the load-time probe ----
+
+#[test]
+fn probabilities_declared_on_a_logits_model_are_refused_with_the_right_kind() {
+    let r = reference("gemm_relu_opset13");
+    let io = PolicyIo {
+        scores: ScoreKind::Probabilities,
+        ..io_of(&r)
+    };
+    let path = fixtures().join(&r.model);
+    let err = Policy::from_file(&path, &io).unwrap_err();
+    assert_eq!(err.code(), "policy::score-kind");
+    let message = err.to_string().replace(&path.display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @r#"`FILE` does not produce `scores = "probabilities"`: probabilities must lie in [0, 1] and sum to 1 over the 4 tracks; on a zero observation the model gives [-0.1543, 0.1211, 0.1963, 0.2074] (sum 0.3706): declare `scores = "logits"` (or `"q_values"` for action values)"#);
+}
+
+#[test]
+fn logits_declared_on_a_softmax_head_are_refused_with_the_right_kind() {
+    let r = reference("torch_dynamo_softmax_head");
+    let io = PolicyIo {
+        scores: ScoreKind::Logits,
+        ..io_of(&r)
+    };
+    let path = fixtures().join(&r.model);
+    let err = Policy::from_file(&path, &io).unwrap_err();
+    assert_eq!(err.code(), "policy::score-kind");
+    let message = err.to_string().replace(&path.display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @r#"`FILE` does not produce `scores = "logits"`: on a zero observation the model gives [0.2760, 0.2101, 0.2563, 0.2575], values in [0, 1] that sum to 1 over the 4 tracks: a softmax head's probabilities; declare `scores = "probabilities"`"#);
+}
+
+// ---- tract's wording does not reach the user ----
+
+#[test]
+fn an_operator_from_another_domain_is_named_with_its_domain() {
+    use prost::Message;
+    let r = reference("torch_naming_opset14");
+    let path = fixtures().join(&r.model);
+    let mut proto =
+        tract_onnx::pb::ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    // What onnxruntime's graph optimiser writes when it fuses Gemm + Relu.
+    graph.node[0].op_type = "FusedGemm".into();
+    graph.node[0].domain = "com.microsoft".into();
+    proto.opset_import.push(tract_onnx::pb::OperatorSetIdProto {
+        domain: "com.microsoft".into(),
+        version: 1,
+    });
+    let err = Policy::from_bytes(&proto.encode_to_vec(), &io_of(&r)).unwrap_err();
+    assert_eq!(err.code(), "policy::unsupported-operators");
+    insta::assert_snapshot!(err.to_string(), @"`<bytes>` uses operators talktrack cannot run: `FusedGemm` (domain `com.microsoft`)");
+}
