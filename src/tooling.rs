@@ -5,7 +5,8 @@
 //! - the bundle's parts: [`BundleTemplate`], [`Manifest`], [`Catalog`], [`Track`],
 //!   the typed context schema ([`Schema`], [`AttrDecl`], [`AttrType`], [`Val`],
 //!   [`Resolved`]);
-//! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`];
+//! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`], and the
+//!   [`Trace`] of what the policy saw and said (`decide --trace`);
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`];
 //! - rule test cases: [`run_all`];
@@ -20,6 +21,7 @@ pub use crate::cases::run_all;
 pub use crate::catalog::{Catalog, Track};
 pub use crate::context::{AttrDecl, AttrType, Resolved, Schema, Val};
 pub use crate::engine::{mask, MaskOutcome};
+pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{
     write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, PolicyLimits,

@@ -56,6 +56,10 @@ enum Cmd {
         /// Print a readable explanation instead of JSON.
         #[arg(long)]
         explain: bool,
+        /// Also print the observation slot by slot (with the feature block that
+        /// wrote it) and the policy's raw score for every track, before boosts.
+        #[arg(long)]
+        trace: bool,
     },
     /// Format rule files canonically (in place), or check that they are.
     Fmt {
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             bundle,
             request,
             explain,
+            trace,
         } => {
             let b = load(&bundle)?;
             let text = if request.as_os_str() == "-" {
@@ -129,6 +134,13 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 eprintln!("error: {}: {e}", request.display());
                 ExitCode::FAILURE
             })?;
+            if trace {
+                let t = talktrack::tooling::Trace::of(&d, &req).map_err(|e| {
+                    eprintln!("error: {}: {e}", request.display());
+                    ExitCode::FAILURE
+                })?;
+                say_raw!("{t}");
+            }
             if explain {
                 say_raw!("{}", d.explain());
             } else {
