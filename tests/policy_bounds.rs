@@ -316,3 +316,54 @@ fn loading_a_hostile_model_on_a_small_stack_thread_is_an_error() {
         .unwrap();
     assert!(handle.join().unwrap().is_err());
 }
+
+/// `side = data[int(max(obs) + offset)]`: the observation picks the index, and
+/// tract panics on an index past the end.
+fn gather_by_observation(offset: f32) -> Vec<u8> {
+    model(
+        vec![
+            node(
+                "ReduceMax",
+                "peak",
+                &["obs"],
+                "peak_out",
+                vec![attr_int("keepdims", 0)],
+            ),
+            node("Add", "shift", &["peak_out", "offset"], "shifted", vec![]),
+            node(
+                "Cast",
+                "to_int",
+                &["shifted"],
+                "index",
+                vec![attr_int("to", pb::tensor_proto::DataType::Int64 as i64)],
+            ),
+            node("Gather", "pick", &["data", "index"], "side", vec![]),
+        ],
+        vec![
+            floats("offset", &[], vec![offset]),
+            floats("data", &[4], vec![10.0, 20.0, 30.0, 40.0]),
+        ],
+    )
+}
+
+#[test]
+fn a_panic_in_tract_while_scoring_is_an_error_and_the_thread_serves_again() {
+    let policy = Policy::from_bytes(&gather_by_observation(0.0), &io()).unwrap();
+    let mut out = [0.0; TRACKS];
+    policy.scores(&[1.0, 0.0, 0.0], &mut out).unwrap();
+    assert_eq!(out, [0.5 + 20.0, 0.5 + 20.0]);
+    let err = policy.scores(&[1000.0, 0.0, 0.0], &mut out).unwrap_err();
+    assert_eq!(err.code(), "policy::panicked");
+    insta::assert_snapshot!(err.to_string(), @"`<bytes>`: the onnx runtime failed unexpectedly while scoring");
+    // The thread's state was dropped and is rebuilt.
+    policy.scores(&[2.0, 0.0, 0.0], &mut out).unwrap();
+    assert_eq!(out, [1.0 + 30.0, 1.0 + 30.0]);
+}
+
+#[test]
+fn a_panic_in_tract_during_the_load_time_probe_refuses_the_policy() {
+    // The probe's zero observation picks index 100.
+    let err = Policy::from_bytes(&gather_by_observation(100.0), &io()).unwrap_err();
+    assert_eq!(err.code(), "policy::panicked");
+    assert!(err.to_string().contains("load-time probe"), "{err}");
+}
