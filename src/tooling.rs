@@ -8,13 +8,14 @@
 //! - reading files: [`read_bounded`] (regular files only, never past a limit) and
 //!   [`read_text`]; the rule files a bundle lists, inside its directory
 //!   ([`listed_rule_files`]); sealing a bundle's policy checksum ([`seal`]);
-//! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`];
+//! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`], and the
+//!   [`Trace`] of what the policy saw and said (`decide --trace`);
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`];
 //! - rule test cases: [`run_all`];
 //! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
 //!   human-readable output passes request, bundle and log text through them);
-//! - the policy: [`Policy`], [`PolicyIo`], [`ScoreKind`], and the ONNX writer
+//! - the policy: [`Policy`], [`PolicyIo`], [`PolicyLimits`], [`ScoreKind`], and the ONNX writer
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
 pub use crate::bundle::{
@@ -27,10 +28,11 @@ pub use crate::catalog::{Catalog, Track};
 pub use crate::context::{AttrDecl, AttrType, Resolved, Schema, Val};
 pub use crate::diag::{escape_controls, escape_controls_in_lines};
 pub use crate::engine::{mask, MaskOutcome};
+pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{
-    write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, ScoreKind,
-    MAX_POLICY_BYTES,
+    write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, PolicyLimits,
+    ScoreKind, MAX_POLICY_BYTES,
 };
 pub use crate::rules::{
     compile, compile_str, format_rules, parse, EffectKind, EvalError, RuleEnv, RuleSet, RuleSource,

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use talktrack::tooling::{Policy, PolicyError, PolicyIo, MAX_POLICY_BYTES};
+use talktrack::tooling::{Policy, PolicyError, PolicyIo, ScoreKind, TrackSet, MAX_POLICY_BYTES};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
@@ -20,15 +20,22 @@ fn fixtures() -> PathBuf {
 struct Reference {
     model: String,
     input: String,
+    #[serde(default)]
+    mask_input: Option<String>,
     output: String,
     obs_dim: usize,
     n_tracks: usize,
+    #[serde(default)]
+    scores: ScoreKind,
     cases: Vec<Case>,
 }
 
 #[derive(serde::Deserialize)]
 struct Case {
     obs: Vec<f32>,
+    /// The allowed tracks, for models with a mask input.
+    #[serde(default)]
+    mask: Option<Vec<bool>>,
     scores: Vec<f32>,
 }
 
@@ -40,10 +47,17 @@ fn reference(name: &str) -> Reference {
 fn io_of(r: &Reference) -> PolicyIo {
     PolicyIo {
         input: r.input.clone(),
+        mask_input: r.mask_input.clone(),
         output: r.output.clone(),
         obs_dim: r.obs_dim,
         n_tracks: r.n_tracks,
+        scores: r.scores,
     }
+}
+
+/// Within 1e-5 of onnxruntime: absolute, or relative for scores above 1.
+fn close(got: f32, want: f32) -> bool {
+    (got - want).abs() <= 1e-5 * want.abs().max(1.0)
 }
 
 fn assert_matches_reference(name: &str) {
@@ -52,10 +66,18 @@ fn assert_matches_reference(name: &str) {
     assert_eq!(policy.io(), &io_of(&r));
     let mut out = vec![0.0; r.n_tracks];
     for case in &r.cases {
-        policy.scores(&case.obs, &mut out).unwrap();
+        match &case.mask {
+            Some(mask) => {
+                let allowed =
+                    TrackSet::from_indices(r.n_tracks, (0..r.n_tracks).filter(|&i| mask[i]));
+                policy.scores_masked(&case.obs, &allowed, &mut out).unwrap();
+            }
+            None => policy.scores(&case.obs, &mut out).unwrap(),
+        }
+        assert_eq!(out.len(), case.scores.len());
         for (got, want) in out.iter().zip(&case.scores) {
             assert!(
-                (got - want).abs() < 1e-5,
+                close(*got, *want),
                 "{name} on {:?}: got {out:?}, onnxruntime {:?}",
                 case.obs,
                 case.scores
@@ -87,6 +109,94 @@ fn multi_output_model_is_served_through_the_named_output() {
 #[test]
 fn torch_style_names() {
     assert_matches_reference("torch_naming_opset14");
+}
+
+// ---- written by PyTorch's exporters (`gen_torch_fixtures.py`) ----
+
+/// Every fixture `gen_torch_fixtures.py` wrote, by name.
+fn torch_fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(".json")?;
+            stem.starts_with("torch_").then(|| stem.to_owned())
+        })
+        .filter(|n| n != "torch_naming_opset14")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_torch_export_matches_onnxruntime() {
+    let names = torch_fixtures();
+    // dynamo and legacy, fixed and dynamic batch, shape-inferred, softmax head,
+    // obs + mask, and the opset sweep.
+    assert!(names.len() >= 30, "{names:?}");
+    for name in &names {
+        assert_matches_reference(name);
+    }
+}
+
+#[test]
+fn dynamo_export_with_a_dynamic_batch_in_hidden_layers() {
+    assert_matches_reference("torch_dynamo_dynamic_batch");
+}
+
+#[test]
+fn shape_inferred_models_load() {
+    assert_matches_reference("torch_infer_shapes");
+    assert_matches_reference("torch_dynamo_infer_shapes");
+}
+
+#[test]
+fn the_mask_input_is_fed_with_the_allowed_tracks() {
+    let r = reference("torch_dynamo_obs_and_mask");
+    let policy = Policy::from_file(&fixtures().join(&r.model), &io_of(&r)).unwrap();
+    let obs = &r.cases[2].obs;
+    let mut all = vec![0.0; r.n_tracks];
+    policy.scores(obs, &mut all).unwrap();
+    assert!(all.iter().all(|s| *s > -1e8), "{all:?}");
+    let mut masked = vec![0.0; r.n_tracks];
+    let allowed = TrackSet::from_indices(r.n_tracks, [1, 3]);
+    policy.scores_masked(obs, &allowed, &mut masked).unwrap();
+    assert_eq!(masked[0], -1e9);
+    assert_eq!(masked[2], -1e9);
+    assert_eq!((masked[1], masked[3]), (all[1], all[3]));
+}
+
+#[test]
+fn an_input_the_manifest_does_not_map_is_named_at_load() {
+    let r = reference("torch_dynamo_obs_and_mask");
+    let io = PolicyIo {
+        mask_input: None,
+        ..io_of(&r)
+    };
+    let err = Policy::from_file(&fixtures().join(&r.model), &io).unwrap_err();
+    assert_eq!(err.code(), "policy::unmapped-inputs");
+    let message = err
+        .to_string()
+        .replace(&fixtures().join(&r.model).display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @"`FILE` has inputs the manifest does not map: `mask`; talktrack feeds the observation (`input`) and, optionally, the allowed-track mask (`mask_input`)");
+}
+
+#[test]
+fn a_mask_of_the_wrong_type_is_refused() {
+    let r = reference("torch_dynamo_obs_and_mask");
+    let io = PolicyIo {
+        mask_input: Some("obs".into()),
+        input: "mask".into(),
+        ..io_of(&r)
+    };
+    let err = Policy::from_file(&fixtures().join(&r.model), &io).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PolicyError::InputShape { .. } | PolicyError::MaskShape { .. }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -235,7 +345,7 @@ fn obs_dim_mismatch_on_a_declared_width() {
     let message = err
         .to_string()
         .replace(&multi_output_path().display().to_string(), "FILE");
-    insta::assert_snapshot!(message, @"`FILE` input `observation`: expected f32 [1, 9], the model declares float [batch_size, 6]");
+    insta::assert_snapshot!(message, @"`FILE` input `observation`: expected f32 [batch, 9], the model declares float [batch_size, 6]");
 }
 
 #[test]
@@ -268,7 +378,7 @@ fn n_tracks_mismatch_says_both_numbers() {
     let message = err
         .to_string()
         .replace(&multi_output_path().display().to_string(), "FILE");
-    insta::assert_snapshot!(message, @"`FILE` output `scores`: expected f32 [1, 7], got f32 [1, 4]");
+    insta::assert_snapshot!(message, @"`FILE` output `scores`: expected f32 [batch, 7], got f32 [1, 4] at batch 1");
 }
 
 #[test]
@@ -362,4 +472,56 @@ fn policy_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Policy>();
     assert_send_sync::<PolicyError>();
+}
+
+// ---- the declared score kind is checked on the load-time probe ----
+
+#[test]
+fn probabilities_declared_on_a_logits_model_are_refused_with_the_right_kind() {
+    let r = reference("gemm_relu_opset13");
+    let io = PolicyIo {
+        scores: ScoreKind::Probabilities,
+        ..io_of(&r)
+    };
+    let path = fixtures().join(&r.model);
+    let err = Policy::from_file(&path, &io).unwrap_err();
+    assert_eq!(err.code(), "policy::score-kind");
+    let message = err.to_string().replace(&path.display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @r#"`FILE` does not produce `scores = "probabilities"`: probabilities must lie in [0, 1] and sum to 1 over the 4 tracks; on a zero observation the model gives [-0.1543, 0.1211, 0.1963, 0.2074] (sum 0.3706): declare `scores = "logits"` (or `"q_values"` for action values)"#);
+}
+
+#[test]
+fn logits_declared_on_a_softmax_head_are_refused_with_the_right_kind() {
+    let r = reference("torch_dynamo_softmax_head");
+    let io = PolicyIo {
+        scores: ScoreKind::Logits,
+        ..io_of(&r)
+    };
+    let path = fixtures().join(&r.model);
+    let err = Policy::from_file(&path, &io).unwrap_err();
+    assert_eq!(err.code(), "policy::score-kind");
+    let message = err.to_string().replace(&path.display().to_string(), "FILE");
+    insta::assert_snapshot!(message, @r#"`FILE` does not produce `scores = "logits"`: on a zero observation the model gives [0.2760, 0.2101, 0.2563, 0.2575], values in [0, 1] that sum to 1 over the 4 tracks: a softmax head's probabilities; declare `scores = "probabilities"`"#);
+}
+
+// ---- tract's wording does not reach the user ----
+
+#[test]
+fn an_operator_from_another_domain_is_named_with_its_domain() {
+    use prost::Message;
+    let r = reference("torch_naming_opset14");
+    let path = fixtures().join(&r.model);
+    let mut proto =
+        tract_onnx::pb::ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    // What onnxruntime's graph optimiser writes when it fuses Gemm + Relu.
+    graph.node[0].op_type = "FusedGemm".into();
+    graph.node[0].domain = "com.microsoft".into();
+    proto.opset_import.push(tract_onnx::pb::OperatorSetIdProto {
+        domain: "com.microsoft".into(),
+        version: 1,
+    });
+    let err = Policy::from_bytes(&proto.encode_to_vec(), &io_of(&r)).unwrap_err();
+    assert_eq!(err.code(), "policy::unsupported-operators");
+    insta::assert_snapshot!(err.to_string(), @"`<bytes>` uses operators talktrack cannot run: `FusedGemm` (domain `com.microsoft`)");
 }

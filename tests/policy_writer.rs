@@ -7,7 +7,7 @@
 use ndarray::{array, Array1, Array2};
 use prost::Message;
 use talktrack::tooling::{
-    write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo,
+    write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, ScoreKind,
 };
 use tract_onnx::pb;
 
@@ -45,9 +45,14 @@ fn forward(spec: &MlpSpec, obs: &[f32]) -> Vec<f32> {
 fn io(spec: &MlpSpec) -> PolicyIo {
     PolicyIo {
         input: spec.input.clone(),
+        mask_input: None,
         output: spec.output.clone(),
         obs_dim: spec.layers[0].weights.nrows(),
         n_tracks: spec.layers.last().unwrap().weights.ncols(),
+        scores: match spec.head {
+            Head::Softmax => ScoreKind::Probabilities,
+            Head::Identity => ScoreKind::Logits,
+        },
     }
 }
 

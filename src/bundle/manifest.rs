@@ -114,6 +114,10 @@ pub struct PolicyDecl {
     pub sha256: String,
     /// Name of the observation input tensor.
     pub input: String,
+    /// Name of the allowed-track mask input, for models that take one (fed
+    /// with 1 for allowed tracks and 0 for masked ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_input: Option<String>,
     /// Name of the score output tensor.
     pub output: String,
     /// What the scores are.
@@ -131,6 +135,7 @@ impl Default for PolicyDecl {
             file: "policy.onnx".into(),
             sha256: String::new(),
             input: "obs".into(),
+            mask_input: None,
             output: "scores".into(),
             scores: ScoreKind::Logits,
         }

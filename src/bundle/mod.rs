@@ -1029,9 +1029,11 @@ fn load_policy(
             } else if let Some(f) = features {
                 let io = PolicyIo {
                     input: manifest.policy.input.clone(),
+                    mask_input: manifest.policy.mask_input.clone(),
                     output: manifest.policy.output.clone(),
                     obs_dim: f.dim(),
                     n_tracks,
+                    scores: manifest.policy.scores,
                 };
                 match Policy::from_bytes_of(&bytes, &io, &policy_rel) {
                             Ok(p) => policy = Some(p),

@@ -62,7 +62,7 @@ pub(super) fn score(
     let boosts = &verdict.boosts[..];
     let boost = |t: usize| boosts.get(t).copied().unwrap_or(0.0);
     let mut best = None;
-    let policy = match b.policy().scores(obs, scores) {
+    let policy = match b.policy().scores_masked(obs, allowed, scores) {
         Err(e) => PolicyUse::Failed {
             error: e.to_string(),
         },

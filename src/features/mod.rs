@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::context::{AttrType, Schema, Val};
 use crate::turn::TurnView;
 
+pub(crate) mod trace;
+
 /// The widest embedding a feature spec may declare (`dim` of `kind = "embedding"`).
 pub const MAX_EMBEDDING_DIM: usize = 1 << 16;
 
@@ -227,6 +229,62 @@ impl FeatureEncoder {
     /// Width of the embedding the requests must carry, if the spec includes one.
     pub fn embedding_dim(&self) -> Option<usize> {
         self.embedding_dim
+    }
+
+    /// What each slot of the observation holds, in order: the feature block
+    /// that writes it (as written in `bundle.toml`) and the slot within it.
+    /// `replies` and `tracks` name the one-hot slots of those blocks.
+    pub fn slot_labels(
+        &self,
+        schema: &Schema,
+        replies: &[String],
+        tracks: &[&str],
+    ) -> Vec<(String, String)> {
+        let mut labels = Vec::with_capacity(self.dim);
+        let attr = |slot: usize| schema.attrs().get(slot);
+        for b in &self.blocks {
+            match b {
+                Block::TurnOneHot { width, .. } => {
+                    for t in 0..*width {
+                        let last = if t + 1 == *width { " or later" } else { "" };
+                        // Numbered from 1, as explanations number turns.
+                        labels.push(("turn_one_hot".to_owned(), format!("turn {}{last}", t + 1)));
+                    }
+                }
+                Block::TurnsLeft { .. } => {
+                    labels.push(("turns_left".to_owned(), "turns left / max_turns".to_owned()));
+                }
+                Block::LastReply { .. } => {
+                    labels.push(("last_reply_one_hot".to_owned(), "no reply yet".to_owned()));
+                    for r in replies {
+                        labels.push(("last_reply_one_hot".to_owned(), r.clone()));
+                    }
+                }
+                Block::Numeric { slot, scale, .. } => {
+                    let name = attr(*slot).map_or("?", |a| a.name.as_str());
+                    labels.push((format!("attr {name}"), format!("{name} × {scale}")));
+                }
+                Block::OneHot { slot, .. } => {
+                    let name = attr(*slot).map_or("?", |a| a.name.as_str());
+                    if let Some(AttrType::Enum(values)) = attr(*slot).map(|a| &a.ty) {
+                        for v in values {
+                            labels.push((format!("attr_one_hot {name}"), v.clone()));
+                        }
+                    }
+                }
+                Block::Used { .. } => {
+                    for t in tracks {
+                        labels.push(("used_tracks".to_owned(), (*t).to_owned()));
+                    }
+                }
+                Block::Embedding { dim, .. } => {
+                    for i in 0..*dim {
+                        labels.push(("embedding".to_owned(), format!("[{i}]")));
+                    }
+                }
+            }
+        }
+        labels
     }
 
     /// Writes the observation of `view` into `out` (`out.len()` must be [`dim`](Self::dim);

@@ -81,8 +81,10 @@ pub enum PolicyError {
         /// The model's graph outputs.
         available: Vec<String>,
     },
-    /// The model's declared input does not accept `f32 [1, obs_dim]`.
-    #[error("`{origin}` input `{name}`: expected f32 [1, {obs_dim}], the model declares {found}")]
+    /// The model's declared input does not accept `f32 [batch, obs_dim]`.
+    #[error(
+        "`{origin}` input `{name}`: expected f32 [batch, {obs_dim}], the model declares {found}"
+    )]
     InputShape {
         /// Where the model came from.
         origin: String,
@@ -93,9 +95,11 @@ pub enum PolicyError {
         /// The model's declared type and shape, e.g. `f32 [batch, 12]`.
         found: String,
     },
-    /// The probe run produced an output that is not `[1, n_tracks]` (or
+    /// The probe run produced an output that is not `[batch, n_tracks]` (or
     /// `[n_tracks]`) of f32.
-    #[error("`{origin}` output `{name}`: expected f32 [1, {n_tracks}], got {found}")]
+    #[error(
+        "`{origin}` output `{name}`: expected f32 [batch, {n_tracks}], got {found} at batch 1"
+    )]
     OutputShape {
         /// Where the model came from.
         origin: String,
@@ -105,6 +109,64 @@ pub enum PolicyError {
         n_tracks: usize,
         /// What the model produced, e.g. `f32 [1, 5]`.
         found: String,
+    },
+    /// The model has graph inputs the manifest maps to nothing.
+    #[error(
+        "`{origin}` has inputs the manifest does not map: {}; talktrack feeds the observation (`input`) and, optionally, the allowed-track mask (`mask_input`)",
+        list(names)
+    )]
+    UnmappedInputs {
+        /// Where the model came from.
+        origin: String,
+        /// The inputs nobody feeds.
+        names: Vec<String>,
+    },
+    /// The mask input is not `[batch, n_tracks]` of bool, float or int64.
+    #[error("`{origin}` mask input `{name}`: expected bool, float or int64 [batch, {n_tracks}], the model declares {found}")]
+    MaskShape {
+        /// Where the model came from.
+        origin: String,
+        /// The input name.
+        name: String,
+        /// The manifest's number of tracks.
+        n_tracks: usize,
+        /// The model's declared type and shape.
+        found: String,
+    },
+    /// The model uses operators the runtime does not implement.
+    #[error("`{origin}` uses operators talktrack cannot run: {}", operators.join(", "))]
+    UnsupportedOperators {
+        /// Where the model came from.
+        origin: String,
+        /// Each as `` `Op` (domain `d`) ``.
+        operators: Vec<String>,
+    },
+    /// A tensor of the graph has no concrete shape at batch 1, or the graph
+    /// needs more memory than [`super::PolicyLimits`] allows.
+    #[error("`{origin}` is refused: {reason}")]
+    TooCostly {
+        /// Where the model came from.
+        origin: String,
+        /// Which node, what shape, which bound.
+        reason: String,
+    },
+    /// tract panicked; the policy (or this thread's state of it) was dropped.
+    #[error("`{origin}`: the onnx runtime failed unexpectedly while {stage}")]
+    Panicked {
+        /// Where the model came from.
+        origin: String,
+        /// What was being done.
+        stage: &'static str,
+    },
+    /// The probe's scores do not look like the declared `scores` kind.
+    #[error("`{origin}` does not produce `scores = \"{declared}\"`: {reason}")]
+    ScoreKind {
+        /// Where the model came from.
+        origin: String,
+        /// The kind the manifest declares.
+        declared: &'static str,
+        /// What the scores look like and which kind to declare.
+        reason: String,
     },
     /// tract could not type, declutter or optimise the graph.
     #[error("`{origin}` cannot be prepared for inference: {reason}")]
@@ -153,6 +215,12 @@ impl PolicyError {
             Self::UnknownOutput { .. } => "policy::unknown-output",
             Self::InputShape { .. } => "policy::input-shape",
             Self::OutputShape { .. } => "policy::output-shape",
+            Self::UnmappedInputs { .. } => "policy::unmapped-inputs",
+            Self::MaskShape { .. } => "policy::mask-shape",
+            Self::UnsupportedOperators { .. } => "policy::unsupported-operators",
+            Self::TooCostly { .. } => "policy::too-costly",
+            Self::Panicked { .. } => "policy::panicked",
+            Self::ScoreKind { .. } => "policy::score-kind",
             Self::Optimize { .. } => "policy::optimize",
             Self::Runtime { .. } => "policy::runtime",
             Self::BufferLength { .. } => "policy::buffer-length",

@@ -1,15 +1,23 @@
 //! The learned policy: an ONNX network that maps an observation to one score per
 //! track.
 //!
-//! [`runner`] loads and serves a network with tract (optimised once, per-thread
-//! state on the hot path); [`onnx_writer`] writes the networks our trainer
-//! produces. Both speak the same contract, [`PolicyIo`]: input `f32 [batch,
-//! obs_dim]`, output `[batch, n_tracks]`, names taken from the bundle manifest.
+//! [`load`] turns ONNX bytes into a bounded, optimised tract plan ([`limits`]
+//! says what a network may cost, [`wording`] puts tract's errors in the user's
+//! words, [`probe`] checks the declared score kind); [`runner`] serves it
+//! (per-thread state on the hot path); [`onnx_writer`] writes the networks our
+//! trainer produces. All speak the same contract, [`PolicyIo`]: input `f32
+//! [batch, obs_dim]` (and optionally the allowed-track mask), output `[batch,
+//! n_tracks]`, names taken from the bundle manifest.
 
 pub mod error;
+pub(crate) mod limits;
+pub(crate) mod load;
 pub mod onnx_writer;
+pub(crate) mod probe;
 pub mod runner;
+pub(crate) mod wording;
 
 pub use error::PolicyError;
+pub use limits::PolicyLimits;
 pub use onnx_writer::{write_mlp, Activation, Dense, Head, MlpSpec};
 pub use runner::{Policy, PolicyIo, ScoreKind, MAX_POLICY_BYTES};

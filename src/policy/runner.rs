@@ -1,36 +1,52 @@
-//! Loads an ONNX policy with tract and serves one observation at a time.
+//! Serves a loaded ONNX policy one observation at a time.
 //!
-//! The expensive work (decode, type, declutter, optimise, plan) happens once in
-//! [`Policy::from_bytes`]; each serving thread then keeps its own tract state and
-//! input tensor in a [`ThreadLocal`], so [`Policy::scores`] takes no lock shared
-//! with other threads and does not re-plan.
+//! The expensive work (decode, type, bound, optimise, plan) happens once, in
+//! [`super::load`]; each serving thread then keeps its own tract state and
+//! input tensors in a [`ThreadLocal`], so [`Policy::scores`] takes no lock shared
+//! with other threads and does not re-plan. A panic inside tract is caught and
+//! drops that thread's state, so the next call starts from a fresh one.
 
 use std::cell::RefCell;
 use std::io::Read;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
-use prost::Message;
 use thread_local::ThreadLocal;
-use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use super::error::{chain, PolicyError};
+use super::limits::PolicyLimits;
+use super::load::{build_plan, guarded, MaskType};
+use super::probe;
+use crate::trackset::TrackSet;
 
 /// The largest policy file [`Policy::from_file`] reads (256 MiB).
 pub const MAX_POLICY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What the scores a policy produces mean; the engine turns them into a choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreKind {
     /// Action values (DQN-style): higher is better, unbounded.
     QValues,
     /// Unnormalised log-probabilities (policy-gradient heads).
+    #[default]
     Logits,
     /// Probabilities that already sum to one (a softmax head inside the model).
     Probabilities,
+}
+
+impl ScoreKind {
+    /// The name written in `bundle.toml` (`scores = "..."`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QValues => "q_values",
+            Self::Logits => "logits",
+            Self::Probabilities => "probabilities",
+        }
+    }
 }
 
 /// The contract between a bundle manifest and its ONNX file.
@@ -38,12 +54,39 @@ pub enum ScoreKind {
 pub struct PolicyIo {
     /// Name of the graph input that receives the observation.
     pub input: String,
+    /// Name of the graph input that receives the allowed-track mask, if the
+    /// model takes one: `[batch, n_tracks]`, 1 allowed and 0 masked, in the
+    /// element type the model declares (bool, float or int64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_input: Option<String>,
     /// Name of the graph output that holds one score per track.
     pub output: String,
-    /// Observation width: the input is `f32 [1, obs_dim]`.
+    /// Observation width: the input is `f32 [batch, obs_dim]`.
     pub obs_dim: usize,
-    /// Number of catalog tracks: the output is `[1, n_tracks]`.
+    /// Number of catalog tracks: the output is `[batch, n_tracks]`.
     pub n_tracks: usize,
+    /// What the scores are; checked on a probe run when the policy loads.
+    #[serde(default)]
+    pub scores: ScoreKind,
+}
+
+impl PolicyIo {
+    /// A contract with no mask input and logits scores.
+    pub fn new(
+        input: impl Into<String>,
+        output: impl Into<String>,
+        obs_dim: usize,
+        n_tracks: usize,
+    ) -> Self {
+        Self {
+            input: input.into(),
+            mask_input: None,
+            output: output.into(),
+            obs_dim,
+            n_tracks,
+            scores: ScoreKind::Logits,
+        }
+    }
 }
 
 /// The optimised tract plan of a policy network.
@@ -54,8 +97,9 @@ pub(crate) type Plan = Arc<TypedRunnableModel>;
 struct Slot {
     state: TypedSimpleState,
     // Shared with tract only for the duration of a run; exclusive again after,
-    // so the next call can refill it in place instead of allocating.
+    // so the next call can refill them in place instead of allocating.
     input: Arc<Tensor>,
+    mask: Option<Arc<Tensor>>,
 }
 
 /// A loaded, optimised policy. Cheap to share (`Send + Sync`); each thread that
@@ -65,13 +109,16 @@ pub struct Policy {
     io: PolicyIo,
     origin: String,
     plan: Plan,
-    slots: ThreadLocal<RefCell<Slot>>,
+    mask: Option<MaskType>,
+    // `None` after a panic in tract on that thread: the next call starts afresh.
+    slots: ThreadLocal<RefCell<Option<Slot>>>,
 }
 
 impl Policy {
-    /// Loads a policy from the bytes of an ONNX file.
+    /// Loads a policy from the bytes of an ONNX file, within the default
+    /// [`PolicyLimits`].
     pub fn from_bytes(bytes: &[u8], io: &PolicyIo) -> Result<Policy, PolicyError> {
-        Self::load(bytes, io, "<bytes>".to_owned())
+        Self::load(bytes, io, "<bytes>".to_owned(), &PolicyLimits::default())
     }
 
     /// Like [`Policy::from_bytes`] for bytes read from `origin` (e.g. the policy
@@ -81,22 +128,48 @@ impl Policy {
         io: &PolicyIo,
         origin: &Path,
     ) -> Result<Policy, PolicyError> {
-        Self::load(bytes, io, origin.display().to_string())
+        Self::load(
+            bytes,
+            io,
+            origin.display().to_string(),
+            &PolicyLimits::default(),
+        )
+    }
+
+    /// Like [`Policy::from_bytes_of`] within `limits` instead of the defaults.
+    pub fn from_bytes_with_limits(
+        bytes: &[u8],
+        io: &PolicyIo,
+        origin: &Path,
+        limits: &PolicyLimits,
+    ) -> Result<Policy, PolicyError> {
+        Self::load(bytes, io, origin.display().to_string(), limits)
     }
 
     /// Loads a policy from an ONNX file, refusing files over [`MAX_POLICY_BYTES`]
     /// before reading them.
     pub fn from_file(path: &Path, io: &PolicyIo) -> Result<Policy, PolicyError> {
         let bytes = read_limited(path, MAX_POLICY_BYTES)?;
-        Self::load(&bytes, io, path.display().to_string())
+        Self::load(
+            &bytes,
+            io,
+            path.display().to_string(),
+            &PolicyLimits::default(),
+        )
     }
 
-    fn load(bytes: &[u8], io: &PolicyIo, origin: String) -> Result<Policy, PolicyError> {
-        let plan = build_plan(bytes, io, &origin)?;
+    fn load(
+        bytes: &[u8],
+        io: &PolicyIo,
+        origin: String,
+        limits: &PolicyLimits,
+    ) -> Result<Policy, PolicyError> {
+        let loaded = build_plan(bytes, io, &origin, limits)?;
         let policy = Policy {
             io: io.clone(),
             origin,
-            plan,
+            plan: loaded.plan,
+            mask: loaded.mask,
             slots: ThreadLocal::new(),
         };
         policy.probe()?;
@@ -108,10 +181,37 @@ impl Policy {
         &self.io
     }
 
-    /// Scores for one observation (batch 1): `obs.len() == obs_dim`,
-    /// `out.len() == n_tracks`. Scores may be NaN if the network produces NaN;
-    /// deciding what to do then is the caller's business.
+    /// Scores for one observation (batch 1), every track allowed: `obs.len() ==
+    /// obs_dim`, `out.len() == n_tracks`. Scores may be NaN if the network
+    /// produces NaN; deciding what to do then is the caller's business.
     pub fn scores(&self, obs: &[f32], out: &mut [f32]) -> Result<(), PolicyError> {
+        self.run(obs, None, out)
+    }
+
+    /// Like [`Policy::scores`], feeding `allowed` to the model's mask input when
+    /// the manifest maps one (ignored otherwise). `allowed` spans the catalog.
+    pub fn scores_masked(
+        &self,
+        obs: &[f32],
+        allowed: &TrackSet,
+        out: &mut [f32],
+    ) -> Result<(), PolicyError> {
+        if allowed.universe() != self.io.n_tracks {
+            return Err(PolicyError::BufferLength {
+                what: "allowed-track set",
+                expected: self.io.n_tracks,
+                found: allowed.universe(),
+            });
+        }
+        self.run(obs, Some(allowed), out)
+    }
+
+    fn run(
+        &self,
+        obs: &[f32],
+        allowed: Option<&TrackSet>,
+        out: &mut [f32],
+    ) -> Result<(), PolicyError> {
         if obs.len() != self.io.obs_dim {
             return Err(PolicyError::BufferLength {
                 what: "observation",
@@ -126,62 +226,105 @@ impl Policy {
                 found: out.len(),
             });
         }
-        let cell = self
-            .slots
-            .get_or_try(|| self.new_slot().map(RefCell::new))?;
+        let cell = self.slots.get_or(|| RefCell::new(None));
         // INVARIANT: `scores` never calls back into itself on the same thread, so
         // the borrow is always free; an error rather than a panic if that changes.
-        let mut slot = cell
+        let mut guard = cell
             .try_borrow_mut()
             .map_err(|_| self.runtime("re-entrant call"))?;
-        let output = self.run_slot(&mut slot, obs)?;
-        copy_scores(&output, out).map_err(|e| self.runtime(&chain(&e)))
+        let slot = match guard.as_mut() {
+            Some(slot) => slot,
+            None => guard.insert(self.new_slot()?),
+        };
+        match guarded(|| self.run_slot(slot, obs, allowed)) {
+            Ok(output) => copy_scores(&output?, out).map_err(|e| self.runtime(&chain(&e))),
+            Err(()) => {
+                // tract's state may be half-updated: never run it again.
+                *guard = None;
+                Err(self.panicked("scoring"))
+            }
+        }
     }
 
     fn new_slot(&self) -> Result<Slot, PolicyError> {
-        let state = self.plan.spawn().map_err(|e| self.runtime(&chain(&e)))?;
-        let input =
-            Tensor::zero::<f32>(&[1, self.io.obs_dim]).map_err(|e| self.runtime(&chain(&e)))?;
-        Ok(Slot {
-            state,
-            input: Arc::new(input),
-        })
+        let made = guarded(|| -> TractResult<Slot> {
+            let state = self.plan.spawn()?;
+            let input = Tensor::zero::<f32>(&[1, self.io.obs_dim])?;
+            let mask = self
+                .mask
+                .map(|m| Tensor::zero_dt(m.datum_type(), &[1, self.io.n_tracks]))
+                .transpose()?;
+            Ok(Slot {
+                state,
+                input: Arc::new(input),
+                mask: mask.map(Arc::new),
+            })
+        });
+        match made {
+            Ok(slot) => slot.map_err(|e| self.runtime(&chain(&e))),
+            Err(()) => Err(self.panicked("preparing a serving state")),
+        }
     }
 
-    fn run_slot(&self, slot: &mut Slot, obs: &[f32]) -> Result<TValue, PolicyError> {
-        let fill = |t: &mut Tensor| -> TractResult<()> {
-            t.try_as_plain_ram_mut()?
-                .as_slice_mut::<f32>()?
-                .copy_from_slice(obs);
-            Ok(())
-        };
-        match Arc::get_mut(&mut slot.input) {
-            Some(t) => fill(t),
-            None => {
-                // Only if tract kept a reference past the previous run.
-                let mut t = Tensor::zero::<f32>(&[1, self.io.obs_dim])
-                    .map_err(|e| self.runtime(&chain(&e)))?;
-                let filled = fill(&mut t);
-                slot.input = Arc::new(t);
-                filled
-            }
+    fn run_slot(
+        &self,
+        slot: &mut Slot,
+        obs: &[f32],
+        allowed: Option<&TrackSet>,
+    ) -> Result<TValue, PolicyError> {
+        let rt = |e: anyhow::Error| self.runtime(&chain(&e));
+        refill(
+            &mut slot.input,
+            f32::datum_type(),
+            &[1, self.io.obs_dim],
+            |t| {
+                t.try_as_plain_ram_mut()?
+                    .as_slice_mut::<f32>()?
+                    .copy_from_slice(obs);
+                Ok(())
+            },
+        )
+        .map_err(rt)?;
+        let mut inputs = tvec!(TValue::from_const(Arc::clone(&slot.input)));
+        if let (Some(kind), Some(mask)) = (self.mask, slot.mask.as_mut()) {
+            let on = |i: usize| allowed.is_none_or(|a| a.contains(i));
+            refill(mask, kind.datum_type(), &[1, self.io.n_tracks], |t| {
+                let mut view = t.try_as_plain_ram_mut()?;
+                match kind {
+                    MaskType::Bool => {
+                        for (i, x) in view.as_slice_mut::<bool>()?.iter_mut().enumerate() {
+                            *x = on(i);
+                        }
+                    }
+                    MaskType::Float => {
+                        for (i, x) in view.as_slice_mut::<f32>()?.iter_mut().enumerate() {
+                            *x = if on(i) { 1.0 } else { 0.0 };
+                        }
+                    }
+                    MaskType::Int64 => {
+                        for (i, x) in view.as_slice_mut::<i64>()?.iter_mut().enumerate() {
+                            *x = i64::from(on(i));
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(rt)?;
+            inputs.push(TValue::from_const(Arc::clone(mask)));
         }
-        .map_err(|e| self.runtime(&chain(&e)))?;
-        let input = TValue::from_const(Arc::clone(&slot.input));
-        let mut outputs = slot
-            .state
-            .run(tvec!(input))
-            .map_err(|e| self.runtime(&chain(&e)))?;
+        let mut outputs = slot.state.run(inputs).map_err(rt)?;
         outputs
             .pop()
             .ok_or_else(|| self.runtime("the model produced no output"))
     }
 
-    /// Runs zeros through the plan and checks the output is `f32 [1, n_tracks]`.
+    /// Runs zeros (every track allowed) through the plan and checks the output
+    /// is `f32 [1, n_tracks]` and of the declared score kind.
     fn probe(&self) -> Result<(), PolicyError> {
         let mut slot = self.new_slot()?;
         let zeros = vec![0.0; self.io.obs_dim];
-        let output = self.run_slot(&mut slot, &zeros)?;
+        let output = guarded(|| self.run_slot(&mut slot, &zeros, None))
+            .map_err(|()| self.panicked("running the load-time probe"))??;
         let shape = output.shape();
         let width_ok = matches!(shape, [1, n] | [n] if *n == self.io.n_tracks);
         if output.datum_type() != f32::datum_type() || !width_ok {
@@ -190,18 +333,51 @@ impl Policy {
                 name: self.io.output.clone(),
                 n_tracks: self.io.n_tracks,
                 found: format!(
-                    "{} {shape:?}",
-                    format!("{:?}", output.datum_type()).to_lowercase()
+                    "{} {}",
+                    format!("{:?}", output.datum_type()).to_lowercase(),
+                    super::wording::shape(shape)
                 ),
             });
         }
-        Ok(())
+        let mut scores = vec![0.0; self.io.n_tracks];
+        copy_scores(&output, &mut scores).map_err(|e| self.runtime(&chain(&e)))?;
+        probe::check_kind(&scores, self.io.scores).map_err(|reason| PolicyError::ScoreKind {
+            origin: self.origin.clone(),
+            declared: self.io.scores.name(),
+            reason,
+        })
     }
 
     fn runtime(&self, reason: &str) -> PolicyError {
         PolicyError::Runtime {
             origin: self.origin.clone(),
-            reason: reason.to_owned(),
+            reason: super::wording::reason(reason),
+        }
+    }
+
+    fn panicked(&self, stage: &'static str) -> PolicyError {
+        PolicyError::Panicked {
+            origin: self.origin.clone(),
+            stage,
+        }
+    }
+}
+
+/// Refills a tensor in place, or a fresh one if tract kept a reference past
+/// the previous run.
+fn refill(
+    tensor: &mut Arc<Tensor>,
+    dt: DatumType,
+    shape: &[usize],
+    fill: impl Fn(&mut Tensor) -> TractResult<()>,
+) -> TractResult<()> {
+    match Arc::get_mut(tensor) {
+        Some(t) => fill(t),
+        None => {
+            let mut t = Tensor::zero_dt(dt, shape)?;
+            fill(&mut t)?;
+            *tensor = Arc::new(t);
+            Ok(())
         }
     }
 }
@@ -249,160 +425,4 @@ pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PolicyErr
         return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
-}
-
-/// Decodes, checks names and shapes against `io`, optimises and plans.
-fn build_plan(bytes: &[u8], io: &PolicyIo, origin: &str) -> Result<Plan, PolicyError> {
-    let not_onnx = |reason: String| PolicyError::NotOnnx {
-        origin: origin.to_owned(),
-        reason,
-    };
-    if io.obs_dim == 0 || io.n_tracks == 0 {
-        return Err(PolicyError::InvalidIo {
-            origin: origin.to_owned(),
-            reason: format!(
-                "obs_dim ({}) and n_tracks ({}) must be positive",
-                io.obs_dim, io.n_tracks
-            ),
-        });
-    }
-    // The probe and every serving thread allocate an observation of this width.
-    if io.obs_dim > crate::features::MAX_OBS_DIM {
-        return Err(PolicyError::InvalidIo {
-            origin: origin.to_owned(),
-            reason: format!(
-                "obs_dim ({}) is more than the {} allowed",
-                io.obs_dim,
-                crate::features::MAX_OBS_DIM
-            ),
-        });
-    }
-    let proto = pb::ModelProto::decode(bytes).map_err(|e| not_onnx(e.to_string()))?;
-    let graph = proto
-        .graph
-        .as_ref()
-        .ok_or_else(|| not_onnx("the file has no graph".to_owned()))?;
-    check_graph(graph).map_err(not_onnx)?;
-    check_names_and_input(graph, io, origin)?;
-
-    // tract's importer and optimiser are not ours: a panic on a malformed graph
-    // must become an error for this one bundle, not take down the host.
-    let imported = catch_unwind(AssertUnwindSafe(|| onnx().model_for_proto_model(&proto)))
-        .map_err(|_| not_onnx("the onnx importer panicked".to_owned()))?
-        .map_err(|e| not_onnx(chain(&e)))?;
-
-    let optimize = |e: anyhow::Error| PolicyError::Optimize {
-        origin: origin.to_owned(),
-        reason: chain(&e),
-    };
-    let prepared = catch_unwind(AssertUnwindSafe(|| -> TractResult<Plan> {
-        let model = imported
-            .with_input_names([&io.input])?
-            .with_input_fact(
-                0,
-                InferenceFact::dt_shape(f32::datum_type(), tvec!(1, io.obs_dim)),
-            )?
-            .with_outputs_by_name([&io.output])?;
-        model.into_optimized()?.into_runnable()
-    }))
-    .map_err(|_| optimize(anyhow::anyhow!("the optimiser panicked")))?;
-    prepared.map_err(optimize)
-}
-
-/// Checks what tract's importer assumes without checking: every graph output
-/// is produced by a node, is an input, or is an initializer.
-fn check_graph(graph: &pb::GraphProto) -> Result<(), String> {
-    let produced = |name: &str| {
-        graph.input.iter().any(|i| i.name == name)
-            || graph.initializer.iter().any(|i| i.name == name)
-            || graph
-                .node
-                .iter()
-                .any(|n| n.output.iter().any(|o| o == name))
-    };
-    match graph.output.iter().find(|o| !produced(&o.name)) {
-        Some(o) => Err(format!(
-            "graph output `{}` is not produced by any node",
-            o.name
-        )),
-        None => Ok(()),
-    }
-}
-
-fn check_names_and_input(
-    graph: &pb::GraphProto,
-    io: &PolicyIo,
-    origin: &str,
-) -> Result<(), PolicyError> {
-    // Older exporters list initializers among the inputs; they are weights.
-    let inputs: Vec<&pb::ValueInfoProto> = graph
-        .input
-        .iter()
-        .filter(|i| !graph.initializer.iter().any(|init| init.name == i.name))
-        .collect();
-    let Some(input) = inputs.iter().find(|i| i.name == io.input) else {
-        return Err(PolicyError::UnknownInput {
-            origin: origin.to_owned(),
-            name: io.input.clone(),
-            available: inputs.iter().map(|i| i.name.clone()).collect(),
-        });
-    };
-    if !graph.output.iter().any(|o| o.name == io.output) {
-        return Err(PolicyError::UnknownOutput {
-            origin: origin.to_owned(),
-            name: io.output.clone(),
-            available: graph.output.iter().map(|o| o.name.clone()).collect(),
-        });
-    }
-    check_input_type(input, io.obs_dim).map_err(|found| PolicyError::InputShape {
-        origin: origin.to_owned(),
-        name: io.input.clone(),
-        obs_dim: io.obs_dim,
-        found,
-    })
-}
-
-/// Whether a declared input accepts `f32 [1, obs_dim]`; unknown or symbolic
-/// dimensions accept anything. On mismatch, returns the declared type.
-fn check_input_type(input: &pb::ValueInfoProto, obs_dim: usize) -> Result<(), String> {
-    use pb::tensor_shape_proto::dimension::Value as Dim;
-    let Some(pb::type_proto::Value::TensorType(t)) =
-        input.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
-        return Err("a non-tensor type".to_owned());
-    };
-    let elem = pb::tensor_proto::DataType::try_from(t.elem_type)
-        .map(|d| d.as_str_name().to_lowercase())
-        .unwrap_or_else(|_| format!("type {}", t.elem_type));
-    let dims: Option<Vec<String>> = t.shape.as_ref().map(|s| {
-        s.dim
-            .iter()
-            .map(|d| match &d.value {
-                Some(Dim::DimValue(v)) => v.to_string(),
-                Some(Dim::DimParam(p)) => p.clone(),
-                None => "?".to_owned(),
-            })
-            .collect()
-    });
-    let found = || match &dims {
-        Some(d) => format!("{elem} [{}]", d.join(", ")),
-        None => format!("{elem} of unknown shape"),
-    };
-    if t.elem_type != pb::tensor_proto::DataType::Float as i32 {
-        return Err(found());
-    }
-    if let Some(shape) = &t.shape {
-        let fits = |d: &pb::tensor_shape_proto::Dimension, want: usize| match &d.value {
-            Some(Dim::DimValue(v)) => usize::try_from(*v).is_ok_and(|v| v == want),
-            _ => true,
-        };
-        let ok = match shape.dim.as_slice() {
-            [batch, width] => fits(batch, 1) && fits(width, obs_dim),
-            _ => false,
-        };
-        if !ok {
-            return Err(found());
-        }
-    }
-    Ok(())
 }

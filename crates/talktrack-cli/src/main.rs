@@ -57,6 +57,10 @@ enum Cmd {
         /// Print a readable explanation instead of JSON.
         #[arg(long)]
         explain: bool,
+        /// Also print the observation slot by slot (with the feature block that
+        /// wrote it) and the policy's raw score for every track, before boosts.
+        #[arg(long)]
+        trace: bool,
     },
     /// Format rule files canonically (in place), or check that they are.
     Fmt {
@@ -117,6 +121,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             bundle,
             request,
             explain,
+            trace,
         } => {
             let b = load(&bundle)?;
             let text = if request.as_os_str() == "-" {
@@ -143,6 +148,10 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             };
             let req = Request::from_json_bytes(&text).map_err(refused)?;
             let d = Engine::with_bundle(b).decide(&req).map_err(refused)?;
+            if trace {
+                let t = talktrack::tooling::Trace::of(&d, &req).map_err(refused)?;
+                say_raw!("{t}");
+            }
             if explain {
                 say_raw!("{}", d.explain());
             } else {

@@ -501,3 +501,24 @@ fn decide_names_the_first_byte_of_a_request_that_is_not_utf8() {
         "{err}"
     );
 }
+
+#[test]
+fn decide_trace_shows_the_observation_and_every_raw_score() {
+    at_root();
+    let (code, out, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        "examples/requests/minor.json",
+        "--trace",
+        "--explain",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let trace = out.split("policy scores").collect::<Vec<_>>();
+    assert_eq!(trace.len(), 2, "{out}");
+    // Masked tracks are listed too, marked.
+    assert!(out.contains("credit_card_offer"), "{out}");
+    assert!(out.contains("(masked)"), "{out}");
+    let until_explanation = out.split("\nbundle ").next().unwrap_or(&out).to_owned();
+    insta::assert_snapshot!(until_explanation);
+}
