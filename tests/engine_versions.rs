@@ -116,16 +116,18 @@ struct Collect {
     outcomes: Mutex<Vec<Outcome>>,
 }
 
-impl DecisionSink for Arc<Collect> {
+struct Shared(Arc<Collect>);
+
+impl DecisionSink for Shared {
     fn decision(&self, r: &DecisionRecord<'_>) {
-        self.decisions.lock().unwrap().push((
+        self.0.decisions.lock().unwrap().push((
             r.id.to_string(),
             r.version.digest.clone(),
             r.decision.chosen_id().unwrap_or("").to_owned(),
         ));
     }
     fn outcome(&self, o: &Outcome) {
-        self.outcomes.lock().unwrap().push(o.clone());
+        self.0.outcomes.lock().unwrap().push(o.clone());
     }
 }
 
@@ -136,7 +138,7 @@ fn the_sink_sees_every_decision_with_its_id_and_version() {
     let engine = Engine::load(a.path()).unwrap();
     let _ = engine.decide(&req()).unwrap(); // no sink yet: nothing recorded
     let sink = Arc::new(Collect::default());
-    engine.set_sink(Some(Box::new(Arc::clone(&sink))));
+    engine.set_sink(Some(Box::new(Shared(Arc::clone(&sink)))));
     let (id, d) = engine.decide_with_id(&req()).unwrap();
     let _ = engine.decide(&req()).unwrap();
     let outcome = Outcome {
