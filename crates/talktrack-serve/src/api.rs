@@ -27,6 +27,12 @@ use crate::Config;
 /// Outcomes remembered for idempotency (oldest forgotten first).
 const OUTCOMES_REMEMBERED: usize = 1 << 20;
 
+/// An outcome's identity: the conversation and, when sent, the decision.
+type OutcomeKey = (String, Option<DecisionId>);
+
+/// Outcomes recorded, and the order to forget them in.
+type Seen = (HashMap<OutcomeKey, Outcome>, VecDeque<OutcomeKey>);
+
 /// What every handler shares.
 pub struct State {
     pub(crate) engine: Engine,
@@ -36,10 +42,7 @@ pub struct State {
     batch_limit: usize,
     body_limit: usize,
     ready: AtomicBool,
-    outcomes: Mutex<(
-        HashMap<(String, Option<DecisionId>), Outcome>,
-        VecDeque<(String, Option<DecisionId>)>,
-    )>,
+    outcomes: Mutex<Seen>,
 }
 
 fn is_loopback(a: &SocketAddr) -> bool {

@@ -82,12 +82,15 @@ impl LogConfig {
     }
 }
 
+/// Per protected attribute, the sorted values the rules compare it with.
+type Thresholds = BTreeMap<String, Vec<f64>>;
+
 /// The sink the engine hands decisions to: formats a line and queues it.
 pub struct LogSink {
     tx: SyncSender<String>,
     dropped: Arc<AtomicU64>,
     cfg: Arc<LogConfig>,
-    thresholds: Mutex<HashMap<String, Arc<BTreeMap<String, Vec<f64>>>>>,
+    thresholds: Mutex<HashMap<String, Arc<Thresholds>>>,
 }
 
 /// The writer thread; [`LogWriter::finish`] waits until every queued record is on disk.
@@ -195,7 +198,7 @@ impl LogSink {
         }
     }
 
-    fn thresholds(&self, b: &Bundle) -> Arc<BTreeMap<String, Vec<f64>>> {
+    fn thresholds(&self, b: &Bundle) -> Arc<Thresholds> {
         let mut cache = self.thresholds.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(t) = cache.get(b.digest()) {
             return Arc::clone(t);
@@ -217,7 +220,7 @@ impl LogSink {
 /// Per numeric protected attribute, the values the bundle's rules compare
 /// `customer.<attr>` with (number literals, and every track's value of a track
 /// attribute compared with it), sorted.
-fn rule_thresholds(b: &Bundle) -> BTreeMap<String, Vec<f64>> {
+fn rule_thresholds(b: &Bundle) -> Thresholds {
     let mut texts = Vec::new();
     for rel in &b.manifest().rules {
         if let Ok(t) = std::fs::read_to_string(b.dir().join(rel)) {
