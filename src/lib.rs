@@ -68,6 +68,7 @@ pub use bundle::{Bundle, LoadError};
 pub use context::{Context, Value};
 pub use diag::{render, Code, Problem, Severity};
 pub use engine::{
-    DecideError, Decision, Engine, History, MaskReason, Masked, PolicyUse, Ranked, Request,
-    MAX_HISTORY, MAX_REQUEST_BYTES,
+    DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History, MaskReason,
+    Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request, RollbackError, Status,
+    Version, MAX_HISTORY, MAX_REQUEST_BYTES,
 };

@@ -1,4 +1,4 @@
-//! The `talktrack` command line: check, decide, fmt, test and seal bundles.
+//! The `talktrack` command line: check, decide, fmt, test and seal bundles; serve them.
 //!
 //! A thin layer over the library: every command parses its arguments, calls one
 //! library function and prints what it returns.
@@ -83,6 +83,73 @@ enum Cmd {
         /// Bundle directory.
         bundle: PathBuf,
     },
+    /// Serve decisions over HTTP (JSON under /v1); stops gracefully on SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Bundle directory, or a `current` symlink to one.
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Reload the bundle when it changes on disk.
+    #[arg(long)]
+    watch: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    addr: std::net::SocketAddr,
+    /// Append every decision and outcome to this JSONL file.
+    #[arg(long)]
+    decision_log: Option<PathBuf>,
+    /// Rotate the decision log past this many MiB.
+    #[arg(long, default_value_t = 64)]
+    decision_log_mib: u64,
+    /// How protected attributes are logged: intervals, raw or omit; `ATTR=MODE`
+    /// sets one attribute (repeatable).
+    #[arg(long = "log-protected", value_name = "MODE|ATTR=MODE")]
+    log_protected: Vec<String>,
+    /// File holding the bearer token the admin endpoints require (needed when not on loopback).
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// Most requests in one batch.
+    #[arg(long, default_value_t = 1000)]
+    batch_limit: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    body_limit: usize,
+}
+
+fn serve(a: ServeArgs) -> Result<(), ExitCode> {
+    let mut cfg = talktrack_serve::Config::new(a.bundle);
+    cfg.addr = a.addr;
+    cfg.watch = a.watch;
+    cfg.admin_token_file = a.admin_token_file;
+    cfg.batch_limit = a.batch_limit;
+    cfg.body_limit = a.body_limit;
+    if let Some(path) = a.decision_log {
+        let mut lc = talktrack_serve::LogConfig::new(path);
+        lc.max_bytes = a.decision_log_mib.saturating_mul(1 << 20);
+        for p in &a.log_protected {
+            let parsed = match p.split_once('=') {
+                Some((attr, mode)) => mode.parse().map(|m| {
+                    lc.per_attribute.insert(attr.to_owned(), m);
+                }),
+                None => p.parse().map(|m| lc.protected = m),
+            };
+            if let Err(e) = parsed {
+                eprintln!("error: --log-protected: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        }
+        cfg.decision_log = Some(lc);
+    } else if !a.log_protected.is_empty() {
+        eprintln!("error: --log-protected needs --decision-log");
+        return Err(ExitCode::FAILURE);
+    }
+    talktrack_serve::run(cfg).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
@@ -194,6 +261,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 Ok(())
             }
         },
+        Cmd::Serve(a) => serve(a),
         Cmd::Test { bundle } => {
             let b = load(&bundle)?;
             match talktrack::tooling::run_all(&b) {

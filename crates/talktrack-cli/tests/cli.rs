@@ -522,3 +522,45 @@ fn decide_trace_shows_the_observation_and_every_raw_score() {
     let until_explanation = out.split("\nbundle ").next().unwrap_or(&out).to_owned();
     insta::assert_snapshot!(until_explanation);
 }
+
+#[test]
+fn serve_exits_non_zero_with_every_problem_of_a_bad_start_bundle() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["bundle.toml", "policy.onnx", "cases.toml"] {
+        std::fs::copy(format!("policies/telecom-upsell/{f}"), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/business.rules"),
+        "rule a\n  when customer.agee > 3\n  forbid track greet\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules/compliance.rules"),
+        "rule b\n  when customer.regio == north\n  forbid track greet\n",
+    )
+    .unwrap();
+    let bundle = dir.path().to_str().unwrap();
+    let (code, _, err) = talktrack(&["serve", "--bundle", bundle, "--addr", "127.0.0.1:0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("agee") && err.contains("regio"), "{err}");
+    assert!(err.contains("was rejected"), "{err}");
+
+    let (code, _, err) = talktrack(&[
+        "serve",
+        "--bundle",
+        "policies/telecom-upsell",
+        "--addr",
+        "127.0.0.1:0",
+        "--log-protected",
+        "everything",
+        "--decision-log",
+        dir.path().join("d.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("`everything` is not a protected-attribute mode"),
+        "{err}"
+    );
+}

@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use talktrack_train::aggregate::aggregate_log;
-use talktrack_train::log::{ReadOptions, Vocab};
 use talktrack_train::config::SimSetup;
+use talktrack_train::log::{ReadOptions, Vocab};
 use talktrack_train::sim::reference::p4g_reference_setup;
 
 fn setup() -> &'static (SimSetup, Vocab) {
