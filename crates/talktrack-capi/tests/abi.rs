@@ -1,5 +1,6 @@
 //! The C ABI through its exported functions: decisions, identity, reload, threads,
 //! and every error path (code and message).
+#![allow(clippy::unwrap_used, clippy::panic)] // tests may fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The C example (compiled with the machine's `cc`) and the Python ctypes example
 //! (run with `python3` if present) decide from several threads on the example bundle.
+#![allow(clippy::unwrap_used, clippy::panic)] // tests may fail loudly
 
 mod common;
 
