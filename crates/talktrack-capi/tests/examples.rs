@@ -7,10 +7,18 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The directory holding the built `libtalktrack_capi` (next to `deps/` of this test).
+/// The directory holding the built `libtalktrack_capi.so`: `deps/` beside this test
+/// (where a workspace-wide `cargo test` leaves it), or the profile directory above
+/// it (where cargo copies it when the crate is built on its own).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
+    let deps = exe.parent().unwrap().to_path_buf();
+    let candidates = [deps.clone(), deps.parent().unwrap().to_path_buf()];
+    candidates
+        .iter()
+        .find(|d| d.join("libtalktrack_capi.so").is_file())
+        .unwrap_or_else(|| panic!("libtalktrack_capi.so not found in {candidates:?}"))
+        .clone()
 }
 
 fn check_output(stdout: &str) {
