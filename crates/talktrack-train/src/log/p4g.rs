@@ -461,22 +461,6 @@ pub fn convert(
     Ok((out, stats))
 }
 
-/// Converts and writes the log as JSONL.
-pub fn convert_to_jsonl(
-    dialog: impl Read,
-    info: impl Read,
-    opts: &ConvertOptions,
-    mut out: impl Write,
-) -> Result<ConvertStats, P4gError> {
-    let (convs, stats) = convert(dialog, info, opts)?;
-    for c in &convs {
-        serde_json::to_writer(&mut out, c).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(stats)
-}
-
 /// Converts the corpus files `dialog` (`annotated_300_dialog.csv`) and `info`
 /// (`annotated_300_info.csv`) into the JSONL log `out`, all or nothing.
 ///

@@ -497,14 +497,6 @@ impl Mdp {
             .unwrap_or(&[])
     }
 
-    /// The back-off level that supplied the cell (`None`: unavailable).
-    pub fn backoff_level(&self, t: u32, last: u32, a: usize) -> Option<usize> {
-        match self.level.get(self.sa(t, last, a)) {
-            Some(&l) if l != u8::MAX => Some(l as usize),
-            _ => None,
-        }
-    }
-
     #[inline]
     pub(crate) fn sample_reply(&self, sa: usize, u: f32) -> usize {
         let r = self.n_replies;

@@ -88,11 +88,6 @@ impl LearningCurve {
         self.first_reaching(fraction).map(|p| p.wall_secs)
     }
 
-    /// Environment steps until the greedy policy first reached `fraction` of the optimum.
-    pub fn steps_to(&self, fraction: f64) -> Option<u64> {
-        self.first_reaching(fraction).map(|p| p.env_steps)
-    }
-
     /// The last evaluation.
     pub fn last(&self) -> Option<&EvalPoint> {
         self.points.last()

@@ -266,10 +266,3 @@ pub fn train_dqn(
         venv.violations(),
     ))
 }
-
-/// The Q-values of `net` at one observation (for inspection and tests).
-pub fn q_values(net: &PlainMlp, obs: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0; net.n_out()];
-    net.forward(obs, &mut Scratch::default(), &mut out);
-    out
-}

@@ -58,14 +58,6 @@ impl PlainMlp {
         self.layers.last().map_or(0, |l| l.n_out)
     }
 
-    /// Per layer `(weights [in, out] row-major, bias)`, for writers that take plain vectors.
-    pub fn to_vecs(&self) -> Vec<(Vec<f32>, Vec<f32>)> {
-        self.layers
-            .iter()
-            .map(|l| (l.weights.clone(), l.bias.clone()))
-            .collect()
-    }
-
     /// The network as the ONNX writer's spec (`head`: identity for Q-values and
     /// logits, softmax for probabilities); the caller sets input/output names.
     pub fn to_mlp_spec(&self, head: onnx_writer::Head) -> Result<onnx_writer::MlpSpec, TrainError> {

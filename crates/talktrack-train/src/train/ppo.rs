@@ -344,10 +344,3 @@ pub fn train_ppo(
         venv.violations(),
     ))
 }
-
-/// The greedy action of a logits network: argmax over allowed actions.
-pub fn greedy_action(net: &PlainMlp, obs: &[f32], mask: &[bool]) -> Option<usize> {
-    let mut out = vec![0.0; net.n_out()];
-    net.forward(obs, &mut Scratch::default(), &mut out);
-    super::mlp::masked_argmax(&out, mask)
-}
