@@ -46,6 +46,8 @@ typedef enum TalktrackStatus {
   TALKTRACK_PANIC = 7,
   // Any other internal failure (e.g. a result that could not be encoded).
   TALKTRACK_INTERNAL = 8,
+  // `talktrack_engine_rollback` found no previous version to go back to.
+  TALKTRACK_NOTHING_TO_ROLL_BACK = 9,
 } TalktrackStatus;
 
 // An engine serving one bundle at a time; opaque. Create it with
@@ -88,6 +90,12 @@ enum TalktrackStatus talktrack_engine_decide(const struct TalktrackEngine *engin
 // the bundle in service keeps serving and the last error lists every problem.
 enum TalktrackStatus talktrack_engine_reload(const struct TalktrackEngine *engine,
                                              const char *bundle_path);
+
+// Puts the previous version back in service (the one the last reload or publish
+// replaced) and pins it until a bundle with another digest is loaded; decisions in
+// flight finish on the version they started with. With no previous version the
+// status is `TalktrackNothingToRollBack` and the version in service stays.
+enum TalktrackStatus talktrack_engine_rollback(const struct TalktrackEngine *engine);
 
 // Stores the identity of the bundle in service in `*out_json`, as JSON:
 // `{"name": ..., "version": ..., "digest": ...}`; free it with

@@ -32,6 +32,8 @@ pub enum TalktrackStatus {
     TalktrackPanic = 7,
     /// Any other internal failure (e.g. a result that could not be encoded).
     TalktrackInternal = 8,
+    /// `talktrack_engine_rollback` found no previous version to go back to.
+    TalktrackNothingToRollBack = 9,
 }
 
 thread_local! {

@@ -194,6 +194,24 @@ pub extern "C" fn talktrack_engine_reload(
     })
 }
 
+/// Puts the previous version back in service (the one the last reload or publish
+/// replaced) and pins it until a bundle with another digest is loaded; decisions in
+/// flight finish on the version they started with. With no previous version the
+/// status is `TalktrackNothingToRollBack` and the version in service stays.
+#[no_mangle]
+pub extern "C" fn talktrack_engine_rollback(engine: *const TalktrackEngine) -> TalktrackStatus {
+    guard(|| {
+        let engine = match live_engine(engine) {
+            Ok(e) => e,
+            Err(status) => return status,
+        };
+        match engine.rollback() {
+            Ok(_) => TalktrackStatus::TalktrackOk,
+            Err(e) => fail(TalktrackStatus::TalktrackNothingToRollBack, e.to_string()),
+        }
+    })
+}
+
 /// Stores the identity of the bundle in service in `*out_json`, as JSON:
 /// `{"name": ..., "version": ..., "digest": ...}`; free it with
 /// `talktrack_string_free`. On failure `*out_json` is set to NULL.

@@ -24,7 +24,7 @@ mod handles;
 pub use error::TalktrackStatus;
 pub use ffi::{
     talktrack_abi_version, talktrack_engine_decide, talktrack_engine_free,
-    talktrack_engine_identity, talktrack_engine_new, talktrack_engine_reload, talktrack_last_error,
-    talktrack_string_free, TalktrackEngine, TALKTRACK_ABI_VERSION, TALKTRACK_MAX_PATH_BYTES,
-    TALKTRACK_MAX_REQUEST_BYTES,
+    talktrack_engine_identity, talktrack_engine_new, talktrack_engine_reload,
+    talktrack_engine_rollback, talktrack_last_error, talktrack_string_free, TalktrackEngine,
+    TALKTRACK_ABI_VERSION, TALKTRACK_MAX_PATH_BYTES, TALKTRACK_MAX_REQUEST_BYTES,
 };

@@ -343,3 +343,38 @@ fn many_threads_decide_on_one_engine_while_it_reloads() {
     assert_eq!(decided, 6 * 40);
     assert_eq!(talktrack_engine_free(e.0 as *mut _), TalktrackOk);
 }
+
+#[test]
+fn rollback_puts_the_previous_version_back_and_without_one_is_a_code() {
+    let e = engine();
+    assert_eq!(talktrack_engine_rollback(null()), TalktrackNullPointer);
+    assert_eq!(talktrack_engine_rollback(e), TalktrackNothingToRollBack);
+    assert!(last_error().contains("previous"), "{}", last_error());
+    let digest = |e| {
+        let mut out = null_mut();
+        assert_eq!(talktrack_engine_identity(e, &mut out), TalktrackOk);
+        let id: serde_json::Value = serde_json::from_str(&take(out)).unwrap();
+        id["digest"].as_str().unwrap().to_owned()
+    };
+    let first = digest(e);
+    // A second version: the same bundle with one more rule.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("policies/telecom-upsell"), dir.path());
+    let rules = dir.path().join("rules/business.rules");
+    let mut text = std::fs::read_to_string(&rules).unwrap();
+    text.push_str("\nrule extra\n  because \"a second version\"\n  boost track greet by 0.5\n");
+    std::fs::write(&rules, text).unwrap();
+    let path = c(dir.path().to_str().unwrap());
+    assert_eq!(talktrack_engine_reload(e, path.as_ptr()), TalktrackOk);
+    let second = digest(e);
+    assert_ne!(first, second);
+    assert_eq!(talktrack_engine_rollback(e), TalktrackOk);
+    assert_eq!(digest(e), first);
+    let mut out = null_mut();
+    assert_eq!(
+        talktrack_engine_decide(e, c(REQUEST).as_ptr(), &mut out),
+        TalktrackOk
+    );
+    take(out);
+    assert_eq!(talktrack_engine_free(e), TalktrackOk);
+}
