@@ -13,7 +13,7 @@ use crate::turn::TurnView;
 /// What the request says about the turn, resolved against the bundle; the
 /// context values are in the caller's [`Resolved`] and the usage counts in the
 /// scratch.
-pub(super) struct Turn {
+pub(crate) struct Turn {
     /// Index of the agent turn being decided, at most [`MAX_HISTORY`].
     pub(super) turn: u32,
     /// The last reply's index in the bundle's reply vocabulary.
@@ -22,7 +22,7 @@ pub(super) struct Turn {
 
 /// Checks `req` against `b` and resolves it: context values into `values`, the
 /// number of times each track was used into `used` (one count per catalog track).
-pub(super) fn resolve<'r>(
+pub(crate) fn resolve<'r>(
     b: &Bundle,
     req: &'r Request,
     values: &mut Resolved<'r>,
@@ -88,7 +88,7 @@ pub(super) fn resolve<'r>(
 
 impl Turn {
     /// The view of this turn that the rules and the feature encoder read.
-    pub(super) fn view<'a>(
+    pub(crate) fn view<'a>(
         &self,
         b: &Bundle,
         req: &'a Request,

@@ -9,8 +9,7 @@
 use std::fmt;
 
 use crate::context::Resolved;
-use crate::engine::{DecideError, Decision, Request};
-use crate::turn::TurnView;
+use crate::engine::{resolve, DecideError, Decision, Request};
 
 /// One slot of the observation.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -50,25 +49,12 @@ impl Trace {
     /// decision's allowed set.
     pub fn of(decision: &Decision, req: &Request) -> Result<Trace, DecideError> {
         let b = &decision.bundle;
-        let mut values = Resolved::new();
-        b.schema().resolve(&req.context, &mut values)?;
         let catalog = b.catalog();
+        // The same resolution and turn view `decide` built for this request.
+        let mut values = Resolved::new();
         let mut used = vec![0u16; catalog.len()];
-        for id in &req.history.tracks {
-            if let Some(u) = catalog.index(id).and_then(|t| used.get_mut(t)) {
-                *u = u.saturating_add(1);
-            }
-        }
-        let last_reply = req.history.replies.last().and_then(|r| b.reply_index(r));
-        let view = TurnView {
-            values: &values,
-            now_ms: req.time,
-            turn: decision.turn,
-            max_turns: b.manifest().max_turns,
-            used: &used,
-            last_reply,
-            embedding: req.embedding.as_deref(),
-        };
+        let turn = resolve(b, req, &mut values, &mut used)?;
+        let view = turn.view(b, req, &values, &used);
         let mut obs = vec![0.0; b.features().dim()];
         b.features().encode(&view, &mut obs);
         let ids: Vec<&str> = catalog.tracks().iter().map(|t| t.id.as_str()).collect();
