@@ -113,18 +113,24 @@ fn torch_style_names() {
 
 // ---- written by PyTorch's exporters (`gen_torch_fixtures.py`) ----
 
-/// Every fixture `gen_torch_fixtures.py` wrote, by name.
-fn torch_fixtures() -> Vec<String> {
+/// Every fixture whose name starts with `prefix`, by name.
+fn fixtures_named(prefix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixtures())
         .unwrap()
         .filter_map(|e| {
             let name = e.unwrap().file_name().into_string().unwrap();
             let stem = name.strip_suffix(".json")?;
-            stem.starts_with("torch_").then(|| stem.to_owned())
+            stem.starts_with(prefix).then(|| stem.to_owned())
         })
-        .filter(|n| n != "torch_naming_opset14")
         .collect();
     names.sort();
+    names
+}
+
+/// Every fixture `gen_torch_fixtures.py` wrote, by name.
+fn torch_fixtures() -> Vec<String> {
+    let mut names = fixtures_named("torch_");
+    names.retain(|n| n != "torch_naming_opset14");
     names
 }
 
@@ -137,6 +143,33 @@ fn every_torch_export_matches_onnxruntime() {
     for name in &names {
         assert_matches_reference(name);
     }
+}
+
+// ---- trained and exported with Stable-Baselines3 / sb3-contrib (`gen_sb3_fixtures.py`) ----
+
+#[test]
+fn every_sb3_export_matches_onnxruntime() {
+    let names = fixtures_named("sb3_");
+    // PPO (legacy and dynamo, logits alone and actor-critic), DQN Q-values,
+    // MaskablePPO with and without its mask input.
+    assert_eq!(names.len(), 6, "{names:?}");
+    for name in &names {
+        assert_matches_reference(name);
+    }
+}
+
+#[test]
+fn maskable_ppo_masks_what_the_rules_forbid() {
+    let r = reference("sb3_contrib_maskable_ppo_obs_and_mask");
+    assert_eq!(r.mask_input.as_deref(), Some("action_mask"));
+    let policy = Policy::from_file(&fixtures().join(&r.model), &io_of(&r)).unwrap();
+    let mut scores = vec![0.0; r.n_tracks];
+    let allowed = TrackSet::from_indices(r.n_tracks, [0, 2]);
+    policy
+        .scores_masked(&r.cases[0].obs, &allowed, &mut scores)
+        .unwrap();
+    assert_eq!((scores[1], scores[3]), (-1e8, -1e8), "{scores:?}");
+    assert!(scores[0] > -1e8 && scores[2] > -1e8, "{scores:?}");
 }
 
 #[test]
