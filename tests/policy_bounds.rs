@@ -193,16 +193,48 @@ fn a_constant_of_200_million_elements_is_refused_before_it_is_built() {
 
 #[test]
 fn a_dimension_past_32_bits_is_refused_not_truncated() {
-    // tract reads the dimension modulo 2^32; whatever it reads, it is refused
-    // before anything is allocated.
+    // tract reads a dimension modulo 2^32: the file's own number is checked
+    // first, so the refusal quotes the shape the file holds.
     let message = refused(
         &constant_of_shape(vec![1, 2_000_000_000_000_000_000]),
         &PolicyLimits::default(),
     );
-    assert!(
-        message.contains("node `huge` (ConstantOfShape)"),
-        "{message}"
+    insta::assert_snapshot!(message, @"`hostile.onnx` is refused: node `huge` (ConstantOfShape) produces a tensor of shape [1, 2000000000000000000]: 2000000000000000000 elements, more than the 16777216 allowed");
+}
+
+#[test]
+fn a_reshape_to_a_dimension_past_32_bits_is_refused_as_written() {
+    // side = ReduceSum(Reshape(ConstantOfShape([1, 1]), shape)), the shape
+    // given by a `Constant` node rather than an initializer.
+    let bytes = model(
+        vec![
+            node(
+                "Constant",
+                "dims",
+                &[],
+                "target",
+                vec![attr_tensor("value", ints("", vec![1, 6_000_000_000, -1]))],
+            ),
+            node(
+                "ConstantOfShape",
+                "one",
+                &["unit_shape"],
+                "unit",
+                vec![attr_tensor("value", floats("", &[1], vec![1.0]))],
+            ),
+            node("Reshape", "reshape", &["unit", "target"], "big", vec![]),
+            node(
+                "ReduceSum",
+                "sum",
+                &["big"],
+                "side",
+                vec![attr_int("keepdims", 1)],
+            ),
+        ],
+        vec![ints("unit_shape", vec![1, 1])],
     );
+    let message = refused(&bytes, &PolicyLimits::default());
+    insta::assert_snapshot!(message, @"`hostile.onnx` is refused: node `reshape` (Reshape) asks for shape [1, 6000000000, -1]: a dimension of 6000000000, more than the 16777216 elements a tensor may have");
 }
 
 #[test]

@@ -72,6 +72,20 @@ pub(crate) enum LimitError {
         /// The bound.
         limit: u64,
     },
+    /// A dimension written in the file larger than a whole tensor may be.
+    #[error("node `{node}` ({op}) asks for shape {shape}: a dimension of {dim}, more than the {limit} elements a tensor may have")]
+    DimensionTooLarge {
+        /// Node name.
+        node: String,
+        /// Operator name.
+        op: String,
+        /// The shape as the file writes it.
+        shape: String,
+        /// The largest dimension.
+        dim: u128,
+        /// The bound.
+        limit: u64,
+    },
     /// All tensors together over the bound.
     #[error(
         "the tensors of the graph take {bytes} bytes at batch 1, more than the {limit} allowed"

@@ -18,6 +18,7 @@ use tract_onnx::prelude::*;
 use super::error::{chain, PolicyError};
 use super::limits::{bound_inference, check_typed, find_limit_error, PolicyLimits};
 use super::runner::{Plan, PolicyIo};
+use super::shape_constants::check_shape_constants;
 use super::wording;
 
 /// What the loader learnt about the mask input, if the manifest maps one.
@@ -79,6 +80,10 @@ pub(crate) fn build_plan(
         .with_ignore_output_shapes(true);
     check_operators(graph, &onnx, origin)?;
     let declared = check_names_and_inputs(graph, io, origin)?;
+    check_shape_constants(graph, limits).map_err(|e| PolicyError::TooCostly {
+        origin: origin.to_owned(),
+        reason: e.to_string(),
+    })?;
 
     let imported = guarded(|| onnx.model_for_proto_model(&proto))
         .map_err(|()| panicked("importing the model"))?

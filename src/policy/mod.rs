@@ -15,6 +15,7 @@ pub(crate) mod load;
 pub mod onnx_writer;
 pub(crate) mod probe;
 pub mod runner;
+pub(crate) mod shape_constants;
 pub(crate) mod wording;
 
 pub use error::PolicyError;
