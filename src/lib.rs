@@ -64,7 +64,7 @@ pub mod tooling;
 mod trackset;
 mod turn;
 
-pub use bundle::{Bundle, LoadError};
+pub use bundle::{Bundle, LoadError, LoadOptions};
 pub use context::{Context, Value};
 pub use diag::{render, Code, Problem, Severity};
 pub use engine::{
@@ -72,3 +72,4 @@ pub use engine::{
     Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request, RollbackError, Status,
     Version, MAX_HISTORY, MAX_REQUEST_BYTES,
 };
+pub use policy::PolicyLimits;

@@ -8,6 +8,7 @@
 
 mod locate;
 mod manifest;
+mod options;
 mod paths;
 mod read;
 mod seal;
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 use thread_local::ThreadLocal;
 
 pub use manifest::{Manifest, SelectionMode, FORMAT_VERSION};
+pub use options::LoadOptions;
 pub use paths::Escape;
 pub use read::{read_bounded, FileKind, ReadError};
 pub use seal::{seal, Sealed};
@@ -33,7 +35,7 @@ use crate::context::{AttrDecl, AttrType, Schema};
 use crate::diag::{named_source, Code, Problem};
 use crate::engine::Scratch;
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
-use crate::policy::{Policy, PolicyIo};
+use crate::policy::{Policy, PolicyIo, PolicyLimits};
 use crate::rules::{self, RuleEnv, RuleSet, RuleSource};
 use locate::{Locator, Seg};
 use validate::check;
@@ -59,7 +61,7 @@ fn is_generated_rules(root: &Path, rel: &str) -> bool {
     Path::new(rel).file_name() == Path::new(GENERATED_RULES_FILE).file_name()
         && paths::contained(root, Path::new(rel))
             .ok()
-            .and_then(|real| read_text(&real, Path::new(rel)).ok())
+            .and_then(|real| read_text_inside(root, &real, Path::new(rel)).ok())
             .is_some_and(|t| t.lines().next().map(str::trim_end) == Some(GENERATED_RULES_HEADER))
 }
 
@@ -139,13 +141,23 @@ impl LoadError {
 /// `shown` is the path problems name.
 #[allow(clippy::result_large_err)] // cold path: a file is read once per load
 pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
-    read_text_within(path, shown, MAX_TEXT_FILE_BYTES)
+    text_of(read_bounded(path, MAX_TEXT_FILE_BYTES), shown)
 }
 
-/// [`read_text`] with another limit than [`MAX_TEXT_FILE_BYTES`].
+/// [`read_text`] for a file of the bundle whose real directory is `root`: `real`
+/// is where [`paths::contained`] found it, and it must still be there once open.
 #[allow(clippy::result_large_err)] // cold path: a file is read once per load
-fn read_text_within(path: &Path, shown: &Path, limit: u64) -> Result<String, Problem> {
-    let bytes = read_bounded(path, limit).map_err(|e| match e {
+pub(crate) fn read_text_inside(root: &Path, real: &Path, shown: &Path) -> Result<String, Problem> {
+    text_of(
+        read::read_bounded_inside(root, real, MAX_TEXT_FILE_BYTES),
+        shown,
+    )
+}
+
+/// The text of bytes read for `shown`, or the problem that names it.
+#[allow(clippy::result_large_err)] // cold path: a file is read once per load
+fn text_of(read: Result<Vec<u8>, ReadError>, shown: &Path) -> Result<String, Problem> {
+    let bytes = read.map_err(|e| match e {
         ReadError::TooLarge { .. } => Problem::error(Code::BundleTooLarge, shown, e.to_string())
             .with_help("split it into several files"),
         e => Problem::error(
@@ -331,8 +343,11 @@ fn read_manifest_in(dir: &Path, root: &Path) -> Result<(Manifest, String), LoadE
             ),
         )
     })?;
-    let text = read_text_within(&manifest_path, &shown, MAX_MANIFEST_BYTES)
-        .map_err(|p| LoadError::single(dir, p))?;
+    let text = text_of(
+        read::read_bounded_inside(root, &manifest_path, MAX_MANIFEST_BYTES),
+        &shown,
+    )
+    .map_err(|p| LoadError::single(dir, p))?;
     let src = named_source(&shown, &text);
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
         let mut p = Problem::error(Code::BundleManifest, &shown, e.message().to_owned());
@@ -401,7 +416,7 @@ impl BundleTemplate {
         let rel = self.manifest.tests.get(i).map_or("", String::as_str);
         let key = [Seg::Key("tests"), Seg::Index(i)];
         let real = listed_file(&self.root, &self.manifest_text, &key, rel)?;
-        read_text(&real, Path::new(rel))
+        read_text_inside(&self.root, &real, Path::new(rel))
     }
 
     fn assemble(
@@ -455,8 +470,14 @@ impl BundleTemplate {
 }
 
 impl Bundle {
-    /// Loads and validates the bundle in `dir`.
+    /// Loads and validates the bundle in `dir`, with the default [`LoadOptions`].
     pub fn load(dir: impl AsRef<Path>) -> Result<Bundle, LoadError> {
+        Self::load_with(dir, &LoadOptions::default())
+    }
+
+    /// Loads and validates the bundle in `dir` with `options` (e.g. the bounds its
+    /// policy network must fit).
+    pub fn load_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Bundle, LoadError> {
         let dir = dir.as_ref();
         let root = real_dir(dir)?;
         let (manifest, text) = read_manifest_in(dir, &root)?;
@@ -466,6 +487,7 @@ impl Bundle {
             &manifest,
             &text,
             parts.features.as_ref(),
+            options.limits(),
             &mut parts.problems,
         );
         let tpl = BundleTemplate::assemble(dir, root, manifest, text, parts)?;
@@ -560,6 +582,7 @@ fn load_policy(
     manifest: &Manifest,
     text: &str,
     features: Option<&FeatureEncoder>,
+    limits: &PolicyLimits,
     problems: &mut Vec<Problem>,
 ) -> Option<Policy> {
     let shown = PathBuf::from("bundle.toml");
@@ -616,7 +639,7 @@ fn load_policy(
         }
     };
     let mut policy = None;
-    match read_bounded(&policy_path, crate::policy::MAX_POLICY_BYTES) {
+    match read::read_bounded_inside(root, &policy_path, crate::policy::MAX_POLICY_BYTES) {
         Err(ReadError::TooLarge { size, limit }) => problems.push(Problem::error(
             Code::BundlePolicy,
             &policy_rel,
@@ -651,7 +674,7 @@ fn load_policy(
                     n_tracks,
                     scores: manifest.policy.scores,
                 };
-                match Policy::from_bytes_of(&bytes, &io, &policy_rel) {
+                match Policy::from_bytes_with_limits(&bytes, &io, &policy_rel, limits) {
                             Ok(p) => policy = Some(p),
                             Err(e) => problems.push(
                                 Problem::error(Code::BundlePolicy, &policy_rel, e.to_string())

@@ -84,6 +84,10 @@ pub enum ReadError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The file changed place while it was being opened (a directory or link on
+    /// its way was swapped): it is not read.
+    #[error("it was moved or replaced while being opened")]
+    Moved,
     /// The operating system refused.
     #[error("{0}")]
     Io(std::io::Error),
@@ -110,6 +114,48 @@ impl From<std::io::Error> for ReadError {
 /// than `limit` bytes (from its size before reading, or by stopping one byte past
 /// the limit when it grows or lies about its size).
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, meta) = open_regular(path, limit, false)?;
+    read_open(file, &meta, limit)
+}
+
+/// Like [`read_bounded`] for a file of a bundle: `real` is the real path
+/// [`super::paths::contained`] found inside the real bundle directory `root`.
+///
+/// The file is opened without following a symlink at its last component, and
+/// once open, the path must still resolve inside `root` to the very file that
+/// was opened (same device and inode): a directory or link swapped on the way
+/// between the containment check and the open is refused, not read.
+pub(crate) fn read_bounded_inside(
+    root: &Path,
+    real: &Path,
+    limit: u64,
+) -> Result<Vec<u8>, ReadError> {
+    let (file, meta) = open_regular(real, limit, true)?;
+    let now = std::fs::canonicalize(real)?;
+    if !now.starts_with(root) || !same_file(&meta, &std::fs::metadata(&now)?) {
+        return Err(ReadError::Moved);
+    }
+    read_open(file, &meta, limit)
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
+}
+
+/// Opens the regular file at `path`, never waiting on a FIFO: it is refused
+/// before opening, and opened non-blocking in case it was swapped in since.
+fn open_regular(
+    path: &Path,
+    limit: u64,
+    no_follow: bool,
+) -> Result<(std::fs::File, std::fs::Metadata), ReadError> {
     // Checked before opening: opening a FIFO waits for a writer.
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
@@ -121,12 +167,37 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
             limit,
         });
     }
-    let file = std::fs::File::open(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let follow = if no_follow { libc::O_NOFOLLOW } else { 0 };
+        options.custom_flags(libc::O_NONBLOCK | follow);
+    }
+    #[cfg(not(unix))]
+    let _ = no_follow;
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if no_follow && e.raw_os_error() == Some(libc::ELOOP) {
+            // The canonical path's last component became a symlink.
+            return ReadError::Moved;
+        }
+        ReadError::from(e)
+    })?;
     // The path may have been replaced between the two looks.
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular(FileKind::of(meta.file_type())));
     }
+    Ok((file, meta))
+}
+
+fn read_open(
+    file: std::fs::File,
+    meta: &std::fs::Metadata,
+    limit: u64,
+) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -163,6 +234,39 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[cfg(unix)]
+    #[test]
+    fn a_bundle_file_swapped_for_a_link_is_not_read() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, b"do not read").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let inside = root.join("a.rules");
+        std::fs::write(&inside, b"rule").unwrap();
+        assert_eq!(read_bounded_inside(&root, &inside, 100).unwrap(), b"rule");
+        // After the containment check found `a.rules` inside, it becomes a link
+        // to a file outside: opening does not follow it.
+        std::fs::remove_file(&inside).unwrap();
+        std::os::unix::fs::symlink(&secret, &inside).unwrap();
+        assert!(matches!(
+            read_bounded_inside(&root, &inside, 100),
+            Err(ReadError::Moved)
+        ));
+        // A directory on the way swapped for a link: the file opens, but its
+        // real path is no longer inside the bundle.
+        std::fs::create_dir(root.join("rules")).unwrap();
+        let nested = root.join("rules/b.rules");
+        std::fs::write(&nested, b"rule").unwrap();
+        std::fs::remove_dir_all(root.join("rules")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("rules")).unwrap();
+        std::fs::write(outside.path().join("b.rules"), b"outside").unwrap();
+        assert!(matches!(
+            read_bounded_inside(&root, &nested, 100),
+            Err(ReadError::Moved)
+        ));
+    }
+
     #[test]
     fn devices_are_refused_without_reading() {
         let p = Path::new("/dev/zero");

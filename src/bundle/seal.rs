@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::locate::Seg;
-use super::{listed_file, read_bounded, read_manifest_in, real_dir, LoadError, ReadError};
+use super::{listed_file, read_manifest_in, real_dir, LoadError, ReadError};
 use crate::diag::{Code, Problem};
 
 /// What sealing changed.
@@ -44,7 +44,8 @@ pub fn seal(dir: &Path) -> Result<Sealed, LoadError> {
     let rel = manifest.policy.file.clone();
     let policy =
         listed_file(&root, &text, &[Seg::Key("policy"), Seg::Key("file")], &rel).map_err(single)?;
-    let bytes = read_bounded(&policy, crate::policy::MAX_POLICY_BYTES).map_err(|e| {
+    let bytes = super::read::read_bounded_inside(&root, &policy, crate::policy::MAX_POLICY_BYTES)
+        .map_err(|e| {
         single(Problem::error(
             Code::BundlePolicy,
             Path::new(&rel),

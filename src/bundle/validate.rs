@@ -263,7 +263,7 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
                 continue;
             }
         };
-        match read_text(&real, Path::new(rel)) {
+        match read_text_inside(root, &real, Path::new(rel)) {
             Ok(text) => sources.push(RuleSource {
                 path: PathBuf::from(rel),
                 text,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::decide;
 use super::{DecideError, Decision, Request};
-use crate::bundle::{Bundle, LoadError};
+use crate::bundle::{Bundle, LoadError, LoadOptions};
 use crate::diag::Problem;
 use crate::engine::sink::{DecisionId, DecisionRecord, DecisionSink, Outcome};
 
@@ -118,6 +118,8 @@ pub struct Engine {
     current: ArcSwap<Served>,
     admin: Mutex<Admin>,
     sink: ArcSwapOption<Box<dyn DecisionSink>>,
+    /// How bundles are loaded on [`Engine::reload`].
+    options: LoadOptions,
 }
 
 impl std::fmt::Debug for Engine {
@@ -151,12 +153,27 @@ impl Engine {
                 ..Admin::default()
             }),
             sink: ArcSwapOption::empty(),
+            options: LoadOptions::default(),
         }
     }
 
     /// Loads the bundle in `dir` and serves it.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, LoadError> {
-        Bundle::load(dir).map(Self::new)
+        Self::load_with(dir, LoadOptions::default())
+    }
+
+    /// Loads the bundle in `dir` with `options` and serves it; every
+    /// [reload](Engine::reload) loads with the same options.
+    pub fn load_with(dir: impl AsRef<Path>, options: LoadOptions) -> Result<Self, LoadError> {
+        let bundle = Bundle::load_with(dir, &options)?;
+        Ok(Self::new(bundle).with_options(options))
+    }
+
+    /// The same engine, loading the bundles of later [reloads](Engine::reload)
+    /// with `options`.
+    pub fn with_options(mut self, options: LoadOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// Decides the next track for `req` with the version in service.
@@ -265,7 +282,7 @@ impl Engine {
     /// by a rollback pin. Any other bundle ends the pin.
     pub fn reload_from(&self, dir: impl AsRef<Path>) -> Result<Reloaded, LoadError> {
         let dir = dir.as_ref();
-        let loaded = Bundle::load(dir);
+        let loaded = Bundle::load_with(dir, &self.options);
         let mut a = self.admin();
         match loaded {
             Err(e) => {
