@@ -11,7 +11,7 @@ secs="${1:-900}"
 export RUSTC_BOOTSTRAP=1
 for t in rules manifest request onnx log; do
   mkdir -p "corpus/$t" "artifacts/$t"
-  cargo run -q --release --manifest-path ../crates/talktrack-fuzz/Cargo.toml --example seed -- "$t" "corpus/$t"
+  cargo run -q --manifest-path ../crates/talktrack-fuzz/Cargo.toml --example seed -- "$t" "corpus/$t"
 done
 cargo fuzz build -s none --release
 for t in rules manifest request onnx log; do
