@@ -9,6 +9,7 @@
 
 mod aggregate;
 mod config;
+mod environment;
 mod error;
 #[cfg(feature = "learn")]
 mod evaluate;
@@ -35,6 +36,7 @@ use crate::report::Report;
 use crate::train::curve::TrainObserver;
 
 pub use aggregate::{aggregate_to_file, BAD_LINES_SHOWN};
+pub use environment::environment;
 pub use error::JobError;
 #[cfg(feature = "learn")]
 pub use evaluate::{evaluate_bundle, BundleEvaluation};
