@@ -6,6 +6,14 @@
 //! PPO or DQN learn a policy ([`train`]); the policy is evaluated exactly or by
 //! simulation ([`eval`]), written up ([`report`]) and exported as a bundle
 //! ([`export`]). [`job`] runs the whole job from a config file ([`config`]).
+//!
+//! The learning side (the trainers, the job that trains and exports, the report's
+//! plot, the `talktrack-train` command) needs the default `learn` feature; without it
+//! the crate builds the logs, aggregates, simulator and evaluation only, for hosts
+//! that bring their own learner (the Python package's gymnasium environment).
+
+// Without `learn`, parts of the job's stages that only training reaches are unused.
+#![cfg_attr(not(feature = "learn"), allow(dead_code, unused_imports))]
 
 pub mod aggregate;
 pub mod config;

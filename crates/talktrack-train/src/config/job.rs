@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::SimSetup;
 
 /// A learning algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "learn", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Algorithm {
     /// Proximal policy optimisation (masked logits).

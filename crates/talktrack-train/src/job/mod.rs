@@ -9,25 +9,38 @@
 
 mod aggregate;
 mod config;
+mod environment;
 mod error;
+#[cfg(feature = "learn")]
 mod evaluate;
+#[cfg(feature = "learn")]
 mod export;
 mod generated_rules;
+#[cfg(feature = "learn")]
 mod holdout;
+#[cfg(feature = "learn")]
 mod noise;
+#[cfg(feature = "learn")]
 mod report;
 mod simulator;
+#[cfg(feature = "learn")]
 mod train;
 
+#[cfg(feature = "learn")]
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "learn")]
 use crate::config::SimSetup;
+#[cfg(feature = "learn")]
 use crate::report::Report;
 use crate::train::curve::TrainObserver;
 
 pub use aggregate::{aggregate_to_file, BAD_LINES_SHOWN};
+pub use environment::environment;
 pub use error::JobError;
+#[cfg(feature = "learn")]
 pub use evaluate::{evaluate_bundle, BundleEvaluation};
+#[cfg(feature = "learn")]
 pub use export::{dense_layers, score_tolerance};
 pub use generated_rules::no_data_rules;
 pub use simulator::check_simulable;
@@ -41,6 +54,7 @@ pub struct Hooks<'a> {
 }
 
 /// What [`run`] produced.
+#[cfg(feature = "learn")]
 #[derive(Debug)]
 pub struct JobOutput {
     /// The report (also written into the output directory).
@@ -51,6 +65,7 @@ pub struct JobOutput {
     pub report_dir: PathBuf,
 }
 
+#[cfg(feature = "learn")]
 /// Runs the whole job; writes the bundle to `bundle_dir` and the report to `report_dir`.
 pub fn run(
     setup: &SimSetup,

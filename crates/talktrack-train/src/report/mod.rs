@@ -443,6 +443,7 @@ impl Report {
     }
 
     /// Writes `report.json`, `report.md` and `curves.svg` into `dir`.
+    #[cfg(feature = "learn")]
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
@@ -452,6 +453,7 @@ impl Report {
     }
 
     /// Learning curves: fraction of the optimum against training seconds.
+    #[cfg(feature = "learn")]
     pub fn plot(&self, path: &Path) -> std::io::Result<()> {
         use plotters::prelude::*;
         let err = |e: String| std::io::Error::other(e);

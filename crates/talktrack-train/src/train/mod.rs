@@ -1,7 +1,8 @@
 //! Learning a policy: the environment contract and the DQN / PPO trainers.
 //!
-//! Only compiled with the `train` feature, so that an application embedding the
-//! runtime does not build the autodiff stack.
+//! The trainers (and the networks they learn) need the `learn` feature; the
+//! environment contract ([`env`]), the hyper-parameters ([`config`]) and the learning
+//! curve ([`curve`]) do not, so the simulator builds without the autodiff stack.
 //!
 //! Gradients come from burn (ndarray backend + autodiff); acting in rollouts uses a
 //! plain `f32` copy of the same weights ([`mlp::PlainMlp`]), which is also what gets
@@ -22,21 +23,30 @@
 
 pub mod config;
 pub mod curve;
+#[cfg(feature = "learn")]
 pub mod dqn;
 pub mod env;
+#[cfg(feature = "learn")]
 pub mod mlp;
+#[cfg(feature = "learn")]
 pub mod ppo;
+#[cfg(feature = "learn")]
 mod vec_env;
 
+#[cfg(feature = "learn")]
 use burn::backend::{Autodiff, NdArray};
 
 pub use config::{Activation, DqnConfig, NetConfig, PpoConfig, RunConfig};
 pub use curve::{Control, EvalPoint, LearningCurve, NoObserver, Progress, TrainObserver};
+#[cfg(feature = "learn")]
 pub use dqn::train_dqn;
+#[cfg(feature = "learn")]
 pub use mlp::{DenseWeights, GreedyPolicy, PlainMlp};
+#[cfg(feature = "learn")]
 pub use ppo::train_ppo;
 
 /// The autodiff backend the trainers learn with.
+#[cfg(feature = "learn")]
 pub(crate) type Learner = Autodiff<NdArray<f32>>;
 
 /// Why training stopped without a usable policy.
@@ -63,6 +73,7 @@ pub enum TrainError {
 }
 
 /// What a finished run hands back.
+#[cfg(feature = "learn")]
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
     /// The trained network (Q-values for DQN, policy logits for PPO), weights finite.
@@ -77,6 +88,7 @@ pub struct TrainOutcome {
     pub violations: u64,
 }
 
+#[cfg(feature = "learn")]
 impl TrainOutcome {
     /// The greedy policy of the trained network.
     pub fn greedy(&self) -> GreedyPolicy {
