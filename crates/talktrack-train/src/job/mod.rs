@@ -1,7 +1,7 @@
 //! The trainer's job, end to end, as a row of stages, one file each:
 //! [`config`] (template and checks) → [`aggregate`] (log → aggregates) →
 //! [`simulator`] → [`train`] (PPO / DQN) → [`evaluate`] (against the optimum and
-//! baselines) → [`holdout`] (80/20 diagnostic) → [`noise`] (the cost of the privacy
+//! baselines) → [`cv`] (k-fold cross-validation by conversation) → [`noise`] (the cost of the privacy
 //! noise) → [`export`] (the bundle; its [`generated_rules`]) → [`report`].
 //!
 //! `talktrack-train train` is a thin wrapper around [`run`]; progress reporting is
@@ -9,11 +9,11 @@
 
 mod aggregate;
 mod config;
+mod cv;
 mod error;
 mod evaluate;
 mod export;
 mod generated_rules;
-mod holdout;
 mod noise;
 mod report;
 mod simulator;
@@ -26,6 +26,7 @@ use crate::report::Report;
 use crate::train::curve::TrainObserver;
 
 pub use aggregate::{aggregate_to_file, BAD_LINES_SHOWN};
+pub use cv::cross_validate;
 pub use error::JobError;
 pub use evaluate::{evaluate_bundle, BundleEvaluation};
 pub use export::{dense_layers, score_tolerance};
@@ -66,7 +67,7 @@ pub fn run(
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes = Vec::new();
-    let holdout = holdout::stage(setup, &tpl, &data, hooks, &mut notes)?;
+    let cv = cv::stage(setup, &tpl, &data, hooks, &mut notes)?;
     let noise = noise::stage(
         setup,
         &tpl,
@@ -102,7 +103,7 @@ pub fn run(
         report::Outcomes {
             base,
             runs: trained.runs,
-            holdout,
+            cv,
             noise,
             exported,
             notes,
