@@ -81,9 +81,9 @@ enum Cmd {
         /// Environment-step budget for both algorithms (overrides the config).
         #[arg(long)]
         steps: Option<u64>,
-        /// Skip the held-out diagnostic.
-        #[arg(long)]
-        no_holdout: bool,
+        /// Skip the cross-validation by conversation (`[job] cv = false`).
+        #[arg(long, alias = "no-holdout")]
+        no_cv: bool,
         /// Train from this aggregate file (written by `aggregate`) instead of the log
         /// (overrides `[data] aggregates`).
         #[arg(long)]
@@ -92,6 +92,28 @@ enum Cmd {
         /// (`[data] strict = true`).
         #[arg(long)]
         strict: bool,
+    },
+    /// Cross-validate by conversation: per fold, train on the other folds and evaluate
+    /// on the simulator of the fold's own conversations.
+    Cv {
+        /// Trainer config (TOML).
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// Number of folds (overrides `[cv] folds`).
+        #[arg(long)]
+        folds: Option<u32>,
+        /// Split seed (overrides `[cv] seed`).
+        #[arg(long)]
+        split_seed: Option<u64>,
+        /// Environment steps per fold (overrides `[cv] steps`).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Training seed of the algorithm (overrides the config).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write the result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Aggregate a log into the privacy-thresholded tables training uses.
     Aggregate {
@@ -240,7 +262,7 @@ fn main() -> ExitCode {
             algo,
             seed,
             steps,
-            no_holdout,
+            no_cv,
             aggregates,
             strict,
         } => (|| {
@@ -249,12 +271,36 @@ fn main() -> ExitCode {
                 algorithm: algo,
                 seed,
                 steps,
-                no_holdout,
+                no_cv,
                 aggregates,
                 strict,
             });
             let bundle = bundle.unwrap_or_else(|| out.join("bundle"));
             train_job(&setup, &bundle, &out.join("report"), cli.quiet)
+        })(),
+        Cmd::Cv {
+            config,
+            folds,
+            split_seed,
+            steps,
+            seed,
+            json,
+        } => (|| {
+            let mut setup = SimSetup::load(&config).map_err(fail)?;
+            setup.apply(&Overrides {
+                seed,
+                ..Overrides::default()
+            });
+            if let Some(k) = folds {
+                setup.cv.folds = k;
+            }
+            if let Some(s) = split_seed {
+                setup.cv.seed = s;
+            }
+            if let Some(n) = steps {
+                setup.cv.steps = n;
+            }
+            cv(&setup, json.as_deref(), cli.quiet)
         })(),
         Cmd::Aggregate {
             config,
@@ -297,6 +343,39 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(c) => c,
     }
+}
+
+fn cv(setup: &SimSetup, json: Option<&Path>, quiet: bool) -> Result<(), ExitCode> {
+    let mut stage = |s: &str| {
+        if !quiet {
+            eprintln!("» {s}");
+        }
+    };
+    let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> {
+        Box::new(talktrack_train::train::NoObserver)
+    };
+    let started = std::time::Instant::now();
+    let summary = talktrack_train::job::cross_validate(
+        setup,
+        &mut Hooks {
+            stage: &mut stage,
+            observer: &mut observer,
+        },
+    )
+    .map_err(fail)?;
+    say!("{}", summary.to_markdown());
+    if !quiet {
+        eprintln!(
+            "cross-validation took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&summary).map_err(fail)?;
+        std::fs::write(path, text)
+            .map_err(|e| fail(format!("cannot write `{}`: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 fn eval(config: &Path, bundle: &Path, aggregates: Option<PathBuf>) -> Result<(), ExitCode> {

@@ -372,7 +372,7 @@ fn usage_template_trains_with_exact_evaluation() {
     let mut s = usage_setup(dir.path());
     s.job.algorithms = vec![Algorithm::Ppo];
     s.job.export = Algorithm::Ppo;
-    s.job.holdout = false;
+    s.job.cv = false;
     let (bundle_dir, report_dir) = (dir.path().join("bundle"), dir.path().join("report"));
     let mut stage = |_: &str| {};
     let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> { Box::new(NoObserver) };

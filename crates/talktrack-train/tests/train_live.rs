@@ -163,7 +163,7 @@ fn telecom_trains_end_to_end_with_simulated_evaluation() {
     let mut s = setup();
     s.job.algorithms = vec![Algorithm::Ppo];
     s.job.export = Algorithm::Ppo;
-    s.job.holdout = false;
+    s.job.cv = false;
     s.job.eval_episodes = 1500;
     s.ppo.run.total_steps = 150_000;
     s.ppo.run.eval_every = 50_000;

@@ -28,6 +28,7 @@ fn small_setup() -> SimSetup {
     s.job.export = Algorithm::Ppo;
     s.ppo.run.total_steps = 60_000;
     s.ppo.run.eval_every = 20_000;
+    s.cv.steps = 8_192;
     s
 }
 
@@ -67,9 +68,12 @@ fn train_export_and_report() {
         "{}",
         exported.max_abs_score_diff
     );
-    let h = r.holdout.as_ref().unwrap();
-    assert!(h.train_conversations + h.holdout_conversations == 300);
-    assert!(h.holdout_conversations > 30 && h.holdout_conversations < 90);
+    let cv = r.cv.as_ref().unwrap();
+    assert_eq!(cv.results.len(), 5, "{:?}", cv.skipped);
+    for f in &cv.results {
+        assert_eq!(f.train_conversations + f.held_conversations, 300);
+        assert!(f.held_conversations > 30 && f.held_conversations < 90);
+    }
 
     // The runtime accepts the exported bundle unchanged, with the generated no-data rules.
     let b = Bundle::load(&bundle_dir).unwrap();
@@ -95,7 +99,7 @@ fn train_export_and_report() {
         "## Data",
         "## Policies",
         "## Training",
-        "## Held-out diagnostic",
+        "## Cross-validation (held-out conversations)",
         "## Exported bundle",
     ] {
         assert!(md.contains(section), "{section} missing from report.md");
@@ -201,6 +205,7 @@ fn tiny(mut s: SimSetup) -> SimSetup {
     s.job.export = Algorithm::Ppo;
     s.ppo.run.total_steps = 8_192;
     s.ppo.run.eval_every = 4_096;
+    s.cv.steps = 4_096;
     s
 }
 
@@ -209,7 +214,7 @@ fn training_from_the_aggregate_file_equals_training_from_the_log() {
     at_root();
     let dir = tempfile::tempdir().unwrap();
     let mut from_log = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
-    from_log.job.holdout = true;
+    from_log.job.cv = true;
     let agg = from_log
         .aggregate_file(talktrack_train::log::ReadOptions::default())
         .unwrap();
@@ -240,14 +245,14 @@ fn training_from_the_aggregate_file_equals_training_from_the_log() {
             "{f}"
         );
     }
-    // The held-out diagnostic needs conversations: skipped, and the report says why.
-    assert!(ra.holdout.is_some());
-    assert!(rb.holdout.is_none());
+    // Cross-validation needs conversations: skipped, and the report says why.
+    assert!(ra.cv.is_some());
+    assert!(rb.cv.is_none());
     assert_eq!(rb.data.aggregates.as_deref(), agg_path.to_str());
     assert!(
         rb.notes
             .iter()
-            .any(|n| n.contains("held-out diagnostic skipped")
+            .any(|n| n.contains("cross-validation skipped")
                 && n.contains("individual conversations")),
         "{:?}",
         rb.notes
@@ -256,7 +261,7 @@ fn training_from_the_aggregate_file_equals_training_from_the_log() {
     assert!(md.contains("## Skipped"), "{md}");
     assert!(md.contains("the log was not read"), "{md}");
     let json = std::fs::read_to_string(b.report_dir.join("report.json")).unwrap();
-    assert!(json.contains("held-out diagnostic skipped"));
+    assert!(json.contains("cross-validation skipped"));
 }
 
 #[test]
@@ -328,7 +333,7 @@ fn an_aggregate_path_naming_a_device_or_a_pipe_is_refused_unread() {
 }
 
 #[test]
-fn a_held_out_split_without_publishable_data_is_skipped_with_a_warning() {
+fn cross_validation_without_publishable_folds_is_skipped_with_a_warning() {
     at_root();
     let dir = tempfile::tempdir().unwrap();
     let log: String = std::fs::read_to_string("data/persuasionforgood/p4g.jsonl")
@@ -340,19 +345,19 @@ fn a_held_out_split_without_publishable_data_is_skipped_with_a_warning() {
     std::fs::write(dir.path().join("log.jsonl"), log).unwrap();
     let config = write_config(dir.path(), "log.jsonl", "[aggregate]\nk = 5\n");
     let setup = tiny(SimSetup::load(&config).unwrap());
-    assert!(setup.job.holdout);
+    assert!(setup.job.cv);
     let job = run_quiet(&setup, &dir.path().join("out"));
     let r = &job.report;
-    assert!(r.holdout.is_none());
+    assert!(r.cv.is_none());
     assert!(r.exported.is_some());
     let note = r
         .notes
         .iter()
-        .find(|n| n.contains("held-out diagnostic skipped"))
+        .find(|n| n.contains("cross-validation skipped"))
         .unwrap();
     assert!(
-        note.contains("split has too little publishable data")
-            && note.contains("--no-holdout")
+        note.contains("no fold has enough publishable data")
+            && note.contains("--no-cv")
             && note.contains("lower `k`"),
         "{note}"
     );
@@ -378,7 +383,7 @@ fn bad_log_lines_are_shown_with_their_line_number_and_strict_stops_at_the_first(
     std::fs::write(dir.path().join("log.jsonl"), log.join("\n") + "\n").unwrap();
     let config = write_config(dir.path(), "log.jsonl", "");
     let mut setup = tiny(SimSetup::load(&config).unwrap());
-    setup.job.holdout = false;
+    setup.job.cv = false;
     let job = run_quiet(&setup, &dir.path().join("out"));
     let d = &job.report.data;
     assert_eq!(d.bad_lines, 2);
@@ -506,7 +511,7 @@ fn a_template_needs_no_policy_but_a_served_bundle_does() {
     // Training writes the policy: the exported bundle serves.
     let mut setup = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
     setup.data.template = Some(tpl_dir.clone());
-    setup.job.holdout = false;
+    setup.job.cv = false;
     let job = run_quiet(&setup, &dir.path().join("out"));
     let b = Bundle::load(&job.bundle_dir).unwrap();
     assert_eq!(b.manifest().policy.file, "policy.onnx");

@@ -15,6 +15,7 @@
 //! the context marginals and either part of a split. With `epsilon` set, Laplace noise makes the release
 //! epsilon-differentially private per conversation, see [`noise`].
 
+pub mod folds;
 pub mod noise;
 pub mod split;
 

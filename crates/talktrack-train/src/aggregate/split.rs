@@ -35,17 +35,22 @@ impl Default for Split {
 impl Split {
     /// Whether conversation `id` is held out.
     pub fn is_holdout(&self, id: &str) -> bool {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in id.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        let mut z = h ^ self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z % 100) < u64::from(self.holdout_percent)
+        (id_hash(id, self.seed) % 100) < u64::from(self.holdout_percent)
     }
+}
+
+/// A hash of conversation `id` mixed with `seed`: FNV-1a of the id's bytes, then
+/// SplitMix64 of it xor the seed. Depends on nothing but the id and the seed.
+pub fn id_hash(id: &str, seed: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Aggregates of the training part and of the held-out part of one log.

@@ -16,7 +16,7 @@ pub struct DataConfig {
     pub log: PathBuf,
     /// An aggregate file written by `talktrack-train aggregate`: when set, training and
     /// evaluation build the simulator from it alone and never read the log. What needs
-    /// individual conversations (the held-out diagnostic, the cost of the noise) is then
+    /// individual conversations (the cross-validation, the cost of the noise) is then
     /// skipped, and the report says so.
     #[serde(default)]
     pub aggregates: Option<PathBuf>,

@@ -36,8 +36,10 @@ pub struct JobSettings {
     pub algorithms: Vec<Algorithm>,
     /// Whose policy the exported bundle serves (default `ppo`).
     pub export: Algorithm,
-    /// Run the 80/20 held-out diagnostic (default true).
-    pub holdout: bool,
+    /// Cross-validate by conversation (default true; settings in `[cv]`). `holdout`,
+    /// the name of the former 80/20 diagnostic, is read as this.
+    #[serde(alias = "holdout")]
+    pub cv: bool,
     /// Version of the exported bundle (default: the template's).
     pub version: Option<String>,
     /// What the policy optimises, in words, for the report.
@@ -53,7 +55,7 @@ impl Default for JobSettings {
         Self {
             algorithms: vec![Algorithm::Ppo, Algorithm::Dqn],
             export: Algorithm::Ppo,
-            holdout: true,
+            cv: true,
             version: None,
             objective: "the simulator's reward: 1 when the user's reply ends the conversation with the configured conversion reply, 0 otherwise".into(),
             eval_episodes: 2000,
@@ -70,8 +72,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// Environment-step budget of both algorithms.
     pub steps: Option<u64>,
-    /// Skip the held-out diagnostic.
-    pub no_holdout: bool,
+    /// Skip the cross-validation.
+    pub no_cv: bool,
     /// Train from this aggregate file instead of the log.
     pub aggregates: Option<PathBuf>,
     /// Fail on the first bad log line.
@@ -93,8 +95,8 @@ impl SimSetup {
             self.ppo.run.total_steps = n;
             self.dqn.run.total_steps = n;
         }
-        if o.no_holdout {
-            self.job.holdout = false;
+        if o.no_cv {
+            self.job.cv = false;
         }
         if o.aggregates.is_some() {
             self.data.aggregates.clone_from(&o.aggregates);

@@ -5,6 +5,7 @@
 //!
 //! Paths are relative to the directory of the config file.
 
+pub mod cv;
 pub mod data;
 pub mod job;
 
@@ -18,6 +19,7 @@ use crate::sim::SimConfig;
 use talktrack::tooling::BundleTemplate;
 use talktrack::tooling::Feature;
 
+pub use cv::CvSettings;
 pub use data::DataConfig;
 pub use job::{Algorithm, JobSettings, Overrides};
 
@@ -46,6 +48,9 @@ pub struct SimSetup {
     /// `[job]`: what `talktrack-train train` runs and exports.
     #[serde(default)]
     pub job: JobSettings,
+    /// `[cv]`: the cross-validation by conversation.
+    #[serde(default)]
+    pub cv: CvSettings,
 }
 
 /// Why a setup could not be loaded or built.

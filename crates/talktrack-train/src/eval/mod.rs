@@ -8,6 +8,7 @@
 //! and earns nothing (the simulator ends the episode), never a reward.
 
 pub mod baselines;
+pub mod plan;
 pub mod simulate;
 
 use std::sync::Arc;

@@ -16,8 +16,12 @@ pub(super) fn stage(setup: &SimSetup) -> Result<BundleTemplate, JobError> {
     check_simulable(&tpl)?;
     // Every algorithm the job will train, checked before any of them starts.
     let mut algos = job.algorithms.clone();
-    if job.holdout {
-        algos.push(job.export);
+    if job.cv {
+        algos.push(setup.cv.algorithm);
+        setup
+            .cv
+            .validate()
+            .map_err(|e| SetupError::Invalid(e.to_string()))?;
     }
     for algo in algos {
         let checked = match algo {

@@ -52,6 +52,9 @@ pub enum JobError {
     /// The bundle to evaluate does not fit the config, or its policy cannot score.
     #[error("bundle {0}")]
     Bundle(String),
+    /// Cross-validation cannot run on this setup (says why and what to change).
+    #[error("{0}")]
+    CrossValidation(String),
     /// Writing the aggregate file failed.
     #[error("cannot write `{path}`: {source}")]
     Write {

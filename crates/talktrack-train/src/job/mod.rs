@@ -1,7 +1,7 @@
 //! The trainer's job, end to end, as a row of stages, one file each:
 //! [`config`] (template and checks) → [`aggregate`] (log → aggregates) →
 //! [`simulator`] → [`train`] (PPO / DQN) → [`evaluate`] (against the optimum and
-//! baselines) → [`holdout`] (80/20 diagnostic) → [`noise`] (the cost of the privacy
+//! baselines) → [`cv`] (k-fold cross-validation by conversation) → [`noise`] (the cost of the privacy
 //! noise) → [`export`] (the bundle; its [`generated_rules`]) → [`report`].
 //!
 //! `talktrack-train train` is a thin wrapper around [`run`]; progress reporting is
@@ -9,6 +9,8 @@
 
 mod aggregate;
 mod config;
+#[cfg(feature = "learn")]
+mod cv;
 mod environment;
 mod error;
 #[cfg(feature = "learn")]
@@ -16,8 +18,6 @@ mod evaluate;
 #[cfg(feature = "learn")]
 mod export;
 mod generated_rules;
-#[cfg(feature = "learn")]
-mod holdout;
 #[cfg(feature = "learn")]
 mod noise;
 #[cfg(feature = "learn")]
@@ -36,6 +36,8 @@ use crate::report::Report;
 use crate::train::curve::TrainObserver;
 
 pub use aggregate::{aggregate_to_file, BAD_LINES_SHOWN};
+#[cfg(feature = "learn")]
+pub use cv::cross_validate;
 pub use environment::environment;
 pub use error::JobError;
 #[cfg(feature = "learn")]
@@ -81,7 +83,7 @@ pub fn run(
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes = Vec::new();
-    let holdout = holdout::stage(setup, &tpl, &data, hooks, &mut notes)?;
+    let cv = cv::stage(setup, &tpl, &data, hooks, &mut notes)?;
     let noise = noise::stage(
         setup,
         &tpl,
@@ -117,7 +119,7 @@ pub fn run(
         report::Outcomes {
             base,
             runs: trained.runs,
-            holdout,
+            cv,
             noise,
             exported,
             notes,

@@ -8,7 +8,7 @@ use super::simulator::Simulator;
 use super::JobError;
 use crate::config::SimSetup;
 use crate::report::{
-    BaselineSummary, DataSummary, ExportSummary, HoldoutSummary, NoiseSummary, Report, RunSummary,
+    BaselineSummary, CvSummary, DataSummary, ExportSummary, NoiseSummary, Report, RunSummary,
 };
 use talktrack::tooling::BundleTemplate;
 
@@ -16,7 +16,7 @@ use talktrack::tooling::BundleTemplate;
 pub(super) struct Outcomes {
     pub base: BaselineSummary,
     pub runs: Vec<RunSummary>,
-    pub holdout: Option<HoldoutSummary>,
+    pub cv: Option<CvSummary>,
     pub noise: Option<NoiseSummary>,
     pub exported: Option<ExportSummary>,
     pub notes: Vec<String>,
@@ -61,7 +61,7 @@ pub(super) fn stage(
         mdp: sim.summary(&agg, o.usage),
         baselines: o.base,
         runs: o.runs,
-        holdout: o.holdout,
+        cv: o.cv,
         exported: o.exported,
         notes: o.notes,
     };

@@ -190,6 +190,33 @@ impl Simulator {
         }
     }
 
+    /// The enumerated MDP, when the state is (turn, last reply) with a fixed context.
+    pub(super) fn exact_mdp(&self) -> Option<&Mdp> {
+        match self {
+            Self::Exact { mdp, .. } => Some(mdp),
+            Self::Expanded { .. } | Self::Live { .. } => None,
+        }
+    }
+
+    /// (state, track) pairs the reply model allows, and how many of them it serves
+    /// from a coarser back-off level than the finest.
+    pub(super) fn backoff_counts(&self) -> (u64, u64) {
+        let m = self.replies();
+        let (mut pairs, mut backed) = (0, 0);
+        for t in 0..m.max_turns {
+            for l in 0..m.n_last() as u32 {
+                for a in 0..m.n_actions() {
+                    if !m.allowed(t, l, a) {
+                        continue;
+                    }
+                    pairs += 1;
+                    backed += u64::from(m.cell_level(t, l, a).is_some_and(|lv| lv > 0));
+                }
+            }
+        }
+        (pairs, backed)
+    }
+
     pub(super) fn env(&self) -> Box<dyn MaskedEnv> {
         match self {
             Self::Exact { mdp, .. } => Box::new(SimEnv::new(Arc::clone(mdp))),

@@ -7,8 +7,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub mod cv;
+
 pub use crate::sim::context::ContextSource;
 use crate::train::curve::EvalPoint;
+pub use cv::{CvSummary, FoldSummary};
 
 /// The whole report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,8 +28,9 @@ pub struct Report {
     pub baselines: BaselineSummary,
     /// One entry per trained policy.
     pub runs: Vec<RunSummary>,
-    /// Held-out diagnostic (80/20 split by conversation).
-    pub holdout: Option<HoldoutSummary>,
+    /// Cross-validation by conversation.
+    #[serde(default)]
+    pub cv: Option<CvSummary>,
     /// The exported bundle.
     pub exported: Option<ExportSummary>,
     /// What the job skipped and why (also printed to stderr as warnings).
@@ -160,31 +164,6 @@ pub struct RunSummary {
     pub curve: Vec<EvalPoint>,
 }
 
-/// Held-out diagnostic.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HoldoutSummary {
-    /// Split seed (documented, fixed).
-    pub split_seed: u64,
-    /// Conversations in the 80% part.
-    pub train_conversations: u64,
-    /// Conversations in the 20% part.
-    pub holdout_conversations: u64,
-    /// Algorithm trained on the 80%.
-    pub algorithm: String,
-    /// Its value on the simulator of the 80% it trained on.
-    pub value_train: f64,
-    /// The optimum of the 80% simulator (exact evaluation only).
-    pub optimum_train: Option<f64>,
-    /// Its value on the simulator built from the held-out 20%.
-    pub value_holdout: f64,
-    /// The optimum of the held-out simulator (exact evaluation only).
-    pub optimum_holdout: Option<f64>,
-    /// Uniform-random value on the held-out simulator.
-    pub uniform_holdout: f64,
-    /// Uniform-random value on the 80% simulator.
-    pub uniform_train: f64,
-}
-
 /// The exported bundle.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExportSummary {
@@ -213,6 +192,16 @@ impl Report {
         let b = &self.baselines;
         let _ = writeln!(s, "# Training report: `{}`\n", self.bundle);
         let _ = writeln!(s, "**Objective.** {}\n", self.objective);
+        if let Some(cv) = self.cv.as_ref().filter(|cv| !cv.results.is_empty()) {
+            if !cv.policy_is_better() {
+                let _ = writeln!(
+                    s,
+                    "**Warning.** On held-out conversations the trained policy does not beat the best single track chosen on the training folds (it wins in {} of {} folds, see Cross-validation): do not expect it to do better than always using one track.\n",
+                    cv.beats_best_single(),
+                    cv.results.len()
+                );
+            }
+        }
         let d = &self.data;
         let _ = writeln!(s, "## Data\n");
         match &d.aggregates {
@@ -378,45 +367,9 @@ impl Report {
                 r.violations_eval
             );
         }
-        if let Some(h) = &self.holdout {
-            let _ = writeln!(s, "\n## Held-out diagnostic\n");
-            let _ = writeln!(
-                s,
-                "{} trained on {} conversations (80%, split seed {}) and evaluated on the simulator built from the other {} (20%):\n",
-                h.algorithm.to_uppercase(),
-                h.train_conversations,
-                h.split_seed,
-                h.holdout_conversations
-            );
-            let _ = writeln!(
-                s,
-                "| simulator | policy value | optimum | uniform |\n|---|---|---|---|"
-            );
-            let o =
-                |x: Option<f64>| x.map_or_else(|| "not computed".to_owned(), |v| format!("{v:.4}"));
-            let _ = writeln!(
-                s,
-                "| own 80% | {:.4} | {} | {:.4} |",
-                h.value_train,
-                o(h.optimum_train),
-                h.uniform_train
-            );
-            let _ = writeln!(
-                s,
-                "| held-out 20% | {:.4} | {} | {:.4} |",
-                h.value_holdout,
-                o(h.optimum_holdout),
-                h.uniform_holdout
-            );
-            let gain_train = h.value_train - h.uniform_train;
-            let gain_holdout = h.value_holdout - h.uniform_holdout;
-            if gain_train.abs() > 1e-12 {
-                let _ = writeln!(
-                    s,
-                    "\nGain over uniform random: {gain_train:+.4} on its own data, {gain_holdout:+.4} on unseen data ({:.0}% survives). On a held-out set this small the simulator is noisy: read this as a diagnostic, not a promise.",
-                    100.0 * gain_holdout / gain_train
-                );
-            }
+        if let Some(cv) = &self.cv {
+            let _ = writeln!(s, "\n## Cross-validation (held-out conversations)\n");
+            s.push_str(&cv.to_markdown());
         }
         if let Some(e) = &self.exported {
             let _ = writeln!(s, "\n## Exported bundle\n");
@@ -572,7 +525,7 @@ mod tests {
                 "best_single": ["a", 0.75], "behaviour": 0.5
             },
             "runs": [],
-            "holdout": null,
+            "cv": null,
             "exported": null
         }))
         .unwrap();

@@ -475,6 +475,16 @@ impl Mdp {
             .unwrap_or(false)
     }
 
+    /// The back-off level (0 = finest) of the cell behind track `a` in state (`t`,
+    /// `last`); `None` where the pair has no published cell even after back-off.
+    pub fn cell_level(&self, t: u32, last: u32, a: usize) -> Option<usize> {
+        self.level
+            .get(self.sa(t, last, a))
+            .copied()
+            .filter(|&l| l != u8::MAX)
+            .map(usize::from)
+    }
+
     #[inline]
     pub(crate) fn allowed_sa(&self, sa: usize) -> bool {
         self.allowed.get(sa).copied().unwrap_or(false)
