@@ -53,7 +53,15 @@ fn train_export_and_report() {
     .unwrap();
     let r = &job.report;
     assert_eq!(r.mdp.evaluation, "exact");
-    assert!((r.baselines.optimum.unwrap() - 0.7693).abs() < 0.001);
+    // The training simulator's cells are shrunk toward their back-off parents: its
+    // optimum sits below the raw reference MDP's 0.7693, still above one track.
+    let optimum = r.baselines.optimum.unwrap();
+    assert!(
+        optimum < 0.7693 - 0.001 && optimum > r.baselines.best_single.1,
+        "{optimum} {:?}",
+        r.baselines
+    );
+    assert!(r.mdp.shrinkage[0].is_some() && r.mdp.shrinkage[2].is_none());
     assert_eq!(r.runs.len(), 1);
     assert_eq!(r.runs[0].violations_training, 0);
     assert_eq!(r.runs[0].violations_eval, 0);
@@ -101,6 +109,7 @@ fn train_export_and_report() {
         "## Training",
         "## Cross-validation (held-out conversations)",
         "## Exported bundle",
+        "- estimates: each cell shrunk toward its back-off parent",
     ] {
         assert!(md.contains(section), "{section} missing from report.md");
     }
@@ -207,6 +216,18 @@ fn tiny(mut s: SimSetup) -> SimSetup {
     s.ppo.run.eval_every = 4_096;
     s.cv.steps = 4_096;
     s
+}
+
+#[test]
+fn without_shrinkage_the_job_trains_on_the_raw_reference_mdp() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = tiny(SimSetup::load(Path::new("configs/p4g_reference.toml")).unwrap());
+    setup.job.cv = false;
+    setup.shrink.enabled = false;
+    let r = run_quiet(&setup, &dir.path().join("raw")).report;
+    assert!((r.baselines.optimum.unwrap() - 0.7693).abs() < 0.001);
+    assert!(r.mdp.shrinkage.iter().all(Option::is_none));
 }
 
 #[test]

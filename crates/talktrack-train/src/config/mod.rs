@@ -51,6 +51,10 @@ pub struct SimSetup {
     /// `[cv]`: the cross-validation by conversation.
     #[serde(default)]
     pub cv: CvSettings,
+    /// `[shrink]`: how the training simulator pools thin cells toward their back-off
+    /// parents (the privacy threshold `k` stays in `[aggregate]`).
+    #[serde(default)]
+    pub shrink: crate::aggregate::shrink::ShrinkConfig,
 }
 
 /// Why a setup could not be loaded or built.

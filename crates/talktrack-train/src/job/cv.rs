@@ -166,7 +166,8 @@ fn run_fold(
     tpl: &BundleTemplate,
     hooks: &mut Hooks<'_>,
 ) -> Result<FoldSummary, JobError> {
-    let train_sim = Simulator::build(&fold.train, setup, tpl)?;
+    let (train_sim, _) = Simulator::build_training(&fold.train, setup, tpl)?;
+    let raw_train_sim = Simulator::build(&fold.train, setup, tpl)?;
     let held_sim = Simulator::build(&fold.held, setup, tpl)?;
     let out = train(setup.cv.algorithm, setup, &train_sim, hooks)?;
     let policy = out.greedy();
@@ -178,7 +179,7 @@ fn run_fold(
         .position(|t| *t == best_train)
         .unwrap_or(0);
     let held_base = held_sim.baselines(&fold.held);
-    let vi_raw_held = train_sim
+    let vi_raw_held = raw_train_sim
         .exact_mdp()
         .map(|m| held_sim.evaluate(&QPolicy::optimal(m)).0);
     let (held_pairs, held_backed_off) = held_sim.backoff_counts();

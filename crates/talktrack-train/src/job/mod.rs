@@ -63,7 +63,7 @@ pub fn run(
     let usage = simulator::reads_usage(&tpl);
     let data = aggregate::stage(setup, hooks)?;
     (hooks.stage)("building the simulator");
-    let sim = simulator::Simulator::build(&data.agg, setup, &tpl)?;
+    let (sim, shrinkage) = simulator::Simulator::build_training(&data.agg, setup, &tpl)?;
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes = Vec::new();
@@ -104,6 +104,7 @@ pub fn run(
             base,
             runs: trained.runs,
             cv,
+            shrinkage,
             noise,
             exported,
             notes,

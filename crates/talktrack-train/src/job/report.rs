@@ -17,6 +17,8 @@ pub(super) struct Outcomes {
     pub base: BaselineSummary,
     pub runs: Vec<RunSummary>,
     pub cv: Option<CvSummary>,
+    /// The prior strengths the training simulator's cells were shrunk with, per level.
+    pub shrinkage: Vec<Option<crate::aggregate::shrink::Strengths>>,
     pub noise: Option<NoiseSummary>,
     pub exported: Option<ExportSummary>,
     pub notes: Vec<String>,
@@ -58,7 +60,10 @@ pub(super) fn stage(
             epsilon: agg.config.epsilon,
             noise: o.noise,
         },
-        mdp: sim.summary(&agg, o.usage),
+        mdp: crate::report::MdpSummary {
+            shrinkage: o.shrinkage,
+            ..sim.summary(&agg, o.usage)
+        },
         baselines: o.base,
         runs: o.runs,
         cv: o.cv,

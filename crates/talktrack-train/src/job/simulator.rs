@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::JobError;
+use crate::aggregate::shrink::{shrink, Strengths};
 use crate::aggregate::Aggregates;
 use crate::config::{SetupError, SimSetup};
 use crate::eval::{baselines, ExactEvaluator};
@@ -180,6 +181,18 @@ impl Simulator {
             sim,
             why,
         })
+    }
+
+    /// The simulator policies train on: built from the aggregates with every cell
+    /// shrunk toward its back-off parent as `[shrink]` says; with the prior strengths
+    /// used per level. Held-out and reference evaluations use [`Simulator::build`].
+    pub(super) fn build_training(
+        agg: &Aggregates,
+        setup: &SimSetup,
+        tpl: &BundleTemplate,
+    ) -> Result<(Self, Vec<Option<Strengths>>), JobError> {
+        let (shrunk, strengths) = shrink(agg, &setup.shrink);
+        Ok((Self::build(&shrunk, setup, tpl)?, strengths))
     }
 
     /// The reply model: data availability and reply cells by (turn, last reply).
@@ -355,6 +368,7 @@ impl Simulator {
             Self::Live { why, .. } => (None, Some(why.clone())),
         };
         MdpSummary {
+            shrinkage: Vec::new(),
             evaluation: evaluation.into(),
             expanded,
             why_simulated,

@@ -105,6 +105,10 @@ pub struct MdpSummary {
     pub unavailable: usize,
     /// Warnings (states where no track is allowed, ...).
     pub warnings: Vec<String>,
+    /// Per back-off level (finest first), the prior strengths its cells were shrunk
+    /// toward their parents with (`None`: the coarsest level, or shrinkage off).
+    #[serde(default)]
+    pub shrinkage: Vec<Option<crate::aggregate::shrink::Strengths>>,
 }
 
 /// The enumerated state space of a simulator whose state carries track usage or a
@@ -270,6 +274,26 @@ impl Report {
         }
         for c in &m.context {
             let _ = writeln!(s, "- context `{}`: {}", c.attribute, c.source);
+        }
+        if m.shrinkage.iter().any(Option::is_some) {
+            let levels: Vec<String> = m
+                .shrinkage
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.map(|s| {
+                        format!(
+                            "level {i}: replies {:.1}, conversion {:.1}",
+                            s.replies, s.conversion
+                        )
+                    })
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "- estimates: each cell shrunk toward its back-off parent (empirical Bayes, `[shrink]`), prior strength in conversations per level — {}",
+                levels.join("; ")
+            );
         }
         if let Some(x) = &m.expanded {
             let _ = writeln!(
