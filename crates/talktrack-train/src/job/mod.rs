@@ -15,6 +15,7 @@ mod evaluate;
 mod export;
 mod generated_rules;
 mod noise;
+mod pessimism;
 mod report;
 mod simulator;
 mod train;
@@ -31,6 +32,7 @@ pub use error::JobError;
 pub use evaluate::{evaluate_bundle, BundleEvaluation};
 pub use export::{dense_layers, score_tolerance};
 pub use generated_rules::no_data_rules;
+pub use pessimism::{ChosenBy, PessimismChoice};
 pub use simulator::check_simulable;
 
 /// How the caller follows the job.
@@ -62,8 +64,11 @@ pub fn run(
     let tpl = config::stage(setup)?;
     let usage = simulator::reads_usage(&tpl);
     let data = aggregate::stage(setup, hooks)?;
+    (hooks.stage)("choosing the pessimism");
+    let pessimism = pessimism::choose(setup, &tpl, data.from_file.is_some(), None)?;
     (hooks.stage)("building the simulator");
-    let (sim, shrinkage) = simulator::Simulator::build_training(&data.agg, setup, &tpl)?;
+    let (sim, shrinkage) =
+        simulator::Simulator::build_training(&data.agg, setup, &tpl, pessimism.strength)?;
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes = Vec::new();
@@ -105,6 +110,7 @@ pub fn run(
             runs: trained.runs,
             cv,
             shrinkage,
+            pessimism,
             noise,
             exported,
             notes,

@@ -19,6 +19,8 @@ pub(super) struct Outcomes {
     pub cv: Option<CvSummary>,
     /// The prior strengths the training simulator's cells were shrunk with, per level.
     pub shrinkage: Vec<Option<crate::aggregate::shrink::Strengths>>,
+    /// The pessimism of the training simulator.
+    pub pessimism: super::PessimismChoice,
     pub noise: Option<NoiseSummary>,
     pub exported: Option<ExportSummary>,
     pub notes: Vec<String>,
@@ -62,6 +64,7 @@ pub(super) fn stage(
         },
         mdp: crate::report::MdpSummary {
             shrinkage: o.shrinkage,
+            pessimism: Some(o.pessimism),
             ..sim.summary(&agg, o.usage)
         },
         baselines: o.base,
