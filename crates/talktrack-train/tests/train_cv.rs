@@ -12,7 +12,7 @@ use talktrack_train::aggregate::folds::{aggregate_folds, Folds};
 use talktrack_train::config::SimSetup;
 use talktrack_train::eval::plan::QPolicy;
 use talktrack_train::eval::ExactEvaluator;
-use talktrack_train::job::{cross_validate, run, Hooks, JobError};
+use talktrack_train::job::{cross_validate, run, ChosenBy, Hooks, JobError};
 use talktrack_train::log::ReadOptions;
 use talktrack_train::sim::{default_encoder, AllowAll, Mdp};
 use talktrack_train::train::{NoObserver, TrainObserver};
@@ -194,6 +194,13 @@ fn cross_validation_is_refused_from_an_aggregate_file_and_under_noise() {
     let job =
         hooks_run(|h| run(&from_file, &dir.path().join("b"), &dir.path().join("r"), h)).unwrap();
     assert!(job.report.cv.is_none());
+    // Pessimism cannot be chosen from the file either: the fallback, with the reason.
+    let p = job.report.mdp.pessimism.as_ref().unwrap();
+    assert_eq!(p.strength, setup.pessimism.fallback);
+    assert!(
+        matches!(&p.chosen_by, ChosenBy::Fallback { why } if why.contains("aggregate file")),
+        "{p:?}"
+    );
     assert!(
         job.report
             .notes
@@ -213,6 +220,20 @@ fn train_cross_validates_by_default_and_the_report_shows_it() {
     let job = hooks_run(|h| run(&setup, &dir.path().join("b"), &dir.path().join("r"), h)).unwrap();
     let cv = job.report.cv.as_ref().unwrap();
     assert_eq!(cv.results.len(), 3);
+    // Pessimism: chosen by cross-validation, among the candidates, for the exported
+    // policy and within every fold's training part.
+    let candidates = &setup.pessimism.candidates;
+    let p = job.report.mdp.pessimism.as_ref().unwrap();
+    match &p.chosen_by {
+        ChosenBy::CrossValidation { scores } => {
+            assert_eq!(scores.len(), candidates.len());
+            let best = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+            let chosen = scores.iter().find(|s| s.0 == p.strength).unwrap();
+            assert_eq!(chosen.1, best);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(cv.results.iter().all(|f| candidates.contains(&f.pessimism)));
     let md = std::fs::read_to_string(job.report_dir.join("report.md")).unwrap();
     assert!(
         md.contains("## Cross-validation (held-out conversations)"),

@@ -52,6 +52,19 @@ pub fn aggregate_folds(
     opts: ReadOptions,
     folds: Folds,
 ) -> Result<(Vec<FoldResult>, ReadStats), AggregateError> {
+    aggregate_folds_where(input, vocab, cfg, opts, folds, |_| true)
+}
+
+/// [`aggregate_folds`] of the conversations whose id `keep` accepts: the inner folds
+/// of a nested cross-validation, within one outer fold's training part.
+pub fn aggregate_folds_where(
+    input: impl BufRead,
+    vocab: &Vocab,
+    cfg: AggregateConfig,
+    opts: ReadOptions,
+    folds: Folds,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(Vec<FoldResult>, ReadStats), AggregateError> {
     if folds.k < 2 {
         return Err(AggregateError::Config(format!(
             "cross-validation needs at least 2 folds, not {}",
@@ -68,6 +81,9 @@ pub fn aggregate_folds(
     let mut reader = LogReader::new(input, vocab, opts);
     for c in reader.by_ref() {
         let c = c?;
+        if !keep(&c.id) {
+            continue;
+        }
         let f = folds.fold_of(&c.id);
         for (i, (t, h)) in train.iter_mut().zip(held.iter_mut()).enumerate() {
             if i == f {

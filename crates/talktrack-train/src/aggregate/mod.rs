@@ -17,6 +17,7 @@
 
 pub mod folds;
 pub mod noise;
+pub mod shrink;
 pub mod split;
 
 use std::collections::{BTreeMap, HashMap};

@@ -8,6 +8,7 @@
 pub mod cv;
 pub mod data;
 pub mod job;
+pub mod pessimism;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ use talktrack::tooling::Feature;
 pub use cv::CvSettings;
 pub use data::DataConfig;
 pub use job::{Algorithm, JobSettings, Overrides};
+pub use pessimism::PessimismSettings;
 
 /// A complete simulator specification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +53,13 @@ pub struct SimSetup {
     /// `[cv]`: the cross-validation by conversation.
     #[serde(default)]
     pub cv: CvSettings,
+    /// `[shrink]`: how the training simulator pools thin cells toward their back-off
+    /// parents (the privacy threshold `k` stays in `[aggregate]`).
+    #[serde(default)]
+    pub shrink: crate::aggregate::shrink::ShrinkConfig,
+    /// `[pessimism]`: the penalty on thinly backed (state, track) pairs.
+    #[serde(default)]
+    pub pessimism: PessimismSettings,
 }
 
 /// Why a setup could not be loaded or built.

@@ -16,6 +16,8 @@ pub(super) fn stage(setup: &SimSetup) -> Result<BundleTemplate, JobError> {
     check_simulable(&tpl)?;
     // Every algorithm the job will train, checked before any of them starts.
     let mut algos = job.algorithms.clone();
+    setup.shrink.validate().map_err(SetupError::Invalid)?;
+    setup.pessimism.validate().map_err(SetupError::Invalid)?;
     if job.cv {
         algos.push(setup.cv.algorithm);
         setup

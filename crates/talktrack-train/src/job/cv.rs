@@ -109,15 +109,16 @@ fn cross_validate_with(
         "cross-validation ({} folds by conversation)",
         cv.folds
     ));
+    let outer = Folds {
+        k: cv.folds,
+        seed: cv.seed,
+    };
     let (folds, _) = aggregate_folds(
         setup.open_log()?,
         &setup.vocab(),
         setup.aggregate.clone(),
         read_options(setup),
-        Folds {
-            k: cv.folds,
-            seed: cv.seed,
-        },
+        outer,
     )?;
     let mut fold_setup = setup.clone();
     match cv.algorithm {
@@ -135,7 +136,7 @@ fn cross_validate_with(
             }
         };
         (hooks.stage)(&format!("cross-validation: fold {}/{}", i + 1, cv.folds));
-        match run_fold(i, &fold, &fold_setup, tpl, hooks) {
+        match run_fold((outer, i), &fold, &fold_setup, tpl, hooks) {
             Ok(f) => results.push(f),
             Err(JobError::Sim(e)) => skipped.push(format!(
                 "fold {}: too little publishable data to build a simulator: {e}",
@@ -160,13 +161,16 @@ fn cross_validate_with(
 
 /// One fold: trains on its training part, evaluates on its held-out simulator.
 fn run_fold(
-    i: usize,
+    (outer, i): (Folds, usize),
     fold: &FoldAggregates,
     setup: &SimSetup,
     tpl: &BundleTemplate,
     hooks: &mut Hooks<'_>,
 ) -> Result<FoldSummary, JobError> {
-    let train_sim = Simulator::build(&fold.train, setup, tpl)?;
+    // Chosen on the training part only: the fold's figures never saw the choice.
+    let pessimism = super::pessimism::choose(setup, tpl, false, Some((outer, i)))?;
+    let (train_sim, _) = Simulator::build_training(&fold.train, setup, tpl, pessimism.strength)?;
+    let raw_train_sim = Simulator::build(&fold.train, setup, tpl)?;
     let held_sim = Simulator::build(&fold.held, setup, tpl)?;
     let out = train(setup.cv.algorithm, setup, &train_sim, hooks)?;
     let policy = out.greedy();
@@ -178,7 +182,7 @@ fn run_fold(
         .position(|t| *t == best_train)
         .unwrap_or(0);
     let held_base = held_sim.baselines(&fold.held);
-    let vi_raw_held = train_sim
+    let vi_raw_held = raw_train_sim
         .exact_mdp()
         .map(|m| held_sim.evaluate(&QPolicy::optimal(m)).0);
     let (held_pairs, held_backed_off) = held_sim.backoff_counts();
@@ -198,5 +202,6 @@ fn run_fold(
         vi_raw_held,
         held_pairs,
         held_backed_off,
+        pessimism: pessimism.strength,
     })
 }

@@ -20,6 +20,7 @@ mod export;
 mod generated_rules;
 #[cfg(feature = "learn")]
 mod noise;
+mod pessimism;
 #[cfg(feature = "learn")]
 mod report;
 mod simulator;
@@ -45,6 +46,7 @@ pub use evaluate::{evaluate_bundle, BundleEvaluation};
 #[cfg(feature = "learn")]
 pub use export::{dense_layers, score_tolerance};
 pub use generated_rules::no_data_rules;
+pub use pessimism::{ChosenBy, PessimismChoice};
 pub use simulator::check_simulable;
 
 /// How the caller follows the job.
@@ -78,8 +80,11 @@ pub fn run(
     let tpl = config::stage(setup)?;
     let usage = simulator::reads_usage(&tpl);
     let data = aggregate::stage(setup, hooks)?;
+    (hooks.stage)("choosing the pessimism");
+    let pessimism = pessimism::choose(setup, &tpl, data.from_file.is_some(), None)?;
     (hooks.stage)("building the simulator");
-    let sim = simulator::Simulator::build(&data.agg, setup, &tpl)?;
+    let (sim, shrinkage) =
+        simulator::Simulator::build_training(&data.agg, setup, &tpl, pessimism.strength)?;
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes = Vec::new();
@@ -120,6 +125,8 @@ pub fn run(
             base,
             runs: trained.runs,
             cv,
+            shrinkage,
+            pessimism,
             noise,
             exported,
             notes,

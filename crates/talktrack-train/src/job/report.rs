@@ -17,6 +17,10 @@ pub(super) struct Outcomes {
     pub base: BaselineSummary,
     pub runs: Vec<RunSummary>,
     pub cv: Option<CvSummary>,
+    /// The prior strengths the training simulator's cells were shrunk with, per level.
+    pub shrinkage: Vec<Option<crate::aggregate::shrink::Strengths>>,
+    /// The pessimism of the training simulator.
+    pub pessimism: super::PessimismChoice,
     pub noise: Option<NoiseSummary>,
     pub exported: Option<ExportSummary>,
     pub notes: Vec<String>,
@@ -58,7 +62,11 @@ pub(super) fn stage(
             epsilon: agg.config.epsilon,
             noise: o.noise,
         },
-        mdp: sim.summary(&agg, o.usage),
+        mdp: crate::report::MdpSummary {
+            shrinkage: o.shrinkage,
+            pessimism: Some(o.pessimism),
+            ..sim.summary(&agg, o.usage)
+        },
         baselines: o.base,
         runs: o.runs,
         cv: o.cv,

@@ -9,13 +9,14 @@
 use std::sync::Arc;
 
 use super::JobError;
+use crate::aggregate::shrink::{shrink, Strengths};
 use crate::aggregate::Aggregates;
 use crate::config::{SetupError, SimSetup};
 use crate::eval::{baselines, ExactEvaluator};
 use crate::report::{BaselineSummary, MdpSummary};
 use crate::sim::{
     ContextSampler, ExpandedEnv, ExpandedMdp, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask,
-    SimEnv,
+    SimConfig, SimEnv,
 };
 use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv};
 use talktrack::tooling::BundleTemplate;
@@ -130,12 +131,27 @@ pub(super) enum Simulator {
 }
 
 impl Simulator {
+    /// The simulator of `agg` as published (raw estimates, no pessimism): what
+    /// held-out and reference evaluations use.
     pub(super) fn build(
         agg: &Aggregates,
         setup: &SimSetup,
         tpl: &BundleTemplate,
     ) -> Result<Self, JobError> {
-        let sampler = ContextSampler::new(tpl, &setup.sim.context, agg)?;
+        let cfg = SimConfig {
+            pessimism: 0.0,
+            ..setup.sim.clone()
+        };
+        Self::build_with(agg, setup, &cfg, tpl)
+    }
+
+    fn build_with(
+        agg: &Aggregates,
+        setup: &SimSetup,
+        cfg: &SimConfig,
+        tpl: &BundleTemplate,
+    ) -> Result<Self, JobError> {
+        let sampler = ContextSampler::new(tpl, &cfg.context, agg)?;
         if !reads_usage(tpl) && sampler.is_fixed() {
             let mut rng = rand::SeedableRng::seed_from_u64(0);
             let mut fixed = Vec::new();
@@ -146,7 +162,7 @@ impl Simulator {
                 .collect();
             let mask = RulesMask::new(tpl.rules(), tpl.fallback());
             let mdp = Arc::new(
-                Mdp::build_in_context(agg, &setup.sim, &mask, tpl.features(), &values).map_err(
+                Mdp::build_in_context(agg, cfg, &mask, tpl.features(), &values).map_err(
                     |e| match e {
                         crate::sim::SimError::DeadStart => {
                             JobError::DeadStart(start_rules(tpl, agg, &values))
@@ -158,7 +174,7 @@ impl Simulator {
             let ev = ExactEvaluator::new(Arc::clone(&mdp));
             return Ok(Self::Exact { mdp, ev });
         }
-        let sim = Arc::new(LiveSim::build(agg, &setup.sim, tpl).map_err(|e| match e {
+        let sim = Arc::new(LiveSim::build(agg, cfg, tpl).map_err(|e| match e {
             crate::sim::SimError::DeadStart => JobError::DeadStart(
                 "check the rules that apply at turn 0 before any reply (`when turn == 0`, `not has last_reply`), and which tracks have published data there".into(),
             ),
@@ -180,6 +196,24 @@ impl Simulator {
             sim,
             why,
         })
+    }
+
+    /// The simulator policies train on: built from the aggregates with every cell
+    /// shrunk toward its back-off parent as `[shrink]` says, and pessimism `strength`
+    /// (see [`SimConfig::pessimism`]); with the prior strengths used per level.
+    /// Held-out and reference evaluations use [`Simulator::build`].
+    pub(super) fn build_training(
+        agg: &Aggregates,
+        setup: &SimSetup,
+        tpl: &BundleTemplate,
+        strength: f64,
+    ) -> Result<(Self, Vec<Option<Strengths>>), JobError> {
+        let (shrunk, strengths) = shrink(agg, &setup.shrink);
+        let cfg = SimConfig {
+            pessimism: strength,
+            ..setup.sim.clone()
+        };
+        Ok((Self::build_with(&shrunk, setup, &cfg, tpl)?, strengths))
     }
 
     /// The reply model: data availability and reply cells by (turn, last reply).
@@ -355,6 +389,8 @@ impl Simulator {
             Self::Live { why, .. } => (None, Some(why.clone())),
         };
         MdpSummary {
+            shrinkage: Vec::new(),
+            pessimism: None,
             evaluation: evaluation.into(),
             expanded,
             why_simulated,

@@ -43,6 +43,9 @@ pub struct FoldSummary {
     /// Of them, those it serves from a coarser back-off level (the fold has no cell of
     /// its own there).
     pub held_backed_off: u64,
+    /// The pessimism the fold's training simulator used, chosen on its training part.
+    #[serde(default)]
+    pub pessimism: f64,
 }
 
 impl FoldSummary {
@@ -124,7 +127,7 @@ impl CvSummary {
         let held: u64 = self.results.iter().map(|f| f.held_conversations).sum();
         let _ = writeln!(
             s,
-            "{} folds by conversation id (split seed {}); in each, {} trained {} environment steps on the other folds and is evaluated on the simulator built from the fold's own conversations ({} held-out conversations per fold on average){}.\n",
+            "{} folds by conversation id (split seed {}); in each, {} trained {} environment steps on the other folds (its estimates shrunk, its pessimism chosen by cross-validation within those folds) and is evaluated on the simulator built from the fold's own conversations, with raw estimates and no pessimism; {} held-out conversations per fold on average{}.\n",
             self.folds,
             self.seed,
             self.algorithm.to_uppercase(),
@@ -141,14 +144,15 @@ impl CvSummary {
             |x: Option<f64>| x.map_or_else(|| "—".to_owned(), |v| format!("{:.0}%", 100.0 * v));
         let _ = writeln!(
             s,
-            "| fold | held-out conv. | policy | held-out optimum | uniform | best single (chosen on training) | logged behaviour | VI of raw training estimates | gain surviving | normalised score |\n|---|---|---|---|---|---|---|---|---|---|"
+            "| fold | held-out conv. | pessimism | policy | held-out optimum | uniform | best single (chosen on training) | logged behaviour | VI of raw training estimates | gain surviving | normalised score |\n|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for f in &self.results {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.4} | {} | {:.4} | {:.4} (`{}`) | {:.4} | {} | {} | {} |",
+                "| {} | {} | {} | {:.4} | {} | {:.4} | {:.4} (`{}`) | {:.4} | {} | {} | {} |",
                 f.fold + 1,
                 f.held_conversations,
+                f.pessimism,
                 f.value_held,
                 o(f.optimum_held),
                 f.uniform_held,
@@ -171,7 +175,7 @@ impl CvSummary {
         };
         let _ = writeln!(
             s,
-            "| mean ± sd | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| mean ± sd | {} | | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.aggregate(|f| Some(f.held_conversations as f64))
                 .map_or_else(|| "—".to_owned(), |(m, _)| format!("{m:.0}")),
             ms(self.aggregate(|f| Some(f.value_held))),
@@ -229,6 +233,7 @@ mod tests {
             vi_raw_held: Some(0.70),
             held_pairs: 1000,
             held_backed_off: 250,
+            pessimism: 0.05,
         }
     }
 

@@ -105,6 +105,13 @@ pub struct MdpSummary {
     pub unavailable: usize,
     /// Warnings (states where no track is allowed, ...).
     pub warnings: Vec<String>,
+    /// Per back-off level (finest first), the prior strengths its cells were shrunk
+    /// toward their parents with (`None`: the coarsest level, or shrinkage off).
+    #[serde(default)]
+    pub shrinkage: Vec<Option<crate::aggregate::shrink::Strengths>>,
+    /// The pessimism of the simulator: strength and how it was chosen.
+    #[serde(default)]
+    pub pessimism: Option<crate::job::PessimismChoice>,
 }
 
 /// The enumerated state space of a simulator whose state carries track usage or a
@@ -270,6 +277,48 @@ impl Report {
         }
         for c in &m.context {
             let _ = writeln!(s, "- context `{}`: {}", c.attribute, c.source);
+        }
+        if m.shrinkage.iter().any(Option::is_some) {
+            let levels: Vec<String> = m
+                .shrinkage
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.map(|s| {
+                        format!(
+                            "level {i}: replies {:.1}, conversion {:.1}",
+                            s.replies, s.conversion
+                        )
+                    })
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "- estimates: each cell shrunk toward its back-off parent (empirical Bayes, `[shrink]`), prior strength in conversations per level — {}",
+                levels.join("; ")
+            );
+        }
+        if let Some(p) = &m.pessimism {
+            use crate::job::ChosenBy;
+            let how = match &p.chosen_by {
+                ChosenBy::Config => "set by `[pessimism] strength`".to_owned(),
+                ChosenBy::CrossValidation { scores } => format!(
+                    "chosen by cross-validation on the training conversations (mean held-out value per strength: {})",
+                    scores
+                        .iter()
+                        .map(|(c, v)| format!("{c} → {v:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                ChosenBy::Fallback { why } => {
+                    format!("the fallback of `[pessimism]`, not chosen: {why}")
+                }
+            };
+            let _ = writeln!(
+                s,
+                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (values and the optimum above include it), {how}",
+                p.strength
+            );
         }
         if let Some(x) = &m.expanded {
             let _ = writeln!(

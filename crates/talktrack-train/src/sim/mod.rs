@@ -67,6 +67,12 @@ pub struct SimConfig {
     /// Context attributes every simulated conversation has, for templates whose rules
     /// or features read context (the state does not vary them). Default: none.
     pub context: talktrack::Context,
+    /// Pessimism: every step taking track `a` in a state pays
+    /// `pessimism / sqrt(conversations behind the cell used)` less reward, so that
+    /// planning and training prefer what the data backs well (a lower confidence bound).
+    /// Default 0. The trainer sets it for the simulator policies train on, by
+    /// cross-validation (`[pessimism]`); held-out evaluations never use it.
+    pub pessimism: f64,
 }
 
 impl Default for SimConfig {
@@ -81,6 +87,7 @@ impl Default for SimConfig {
             engagement: BTreeMap::new(),
             conversion_at_limit: false,
             context: talktrack::Context::new(),
+            pessimism: 0.0,
         }
     }
 }
@@ -174,6 +181,10 @@ pub struct Mdp {
     conversion: Vec<f64>,
     /// `[state * A + a]`: back-off level of the cell used (`u8::MAX` when none).
     level: Vec<u8>,
+    /// `[state * A + a]`: conversations behind the cell used.
+    support: Vec<f64>,
+    /// `[state * A + a]`: reward withheld at every step taking the pair (pessimism).
+    penalty: Vec<f64>,
     terminal: Vec<Option<f64>>,
     engagement: Vec<f64>,
     conversion_at_limit: bool,
@@ -208,6 +219,12 @@ impl Mdp {
         encoder: &FeatureEncoder,
         values: &[Option<talktrack::tooling::Val<'_>>],
     ) -> Result<Self, SimError> {
+        if !(cfg.pessimism.is_finite() && cfg.pessimism >= 0.0) {
+            return Err(SimError::Setting(format!(
+                "`pessimism` must be a number ≥ 0, not `{}`",
+                cfg.pessimism
+            )));
+        }
         if !(0.0..=1.0).contains(&cfg.stay) {
             return Err(SimError::Setting(format!(
                 "`stay` must be in [0, 1], not `{}`",
@@ -290,6 +307,8 @@ impl Mdp {
             cum: vec![0.0; n_sa * n_replies],
             conversion: vec![0.0; n_sa],
             level: vec![u8::MAX; n_sa],
+            support: vec![0.0; n_sa],
+            penalty: vec![0.0; n_sa],
             terminal,
             engagement,
             conversion_at_limit: cfg.conversion_at_limit,
@@ -355,6 +374,10 @@ impl Mdp {
                     m.available[sa] = true;
                     m.conversion[sa] = cell.conversion_rate;
                     m.level[sa] = li as u8;
+                    m.support[sa] = cell.conversations.max(0.0);
+                    if cfg.pessimism > 0.0 {
+                        m.penalty[sa] = cfg.pessimism / cell.conversations.max(1.0).sqrt();
+                    }
                 }
                 allowed.copy_from_slice(&m.available[s * n_actions..(s + 1) * n_actions]);
                 let view = TurnView {
@@ -485,6 +508,24 @@ impl Mdp {
             .map(usize::from)
     }
 
+    /// Conversations behind the cell of track `a` in state (`t`, `last`) (0 when none).
+    pub fn support(&self, t: u32, last: u32, a: usize) -> f64 {
+        self.support
+            .get(self.sa(t, last, a))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The reward withheld at every step taking track `a` in (`t`, `last`) (pessimism).
+    pub fn penalty(&self, t: u32, last: u32, a: usize) -> f64 {
+        self.penalty_sa(self.sa(t, last, a))
+    }
+
+    #[inline]
+    fn penalty_sa(&self, sa: usize) -> f64 {
+        self.penalty.get(sa).copied().unwrap_or(0.0)
+    }
+
     #[inline]
     pub(crate) fn allowed_sa(&self, sa: usize) -> bool {
         self.allowed.get(sa).copied().unwrap_or(false)
@@ -543,10 +584,11 @@ impl Mdp {
     #[inline]
     pub(crate) fn transition(&self, sa: usize, turn: u32, rng: &mut impl rand::Rng) -> Transition {
         let reply = self.sample_reply(sa, rng.random::<f32>());
+        let withheld = self.penalty_sa(sa) as f32;
         if let Some(r) = self.terminal_reward(reply) {
-            return Transition::End(r as f32);
+            return Transition::End(r as f32 - withheld);
         }
-        let reward = self.engagement_reward(reply) as f32;
+        let reward = self.engagement_reward(reply) as f32 - withheld;
         if self.stay < 1.0 && rng.random::<f64>() >= self.stay {
             return Transition::End(reward);
         }
@@ -586,6 +628,6 @@ impl Mdp {
             };
             q += p * v;
         }
-        q
+        q - self.penalty_sa(sa)
     }
 }

@@ -1,0 +1,67 @@
+//! `[pessimism]` of the trainer config: how strongly the simulator policies train on
+//! penalises (state, track) pairs backed by few conversations (see
+//! [`crate::sim::SimConfig::pessimism`]), and how that strength is chosen — by
+//! cross-validation over candidate strengths, or fixed.
+
+use serde::{Deserialize, Serialize};
+
+/// `[pessimism]`: the strength of the lower-confidence-bound penalty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PessimismSettings {
+    /// A fixed strength; none (default) chooses it among `candidates` by
+    /// cross-validation on the training conversations.
+    pub strength: Option<f64>,
+    /// The strengths tried (default `[0, 0.025, 0.05, 0.1, 0.2, 0.4]`).
+    pub candidates: Vec<f64>,
+    /// Folds of the choice (default 3): within the training conversations, the
+    /// value-iteration policy of each candidate's penalised simulator is trained on all
+    /// folds but one and scored on the raw simulator of that one; the best mean wins
+    /// (the weakest on a tie).
+    pub folds: u32,
+    /// Seed of the choice's split (default 7).
+    pub seed: u64,
+    /// The strength when it cannot be chosen (training from an aggregate file, Laplace
+    /// noise, or a simulator that is not enumerated): default 0.
+    pub fallback: f64,
+}
+
+impl Default for PessimismSettings {
+    fn default() -> Self {
+        Self {
+            strength: None,
+            candidates: vec![0.0, 0.025, 0.05, 0.1, 0.2, 0.4],
+            folds: 3,
+            seed: 7,
+            fallback: 0.0,
+        }
+    }
+}
+
+impl PessimismSettings {
+    /// Checks strengths (finite, ≥ 0), at least one candidate and 2 folds.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = |x: f64| x.is_finite() && x >= 0.0;
+        if let Some(s) = self.strength.filter(|&s| !ok(s)) {
+            return Err(format!(
+                "`strength` in [pessimism] must be a number ≥ 0, not `{s}`"
+            ));
+        }
+        if !ok(self.fallback) {
+            return Err(format!(
+                "`fallback` in [pessimism] must be a number ≥ 0, not `{}`",
+                self.fallback
+            ));
+        }
+        if self.candidates.is_empty() || self.candidates.iter().any(|&c| !ok(c)) {
+            return Err("`candidates` in [pessimism] must list numbers ≥ 0".into());
+        }
+        if self.folds < 2 {
+            return Err(format!(
+                "`folds` in [pessimism] must be at least 2, not {}",
+                self.folds
+            ));
+        }
+        Ok(())
+    }
+}
