@@ -11,6 +11,7 @@ mod manifest;
 mod paths;
 mod read;
 mod seal;
+mod sign;
 mod template;
 mod validate;
 
@@ -26,6 +27,7 @@ pub use manifest::{Manifest, SelectionMode, FORMAT_VERSION};
 pub use paths::Escape;
 pub use read::{read_bounded, FileKind, ReadError};
 pub use seal::{seal, Sealed};
+pub use sign::{sign, KeyError, SignKey, Signed, VerifyKey, SIGNATURE_FILE};
 pub use template::Template;
 
 use crate::catalog::{Catalog, CatalogError};
