@@ -64,9 +64,13 @@ pub mod tooling;
 mod trackset;
 mod turn;
 
-pub use bundle::{Bundle, LoadError, LoadOptions};
+pub use bundle::{Bundle, KeyError, LoadError, LoadOptions, VerifyKey};
 pub use context::{Context, Value};
 pub use diag::{render, Code, Problem, Severity};
+pub use engine::{
+    bucket, Arm, ArmMode, Assigned, ChallengerStatus, PromoteError, ShadowDecision, Split,
+    SplitError, SPLIT_HASH,
+};
 pub use engine::{
     DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History, MaskReason,
     Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request, RollbackError, Status,

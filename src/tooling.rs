@@ -7,7 +7,8 @@
 //!   [`Resolved`]);
 //! - reading files: [`read_bounded`] (regular files only, never past a limit) and
 //!   [`read_text`]; the rule files a bundle lists, inside its directory
-//!   ([`listed_rule_files`]); sealing a bundle's policy checksum ([`seal`]);
+//!   ([`listed_rule_files`]); sealing a bundle's policy checksum ([`seal`]) and
+//!   signing its digest ([`sign`] with a [`SignKey`], into [`SIGNATURE_FILE`]);
 //! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`], and the
 //!   [`Trace`] of what the policy saw and said (`decide --trace`);
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
@@ -19,9 +20,9 @@
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
 pub use crate::bundle::{
-    listed_rule_files, read_bounded, read_text, seal, BundleTemplate, Escape, FileKind, Manifest,
-    ReadError, Sealed, GENERATED_RULES_FILE, GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES,
-    MAX_TEXT_FILE_BYTES,
+    listed_rule_files, read_bounded, read_text, seal, sign, BundleTemplate, Escape, FileKind,
+    Manifest, ReadError, Sealed, SignKey, Signed, GENERATED_RULES_FILE, GENERATED_RULES_HEADER,
+    MAX_MANIFEST_BYTES, MAX_TEXT_FILE_BYTES, SIGNATURE_FILE,
 };
 pub use crate::cases::run_all;
 pub use crate::catalog::{Catalog, Track};

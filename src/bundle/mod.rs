@@ -12,6 +12,7 @@ mod options;
 mod paths;
 mod read;
 mod seal;
+mod sign;
 mod template;
 mod validate;
 
@@ -28,6 +29,7 @@ pub use options::LoadOptions;
 pub use paths::Escape;
 pub use read::{read_bounded, FileKind, ReadError};
 pub use seal::{seal, Sealed};
+pub use sign::{sign, KeyError, SignKey, Signed, VerifyKey, SIGNATURE_FILE};
 pub use template::Template;
 
 use crate::catalog::{Catalog, CatalogError};

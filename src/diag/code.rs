@@ -57,6 +57,9 @@ codes! {
     BundleRules = "bundle::rules",
     /// `bundle::selection`: `[selection]` settings.
     BundleSelection = "bundle::selection",
+    /// `bundle::signature`: `bundle.sig` is missing, unreadable, for another digest,
+    /// by a key that is not trusted, or does not verify.
+    BundleSignature = "bundle::signature",
     /// `bundle::template`: a track's text template.
     BundleTemplate = "bundle::template",
     /// `bundle::too-large`: a bundle file over its size limit.

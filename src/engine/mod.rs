@@ -1,8 +1,10 @@
 //! Deciding: requests, masks, ranked and explained decisions, and the [`Engine`]
-//! that serves bundle versions (in `versions`) with its decision-log hook (in `sink`).
+//! that serves bundle versions (in `versions`) with its decision-log hook (in `sink`)
+//! and a champion/challenger/shadow split (in `deploy`).
 
 mod decide;
 mod decision;
+mod deploy;
 mod explain;
 mod mask;
 mod request;
@@ -11,8 +13,13 @@ mod score;
 mod scratch;
 mod select;
 mod sink;
+mod trust;
 mod versions;
 
+pub use deploy::{
+    bucket, Arm, ArmMode, Assigned, ChallengerStatus, PromoteError, ShadowDecision, Split,
+    SplitError, SPLIT_HASH,
+};
 pub use sink::{DecisionId, DecisionRecord, DecisionSink, Outcome};
 pub use versions::{Engine, ReloadFailure, Reloaded, RollbackError, Status, Version};
 

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::deploy::{Arm, ShadowDecision};
 use super::versions::Version;
 use super::{Decision, Request};
 
@@ -81,6 +82,10 @@ pub struct DecisionRecord<'a> {
     pub decision: &'a Decision,
     /// The version that decided.
     pub version: &'a Version,
+    /// The arm of the version that decided.
+    pub arm: Arm,
+    /// The challenger's decision, when it shadows this conversation.
+    pub shadow: Option<&'a ShadowDecision>,
 }
 
 /// What became of a conversation, as the host reports it.

@@ -15,10 +15,11 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use serde::Serialize;
 
 use super::decide;
+use super::deploy::{Challenger, ChallengerStatus};
 use super::{DecideError, Decision, Request};
-use crate::bundle::{Bundle, LoadError, LoadOptions};
+use crate::bundle::{Bundle, LoadError, LoadOptions, VerifyKey};
 use crate::diag::Problem;
-use crate::engine::sink::{DecisionId, DecisionRecord, DecisionSink, Outcome};
+use crate::engine::sink::{DecisionId, DecisionSink, Outcome};
 
 /// The identity of one bundle version in service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,9 +46,9 @@ fn ser_time<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
 
 /// A bundle with the identity it is served under.
 #[derive(Debug)]
-struct Served {
-    bundle: Arc<Bundle>,
-    version: Version,
+pub(super) struct Served {
+    pub(super) bundle: Arc<Bundle>,
+    pub(super) version: Version,
 }
 
 /// Why a reload did not publish the bundle it loaded.
@@ -94,6 +95,8 @@ pub struct Status {
     pub pinned: bool,
     /// The last failed reload, cleared by the next successful one.
     pub last_error: Option<ReloadFailure>,
+    /// The challenger beside the version in service, and its split.
+    pub challenger: Option<ChallengerStatus>,
     /// Reloads that published or confirmed a version.
     pub reloads_ok: u64,
     /// Reloads rejected because the bundle did not validate.
@@ -102,24 +105,28 @@ pub struct Status {
 
 /// State changed only by swaps (never on the decide path).
 #[derive(Debug, Default)]
-struct Admin {
+pub(super) struct Admin {
     previous: Option<Arc<Served>>,
-    /// The digest a rollback moved away from, while the pin holds.
-    pinned_from: Option<String>,
-    last_error: Option<ReloadFailure>,
-    serial: u64,
-    reloads_ok: u64,
-    reloads_failed: u64,
+    /// The digest a rollback (or a promotion) moved away from, while the pin holds.
+    pub(super) pinned_from: Option<String>,
+    pub(super) last_error: Option<ReloadFailure>,
+    pub(super) serial: u64,
+    pub(super) reloads_ok: u64,
+    pub(super) reloads_failed: u64,
 }
 
 /// Serves decisions from the current bundle version; `Send + Sync`, share it with
 /// an `Arc`.
 pub struct Engine {
-    current: ArcSwap<Served>,
+    pub(super) current: ArcSwap<Served>,
+    /// A second version serving a share of conversations, or shadowing them (`deploy`).
+    pub(super) challenger: ArcSwapOption<Challenger>,
     admin: Mutex<Admin>,
-    sink: ArcSwapOption<Box<dyn DecisionSink>>,
+    /// Keys a bundle loaded from disk must be signed with (`trust`); none: unsigned is fine.
+    pub(super) trusted: ArcSwap<Vec<VerifyKey>>,
+    pub(super) sink: ArcSwapOption<Box<dyn DecisionSink>>,
     /// How bundles are loaded on [`Engine::reload`].
-    options: LoadOptions,
+    pub(super) options: LoadOptions,
 }
 
 impl std::fmt::Debug for Engine {
@@ -130,7 +137,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -148,6 +155,8 @@ impl Engine {
         let served = served(bundle, 1);
         Self {
             current: ArcSwap::from_pointee(served),
+            challenger: ArcSwapOption::empty(),
+            trusted: ArcSwap::from_pointee(Vec::new()),
             admin: Mutex::new(Admin {
                 serial: 1,
                 ..Admin::default()
@@ -181,7 +190,7 @@ impl Engine {
     /// With a [decision sink](Engine::set_sink), the decision is handed to it under
     /// a fresh id; [`Engine::decide_with_id`] returns that id too.
     pub fn decide(&self, req: &Request) -> Result<Decision, DecideError> {
-        if self.sink.load().is_none() {
+        if self.sink.load().is_none() && self.challenger.load().is_none() {
             let served = self.current.load_full();
             return decide::decide(&served.bundle, req);
         }
@@ -189,20 +198,10 @@ impl Engine {
     }
 
     /// Decides like [`Engine::decide`] and returns the decision's id (a UUIDv7),
-    /// the id its decision-log record carries.
+    /// the id its decision-log record carries. With a challenger, the arm the
+    /// conversation is assigned to decides ([`Engine::decide_assigned`]).
     pub fn decide_with_id(&self, req: &Request) -> Result<(DecisionId, Decision), DecideError> {
-        let served = self.current.load_full();
-        let d = decide::decide(&served.bundle, req)?;
-        let id = DecisionId::new();
-        if let Some(sink) = &*self.sink.load() {
-            sink.decision(&DecisionRecord {
-                id: &id,
-                request: req,
-                decision: &d,
-                version: &served.version,
-            });
-        }
-        Ok((id, d))
+        self.decide_assigned(req).map(|a| (a.id, a.decision))
     }
 
     /// Hands `outcome` to the decision sink, if there is one.
@@ -241,12 +240,13 @@ impl Engine {
             previous: a.previous.as_ref().map(|p| p.version.clone()),
             pinned: a.pinned_from.is_some(),
             last_error: a.last_error.clone(),
+            challenger: self.challenger(),
             reloads_ok: a.reloads_ok,
             reloads_failed: a.reloads_failed,
         }
     }
 
-    fn admin(&self) -> MutexGuard<'_, Admin> {
+    pub(super) fn admin(&self) -> MutexGuard<'_, Admin> {
         // A panic while holding the lock cannot leave `Admin` half-updated in a way
         // that matters (every field is replaced whole), so a poisoned lock is used as is.
         self.admin.lock().unwrap_or_else(|p| p.into_inner())
@@ -259,7 +259,7 @@ impl Engine {
         self.swap_in(&mut a, Arc::new(bundle))
     }
 
-    fn swap_in(&self, a: &mut Admin, bundle: Arc<Bundle>) -> Arc<Bundle> {
+    pub(super) fn swap_in(&self, a: &mut Admin, bundle: Arc<Bundle>) -> Arc<Bundle> {
         a.serial += 1;
         let old = self.current.swap(Arc::new(served(bundle, a.serial)));
         let replaced = Arc::clone(&old.bundle);
@@ -282,7 +282,7 @@ impl Engine {
     /// by a rollback pin. Any other bundle ends the pin.
     pub fn reload_from(&self, dir: impl AsRef<Path>) -> Result<Reloaded, LoadError> {
         let dir = dir.as_ref();
-        let loaded = Bundle::load_with(dir, &self.options);
+        let loaded = self.load_checked(dir);
         let mut a = self.admin();
         match loaded {
             Err(e) => {
@@ -336,7 +336,7 @@ impl Engine {
     }
 }
 
-fn served(bundle: Arc<Bundle>, serial: u64) -> Served {
+pub(super) fn served(bundle: Arc<Bundle>, serial: u64) -> Served {
     let version = Version {
         name: bundle.name().to_owned(),
         version: bundle.version().to_owned(),

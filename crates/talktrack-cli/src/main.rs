@@ -82,22 +82,48 @@ enum Cmd {
     Seal {
         /// Bundle directory.
         bundle: PathBuf,
+        /// Also sign the bundle's digest with this private key (from `talktrack
+        /// keygen`) into `bundle.sig`.
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
+    },
+    /// Write a new ed25519 key pair for signing bundles: NAME.key (private,
+    /// keep it secret) and NAME.pub (for `serve --verify-key`).
+    Keygen {
+        /// Path and name of the two files, without extension.
+        name: PathBuf,
     },
     /// Serve decisions over HTTP (JSON under /v1); stops gracefully on SIGTERM.
     Serve(ServeArgs),
+    /// Promote a deployment file's challenger: it becomes the champion for every
+    /// conversation and the challenger is removed (the rest of the file is kept).
+    /// A server watching the file picks the change up.
+    Promote {
+        /// Deployment file (`deployment.toml`).
+        deployment: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Bundle directory, or a `current` symlink to one.
+    /// Bundle directory, or a `current` symlink to one: deployment `default`,
+    /// served at /v1/decide.
+    #[arg(long, required_unless_present = "deployment")]
+    bundle: Option<PathBuf>,
+    /// Deployment file naming a deployment, its champion bundle and optionally a
+    /// challenger (split or shadow); served at /v1/{name}/decide (repeatable).
     #[arg(long)]
-    bundle: PathBuf,
+    deployment: Vec<PathBuf>,
     /// Reload the bundle when it changes on disk.
     #[arg(long)]
     watch: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8181")]
     addr: std::net::SocketAddr,
+    /// Serve only bundles signed by this public key (from `talktrack keygen`);
+    /// repeatable, for key rotation.
+    #[arg(long, value_name = "KEY")]
+    verify_key: Vec<PathBuf>,
     /// Append every decision and outcome to this JSONL file.
     #[arg(long)]
     decision_log: Option<PathBuf>,
@@ -120,7 +146,9 @@ struct ServeArgs {
 }
 
 fn serve(a: ServeArgs) -> Result<(), ExitCode> {
-    let mut cfg = talktrack_serve::Config::new(a.bundle);
+    let mut cfg = talktrack_serve::Config::deployments(a.deployment);
+    cfg.bundle = a.bundle;
+    cfg.verify_keys = a.verify_key;
     cfg.addr = a.addr;
     cfg.watch = a.watch;
     cfg.admin_token_file = a.admin_token_file;
@@ -150,6 +178,104 @@ fn serve(a: ServeArgs) -> Result<(), ExitCode> {
         eprintln!("error: {e}");
         ExitCode::FAILURE
     })
+}
+
+fn keygen(name: &Path) -> Result<(), ExitCode> {
+    let mut seed = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut seed) {
+        eprintln!("error: no randomness for a new key: {e}");
+        return Err(ExitCode::FAILURE);
+    }
+    let key = talktrack::tooling::SignKey::from_seed(seed);
+    let private = name.with_extension("key");
+    let public = name.with_extension("pub");
+    for p in [&private, &public] {
+        if p.exists() {
+            eprintln!("error: `{}` exists; not overwriting a key", p.display());
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    let write = |p: &Path, text: String, secret: bool| -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        if secret {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            o.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = secret;
+        o.open(p)?.write_all(text.as_bytes())
+    };
+    let vk = key.verify_key();
+    write(&private, key.to_file_text(), true)
+        .and_then(|()| write(&public, vk.to_file_text(), false))
+        .map_err(|e| {
+            eprintln!("error: cannot write the key: {e}");
+            ExitCode::FAILURE
+        })?;
+    say!(
+        "wrote `{}` (private: keep it secret) and `{}` (public key {})",
+        private.display(),
+        public.display(),
+        vk.to_hex()
+    );
+    Ok(())
+}
+
+fn seal(bundle: &Path, sign_key: Option<&Path>) -> Result<(), ExitCode> {
+    match talktrack::tooling::seal(bundle) {
+        Err(e) => {
+            eprint!("{}", render(&e.problems));
+            eprintln!("error: `{}` was not sealed", bundle.display());
+            Err(ExitCode::FAILURE)
+        }
+        Ok(s) if s.unchanged() => {
+            say!(
+                "unchanged: `{}` has SHA-256 {}, as bundle.toml says",
+                s.policy.display(),
+                s.after
+            );
+            Ok(())
+        }
+        Ok(s) => {
+            let before = if s.before.is_empty() {
+                "unset".to_owned()
+            } else {
+                s.before
+            };
+            say!(
+                "sealed: bundle.toml `policy.sha256` = {} (was {before}), the SHA-256 of `{}`",
+                s.after,
+                s.policy.display()
+            );
+            Ok(())
+        }
+    }?;
+    let Some(path) = sign_key else {
+        return Ok(());
+    };
+    let key = talktrack::tooling::SignKey::read(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })?;
+    match talktrack::tooling::sign(bundle, &key) {
+        Ok(s) => {
+            say!(
+                "signed: `{}` signs digest {} with key {}",
+                s.file.display(),
+                s.digest,
+                s.key
+            );
+            Ok(())
+        }
+        Err(e) => {
+            eprint!("{}", render(&e.problems));
+            eprintln!("error: `{}` was not signed", bundle.display());
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
@@ -233,35 +359,24 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             Ok(())
         }
         Cmd::Fmt { paths, check } => fmt(&paths, check),
-        Cmd::Seal { bundle } => match talktrack::tooling::seal(&bundle) {
-            Err(e) => {
-                eprint!("{}", render(&e.problems));
-                eprintln!("error: `{}` was not sealed", bundle.display());
-                Err(ExitCode::FAILURE)
-            }
-            Ok(s) if s.unchanged() => {
-                say!(
-                    "unchanged: `{}` has SHA-256 {}, as bundle.toml says",
-                    s.policy.display(),
-                    s.after
-                );
-                Ok(())
-            }
-            Ok(s) => {
-                let before = if s.before.is_empty() {
-                    "unset".to_owned()
-                } else {
-                    s.before
-                };
-                say!(
-                    "sealed: bundle.toml `policy.sha256` = {} (was {before}), the SHA-256 of `{}`",
-                    s.after,
-                    s.policy.display()
-                );
-                Ok(())
-            }
-        },
+        Cmd::Keygen { name } => keygen(&name),
+        Cmd::Seal { bundle, sign_key } => seal(&bundle, sign_key.as_deref()),
         Cmd::Serve(a) => serve(a),
+        Cmd::Promote { deployment } => {
+            match talktrack_serve::deployment::promote_file(&deployment) {
+                Ok(champion) => {
+                    say!(
+                        "promoted: `{}` now serves `{champion}` to every conversation",
+                        deployment.display()
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
         Cmd::Test { bundle } => {
             let b = load(&bundle)?;
             match talktrack::tooling::run_all(&b) {

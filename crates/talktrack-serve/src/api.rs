@@ -10,15 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, RawQuery, State as Axs};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State as Axs};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use talktrack::{Decision, DecisionId, Engine, Outcome, Reloaded, Request, Version};
+use talktrack::{
+    Arm, ArmMode, ChallengerStatus, Decision, DecisionId, Outcome, Reloaded, Request, VerifyKey,
+    SPLIT_HASH,
+};
 
+use crate::deployment::{Deployment, DeploymentError, OpenError, ReloadError, Source};
 use crate::error::{problems_json, ApiError, StartError};
 use crate::log::{self, LogWriter};
 use crate::metrics::Metrics;
@@ -27,16 +31,16 @@ use crate::Config;
 /// Outcomes remembered for idempotency (oldest forgotten first).
 const OUTCOMES_REMEMBERED: usize = 1 << 20;
 
-/// An outcome's identity: the conversation and, when sent, the decision.
-type OutcomeKey = (String, Option<DecisionId>);
+/// An outcome's identity: the deployment, the conversation and, when sent, the decision.
+type OutcomeKey = (String, String, Option<DecisionId>);
 
 /// Outcomes recorded, and the order to forget them in.
 type Seen = (HashMap<OutcomeKey, Outcome>, VecDeque<OutcomeKey>);
 
 /// What every handler shares.
 pub struct State {
-    pub(crate) engine: Engine,
-    pub(crate) bundle_dir: std::path::PathBuf,
+    /// The deployments, the default first.
+    pub(crate) deployments: Vec<Arc<Deployment>>,
     pub(crate) metrics: Arc<Metrics>,
     admin_token: Option<String>,
     batch_limit: usize,
@@ -49,28 +53,68 @@ fn is_loopback(a: &SocketAddr) -> bool {
     a.ip().is_loopback()
 }
 
-impl State {
-    /// Loads the start bundle, reads the token, opens the decision log.
-    pub fn new(cfg: &Config) -> Result<(Self, Option<LogWriter>), StartError> {
-        let admin_token = match &cfg.admin_token_file {
-            Some(path) => {
-                let t = std::fs::read_to_string(path).map_err(|e| StartError::Token {
+fn read_token(cfg: &Config) -> Result<Option<String>, StartError> {
+    match &cfg.admin_token_file {
+        Some(path) => {
+            let t = std::fs::read_to_string(path).map_err(|e| StartError::Token {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let t = t.trim().to_owned();
+            if t.is_empty() {
+                return Err(StartError::Token {
                     path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                let t = t.trim().to_owned();
-                if t.is_empty() {
-                    return Err(StartError::Token {
-                        path: path.clone(),
-                        message: "the file is empty".into(),
-                    });
-                }
-                Some(t)
+                    message: "the file is empty".into(),
+                });
             }
-            None if !is_loopback(&cfg.addr) => return Err(StartError::NeedsToken(cfg.addr)),
-            None => None,
-        };
-        let engine = Engine::load(&cfg.bundle)?;
+            Ok(Some(t))
+        }
+        None if !is_loopback(&cfg.addr) => Err(StartError::NeedsToken(cfg.addr)),
+        None => Ok(None),
+    }
+}
+
+/// The deployments the configuration names: `default` for the bundle, then one per
+/// deployment file; the one named `default` (else the first) serves `/v1/decide`.
+fn open_deployments(cfg: &Config) -> Result<Vec<Arc<Deployment>>, StartError> {
+    let opened = |r: Result<Deployment, OpenError>| match r {
+        Ok(d) => Ok(Arc::new(d)),
+        Err(OpenError::Bundle(e)) => Err(StartError::Bundle(e)),
+        Err(OpenError::File(e)) => Err(StartError::Deployment(e)),
+    };
+    let keys = cfg
+        .verify_keys
+        .iter()
+        .map(|p| VerifyKey::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    if let Some(dir) = &cfg.bundle {
+        out.push(opened(Deployment::from_bundle(DEFAULT, dir, &keys))?);
+    }
+    for f in &cfg.deployments {
+        let d = opened(Deployment::from_file(f, &keys))?;
+        if out.iter().any(|o: &Arc<Deployment>| o.name == d.name) {
+            return Err(DeploymentError::Duplicate(d.name.clone()).into());
+        }
+        out.push(d);
+    }
+    if let Some(i) = out.iter().position(|d| d.name == DEFAULT) {
+        out.swap(0, i);
+    }
+    if out.is_empty() {
+        return Err(StartError::NothingToServe);
+    }
+    Ok(out)
+}
+
+/// The name of the deployment `--bundle` serves.
+pub const DEFAULT: &str = "default";
+
+impl State {
+    /// Loads every deployment, reads the token, opens the decision log.
+    pub fn new(cfg: &Config) -> Result<(Self, Option<LogWriter>), StartError> {
+        let admin_token = read_token(cfg)?;
+        let deployments = open_deployments(cfg)?;
         let metrics = Arc::new(Metrics::default());
         let writer = match &cfg.decision_log {
             Some(lc) => {
@@ -83,15 +127,18 @@ impl State {
                     path: lc.path.clone(),
                     source,
                 })?;
-                engine.set_sink(Some(Box::new(sink)));
+                let sink = Arc::new(sink);
+                for d in &deployments {
+                    d.engine
+                        .set_sink(Some(Box::new(log::Named::new(&d.name, Arc::clone(&sink)))));
+                }
                 Some(writer)
             }
             None => None,
         };
         Ok((
             Self {
-                engine,
-                bundle_dir: cfg.bundle.clone(),
+                deployments,
                 metrics,
                 admin_token,
                 batch_limit: cfg.batch_limit,
@@ -106,30 +153,69 @@ impl State {
     /// Marks the server not ready and lets the decision log close.
     pub fn shutting_down(&self) {
         self.ready.store(false, Ordering::Relaxed);
-        self.engine.set_sink(None);
+        for d in &self.deployments {
+            d.engine.set_sink(None);
+        }
     }
 
-    /// Reloads the bundle directory, counting and logging the result.
-    pub fn reload(&self) -> Result<Reloaded, talktrack::LoadError> {
-        let r = self.engine.reload_from(&self.bundle_dir);
+    /// The deployment `/v1/decide` and the other unnamed routes serve.
+    fn default_deployment(&self) -> Result<&Arc<Deployment>, ApiError> {
+        self.deployments
+            .first()
+            .ok_or_else(|| ApiError::NotFound("no deployment is served".into()))
+    }
+
+    fn deployment(&self, name: &str) -> Result<&Arc<Deployment>, ApiError> {
+        self.deployments
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no deployment `{name}` (served: {})",
+                    self.deployments
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// Reloads a deployment, counting and logging the result.
+    pub fn reload(&self, dep: &Deployment) -> Result<Reloaded, ReloadError> {
+        let r = dep.reload();
         match &r {
             Ok(what) => {
                 self.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
-                let v = self.engine.version();
+                let v = dep.engine.version();
+                let challenger = dep.engine.challenger().map_or(String::new(), |c| {
+                    format!(
+                        "; challenger {} {} ({}) on {}% ({:?})",
+                        c.version.name,
+                        c.version.version,
+                        c.version.digest,
+                        c.split.percent(),
+                        c.split.mode
+                    )
+                });
                 eprintln!(
-                    "talktrack serve: reload of `{}`: {what:?}; serving {} {} ({})",
-                    self.bundle_dir.display(),
-                    v.name,
-                    v.version,
-                    v.digest
+                    "talktrack serve: reload of `{}`: {what:?}; serving {} {} ({}){challenger}",
+                    dep.name, v.name, v.version, v.digest
                 );
             }
-            Err(e) => {
+            Err(ReloadError::Bundle(e)) => {
                 self.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
                     "talktrack serve: reload of `{}` rejected, the version in service keeps serving:\n{}",
-                    self.bundle_dir.display(),
+                    dep.name,
                     talktrack::render(&e.problems)
+                );
+            }
+            Err(ReloadError::File(e)) => {
+                self.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "talktrack serve: reload of `{}` rejected, the arms in service keep serving: {e}",
+                    dep.name
                 );
             }
         }
@@ -172,6 +258,14 @@ pub fn router(state: S) -> Router {
         .route("/v1/reload", post(reload))
         .route("/v1/rollback", post(rollback))
         .route("/v1/unpin", post(unpin))
+        .route("/v1/promote", post(promote))
+        .route("/v1/{name}/decide", post(decide_in))
+        .route("/v1/{name}/decide/batch", post(batch_in))
+        .route("/v1/{name}/outcome", post(outcome_in))
+        .route("/v1/{name}/reload", post(reload_in))
+        .route("/v1/{name}/rollback", post(rollback_in))
+        .route("/v1/{name}/unpin", post(unpin_in))
+        .route("/v1/{name}/promote", post(promote_in))
         .route("/v1/bundles", get(bundles))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
@@ -243,23 +337,20 @@ fn bad(st: &State, e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Decides one parsed request and renders it as the query asks (JSON text).
-fn decide_one(st: &State, req: &Request, q: DecideQuery) -> Result<String, ApiError> {
+fn decide_one(
+    st: &State,
+    dep: &Deployment,
+    req: &Request,
+    q: DecideQuery,
+) -> Result<String, ApiError> {
     let t0 = Instant::now();
-    let (id, d) = st.engine.decide_with_id(req).map_err(|e| bad(st, e))?;
-    st.metrics.decision(&version_of(&d), &d, t0.elapsed());
-    render(&d, &id, q)
-}
-
-fn version_of(d: &Decision) -> Version {
-    let b = d.bundle();
-    Version {
-        name: b.name().to_owned(),
-        version: b.version().to_owned(),
-        digest: b.digest().to_owned(),
-        loaded_at: 0,
-        source: b.dir().to_owned(),
-        serial: 0,
+    let a = dep.engine.decide_assigned(req).map_err(|e| bad(st, e))?;
+    st.metrics
+        .decision(&dep.name, a.arm, &a.version, &a.decision, t0.elapsed());
+    if let Some(s) = &a.shadow {
+        st.metrics.shadow(&dep.name, &s.version, s.result.is_ok());
     }
+    render(&a.decision, &a.id, a.arm, q)
 }
 
 #[derive(Serialize)]
@@ -272,6 +363,7 @@ struct BundleRef<'a> {
 #[derive(Serialize)]
 struct Compact<'a> {
     decision_id: &'a DecisionId,
+    arm: Arm,
     track: Option<&'a str>,
     propensity: Option<f32>,
     bundle: BundleRef<'a>,
@@ -285,8 +377,8 @@ fn json_text(v: &impl Serialize) -> Result<String, ApiError> {
 }
 
 /// The decision as JSON text: exactly what `talktrack decide` prints for it (floats
-/// written as the library writes them), with the decision id first.
-fn render(d: &Decision, id: &DecisionId, q: DecideQuery) -> Result<String, ApiError> {
+/// written as the library writes them), with the decision id and the arm first.
+fn render(d: &Decision, id: &DecisionId, arm: Arm, q: DecideQuery) -> Result<String, ApiError> {
     let explanation = q.explain.then(|| d.explain());
     if q.compact {
         let b = d.bundle();
@@ -298,6 +390,7 @@ fn render(d: &Decision, id: &DecisionId, q: DecideQuery) -> Result<String, ApiEr
         });
         return json_text(&Compact {
             decision_id: id,
+            arm,
             track: d.chosen_id(),
             propensity,
             bundle: BundleRef {
@@ -316,6 +409,8 @@ fn render(d: &Decision, id: &DecisionId, q: DecideQuery) -> Result<String, ApiEr
     let mut out = String::with_capacity(full.len() + 64);
     out.push_str("{\"decision_id\":");
     out.push_str(&json_text(id)?);
+    out.push_str(",\"arm\":");
+    out.push_str(&json_text(&arm)?);
     if !body.is_empty() {
         out.push(',');
         out.push_str(body);
@@ -333,15 +428,55 @@ fn json_response(text: String) -> Response {
 }
 
 async fn decide(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Response, ApiError> {
+    let dep = Arc::clone(st.default_deployment()?);
+    decide_for(&st, &dep, q, body).await
+}
+
+async fn decide_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    decide_for(&st, &dep, q, body).await
+}
+
+async fn decide_for(
+    st: &State,
+    dep: &Deployment,
+    q: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let q = decide_query(q)?;
-    let text = body_text(&st, body).await?;
-    let req = Request::from_json(&text).map_err(|e| bad(&st, e))?;
-    decide_one(&st, &req, q).map(json_response)
+    let text = body_text(st, body).await?;
+    let req = Request::from_json(&text).map_err(|e| bad(st, e))?;
+    decide_one(st, dep, &req, q).map(json_response)
 }
 
 async fn batch(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Response, ApiError> {
+    let dep = Arc::clone(st.default_deployment()?);
+    batch_for(&st, &dep, q, body).await
+}
+
+async fn batch_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    batch_for(&st, &dep, q, body).await
+}
+
+async fn batch_for(
+    st: &State,
+    dep: &Deployment,
+    q: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let q = decide_query(q)?;
-    let text = body_text(&st, body).await?;
+    let text = body_text(st, body).await?;
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Batch {
@@ -349,7 +484,7 @@ async fn batch(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Res
     }
     let b: Batch = serde_json::from_str(&text).map_err(|e| {
         bad(
-            &st,
+            st,
             format!("batch JSON line {} column {}: {e}", e.line(), e.column()),
         )
     })?;
@@ -365,9 +500,9 @@ async fn batch(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Res
             out.push(',');
         }
         let one = Request::deserialize(v)
-            .map_err(|e| bad(&st, format!("requests[{i}]: {e}")))
+            .map_err(|e| bad(st, format!("requests[{i}]: {e}")))
             .and_then(|r| {
-                decide_one(&st, &r, q)
+                decide_one(st, dep, &r, q)
                     .map_err(|e| ApiError::BadRequest(format!("requests[{i}]: {e}")))
             });
         match one {
@@ -380,17 +515,35 @@ async fn batch(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Res
 }
 
 async fn outcome(Axs(st): Axs<S>, body: Body) -> Result<Response, ApiError> {
-    let text = body_text(&st, body).await?;
+    let dep = Arc::clone(st.default_deployment()?);
+    outcome_for(&st, &dep, body).await
+}
+
+async fn outcome_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    outcome_for(&st, &dep, body).await
+}
+
+async fn outcome_for(st: &State, dep: &Deployment, body: Body) -> Result<Response, ApiError> {
+    let text = body_text(st, body).await?;
     let o: Outcome = serde_json::from_str(&text).map_err(|e| {
         bad(
-            &st,
+            st,
             format!("outcome JSON line {} column {}: {e}", e.line(), e.column()),
         )
     })?;
     if !o.value.is_finite() {
-        return Err(bad(&st, "`value` is not a finite number"));
+        return Err(bad(st, "`value` is not a finite number"));
     }
-    let key = (o.conversation_id.clone(), o.decision_id.clone());
+    let key = (
+        dep.name.clone(),
+        o.conversation_id.clone(),
+        o.decision_id.clone(),
+    );
     {
         let mut seen = st.outcomes.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(prev) = seen.0.get(&key) {
@@ -413,7 +566,7 @@ async fn outcome(Axs(st): Axs<S>, body: Body) -> Result<Response, ApiError> {
         seen.0.insert(key.clone(), o.clone());
         seen.1.push_back(key);
     }
-    st.engine.record_outcome(&o);
+    dep.engine.record_outcome(&o);
     Ok((
         StatusCode::CREATED,
         Json(json!({"recorded": true, "duplicate": false})),
@@ -422,59 +575,178 @@ async fn outcome(Axs(st): Axs<S>, body: Body) -> Result<Response, ApiError> {
 }
 
 async fn reload(Axs(st): Axs<S>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let dep = Arc::clone(st.default_deployment()?);
+    reload_for(st, dep, headers).await
+}
+
+async fn reload_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    reload_for(st, dep, headers).await
+}
+
+async fn reload_for(
+    st: S,
+    dep: Arc<Deployment>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     st.authorize(&headers)?;
-    let st2 = Arc::clone(&st);
-    let r = tokio::task::spawn_blocking(move || st2.reload())
+    let (st2, dep2) = (Arc::clone(&st), Arc::clone(&dep));
+    let r = tokio::task::spawn_blocking(move || st2.reload(&dep2))
         .await
         .map_err(|e| ApiError::Conflict(format!("the reload stopped: {e}")))?;
     match r {
-        Ok(what) => Ok(Json(
-            json!({"result": what, "serving": st.engine.version()}),
-        )),
-        Err(e) => Err(ApiError::InvalidBundle(e.problems)),
+        Ok(what) => Ok(Json(json!({
+            "result": what,
+            "serving": dep.engine.version(),
+            "challenger": dep.engine.challenger().map(|c| challenger_json(&c)),
+        }))),
+        Err(ReloadError::Bundle(e)) => Err(ApiError::InvalidBundle(e.problems)),
+        Err(ReloadError::File(e)) => Err(ApiError::InvalidDeployment(e.to_string())),
     }
 }
 
 async fn rollback(Axs(st): Axs<S>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    st.authorize(&headers)?;
-    let v = st
+    let dep = Arc::clone(st.default_deployment()?);
+    rollback_for(&st, &dep, &headers)
+}
+
+async fn rollback_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    rollback_for(&st, &dep, &headers)
+}
+
+fn rollback_for(
+    st: &State,
+    dep: &Deployment,
+    headers: &HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    st.authorize(headers)?;
+    let v = dep
         .engine
         .rollback()
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     eprintln!(
-        "talktrack serve: rolled back to {} {} ({}), pinned",
-        v.name, v.version, v.digest
+        "talktrack serve: `{}` rolled back to {} {} ({}), pinned",
+        dep.name, v.name, v.version, v.digest
     );
     Ok(Json(json!({"serving": v, "pinned": true})))
 }
 
 async fn unpin(Axs(st): Axs<S>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    st.authorize(&headers)?;
-    st.engine.unpin();
+    let dep = Arc::clone(st.default_deployment()?);
+    unpin_for(&st, &dep, &headers)
+}
+
+async fn unpin_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    unpin_for(&st, &dep, &headers)
+}
+
+fn unpin_for(st: &State, dep: &Deployment, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+    st.authorize(headers)?;
+    dep.engine.unpin();
     Ok(Json(json!({"pinned": false})))
 }
 
+async fn promote(Axs(st): Axs<S>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let dep = Arc::clone(st.default_deployment()?);
+    promote_for(&st, &dep, &headers)
+}
+
+async fn promote_in(
+    Axs(st): Axs<S>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let dep = Arc::clone(st.deployment(&name)?);
+    promote_for(&st, &dep, &headers)
+}
+
+/// Serves the challenger to every conversation; pinned like a rollback, so the
+/// old champion on disk does not come back until the deployment changes on disk.
+fn promote_for(st: &State, dep: &Deployment, headers: &HeaderMap) -> Result<Json<Value>, ApiError> {
+    st.authorize(headers)?;
+    let v = dep
+        .engine
+        .promote()
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    eprintln!(
+        "talktrack serve: `{}` promoted its challenger {} {} ({}), pinned",
+        dep.name, v.name, v.version, v.digest
+    );
+    Ok(Json(json!({"serving": v, "pinned": true})))
+}
+
+fn challenger_json(c: &ChallengerStatus) -> Value {
+    json!({
+        "version": c.version,
+        "mode": c.split.mode,
+        "percent": c.split.percent(),
+    })
+}
+
 async fn bundles(Axs(st): Axs<S>) -> Json<Value> {
-    let s = st.engine.status();
-    let err = s.last_error.map(|f| {
+    let deployments: Vec<Value> = st.deployments.iter().map(|d| deployment_json(d)).collect();
+    Json(json!({ "split_hash": SPLIT_HASH, "deployments": deployments }))
+}
+
+fn deployment_json(d: &Deployment) -> Value {
+    let s = d.engine.status();
+    let mut err = s.last_error.map(|f| {
         json!({
             "at": talktrack_time(f.at),
             "source": f.source,
             "problems": problems_json(&f.problems),
         })
     });
-    Json(json!({
-        "deployments": [{
-            "name": "default",
-            "bundle_path": st.bundle_dir,
-            "serving": s.current,
-            "previous": s.previous,
-            "pinned": s.pinned,
-            "split": [{"arm": "champion", "digest": s.current.digest, "percent": 100}],
-            "reloads": {"ok": s.reloads_ok, "failed": s.reloads_failed},
-            "last_reload_error": err,
-        }]
-    }))
+    if let Some(e) = d.file_error() {
+        err = Some(json!({"message": e.to_string(), "problems": []}));
+    }
+    let challenger_percent = s
+        .challenger
+        .as_ref()
+        .filter(|c| c.split.mode == ArmMode::Split)
+        .map_or(0.0, |c| c.split.percent());
+    let mut split = vec![json!({
+        "arm": "champion",
+        "digest": s.current.digest,
+        "percent": 100.0 - challenger_percent,
+    })];
+    if let Some(c) = &s.challenger {
+        split.push(json!({
+            "arm": match c.split.mode { ArmMode::Split => "challenger", ArmMode::Shadow => "shadow" },
+            "digest": c.version.digest,
+            "percent": c.split.percent(),
+        }));
+    }
+    let (bundle_path, file) = match &d.source {
+        Source::Bundle(p) => (Some(p.clone()), None),
+        Source::File(f) => (None, Some(f.clone())),
+    };
+    json!({
+        "name": d.name,
+        "bundle_path": bundle_path,
+        "deployment_file": file,
+        "serving": s.current,
+        "previous": s.previous,
+        "pinned": s.pinned,
+        "challenger": s.challenger.as_ref().map(challenger_json),
+        "split": split,
+        "reloads": {"ok": s.reloads_ok, "failed": s.reloads_failed},
+        "last_reload_error": err,
+    })
 }
 
 fn talktrack_time(ms: i64) -> String {
@@ -493,7 +765,8 @@ async fn healthz() -> Json<Value> {
 
 async fn readyz(Axs(st): Axs<S>) -> Response {
     if st.ready.load(Ordering::Relaxed) {
-        Json(json!({"ready": true, "serving": st.engine.version()})).into_response()
+        let serving = st.deployments.first().map(|d| d.engine.version());
+        Json(json!({"ready": true, "serving": serving})).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// No such deployment or route.
     #[error("{0}")]
     NotFound(String),
+    /// The deployment file does not parse or names bad values; the arms in service
+    /// keep serving.
+    #[error("{0}")]
+    InvalidDeployment(String),
 }
 
 impl ApiError {
@@ -55,6 +59,7 @@ impl ApiError {
             Self::InvalidBundle(_) => "invalid_bundle",
             Self::Conflict(_) => "conflict",
             Self::NotFound(_) => "not_found",
+            Self::InvalidDeployment(_) => "invalid_deployment",
         }
     }
 
@@ -63,7 +68,7 @@ impl ApiError {
             Self::BadRequest(_) | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InvalidBundle(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidBundle(_) | Self::InvalidDeployment(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
         }
@@ -113,6 +118,15 @@ pub enum StartError {
     /// The start bundle does not validate.
     #[error("{}{}", talktrack::render(&.0.problems), .0)]
     Bundle(#[from] talktrack::LoadError),
+    /// A deployment file is unusable, or two deployments share a name.
+    #[error(transparent)]
+    Deployment(#[from] crate::deployment::DeploymentError),
+    /// A verification key file is unusable.
+    #[error(transparent)]
+    Key(#[from] talktrack::KeyError),
+    /// Neither a bundle nor a deployment file was given.
+    #[error("nothing to serve: give a bundle or a deployment file")]
+    NothingToServe,
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

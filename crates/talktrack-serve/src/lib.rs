@@ -1,18 +1,21 @@
 //! `talktrack serve`: the HTTP sidecar a contact center runs next to its software.
 //!
-//! One [`Engine`](talktrack::Engine) serves the bundle given at start; the API
+//! One [`Engine`](talktrack::Engine) per named deployment serves the bundle given
+//! at start (deployment `default`) or a deployment file's champion, with its
+//! challenger or shadow when the file names one; the API
 //! decides (one request or a batch), records outcomes, reloads, rolls back and
 //! reports the versions in service, metrics and health. With `--watch` the bundle
 //! directory (or the `current` symlink it is reached through) is watched and a new
 //! version is picked up when it validates. With `--decision-log` every decision and
 //! outcome is appended to a JSONL file by a writer thread.
 //!
-//! The routes and handlers are in `api`, the metrics in `metrics`, the watcher in
+//! The deployments are in `deployment`, the routes and handlers in `api`, the metrics in `metrics`, the watcher in
 //! `watch`, the decision log in `log`, the OpenAPI document in `openapi`.
 
 #![recursion_limit = "512"]
 
 mod api;
+pub mod deployment;
 mod error;
 mod log;
 mod metrics;
@@ -30,8 +33,12 @@ pub use openapi::openapi;
 /// How the server runs.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The bundle directory (or a symlink to one).
-    pub bundle: PathBuf,
+    /// The bundle directory (or a symlink to one) of the deployment named `default`.
+    pub bundle: Option<PathBuf>,
+    /// Deployment files, one named deployment each (see [`deployment`]).
+    pub deployments: Vec<PathBuf>,
+    /// Public key files: with any, only bundles signed by one of them serve.
+    pub verify_keys: Vec<PathBuf>,
     /// Where to listen.
     pub addr: SocketAddr,
     /// Watch the bundle and reload on change.
@@ -49,12 +56,21 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: 127.0.0.1:8181, no watch, no log, batches of 1,000, bodies of at
+    /// Serving the bundle in `bundle` as deployment `default`. Defaults: 127.0.0.1:8181, no watch, no log, batches of 1,000, bodies of at
     /// most 16 MiB (one request is also held to `talktrack::MAX_REQUEST_BYTES`),
     /// 250 ms debounce.
     pub fn new(bundle: impl Into<PathBuf>) -> Self {
+        let mut c = Self::deployments(Vec::new());
+        c.bundle = Some(bundle.into());
+        c
+    }
+
+    /// Serving the deployment files in `files` (the defaults of [`Config::new`]).
+    pub fn deployments(files: Vec<PathBuf>) -> Self {
         Self {
-            bundle: bundle.into(),
+            bundle: None,
+            deployments: files,
+            verify_keys: Vec::new(),
             addr: SocketAddr::from(([127, 0, 0, 1], 8181)),
             watch: false,
             decision_log: None,
@@ -91,11 +107,16 @@ impl Running {
 pub async fn start(cfg: Config) -> Result<Running, StartError> {
     let (state, writer) = api::State::new(&cfg)?;
     let state = Arc::new(state);
-    let watcher = if cfg.watch {
-        Some(watch::spawn(Arc::clone(&state), &cfg)?)
-    } else {
-        None
-    };
+    let mut watchers = Vec::new();
+    if cfg.watch {
+        for d in &state.deployments {
+            watchers.push(watch::spawn(
+                Arc::clone(&state),
+                Arc::clone(d),
+                cfg.debounce,
+            )?);
+        }
+    }
     let listener = tokio::net::TcpListener::bind(cfg.addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -111,7 +132,7 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
                 let _ = rx.await;
             })
             .await;
-        drop(watcher);
+        drop(watchers);
         state.shutting_down();
         let logged = match writer {
             Some(w) => w.finish().map_err(StartError::Io),

@@ -349,8 +349,49 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-impl DecisionSink for LogSink {
+/// The sink one deployment's engine hands its decisions to: the shared log, with
+/// the deployment's name on every record.
+pub struct Named {
+    name: String,
+    log: Arc<LogSink>,
+}
+
+impl Named {
+    /// Records of deployment `name` into `log`.
+    pub fn new(name: &str, log: Arc<LogSink>) -> Self {
+        Self {
+            name: name.to_owned(),
+            log,
+        }
+    }
+}
+
+impl DecisionSink for Named {
     fn decision(&self, r: &DecisionRecord<'_>) {
+        self.log.decision(&self.name, r);
+    }
+
+    fn outcome(&self, o: &Outcome) {
+        self.log.outcome(&self.name, o);
+    }
+}
+
+/// The propensity of the chosen track: its selection probability.
+fn propensity(d: &talktrack::Decision) -> Option<f32> {
+    d.chosen().map(|c| {
+        d.ranked()
+            .iter()
+            .find(|x| x.track as usize == c)
+            .map_or(1.0, |x| x.probability)
+    })
+}
+
+fn bundle_json(v: &talktrack::Version) -> Value {
+    json!({"name": v.name, "version": v.version, "digest": v.digest})
+}
+
+impl LogSink {
+    fn decision(&self, deployment: &str, r: &DecisionRecord<'_>) {
         let d = r.decision;
         let b = d.bundle();
         let mut context = match serde_json::to_value(&r.request.context) {
@@ -384,19 +425,24 @@ impl DecisionSink for LogSink {
         let cat = b.catalog();
         let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
         let chosen = d.chosen();
-        let propensity = chosen.map(|c| {
-            d.ranked()
-                .iter()
-                .find(|x| x.track as usize == c)
-                .map_or(1.0, |x| x.probability)
+        let shadow = r.shadow.map(|s| match &s.result {
+            Ok(sd) => json!({
+                "bundle": bundle_json(&s.version),
+                "chosen": sd.chosen_id(),
+                "propensity": propensity(sd),
+            }),
+            Err(e) => json!({"bundle": bundle_json(&s.version), "error": e.to_string()}),
         });
         let line = json!({
             "kind": "decision",
             "decision_id": r.id,
+            "deployment": deployment,
+            "arm": r.arm,
             "conversation_id": r.request.conversation_id,
             "time": talktrack_time(r.request.time),
             "turn": d.turn(),
-            "bundle": {"name": r.version.name, "version": r.version.version, "digest": r.version.digest},
+            "bundle": bundle_json(r.version),
+            "shadow": shadow,
             "context": context,
             "protected": protected,
             "history": r.request.history,
@@ -408,19 +454,20 @@ impl DecisionSink for LogSink {
                 "track": id(x.track as usize), "score": x.score, "probability": x.probability,
             })).collect::<Vec<_>>(),
             "chosen": chosen.map(id),
-            "propensity": propensity,
+            "propensity": propensity(d),
             "fallback_used": d.fallback_used(),
             "no_choice": d.no_choice(),
         });
         self.send(line.to_string());
     }
 
-    fn outcome(&self, o: &Outcome) {
+    fn outcome(&self, deployment: &str, o: &Outcome) {
         let mut v = match serde_json::to_value(o) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
         v.insert("kind".into(), json!("outcome"));
+        v.insert("deployment".into(), json!(deployment));
         v.insert("recorded_at".into(), json!(now_rfc3339()));
         self.send(Value::Object(v).to_string());
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use talktrack::{Decision, Version};
+use talktrack::{Arm, Decision, Version};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -50,6 +50,7 @@ impl Family {
 #[derive(Default)]
 pub struct Metrics {
     decisions: Family,
+    shadow_errors: Family,
     masked: Family,
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_ns: AtomicU64,
@@ -68,6 +69,16 @@ pub struct Metrics {
     pub log_dropped: Arc<AtomicU64>,
 }
 
+fn labels(deployment: &str, arm: &str, v: &Version) -> String {
+    format!(
+        "deployment=\"{}\",arm=\"{arm}\",bundle=\"{}\",version=\"{}\",digest=\"{}\"",
+        esc(deployment),
+        esc(&v.name),
+        esc(&v.version),
+        esc(&v.digest)
+    )
+}
+
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -75,17 +86,18 @@ fn esc(s: &str) -> String {
 }
 
 impl Metrics {
-    /// Counts one decision made by `version`, and what it masked.
-    pub fn decision(&self, version: &Version, d: &Decision, took: Duration) {
-        self.decisions.add(
-            &format!(
-                "bundle=\"{}\",version=\"{}\",digest=\"{}\"",
-                esc(&version.name),
-                esc(&version.version),
-                esc(&version.digest)
-            ),
-            1,
-        );
+    /// Counts one decision served by `arm` of deployment `deployment` with
+    /// `version`, and what it masked.
+    pub fn decision(
+        &self,
+        deployment: &str,
+        arm: Arm,
+        version: &Version,
+        d: &Decision,
+        took: Duration,
+    ) {
+        self.decisions
+            .add(&labels(deployment, arm.as_str(), version), 1);
         for m in d.masked() {
             for r in &m.by {
                 self.masked.add(&format!("rule=\"{}\"", esc(&r.rule.id)), 1);
@@ -112,6 +124,17 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one shadow decision (made, or failed) of `version` in `deployment`.
+    pub fn shadow(&self, deployment: &str, version: &Version, ok: bool) {
+        if ok {
+            self.decisions
+                .add(&labels(deployment, "shadow", version), 1);
+        } else {
+            self.shadow_errors
+                .add(&format!("deployment=\"{}\"", esc(deployment)), 1);
+        }
+    }
+
     /// Counts one request refused as bad input.
     pub fn bad_request(&self) {
         self.bad_requests.fetch_add(1, Ordering::Relaxed);
@@ -123,7 +146,12 @@ impl Metrics {
         self.decisions.write(
             &mut out,
             "talktrack_decisions_total",
-            "Decisions made, by bundle version.",
+            "Decisions made, by deployment, arm (champion, challenger, shadow) and bundle version.",
+        );
+        self.shadow_errors.write(
+            &mut out,
+            "talktrack_shadow_errors_total",
+            "Requests a shadow could not decide (the champion's decision was served), by deployment.",
         );
         self.masked.write(
             &mut out,

@@ -1,12 +1,14 @@
-//! `--watch`: reload the bundle when it changes on disk.
+//! `--watch`: reload a deployment when its bundle or its deployment file changes
+//! on disk.
 //!
-//! The bundle directory is watched recursively, and so is the directory holding
-//! the bundle path, so that flipping a `current` symlink to a new version directory
-//! is seen too. Changes are debounced: the reload waits until nothing has changed
+//! Each bundle directory is watched recursively, and so is the directory holding
+//! each watched path, so that flipping a `current` symlink to a new version
+//! directory, or replacing a deployment file, is seen too. Changes are debounced: the reload waits until nothing has changed
 //! for the debounce time, so a half-written set of files is not loaded; and a
 //! bundle that does not validate is rejected whole while the version in service
 //! keeps serving.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
@@ -16,8 +18,8 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::api::State;
+use crate::deployment::Deployment;
 use crate::error::StartError;
-use crate::Config;
 
 /// The watcher thread; stops when dropped.
 pub struct Watcher {
@@ -41,9 +43,65 @@ fn watch_err(path: &Path, e: impl std::fmt::Display) -> StartError {
     }
 }
 
-/// Starts watching `cfg.bundle` for `state`.
-pub fn spawn(state: Arc<State>, cfg: &Config) -> Result<Watcher, StartError> {
-    let path = cfg.bundle.clone();
+/// The paths watched for one deployment: for each path given, the directory
+/// holding it (so a flipped symlink or a file replaced by a rename is seen) and,
+/// recursively, the directory it resolves to.
+#[derive(Default)]
+struct Watched {
+    parents: BTreeSet<PathBuf>,
+    targets: BTreeSet<PathBuf>,
+}
+
+impl Watched {
+    fn of(paths: &[PathBuf]) -> Self {
+        let mut w = Self::default();
+        for p in paths {
+            w.parents.insert(
+                p.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), Path::to_owned),
+            );
+            if let Ok(t) = std::fs::canonicalize(p) {
+                if t.is_dir() {
+                    w.targets.insert(t);
+                }
+            }
+        }
+        w
+    }
+
+    /// Moves the watches from `self` to `next`; paths that cannot be watched (yet)
+    /// are left out and tried again at the next change.
+    fn update(&mut self, w: &mut notify::RecommendedWatcher, next: Watched) {
+        for p in self.parents.difference(&next.parents) {
+            let _ = w.unwatch(p);
+        }
+        for p in self.targets.difference(&next.targets) {
+            let _ = w.unwatch(p);
+        }
+        let mut now = Watched::default();
+        for p in next.parents {
+            if self.parents.contains(&p) || w.watch(&p, RecursiveMode::NonRecursive).is_ok() {
+                now.parents.insert(p);
+            }
+        }
+        for p in next.targets {
+            if self.targets.contains(&p) || w.watch(&p, RecursiveMode::Recursive).is_ok() {
+                now.targets.insert(p);
+            }
+        }
+        *self = now;
+    }
+}
+
+/// Starts watching the paths of `dep` and reloads it through `state` on change.
+pub fn spawn(
+    state: Arc<State>,
+    dep: Arc<Deployment>,
+    debounce: Duration,
+) -> Result<Watcher, StartError> {
+    let paths = dep.watched();
+    let first = paths.first().cloned().unwrap_or_default();
     let (tx, rx) = channel();
     let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev {
@@ -52,21 +110,23 @@ pub fn spawn(state: Arc<State>, cfg: &Config) -> Result<Watcher, StartError> {
             }
         }
     })
-    .map_err(|e| watch_err(&path, e))?;
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
-    w.watch(&parent, RecursiveMode::NonRecursive)
-        .map_err(|e| watch_err(&path, e))?;
-    let mut target = std::fs::canonicalize(&path).map_err(|e| watch_err(&path, e))?;
-    w.watch(&target, RecursiveMode::Recursive)
-        .map_err(|e| watch_err(&path, e))?;
+    .map_err(|e| watch_err(&first, e))?;
+    let mut watched = Watched::default();
+    let want = Watched::of(&paths);
+    for p in want.parents.iter() {
+        w.watch(p, RecursiveMode::NonRecursive)
+            .map_err(|e| watch_err(p, e))?;
+    }
+    for p in want.targets.iter() {
+        w.watch(p, RecursiveMode::Recursive)
+            .map_err(|e| watch_err(p, e))?;
+    }
+    watched.parents = want.parents;
+    watched.targets = want.targets;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
-    let debounce = cfg.debounce;
     let thread = std::thread::Builder::new()
-        .name("bundle-watch".into())
+        .name(format!("watch-{}", dep.name))
         .spawn(move || {
             let tick = Duration::from_millis(50);
             while !stop2.load(Ordering::Relaxed) {
@@ -86,19 +146,12 @@ pub fn spawn(state: Arc<State>, cfg: &Config) -> Result<Watcher, StartError> {
                 if stop2.load(Ordering::Relaxed) {
                     break;
                 }
-                // Follow a flipped symlink: watch the directory it now points to.
-                if let Ok(now) = std::fs::canonicalize(&path) {
-                    if now != target {
-                        let _ = w.unwatch(&target);
-                        if w.watch(&now, RecursiveMode::Recursive).is_ok() {
-                            target = now;
-                        }
-                    }
-                }
-                let _ = state.reload();
+                // Follow a flipped symlink or a deployment file naming new bundles.
+                watched.update(&mut w, Watched::of(&dep.watched()));
+                let _ = state.reload(&dep);
             }
         })
-        .map_err(|e| watch_err(&cfg.bundle, e))?;
+        .map_err(|e| watch_err(&first, e))?;
     Ok(Watcher {
         stop,
         thread: Some(thread),

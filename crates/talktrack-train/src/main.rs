@@ -151,6 +151,19 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Turn `talktrack serve` decision logs (decisions and outcomes; oldest file
+    /// first) into a training log, so the next policy trains on served traffic.
+    FromDecisions {
+        /// Decision-log files, oldest first.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        /// Output JSONL (the trainer's log format).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this deployment's records.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
 }
 
 struct Bar {
@@ -338,6 +351,13 @@ fn main() -> ExitCode {
             say!("{stats}\n→ {}", out.display());
             Ok(())
         })(),
+        Cmd::FromDecisions {
+            logs,
+            out,
+            deployment,
+        } => talktrack_train::log::served::from_decision_files(&logs, deployment.as_deref(), &out)
+            .map(|stats| say!("{stats}\n→ {}", out.display()))
+            .map_err(fail),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,7 @@
 
 pub mod lines;
 pub mod p4g;
+pub mod served;
 pub mod telecom;
 
 use std::collections::HashMap;
@@ -62,6 +63,19 @@ pub struct LoggedTurn {
     /// Optional; the trainer never reads or aggregates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// When the turn's track was recommended (RFC 3339), for served traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The id of the decision that recommended the turn's track, for served traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// The probability with which the policy chose this track (absent when the agent
+    /// overrode the recommendation, or for traffic not served by a policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
+    /// The agent used another track than the one recommended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<bool>,
 }
 
 /// The conversation's result.

@@ -446,6 +446,10 @@ pub fn convert(
                 track: track_of(&rows.er),
                 reply: reply.to_string(),
                 text,
+                time: None,
+                decision_id: None,
+                propensity: None,
+                overridden: None,
             });
         }
         stats.conversations += 1;
