@@ -17,7 +17,7 @@ impl Engine {
     /// Loads the bundle in `dir`, which must be signed by one of `keys`, and serves
     /// it; every later reload is held to the same keys (see [`Engine::trust`]).
     pub fn load_verified(dir: impl AsRef<Path>, keys: Vec<VerifyKey>) -> Result<Self, LoadError> {
-        let b = Bundle::load_with(dir, &self.options)?;
+        let b = Bundle::load(dir)?;
         b.verify(&keys)?;
         let engine = Self::new(b);
         engine.trust(keys);
