@@ -564,3 +564,56 @@ fn serve_exits_non_zero_with_every_problem_of_a_bad_start_bundle() {
         "{err}"
     );
 }
+
+#[test]
+fn keygen_then_seal_with_the_key_signs_the_bundle_and_promote_edits_the_file() {
+    at_root();
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("release");
+    let (code, out, err) = talktrack(&["keygen", name.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("wrote `"), "{out}");
+    // Never overwrites a key.
+    let (code, _, err) = talktrack(&["keygen", name.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not overwriting a key"), "{err}");
+
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(b.join("rules")).unwrap();
+    for f in [
+        "bundle.toml",
+        "policy.onnx",
+        "cases.toml",
+        "rules/compliance.rules",
+        "rules/business.rules",
+    ] {
+        std::fs::copy(format!("policies/telecom-upsell/{f}"), b.join(f)).unwrap();
+    }
+    let key = dir.path().join("release.key");
+    let (code, out, err) = talktrack(&[
+        "seal",
+        b.to_str().unwrap(),
+        "--sign-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("signed: `"), "{out}");
+    let trusted = talktrack::VerifyKey::read(&dir.path().join("release.pub")).unwrap();
+    talktrack::Bundle::load(&b)
+        .unwrap()
+        .verify(&[trusted])
+        .unwrap();
+
+    let file = dir.path().join("d.toml");
+    std::fs::write(
+        &file,
+        "name = \"sales\"\nchampion = \"v1\"\n[challenger]\nbundle = \"v2\"\npercent = 5\n",
+    )
+    .unwrap();
+    let (code, out, err) = talktrack(&["promote", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("now serves `v2`"), "{out}");
+    let (code, _, err) = talktrack(&["promote", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("there is no challenger to promote"), "{err}");
+}

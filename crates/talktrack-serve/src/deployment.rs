@@ -50,7 +50,7 @@ pub enum DeploymentError {
         message: String,
     },
     /// Not a usable deployment name.
-    #[error("deployment name `{0}`: use 1 to 64 lowercase letters, digits, `-` and `_`, not a route name ({})", RESERVED.join(", "))]
+    #[error("deployment name `{0}`: use 1 to 64 lowercase letters, digits, `-` and `_`, and not a route name (decide, outcome, reload, rollback, unpin, promote, bundles, deployments)")]
     BadName(String),
     /// Two deployments with one name.
     #[error("deployment `{0}` is given twice")]

@@ -36,7 +36,8 @@ fn run(
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut input = std::io::Cursor::new(text.into_bytes());
     let mut out = Vec::new();
-    let stats = from_decisions(&mut [&mut input], deployment, &mut out).unwrap();
+    let reader: &mut dyn std::io::BufRead = &mut input;
+    let stats = from_decisions(&mut [reader], deployment, &mut out).unwrap();
     let convs = String::from_utf8(out)
         .unwrap()
         .lines()
