@@ -55,6 +55,13 @@ typedef enum TalktrackStatus {
 // used from many threads at once.
 typedef struct TalktrackEngine TalktrackEngine;
 
+// Receives one decision-log record: `record_json` is a NUL-terminated JSON
+// object, valid only during the call (copy it to keep it). Called on the thread
+// that decides or records the outcome, possibly on many threads at once: return
+// quickly and never block (queue the line and write it elsewhere). NULL where a
+// function takes it removes the log.
+typedef void (*TalktrackLogFn)(void *user_data, const char *record_json);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -78,7 +85,9 @@ enum TalktrackStatus talktrack_engine_new(const char *bundle_path,
 
 // Decides the next track for the JSON request `request_json` (UTF-8, NUL
 // terminated, at most `TALKTRACK_MAX_REQUEST_BYTES`) and stores the JSON decision in
-// `*out_json`; free it with `talktrack_string_free`.
+// `*out_json`; free it with `talktrack_string_free`. The decision carries its
+// `decision_id`, the id of its decision-log record, for
+// `talktrack_engine_record_outcome`.
 //
 // On failure `*out_json` is set to NULL.
 enum TalktrackStatus talktrack_engine_decide(const struct TalktrackEngine *engine,
@@ -102,6 +111,25 @@ enum TalktrackStatus talktrack_engine_rollback(const struct TalktrackEngine *eng
 // `talktrack_string_free`. On failure `*out_json` is set to NULL.
 enum TalktrackStatus talktrack_engine_identity(const struct TalktrackEngine *engine,
                                                char **out_json);
+
+// Hands the outcome of a conversation to the decision log: `outcome_json` (UTF-8,
+// NUL terminated, at most `TALKTRACK_MAX_REQUEST_BYTES`) is a JSON object with
+// `conversation_id` and `converted`, and optionally `decision_id` (from the
+// decision), `value` and `final_reply`. Unknown fields are refused
+// (`TalktrackBadRequest`). Without a decision log the outcome is checked and
+// dropped.
+enum TalktrackStatus talktrack_engine_record_outcome(const struct TalktrackEngine *engine,
+                                                     const char *outcome_json);
+
+// Installs the decision log of `engine`: from now on every decision and every
+// recorded outcome is handed to `callback` as one JSON line (see
+// `TalktrackLogFn`), with `user_data` as its first argument. `user_data` is the
+// host's and is never read by this library; it must stay valid, and usable from
+// any thread, until the log is replaced or removed. A NULL `callback` removes the
+// log. Decisions in flight may still reach the previous callback.
+enum TalktrackStatus talktrack_engine_set_decision_log(const struct TalktrackEngine *engine,
+                                                       TalktrackLogFn callback,
+                                                       void *user_data);
 
 // Frees an engine. Decisions other threads are making with it finish first; the
 // handle is invalid afterwards (using it gives `TalktrackInvalidHandle`). NULL is

@@ -1,15 +1,16 @@
 //! The exported `talktrack_` functions.
 #![allow(unsafe_code)] // `#[no_mangle]` is what exports a symbol to C; it counts as unsafe code
 
-use std::ffi::CString;
+use std::ffi::{c_void, CString};
 use std::os::raw::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use talktrack::{Engine, Request};
+use talktrack::{Engine, Outcome, Request};
 
 use crate::cstr;
 use crate::error::{self, fail, TalktrackStatus};
 use crate::handles;
+use crate::sink::{CallbackSink, TalktrackLogFn};
 
 /// The version of this ABI; bumped on any incompatible change to the header.
 pub const TALKTRACK_ABI_VERSION: u32 = 1;
@@ -131,7 +132,9 @@ pub extern "C" fn talktrack_engine_new(
 
 /// Decides the next track for the JSON request `request_json` (UTF-8, NUL
 /// terminated, at most `TALKTRACK_MAX_REQUEST_BYTES`) and stores the JSON decision in
-/// `*out_json`; free it with `talktrack_string_free`.
+/// `*out_json`; free it with `talktrack_string_free`. The decision carries its
+/// `decision_id`, the id of its decision-log record, for
+/// `talktrack_engine_record_outcome`.
 ///
 /// On failure `*out_json` is set to NULL.
 #[no_mangle]
@@ -156,12 +159,20 @@ pub extern "C" fn talktrack_engine_decide(
             Ok(t) => t,
             Err(status) => return status,
         };
-        let decision = match Request::from_json(&text).and_then(|req| engine.decide(&req)) {
-            Ok(d) => d,
-            Err(e) => return fail(TalktrackStatus::TalktrackBadRequest, e.to_string()),
-        };
+        let (id, decision) =
+            match Request::from_json(&text).and_then(|req| engine.decide_with_id(&req)) {
+                Ok(d) => d,
+                Err(e) => return fail(TalktrackStatus::TalktrackBadRequest, e.to_string()),
+            };
         match serde_json::to_string(&decision) {
-            Ok(json) => give_json(json, out_json),
+            // The decision's id first, as `talktrack serve` answers.
+            Ok(json) => match json.strip_prefix('{') {
+                Some(rest) => give_json(
+                    format!("{{\"decision_id\":\"{}\",{rest}", id.as_str()),
+                    out_json,
+                ),
+                None => give_json(json, out_json),
+            },
             Err(e) => fail(
                 TalktrackStatus::TalktrackInternal,
                 format!("the decision could not be encoded as JSON: {e}"),
@@ -239,6 +250,63 @@ pub extern "C" fn talktrack_engine_identity(
             "digest": bundle.digest(),
         });
         give_json(identity.to_string(), out_json)
+    })
+}
+
+/// Hands the outcome of a conversation to the decision log: `outcome_json` (UTF-8,
+/// NUL terminated, at most `TALKTRACK_MAX_REQUEST_BYTES`) is a JSON object with
+/// `conversation_id` and `converted`, and optionally `decision_id` (from the
+/// decision), `value` and `final_reply`. Unknown fields are refused
+/// (`TalktrackBadRequest`). Without a decision log the outcome is checked and
+/// dropped.
+#[no_mangle]
+pub extern "C" fn talktrack_engine_record_outcome(
+    engine: *const TalktrackEngine,
+    outcome_json: *const c_char,
+) -> TalktrackStatus {
+    guard(|| {
+        let engine = match live_engine(engine) {
+            Ok(e) => e,
+            Err(status) => return status,
+        };
+        let text = match cstr::read(outcome_json, TALKTRACK_MAX_REQUEST_BYTES, "outcome_json") {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        match serde_json::from_str::<Outcome>(&text) {
+            Ok(outcome) => {
+                engine.record_outcome(&outcome);
+                TalktrackStatus::TalktrackOk
+            }
+            Err(e) => fail(
+                TalktrackStatus::TalktrackBadRequest,
+                format!("outcome JSON line {} column {}: {e}", e.line(), e.column()),
+            ),
+        }
+    })
+}
+
+/// Installs the decision log of `engine`: from now on every decision and every
+/// recorded outcome is handed to `callback` as one JSON line (see
+/// `TalktrackLogFn`), with `user_data` as its first argument. `user_data` is the
+/// host's and is never read by this library; it must stay valid, and usable from
+/// any thread, until the log is replaced or removed. A NULL `callback` removes the
+/// log. Decisions in flight may still reach the previous callback.
+#[no_mangle]
+pub extern "C" fn talktrack_engine_set_decision_log(
+    engine: *const TalktrackEngine,
+    callback: TalktrackLogFn,
+    user_data: *mut c_void,
+) -> TalktrackStatus {
+    guard(|| {
+        let engine = match live_engine(engine) {
+            Ok(e) => e,
+            Err(status) => return status,
+        };
+        let sink = callback
+            .map(|f| Box::new(CallbackSink::new(f, user_data)) as Box<dyn talktrack::DecisionSink>);
+        engine.set_sink(sink);
+        TalktrackStatus::TalktrackOk
     })
 }
 
