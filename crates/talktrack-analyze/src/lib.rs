@@ -1,0 +1,96 @@
+//! Static analysis of a talktrack rule set: which tracks no request can ever
+//! allow, which rules never fire, and on which requests every track is masked.
+//!
+//! A claim about all requests (never allowed, never fires) is reported only when
+//! proven; a claim that some request exists comes with a witness request that
+//! was run through the real mask (and, given an engine, through
+//! [`talktrack::Engine::decide`]). Anything outside the exact fragment (atoms
+//! comparing one request quantity with constants) is reported as undecided,
+//! with the reason.
+//!
+//! - `atoms.rs`: what each rule reads, and which atoms are free;
+//! - `domain.rs`: each quantity's domain split at its constants;
+//! - `space.rs`: points of the search space as turn views and requests;
+//! - `search.rs`: the per-query backtracking search over the real evaluator;
+//! - `queries.rs`: the findings' queries and the witnesses' check;
+//! - `findings.rs`: what is reported; `human.rs`: the report in words.
+
+mod atoms;
+mod domain;
+mod findings;
+mod human;
+mod queries;
+mod search;
+mod space;
+
+pub use findings::{Claim, Finding, Kind, Report, RuleRef, Severity};
+pub use human::{render_finding, render_report};
+
+use talktrack::tooling::{Catalog, RuleSet, Schema};
+use talktrack::{Bundle, Engine};
+
+/// What is analysed: a rule set with the schema and catalog it was checked against.
+pub struct Subject<'a> {
+    /// The compiled rules.
+    pub rules: &'a RuleSet,
+    /// The context schema.
+    pub schema: &'a Schema,
+    /// The catalog.
+    pub catalog: &'a Catalog,
+    /// The reply vocabulary.
+    pub replies: &'a [String],
+    /// Maximum agent turns.
+    pub max_turns: u32,
+    /// The fallback track's index.
+    pub fallback: usize,
+}
+
+impl<'a> Subject<'a> {
+    /// The parts of a loaded bundle.
+    pub fn of_bundle(b: &'a Bundle) -> Self {
+        Self {
+            rules: b.rules(),
+            schema: b.schema(),
+            catalog: b.catalog(),
+            replies: &b.manifest().replies,
+            max_turns: b.manifest().max_turns,
+            fallback: b.fallback(),
+        }
+    }
+}
+
+/// Limits of the analysis.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Most search nodes per query before the query is undecided.
+    pub budget: u64,
+    /// Most witnesses of masking reported per finding.
+    pub witnesses: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            budget: 200_000,
+            witnesses: 3,
+        }
+    }
+}
+
+/// Analyses a loaded bundle; witnesses are checked with `Engine::decide` too.
+pub fn analyze_bundle(bundle: std::sync::Arc<Bundle>, options: &Options) -> Report {
+    let engine = Engine::with_bundle(bundle.clone());
+    let subject = Subject::of_bundle(&bundle);
+    let findings = queries::run(&subject, Some(&engine), options);
+    Report {
+        bundle: bundle.name().to_owned(),
+        version: bundle.version().to_owned(),
+        digest: bundle.digest().to_owned(),
+        findings,
+    }
+}
+
+/// Analyses a rule set without a policy (witnesses are checked with the real mask only).
+pub fn analyze(subject: &Subject<'_>, options: &Options) -> Vec<Finding> {
+    queries::run(subject, None, options)
+}
