@@ -26,7 +26,8 @@ mod space;
 pub use findings::{Claim, Finding, Kind, Report, RuleRef, Severity};
 pub use human::{render_finding, render_report};
 
-use talktrack::tooling::{Catalog, RuleSet, Schema};
+use sha2::{Digest, Sha256};
+use talktrack::tooling::{listed_rule_files, read_text, BundleTemplate, Catalog, RuleSet, Schema};
 use talktrack::{Bundle, Engine};
 
 /// What is analysed: a rule set with the schema and catalog it was checked against.
@@ -46,6 +47,18 @@ pub struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
+    /// The parts of a bundle template (a bundle without its policy).
+    pub fn of_template(t: &'a BundleTemplate) -> Self {
+        Self {
+            rules: t.rules(),
+            schema: t.schema(),
+            catalog: t.catalog(),
+            replies: &t.manifest().replies,
+            max_turns: t.manifest().max_turns,
+            fallback: t.fallback(),
+        }
+    }
+
     /// The parts of a loaded bundle.
     pub fn of_bundle(b: &'a Bundle) -> Self {
         Self {
@@ -93,4 +106,31 @@ pub fn analyze_bundle(bundle: std::sync::Arc<Bundle>, options: &Options) -> Repo
 /// Analyses a rule set without a policy (witnesses are checked with the real mask only).
 pub fn analyze(subject: &Subject<'_>, options: &Options) -> Vec<Finding> {
     queries::run(subject, None, options)
+}
+
+/// Analyses a bundle template (no policy: witnesses are checked with the real
+/// mask only). Its digest is the SHA-256 of `bundle.toml` and the rule files it
+/// lists, each preceded by its path.
+pub fn analyze_template(t: &BundleTemplate, options: &Options) -> Report {
+    let subject = Subject::of_template(t);
+    let findings = queries::run(&subject, None, options);
+    let mut h = Sha256::new();
+    let manifest = t.dir().join("bundle.toml");
+    let mut files = vec![(manifest.clone(), manifest)];
+    if let Ok((listed, _)) = listed_rule_files(t.dir()) {
+        files.extend(listed.into_iter().map(|f| (f.shown, f.real)));
+    }
+    for (shown, real) in files {
+        let rel = shown.strip_prefix(t.dir()).unwrap_or(&shown);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(read_text(&real, &shown).unwrap_or_default().as_bytes());
+        h.update([0]);
+    }
+    Report {
+        bundle: t.manifest().name.clone(),
+        version: t.manifest().version.clone(),
+        digest: format!("template-{}", hex::encode(h.finalize())),
+        findings,
+    }
 }

@@ -47,6 +47,15 @@ enum Cmd {
         /// Bundle directory.
         bundle: PathBuf,
     },
+    /// Analyse the rule set: tracks no request allows, rules that never fire,
+    /// requests on which every track is masked; each with a witness request or a proof.
+    Analyze {
+        /// Bundle directory, or a bundle template (no policy).
+        bundle: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Decide the next track for a request (JSON) and print the decision.
     Decide {
         /// Bundle directory.
@@ -85,6 +94,15 @@ enum Cmd {
     },
     /// Serve decisions over HTTP (JSON under /v1); stops gracefully on SIGTERM.
     Serve(ServeArgs),
+}
+
+/// How `analyze` prints its report.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// For a person: findings with their place and witness requests.
+    Human,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +170,38 @@ fn serve(a: ServeArgs) -> Result<(), ExitCode> {
     })
 }
 
+/// `talktrack analyze`: a bundle, else a template; fails on warnings.
+fn analyze(dir: &Path, format: Format) -> Result<(), ExitCode> {
+    let options = talktrack_analyze::Options::default();
+    let report = match Bundle::load(dir) {
+        Ok(b) => talktrack_analyze::analyze_bundle(Arc::new(b), &options),
+        Err(_) => match talktrack::tooling::BundleTemplate::load(dir) {
+            Ok(t) => talktrack_analyze::analyze_template(&t, &options),
+            Err(e) => {
+                eprint!("{}", render(&e.problems));
+                eprintln!("{e}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+    };
+    match format {
+        Format::Human => say_raw!("{}", talktrack_analyze::render_report(&report)),
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+    }
+    if report
+        .findings
+        .iter()
+        .any(|f| f.severity == talktrack_analyze::Severity::Warning)
+    {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
+    }
+}
+
 fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
     match Bundle::load(dir) {
         Ok(b) => {
@@ -170,8 +220,17 @@ fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
 
 fn run(cli: Cli) -> Result<(), ExitCode> {
     match cli.cmd {
+        Cmd::Analyze { bundle, format } => analyze(&bundle, format),
         Cmd::Check { bundle } => {
             let b = load(&bundle)?;
+            // The rule set's analysis, as warnings and notes.
+            let report = talktrack_analyze::analyze_bundle(
+                b.clone(),
+                &talktrack_analyze::Options::default(),
+            );
+            for f in &report.findings {
+                eprint!("{}", talktrack_analyze::render_finding(f));
+            }
             say!(
                 "ok: {} {} — {} tracks, {} rules, {} warning(s), observation {} floats\ndigest {}",
                 b.name(),
