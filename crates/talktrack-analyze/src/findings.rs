@@ -108,6 +108,9 @@ pub struct Finding {
     /// For a witness of masking: the rules that fired on it, per witness.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fired: Vec<Vec<String>>,
+    /// The rule acknowledges the finding in its metadata (`allow "never-fires"`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
 }
 
 impl Finding {
@@ -123,7 +126,57 @@ impl Finding {
             reasons: Vec::new(),
             witnesses: Vec::new(),
             fired: Vec::new(),
+            suppressed: false,
         }
+    }
+
+    /// What identifies the finding across runs (for baselines): its code, rule and track.
+    pub fn key(&self) -> String {
+        format!(
+            "{} rule={} track={}",
+            self.code,
+            self.rule.as_ref().map_or("", |r| r.id.as_str()),
+            self.track.as_deref().unwrap_or("")
+        )
+    }
+
+    /// Whether the finding should fail a CI run: a warning not acknowledged.
+    pub fn fails(&self) -> bool {
+        self.severity == Severity::Warning && !self.suppressed
+    }
+}
+
+impl Report {
+    /// The findings that fail a run: warnings neither acknowledged in their
+    /// rule's metadata nor listed in `baseline` (keys of an earlier report).
+    pub fn failing<'a>(
+        &'a self,
+        baseline: &'a std::collections::BTreeSet<String>,
+    ) -> impl Iterator<Item = &'a Finding> + 'a {
+        self.findings
+            .iter()
+            .filter(move |f| f.fails() && !baseline.contains(&f.key()))
+    }
+
+    /// The finding keys of a report printed with `--format json`, as a baseline.
+    pub fn baseline_keys(json: &str) -> Result<std::collections::BTreeSet<String>, String> {
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let findings = v
+            .get("findings")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| "not an analysis report: no `findings` list".to_owned())?;
+        Ok(findings
+            .iter()
+            .map(|f| {
+                let s = |k: &str| f.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+                let rule = f
+                    .get("rule")
+                    .and_then(|r| r.get("id"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                format!("{} rule={} track={}", s("code"), rule, s("track"))
+            })
+            .collect())
     }
 }
 

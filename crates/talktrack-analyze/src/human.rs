@@ -44,6 +44,9 @@ pub fn render_finding(f: &Finding) -> String {
         Severity::Note => "note",
     };
     let _ = writeln!(out, "{sev}[{}]: {}", f.code, escape_controls(&f.message));
+    if f.suppressed {
+        let _ = writeln!(out, "  = acknowledged in the rule's metadata (`allow`)");
+    }
     if let Some(r) = &f.rule {
         let _ = writeln!(
             out,

@@ -26,7 +26,24 @@ pub(crate) fn run(s: &Subject<'_>, engine: Option<&Engine>, o: &Options) -> Vec<
     }
     all_masked(s, &space, engine, o, false, &mut out);
     all_masked(s, &space, engine, o, true, &mut out);
+    for f in &mut out {
+        f.suppressed = acknowledged(s, f);
+    }
     out
+}
+
+/// Whether the finding's rule acknowledges it: metadata `allow "<code>"`, the
+/// code with or without its `analyze::` prefix.
+fn acknowledged(s: &Subject<'_>, f: &Finding) -> bool {
+    let Some(r) = &f.rule else {
+        return false;
+    };
+    let short = f.code.trim_start_matches("analyze::");
+    s.rules.rules().iter().filter(|i| i.id == r.id).any(|i| {
+        i.meta
+            .iter()
+            .any(|(k, v)| k == "allow" && (v == short || v == f.code))
+    })
 }
 
 /// Whether rule `r`'s targets may include track `t` on some request.

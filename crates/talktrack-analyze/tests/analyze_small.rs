@@ -126,3 +126,37 @@ fn outside_the_fragment_is_undecided() {
     assert!(f.reasons.iter().any(|r| r.contains("rule `x`")), "{f:?}");
     assert!(!fs.iter().any(|f| f.kind == Kind::NeverFires));
 }
+
+#[test]
+fn allow_in_rule_metadata_acknowledges_its_finding() {
+    let text = "rule x because \"r\" allow \"never-fires\" when customer.age > 30 and customer.age < 20 forbid track a\nrule y because \"r\" when customer.age > 30 and customer.age < 20 forbid track b\n";
+    let fs = run(text);
+    let x = fs
+        .iter()
+        .find(|f| f.rule.as_ref().unwrap().id == "x")
+        .unwrap();
+    let y = fs
+        .iter()
+        .find(|f| f.rule.as_ref().unwrap().id == "y")
+        .unwrap();
+    assert!(x.suppressed && !x.fails());
+    assert!(!y.suppressed && y.fails());
+}
+
+#[test]
+fn a_baseline_keeps_known_findings_from_failing() {
+    let fs =
+        run("rule y because \"r\" when customer.age > 30 and customer.age < 20 forbid track b\n");
+    let report = talktrack_analyze::Report {
+        bundle: "t".into(),
+        version: "1".into(),
+        digest: "d".into(),
+        findings: fs,
+    };
+    let none = Default::default();
+    assert_eq!(report.failing(&none).count(), 1);
+    let json = serde_json::to_string(&report).unwrap();
+    let keys = talktrack_analyze::Report::baseline_keys(&json).unwrap();
+    assert_eq!(report.failing(&keys).count(), 0);
+    assert!(talktrack_analyze::Report::baseline_keys("{}").is_err());
+}

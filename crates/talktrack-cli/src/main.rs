@@ -55,6 +55,9 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// An earlier report (`--format json`): fail only on warnings not in it.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Decide the next track for a request (JSON) and print the decision.
     Decide {
@@ -171,8 +174,22 @@ fn serve(a: ServeArgs) -> Result<(), ExitCode> {
 }
 
 /// `talktrack analyze`: a bundle, else a template; fails on warnings.
-fn analyze(dir: &Path, format: Format) -> Result<(), ExitCode> {
+fn analyze(dir: &Path, format: Format, baseline: Option<&Path>) -> Result<(), ExitCode> {
     let options = talktrack_analyze::Options::default();
+    let baseline = match baseline {
+        None => Default::default(),
+        Some(p) => talktrack::tooling::read_text(p, p)
+            .map_err(|e| e.message.clone())
+            .and_then(|t| talktrack_analyze::Report::baseline_keys(&t))
+            .map_err(|e| {
+                eprintln!(
+                    "error: baseline `{}`: {}",
+                    escape_controls(&p.to_string_lossy()),
+                    escape_controls(&e)
+                );
+                ExitCode::FAILURE
+            })?,
+    };
     let report = match Bundle::load(dir) {
         Ok(b) => talktrack_analyze::analyze_bundle(Arc::new(b), &options),
         Err(_) => match talktrack::tooling::BundleTemplate::load(dir) {
@@ -191,11 +208,7 @@ fn analyze(dir: &Path, format: Format) -> Result<(), ExitCode> {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
     }
-    if report
-        .findings
-        .iter()
-        .any(|f| f.severity == talktrack_analyze::Severity::Warning)
-    {
+    if report.failing(&baseline).next().is_some() {
         Err(ExitCode::FAILURE)
     } else {
         Ok(())
@@ -220,7 +233,11 @@ fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
 
 fn run(cli: Cli) -> Result<(), ExitCode> {
     match cli.cmd {
-        Cmd::Analyze { bundle, format } => analyze(&bundle, format),
+        Cmd::Analyze {
+            bundle,
+            format,
+            baseline,
+        } => analyze(&bundle, format, baseline.as_deref()),
         Cmd::Check { bundle } => {
             let b = load(&bundle)?;
             // The rule set's analysis, as warnings and notes.
