@@ -16,6 +16,8 @@ pub enum Kind {
     AllMaskedFallback,
     /// A request exists on which the fallback is forbidden too: no choice at all.
     AllMaskedNoChoice,
+    /// Removing the forbid or `only` rule changes nothing on any request (proven).
+    Redundant,
     /// A claim about all requests could not be proven or refuted.
     Undecided,
 }
@@ -29,6 +31,7 @@ impl Kind {
             Kind::NeverFires => "analyze::never-fires",
             Kind::AllMaskedFallback => "analyze::all-masked",
             Kind::AllMaskedNoChoice => "analyze::no-choice",
+            Kind::Redundant => "analyze::redundant",
             Kind::Undecided => "analyze::undecided",
         }
     }
@@ -37,7 +40,9 @@ impl Kind {
     pub fn severity(self) -> Severity {
         match self {
             Kind::NeverAllowed | Kind::NeverFires | Kind::AllMaskedNoChoice => Severity::Warning,
-            Kind::FallbackOnly | Kind::AllMaskedFallback | Kind::Undecided => Severity::Note,
+            Kind::FallbackOnly | Kind::AllMaskedFallback | Kind::Redundant | Kind::Undecided => {
+                Severity::Note
+            }
         }
     }
 }
@@ -77,6 +82,8 @@ pub enum Claim {
     AllMasked,
     /// Whether every track and the fallback can be masked.
     NoChoice,
+    /// Whether removing the rule changes anything.
+    Redundant,
 }
 
 /// One finding.
@@ -108,6 +115,9 @@ pub struct Finding {
     /// For a witness of masking: the rules that fired on it, per witness.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fired: Vec<Vec<String>>,
+    /// For a redundant rule: the rules that imply it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub implied_by: Vec<String>,
     /// The rule acknowledges the finding in its metadata (`allow "never-fires"`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suppressed: bool,
@@ -126,6 +136,7 @@ impl Finding {
             reasons: Vec::new(),
             witnesses: Vec::new(),
             fired: Vec::new(),
+            implied_by: Vec::new(),
             suppressed: false,
         }
     }

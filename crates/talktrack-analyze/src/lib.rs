@@ -13,6 +13,7 @@
 //! - `space.rs`: points of the search space as turn views and requests;
 //! - `search.rs`: the per-query backtracking search over the real evaluator;
 //! - `queries.rs`: the findings' queries and the witnesses' check;
+//! - `redundant.rs`: forbid and `only` rules that change nothing;
 //! - `findings.rs`: what is reported; `human.rs`: the report in words.
 
 mod atoms;
@@ -20,6 +21,7 @@ mod domain;
 mod findings;
 mod human;
 mod queries;
+mod redundant;
 mod search;
 mod space;
 

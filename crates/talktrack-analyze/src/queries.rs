@@ -24,6 +24,9 @@ pub(crate) fn run(s: &Subject<'_>, engine: Option<&Engine>, o: &Options) -> Vec<
     for r in 0..s.rules.len() {
         rule_fires(s, &space, engine, o, r, &mut out);
     }
+    for r in 0..s.rules.len() {
+        crate::redundant::redundant(s, &space, o, r, &mut out);
+    }
     all_masked(s, &space, engine, o, false, &mut out);
     all_masked(s, &space, engine, o, true, &mut out);
     for f in &mut out {
@@ -55,7 +58,7 @@ fn may_target(s: &Subject<'_>, r: usize, t: usize) -> bool {
     }
 }
 
-fn is_effect(s: &Subject<'_>, r: usize, e: EffectKind) -> bool {
+pub(crate) fn is_effect(s: &Subject<'_>, r: usize, e: EffectKind) -> bool {
     s.rules.rules().get(r).is_some_and(|i| i.effect == e)
 }
 
@@ -70,7 +73,7 @@ fn blockers(s: &Subject<'_>, t: usize) -> Vec<usize> {
 }
 
 /// The quantities `rules` read, in quantity order.
-fn quantities_of(space: &Space, rules: &[usize]) -> Vec<usize> {
+pub(crate) fn quantities_of(space: &Space, rules: &[usize]) -> Vec<usize> {
     let set: BTreeSet<usize> = rules
         .iter()
         .filter_map(|r| space.rule_q.get(*r))
@@ -81,7 +84,12 @@ fn quantities_of(space: &Space, rules: &[usize]) -> Vec<usize> {
 }
 
 /// Why a search over `rules` that found nothing proves nothing, if it does not.
-fn open_reasons(s: &Subject<'_>, space: &Space, rules: &[usize], end: &End) -> Vec<String> {
+pub(crate) fn open_reasons(
+    s: &Subject<'_>,
+    space: &Space,
+    rules: &[usize],
+    end: &End,
+) -> Vec<String> {
     let mut why = Vec::new();
     if *end == End::Budget {
         why.push("the search budget ran out before every case was covered".to_owned());
@@ -100,11 +108,11 @@ fn open_reasons(s: &Subject<'_>, space: &Space, rules: &[usize], end: &End) -> V
     why
 }
 
-fn rule_id(s: &Subject<'_>, r: usize) -> String {
+pub(crate) fn rule_id(s: &Subject<'_>, r: usize) -> String {
     s.rules.rule(r).id.clone()
 }
 
-fn rule_ref(s: &Subject<'_>, r: usize) -> RuleRef {
+pub(crate) fn rule_ref(s: &Subject<'_>, r: usize) -> RuleRef {
     let i = s.rules.rule(r);
     RuleRef {
         id: i.id.clone(),
@@ -118,7 +126,7 @@ fn track_id(s: &Subject<'_>, t: usize) -> String {
     s.catalog.track(t).map(|x| x.id.clone()).unwrap_or_default()
 }
 
-fn undecided(claim: Claim, message: String, reasons: Vec<String>) -> Finding {
+pub(crate) fn undecided(claim: Claim, message: String, reasons: Vec<String>) -> Finding {
     let mut f = Finding::new(Kind::Undecided, message);
     f.claim = Some(claim);
     f.reasons = reasons;

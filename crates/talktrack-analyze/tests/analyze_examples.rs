@@ -22,6 +22,14 @@ fn telecom_findings() {
         .findings
         .iter()
         .any(|f| f.kind == Kind::NeverAllowed && f.track.as_deref() == Some("handover_to_human")));
+    // The flagship regulatory rule is implied by the product-level one: a note.
+    let red = r
+        .findings
+        .iter()
+        .find(|f| f.kind == Kind::Redundant)
+        .unwrap();
+    assert_eq!(red.rule.as_ref().unwrap().id, "no-credit-to-minors");
+    assert_eq!(red.implied_by, vec!["product-minimum-age".to_owned()]);
     // A negative age masks every track, the fallback included.
     let nc = r
         .findings

@@ -159,6 +159,25 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
             fallback: 3,
         };
         let findings = analyze(&s, &Options::default());
+        // Every third set: the rule set without each forbid / `only` rule, compiled
+        // for real, to check redundancy against.
+        let lines: Vec<&str> = text.lines().collect();
+        let without: Vec<Option<talktrack::tooling::RuleSet>> = (0..set.len())
+            .map(|r| {
+                (seed % 3 == 0 && set.rules()[r].effect != EffectKind::Boost).then(|| {
+                    let rest: String = lines
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i != r)
+                        .map(|(_, l)| format!("{l}\n"))
+                        .collect();
+                    compile_str(&rest, Path::new("g.rules"), &env).unwrap().0
+                })
+            })
+            .collect();
+        let mut changes = vec![false; set.len()];
+        let mut verdict2 = Verdict::new(4);
+        let mut allowed2 = TrackSet::empty(4);
 
         // Exhaustive enumeration over a box meeting every cell (constants in -1..=5).
         let n = catalog.len();
@@ -201,12 +220,20 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
                                         last_reply: reply,
                                         embedding: None,
                                     };
-                                    match mask(&set, &view, 3, &mut verdict, &mut allowed) {
+                                    let outcome = mask(&set, &view, 3, &mut verdict, &mut allowed);
+                                    match outcome {
                                         MaskOutcome::Allowed => {
                                             allowed.iter().for_each(|t| regular[t] = true)
                                         }
                                         MaskOutcome::Fallback => fallback = true,
                                         MaskOutcome::Nothing => nothing = true,
+                                    }
+                                    for (r, w) in without.iter().enumerate() {
+                                        if let Some(w) = w {
+                                            let o2 =
+                                                mask(w, &view, 3, &mut verdict2, &mut allowed2);
+                                            changes[r] |= o2 != outcome || allowed2 != allowed;
+                                        }
                                     }
                                     for (r, f) in fires.iter_mut().enumerate() {
                                         let boost = set.rules()[r].effect == EffectKind::Boost;
@@ -246,6 +273,13 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
             let id = &set.rules()[r].id;
             assert_eq!(has(Kind::NeverFires, id), !f, "rule {id}: {ctx}");
         }
+        for (r, w) in without.iter().enumerate() {
+            if w.is_some() {
+                let id = &set.rules()[r].id;
+                let redundant = fires[r] && !changes[r];
+                assert_eq!(has(Kind::Redundant, id), redundant, "rule {id}: {ctx}");
+            }
+        }
         assert_eq!(has(Kind::AllMaskedFallback, ""), fallback, "{ctx}");
         assert_eq!(has(Kind::AllMaskedNoChoice, ""), nothing, "{ctx}");
         for f in &findings {
@@ -261,6 +295,7 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
         "analyze::never-fires",
         "analyze::all-masked",
         "analyze::no-choice",
+        "analyze::redundant",
     ] {
         assert!(
             seen.get(code).copied().unwrap_or(0) > 0,
