@@ -81,6 +81,9 @@ pub struct Options {
     pub budget: u64,
     /// Most witnesses of masking reported per finding.
     pub witnesses: usize,
+    /// Most search steps for the whole analysis; the questions left when it runs
+    /// out are undecided (so that a very large rule set is analysed in bounded time).
+    pub total_budget: u64,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
         Self {
             budget: 200_000,
             witnesses: 3,
+            total_budget: 5_000_000,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::{Options, Subject};
 
 pub(crate) fn run(s: &Subject<'_>, engine: Option<&Engine>, o: &Options) -> Vec<Finding> {
     let space = Space::new(s);
+    space.left.set(o.total_budget);
     let mut out = Vec::new();
     for t in 0..s.catalog.len() {
         track_allowed(s, &space, engine, o, t, &mut out);

@@ -76,7 +76,13 @@ pub(crate) fn search(
         allowed: TrackSet::empty(s.catalog.len()),
         blocks: vec![None; s.rules.len()],
     };
-    dfs(s, space, qs, 0, budget, &mut st, node, leaf)
+    // The query's budget, within what the whole analysis has left.
+    let mut mine = (*budget).min(space.left.get());
+    let start = mine;
+    let end = dfs(s, space, qs, 0, &mut mine, &mut st, node, leaf);
+    space.left.set(space.left.get() - (start - mine));
+    *budget -= start - mine;
+    end
 }
 
 struct State {

@@ -19,6 +19,8 @@ pub(crate) struct Space {
     pub rule_q: Vec<Vec<usize>>,
     /// Per rule: why it is outside the exact fragment.
     pub rule_free: Vec<Vec<String>>,
+    /// Search steps left for the whole analysis.
+    pub left: std::cell::Cell<u64>,
 }
 
 /// One representative index per quantity.
@@ -64,6 +66,7 @@ impl Space {
             inexact,
             rule_q,
             rule_free,
+            left: std::cell::Cell::new(u64::MAX),
         }
     }
 

@@ -160,3 +160,41 @@ fn a_baseline_keeps_known_findings_from_failing() {
     assert_eq!(report.failing(&keys).count(), 0);
     assert!(talktrack_analyze::Report::baseline_keys("{}").is_err());
 }
+
+#[test]
+fn an_exhausted_total_budget_leaves_questions_undecided_not_claimed() {
+    let schema = Schema::new(vec![decl("age", AttrType::Int, false)]).unwrap();
+    let catalog = Catalog::new(
+        vec![track("a", &["sales"], 18), track("fb", &[], 0)],
+        vec![decl("min_age", AttrType::Int, false)],
+    )
+    .unwrap();
+    let env = RuleEnv {
+        schema: &schema,
+        catalog: &catalog,
+        replies: &[],
+        max_turns: 5,
+    };
+    let text = "rule x because \"r\" when customer.age > 30 and customer.age < 20 forbid track a\n";
+    let (set, _) = compile_str(text, Path::new("t.rules"), &env).unwrap();
+    let s = Subject {
+        rules: &set,
+        schema: &schema,
+        catalog: &catalog,
+        replies: &[],
+        max_turns: 5,
+        fallback: 1,
+    };
+    let starved = Options {
+        total_budget: 1,
+        ..Options::default()
+    };
+    let fs = analyze(&s, &starved);
+    assert!(!fs.iter().any(|f| f.kind == Kind::NeverFires), "{fs:?}");
+    assert!(fs
+        .iter()
+        .any(|f| f.kind == Kind::Undecided && f.reasons.iter().any(|r| r.contains("budget"))));
+    // With the default budget the same question is settled.
+    let fs = analyze(&s, &Options::default());
+    assert!(fs.iter().any(|f| f.kind == Kind::NeverFires));
+}
