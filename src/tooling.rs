@@ -12,7 +12,8 @@
 //! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`], and the
 //!   [`Trace`] of what the policy saw and said (`decide --trace`);
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
-//!   [`RuleSet`] evaluated into a [`Verdict`];
+//!   [`RuleSet`] evaluated into a [`Verdict`]; the checked rules in [`typed`], for
+//!   static analysis;
 //! - rule test cases: [`run_all`];
 //! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
 //!   human-readable output passes request, bundle and log text through them);
@@ -36,11 +37,17 @@ pub use crate::policy::{
     ScoreKind, MAX_POLICY_BYTES,
 };
 pub use crate::rules::{
-    compile, compile_str, format_rules, parse, EffectKind, EvalError, RuleEnv, RuleSet, RuleSource,
-    Verdict, MAX_RULES,
+    compile, compile_str, format_rules, parse, EffectKind, EvalError, Fired, RuleEnv, RuleInfo,
+    RuleSet, RuleSource, Verdict, MAX_RULES,
 };
 pub use crate::trackset::TrackSet;
 pub use crate::turn::TurnView;
+
+/// The checked form of rules ([`RuleSet::condition`], [`RuleSet::targets`]): names
+/// resolved to slots and indices, constants typed. Static analysis reads it.
+pub mod typed {
+    pub use crate::rules::typed::{CVal, TExpr, TTargets, ValKind};
+}
 
 /// The rules language's syntax tree, as [`parse`] returns it and the formatter
 /// prints it.

@@ -91,6 +91,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             );
         }
         let mut static_set = None;
+        let written_targets = c.targets.clone();
         let target = match c.targets {
             TTargets::Set(s) => {
                 static_set = Some(s);
@@ -155,6 +156,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         inner.rules.push(CRule {
             cond,
             expr: c.cond.clone(),
+            targets: written_targets,
         });
         let entry = HotRule {
             effect: c.info.effect,

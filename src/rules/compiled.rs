@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::ast::CmpOp;
-use super::typed::{CVal, TExpr};
+use super::typed::{CVal, TExpr, TTargets};
 use super::{EffectKind, EvalError, RuleInfo};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -190,6 +190,8 @@ pub(crate) struct CRule {
     pub cond: Cond,
     /// The checked condition as written (`None`: always), for the reference evaluation.
     pub expr: Option<TExpr>,
+    /// The checked targets as written, for static analysis.
+    pub targets: TTargets,
 }
 
 impl RuleSet {
@@ -354,6 +356,16 @@ impl RuleSet {
             (arena, targets as usize)
         };
         words.get(at..at + w).unwrap_or(&[])
+    }
+
+    /// Rule `i`'s checked condition as written (`None`: no condition, or `i` out of range).
+    pub fn condition(&self, i: usize) -> Option<&TExpr> {
+        self.inner.rules.get(i).and_then(|r| r.expr.as_ref())
+    }
+
+    /// Rule `i`'s checked targets as written (`None`: `i` out of range).
+    pub fn targets(&self, i: usize) -> Option<&TTargets> {
+        self.inner.rules.get(i).map(|r| &r.targets)
     }
 
     /// All rules' infos in rule order.

@@ -192,6 +192,27 @@ impl RuleSet {
         }
     }
 
+    /// Whether rule `i`'s condition holds for `view`, as written: `Ok(true)` for
+    /// a rule without a condition, `Err` when it cannot be evaluated (the rule
+    /// then fails closed). Static analysis reads it to tell when a rule fires,
+    /// whatever its targets; an out-of-range `i` is `Ok(false)`.
+    pub fn condition_holds(&self, i: usize, view: &TurnView) -> Result<bool, EvalError> {
+        let inner = &*self.inner;
+        let Some(r) = inner.rules.get(i) else {
+            return Ok(false);
+        };
+        let env = Env {
+            view,
+            cols: &inner.cols,
+            products: &inner.products,
+            count_tracks: &inner.count_tracks,
+        };
+        match &r.expr {
+            Some(e) => truth(e, &env, usize::MAX),
+            None => Ok(true),
+        }
+    }
+
     /// The plain evaluation: each rule's condition walked as written, each
     /// target predicate evaluated for its own rule. Slower, and the oracle the
     /// fast path is tested against; not part of the supported API.

@@ -95,7 +95,7 @@ mod predicate;
 mod suggest;
 mod syntax_error;
 mod truth;
-mod typed;
+pub(crate) mod typed;
 mod verdict;
 
 pub use check::MAX_RULES;

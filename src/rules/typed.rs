@@ -13,19 +13,28 @@ use crate::trackset::TrackSet;
 
 /// A constant value, owned by the compiled rule set.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum CVal {
+pub enum CVal {
+    /// `true` / `false`.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A string.
     Str(Box<str>),
+    /// An enum variant (or reply category) by index.
     Enum(u32),
+    /// A list of strings.
     Set(Box<[String]>),
+    /// A timestamp, milliseconds since the epoch.
     Time(i64),
+    /// A duration in milliseconds.
     Dur(i64),
 }
 
 impl CVal {
-    pub(crate) fn as_val(&self) -> Val<'_> {
+    /// The constant as a run-time value.
+    pub fn as_val(&self) -> Val<'_> {
         match self {
             CVal::Bool(b) => Val::Bool(*b),
             CVal::Int(i) => Val::Int(*i),
@@ -38,7 +47,8 @@ impl CVal {
         }
     }
 
-    pub(crate) fn from_val(v: Val<'_>) -> Self {
+    /// The owned constant of a run-time value.
+    pub fn from_val(v: Val<'_>) -> Self {
         match v {
             Val::Bool(b) => CVal::Bool(b),
             Val::Int(i) => CVal::Int(i),
@@ -54,43 +64,71 @@ impl CVal {
 
 /// A resolved, type-checked expression.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum TExpr {
+pub enum TExpr {
+    /// A constant.
     Const(CVal),
     /// A context attribute by slot, with the kind of value it must hold.
     Ctx(u32, ValKind),
+    /// `turn`.
     Turn,
+    /// `turns_left`.
     TurnsLeft,
+    /// `now`.
     Now,
     /// `Val::Enum(index)`, or `Val::Enum(u32::MAX)` before the first reply.
     LastReply,
+    /// `count(..)`: the summed use count of these tracks.
     Count(Box<[u32]>),
+    /// `used(..)`: whether any of these tracks was used.
     Used(Box<[u32]>),
+    /// `track.<attr>` by track attribute slot.
     TrackAttr(u32),
+    /// `track.id`.
     TrackId,
+    /// `track.product`.
     TrackProduct,
+    /// `track tagged t`: the tracks carrying the tag.
     TrackTagged(TrackSet),
+    /// `has customer.<attr>`.
     HasCtx(u32),
+    /// `has last_reply`.
     HasReply,
+    /// `has track.<attr>`.
     HasTrackAttr(u32),
+    /// `has track.product`.
     HasTrackProduct,
+    /// `not`.
     Not(Box<TExpr>),
+    /// `and`.
     And(Vec<TExpr>),
+    /// `or`.
     Or(Vec<TExpr>),
+    /// A comparison.
     Cmp(CmpOp, Box<TExpr>, Box<TExpr>),
+    /// `in [..]` (`true`: `not in`).
     In(bool, Box<TExpr>, Box<[CVal]>),
+    /// `a contains b`.
     Contains(Box<TExpr>, Box<TExpr>),
+    /// Arithmetic.
     Arith(ArithOp, Box<TExpr>, Box<TExpr>),
 }
 
 /// The variant a context value must have (checked when it is read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ValKind {
+pub enum ValKind {
+    /// A boolean.
     Bool,
+    /// An int or a float.
     Num,
+    /// A string.
     Str,
+    /// An enum variant.
     Enum,
+    /// A string set.
     Set,
+    /// A timestamp.
     Time,
+    /// A duration.
     Dur,
 }
 
@@ -131,7 +169,7 @@ impl TExpr {
     }
 
     /// Whether `f` holds for this node or any node below it.
-    pub(crate) fn any(&self, f: &dyn Fn(&TExpr) -> bool) -> bool {
+    pub fn any(&self, f: &dyn Fn(&TExpr) -> bool) -> bool {
         f(self)
             || match self {
                 TExpr::Not(e) | TExpr::In(_, e, _) => e.any(f),
@@ -164,7 +202,7 @@ impl TExpr {
 
 /// Which tracks a checked rule targets.
 #[derive(Clone, Debug)]
-pub(crate) enum TTargets {
+pub enum TTargets {
     /// Known at load time.
     Set(TrackSet),
     /// `base` (all tracks when `None`) filtered by a per-track predicate.

@@ -47,6 +47,18 @@ enum Cmd {
         /// Bundle directory.
         bundle: PathBuf,
     },
+    /// Analyse the rule set: tracks no request allows, rules that never fire,
+    /// requests on which every track is masked; each with a witness request or a proof.
+    Analyze {
+        /// Bundle directory, or a bundle template (no policy).
+        bundle: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// An earlier report (`--format json`): fail only on warnings not in it.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
     /// Decide the next track for a request (JSON) and print the decision.
     Decide {
         /// Bundle directory.
@@ -102,6 +114,15 @@ enum Cmd {
         /// Deployment file (`deployment.toml`).
         deployment: PathBuf,
     },
+}
+
+/// How `analyze` prints its report.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// For a person: findings with their place and witness requests.
+    Human,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -278,6 +299,48 @@ fn seal(bundle: &Path, sign_key: Option<&Path>) -> Result<(), ExitCode> {
     }
 }
 
+/// `talktrack analyze`: a bundle, else a template; fails on warnings.
+fn analyze(dir: &Path, format: Format, baseline: Option<&Path>) -> Result<(), ExitCode> {
+    let options = talktrack_analyze::Options::default();
+    let baseline = match baseline {
+        None => Default::default(),
+        Some(p) => talktrack::tooling::read_text(p, p)
+            .map_err(|e| e.message.clone())
+            .and_then(|t| talktrack_analyze::Report::baseline_keys(&t))
+            .map_err(|e| {
+                eprintln!(
+                    "error: baseline `{}`: {}",
+                    escape_controls(&p.to_string_lossy()),
+                    escape_controls(&e)
+                );
+                ExitCode::FAILURE
+            })?,
+    };
+    let report = match Bundle::load(dir) {
+        Ok(b) => talktrack_analyze::analyze_bundle(Arc::new(b), &options),
+        Err(_) => match talktrack::tooling::BundleTemplate::load(dir) {
+            Ok(t) => talktrack_analyze::analyze_template(&t, &options),
+            Err(e) => {
+                eprint!("{}", render(&e.problems));
+                eprintln!("{e}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+    };
+    match format {
+        Format::Human => say_raw!("{}", talktrack_analyze::render_report(&report)),
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+    }
+    if report.failing(&baseline).next().is_some() {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
+    }
+}
+
 fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
     match Bundle::load(dir) {
         Ok(b) => {
@@ -296,8 +359,23 @@ fn load(dir: &Path) -> Result<Arc<Bundle>, ExitCode> {
 
 fn run(cli: Cli) -> Result<(), ExitCode> {
     match cli.cmd {
+        Cmd::Analyze {
+            bundle,
+            format,
+            baseline,
+        } => analyze(&bundle, format, baseline.as_deref()),
         Cmd::Check { bundle } => {
             let b = load(&bundle)?;
+            // The rule set's analysis, as warnings and notes.
+            // A smaller total budget than `analyze`: `check` stays quick on large rule sets.
+            let options = talktrack_analyze::Options {
+                total_budget: 1_000_000,
+                ..talktrack_analyze::Options::default()
+            };
+            let report = talktrack_analyze::analyze_bundle(b.clone(), &options);
+            for f in &report.findings {
+                eprint!("{}", talktrack_analyze::render_finding(f));
+            }
             say!(
                 "ok: {} {} — {} tracks, {} rules, {} warning(s), observation {} floats\ndigest {}",
                 b.name(),

@@ -617,3 +617,45 @@ fn keygen_then_seal_with_the_key_signs_the_bundle_and_promote_edits_the_file() {
     assert_eq!(code, 1);
     assert!(err.contains("there is no challenger to promote"), "{err}");
 }
+
+#[test]
+fn analyze_reports_findings_with_witnesses_that_decide_reproduces() {
+    at_root();
+    let (code, out, _) = talktrack(&["analyze", "policies/telecom-upsell"]);
+    // A warning (the fallback is never allowed; a negative age masks everything): exit 1.
+    assert_eq!(code, 1, "{out}");
+    insta::assert_snapshot!("analyze_telecom_human", out);
+    let (_, json1, _) = talktrack(&["analyze", "policies/telecom-upsell", "--format", "json"]);
+    let (_, json2, _) = talktrack(&["analyze", "policies/telecom-upsell", "--format", "json"]);
+    assert_eq!(
+        json1, json2,
+        "the report is byte-identical for the same bundle"
+    );
+    let report: serde_json::Value = serde_json::from_str(&json1).unwrap();
+    let witness = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "analyze::no-choice")
+        .unwrap()["witnesses"][0]
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let req = dir.path().join("w.json");
+    std::fs::write(&req, witness.to_string()).unwrap();
+    let (code, out, err) = talktrack(&[
+        "decide",
+        "policies/telecom-upsell",
+        "--request",
+        req.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(d["chosen"].is_null() && d["no_choice"].is_string(), "{out}");
+    // `persuasion` has only warnings too (two tracks its rules always forbid).
+    let (code, out, _) = talktrack(&["analyze", "policies/persuasion"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("no request allows track `ask-confirm-donation`"),
+        "{out}"
+    );
+}
