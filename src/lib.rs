@@ -68,7 +68,7 @@ pub use bundle::{Bundle, LoadError};
 pub use context::{Context, Value};
 pub use diag::{render, Code, Problem, Severity};
 pub use engine::{
-    DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History, MaskReason,
-    Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request, RollbackError, Status,
-    Version, MAX_HISTORY, MAX_REQUEST_BYTES,
+    Contact, DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History,
+    MaskReason, Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request,
+    RollbackError, Status, Version, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
 };

@@ -104,6 +104,7 @@ pub use fmt::format_rules;
 pub use parse::parse;
 /// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
 pub(crate) use suggest::closest;
+pub(crate) use truth::count_in as count_contacts;
 pub use verdict::Verdict;
 
 use crate::catalog::Catalog;
@@ -129,6 +130,8 @@ pub struct RuleEnv<'s> {
     pub catalog: &'s Catalog,
     /// The user reply vocabulary (`last_reply == complaint`).
     pub replies: &'s [String],
+    /// The contact outcome vocabulary (`contacts(tagged t, declined, within 7d)`).
+    pub outcomes: &'s [String],
     /// Maximum agent turns.
     pub max_turns: u32,
 }
@@ -186,6 +189,12 @@ pub enum EvalError {
     MissingTrackAttribute {
         /// Track attribute slot (`u32::MAX`: the track's product).
         slot: u32,
+    },
+    /// `contacts(tagged ..)` or `contacts(product ..)` met, in its window, a past
+    /// contact about a track the catalog no longer has: whether it counts is unknown.
+    RetiredTrack {
+        /// Its position in the request's `contacts`.
+        contact: u32,
     },
 }
 
