@@ -290,7 +290,7 @@ fn bound(name: &str, key: &str, ty: &AttrType, v: &toml::Value) -> Result<Bound,
         let want = match ty {
             AttrType::Int => "a whole number",
             AttrType::Float => "a finite number",
-            _ => "a duration such as \"30d\"",
+            _ => "a duration such as `30d`",
         };
         format!("`{key}` of attribute `{name}` must be {want}, found `{v}`")
     })
