@@ -108,6 +108,7 @@ fn bench(name: &str, spec: SynthSpec) {
             used,
             last_reply: *last,
             embedding: None,
+            contacts: &[],
         };
         b.rules().evaluate(&view, &mut verdict);
         std::hint::black_box(&verdict);
@@ -217,6 +218,7 @@ fn main() {
                     used,
                     last_reply: *last,
                     embedding: None,
+                    contacts: &[],
                 };
                 if cold {
                     let s = Instant::now();

@@ -72,8 +72,8 @@ pub use engine::{
     SplitError, SPLIT_HASH,
 };
 pub use engine::{
-    DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History, MaskReason,
-    Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request, RollbackError, Status,
-    Version, MAX_HISTORY, MAX_REQUEST_BYTES,
+    Contact, DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History,
+    MaskReason, Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request,
+    RollbackError, Status, Version, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
 };
 pub use policy::PolicyLimits;

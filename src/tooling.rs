@@ -1,10 +1,10 @@
 //! What talktrack's own tools build on, on purpose: the CLI, the trainer and the
 //! server use these; a host embedding the engine needs only the crate root.
 //!
-//! - the turn view and masks: [`TurnView`], [`mask`], [`MaskOutcome`], [`TrackSet`];
+//! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s), [`mask`], [`MaskOutcome`], [`TrackSet`];
 //! - the bundle's parts: [`BundleTemplate`], [`Manifest`], [`Catalog`], [`Track`],
 //!   the typed context schema ([`Schema`], [`AttrDecl`], [`AttrType`], [`Val`],
-//!   [`Resolved`]);
+//!   [`Resolved`], value ranges [`ValueRange`] of [`Bound`]s);
 //! - reading files: [`read_bounded`] (regular files only, never past a limit) and
 //!   [`read_text`]; the rule files a bundle lists, inside its directory
 //!   ([`listed_rule_files`]); sealing a bundle's policy checksum ([`seal`]) and
@@ -27,7 +27,7 @@ pub use crate::bundle::{
 };
 pub use crate::cases::run_all;
 pub use crate::catalog::{Catalog, Track};
-pub use crate::context::{AttrDecl, AttrType, Resolved, Schema, Val};
+pub use crate::context::{AttrDecl, AttrType, Bound, Resolved, Schema, Val, ValueRange};
 pub use crate::diag::{escape_controls, escape_controls_in_lines};
 pub use crate::engine::{mask, MaskOutcome};
 pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
@@ -41,12 +41,12 @@ pub use crate::rules::{
     RuleSet, RuleSource, Verdict, MAX_RULES,
 };
 pub use crate::trackset::TrackSet;
-pub use crate::turn::TurnView;
+pub use crate::turn::{PastContact, TurnView};
 
 /// The checked form of rules ([`RuleSet::condition`], [`RuleSet::targets`]): names
 /// resolved to slots and indices, constants typed. Static analysis reads it.
 pub mod typed {
-    pub use crate::rules::typed::{CVal, TExpr, TTargets, ValKind};
+    pub use crate::rules::typed::{CVal, ContactQuery, TExpr, TTargets, ValKind};
 }
 
 /// The rules language's syntax tree, as [`parse`] returns it and the formatter

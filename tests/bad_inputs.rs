@@ -212,6 +212,52 @@ fn every_damaged_request_is_refused_by_name_and_the_engine_keeps_deciding() {
                 "history.turn",
             ),
             (
+                "unknown contact outcome",
+                with(&|w| {
+                    w["contacts"] = serde_json::json!([
+                        {"time": "2026-11-20T10:00:00Z", "track": "greet", "outcome": "offered"},
+                        {"time": "2026-11-21T10:00:00Z", "track": "greet", "outcome": "maybe"},
+                    ])
+                }),
+                "`contacts[1].outcome`: unknown contact outcome `maybe`",
+            ),
+            (
+                "contact after the request time",
+                with(&|w| {
+                    w["contacts"] = serde_json::json!([
+                        {"time": "2026-11-26T10:00:00.001Z", "track": "greet"},
+                    ])
+                }),
+                "`contacts[0].time` is 2026-11-26T10:00:00.001Z, after the request time 2026-11-26T10:00:00Z",
+            ),
+            (
+                "more contacts than allowed",
+                with(&|w| {
+                    let one = serde_json::json!({"time": "2026-11-20T10:00:00Z", "track": "greet"});
+                    w["contacts"] = serde_json::Value::Array(vec![one; 1_001]);
+                }),
+                "`contacts` has 1001 entries, more than the 1000 allowed",
+            ),
+            (
+                "contact with an unknown field",
+                with(&|w| {
+                    w["contacts"] = serde_json::json!([
+                        {"time": "2026-11-20T10:00:00Z", "track": "greet", "result": "offered"},
+                    ])
+                }),
+                "unknown field `result`",
+            ),
+            (
+                "attribute below its declared range",
+                with(&|w| w["context"]["age"] = serde_json::json!(-1)),
+                "context attribute `age` is -1, outside its range (0 to 130)",
+            ),
+            (
+                "float below its declared range",
+                with(&|w| w["context"]["monthly_spend"] = serde_json::json!(-0.5)),
+                "`monthly_spend` is -0.5, outside its range (at least 0)",
+            ),
+            (
                 "integer beyond the int range",
                 with(&|w| w["context"]["age"] = serde_json::json!(9_223_372_036_854_775_808u64)),
                 "age",

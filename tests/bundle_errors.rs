@@ -725,3 +725,21 @@ fn a_catalog_of_ten_thousand_tracks_loads() {
     assert_eq!(b.catalog().len(), N);
     assert_eq!(b.catalog().index("human"), Some(N - 1));
 }
+
+#[test]
+fn bad_value_ranges_are_reported_where_they_are_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = SMALL_MANIFEST
+        .replace(
+            "age = { type = \"int\", protected = true }",
+            "age = { type = \"int\", protected = true, min = 130, max = 0 }\nspend = { type = \"float\", min = \"none\" }\nwait = { type = \"duration\", max = \"2 weeks\" }\nvip2 = { type = \"bool\", min = 1 }",
+        )
+        .replace("min_age = \"int\"", "min_age = { type = \"int\", min = 0 }");
+    write_bundle(
+        dir.path(),
+        &manifest,
+        &[("main.rules", "")],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+    insta::assert_snapshot!(load_err(dir.path()));
+}

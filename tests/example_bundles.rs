@@ -86,6 +86,40 @@ fn example_requests_decide_and_explain() {
 }
 
 #[test]
+fn contact_policies_mask_with_their_evidence() {
+    let b = load("policies/telecom-upsell");
+    let text = std::fs::read_to_string("examples/requests/returning.json").unwrap();
+    let req = Request::from_json(&text).unwrap();
+    let d = decide(&b, &req).unwrap();
+    for t in [
+        "device_financing",
+        "credit_card_offer",
+        "offer_5g_upgrade",
+        "quote_plus_plan",
+    ] {
+        let i = b.catalog().index(t).unwrap();
+        assert!(!d.is_allowed(i), "{t} must be masked by a contact policy");
+    }
+    let explained = d.explain();
+    assert!(explained.contains("contacts(tagged credit, offered, within 30d) = 2, counted from 2026-10-27T10:00:00Z to 2026-11-26T10:00:00Z"), "{explained}");
+    insta::assert_snapshot!("telecom_returning", explained);
+    let json = serde_json::to_value(&d).unwrap();
+    insta::assert_json_snapshot!("telecom_returning_evidence_json", json["contact_evidence"]);
+
+    // A track the catalog no longer has is not an error: the rules that could
+    // count it fail closed, and the decision says so.
+    let mut retired = req.clone();
+    retired.contacts[2].track = "offer_4g_upgrade".into();
+    let d = decide(&b, &retired).unwrap();
+    assert!(!d.is_allowed(b.catalog().index("offer_5g_upgrade").unwrap()));
+    let explained = d.explain();
+    assert!(
+        explained.contains("upgrade-pause-after-refusal (rules/contact-policy.rules:12:1) — failed closed, forbids: `contacts[2]` is about a track the catalog no longer has"),
+        "{explained}"
+    );
+}
+
+#[test]
 fn rule_files_are_canonically_formatted() {
     for dir in ["rules/telecom", "rules/persuasion"] {
         for e in std::fs::read_dir(dir).unwrap() {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Track;
-use crate::context::{AttrDecl, AttrType};
+use crate::context::{parse_duration, AttrDecl, AttrType, Bound, Val, ValueRange};
 use crate::features::Feature;
 use crate::policy::ScoreKind;
 
@@ -35,6 +35,11 @@ pub struct Manifest {
     pub fallback: String,
     /// The vocabulary of user reply categories, in the policy's one-hot order.
     pub replies: Vec<String>,
+    /// The vocabulary of past contacts' outcomes (`offered`, `declined`, ...) that
+    /// requests send in `contacts[i].outcome` and rules count with `contacts(..)`;
+    /// its own vocabulary, apart from the reply categories. At most 64.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_outcomes: Vec<String>,
     /// Rule files, relative to the bundle directory.
     #[serde(default)]
     pub rules: Vec<String>,
@@ -171,6 +176,12 @@ pub struct AttrSpecLong {
     /// Readable by rules, never by the policy.
     #[serde(default)]
     pub protected: bool,
+    /// The smallest value a request may send (int, float and duration context attributes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<toml::Value>,
+    /// The largest value a request may send (int, float and duration context attributes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<toml::Value>,
 }
 
 impl<'de> Deserialize<'de> for AttrSpec {
@@ -196,9 +207,16 @@ impl<'de> Deserialize<'de> for AttrSpec {
 impl AttrSpec {
     /// The declaration this spec stands for, or a message saying what is wrong.
     pub fn to_decl(&self, name: &str) -> Result<AttrDecl, String> {
-        let (ty, values, optional, protected) = match self {
-            AttrSpec::Short(t) => (t.as_str(), &[][..], false, false),
-            AttrSpec::Long(l) => (l.ty.as_str(), &l.values[..], l.optional, l.protected),
+        let (ty, values, optional, protected, min, max) = match self {
+            AttrSpec::Short(t) => (t.as_str(), &[][..], false, false, None, None),
+            AttrSpec::Long(l) => (
+                l.ty.as_str(),
+                &l.values[..],
+                l.optional,
+                l.protected,
+                l.min.as_ref(),
+                l.max.as_ref(),
+            ),
         };
         let ty = match ty {
             "bool" => AttrType::Bool,
@@ -225,11 +243,64 @@ impl AttrSpec {
                 "`values` only applies to enum attributes (`{name}`)"
             ));
         }
+        let range = if min.is_none() && max.is_none() {
+            None
+        } else {
+            let min = min.map(|v| bound(name, "min", &ty, v)).transpose()?;
+            let max = max.map(|v| bound(name, "max", &ty, v)).transpose()?;
+            let range = ValueRange { min, max };
+            if let (Some(a), Some(b)) = (min, max) {
+                if !range.contains(&bound_val(a)) || !range.contains(&bound_val(b)) {
+                    return Err(format!("attribute `{name}` has `min` {a} above `max` {b}"));
+                }
+            }
+            Some(range)
+        };
         Ok(AttrDecl {
             name: name.to_owned(),
             ty,
             optional,
             protected,
+            range,
         })
+    }
+
+    /// Whether the declaration sets `min` or `max`.
+    pub fn has_range(&self) -> bool {
+        matches!(self, AttrSpec::Long(l) if l.min.is_some() || l.max.is_some())
+    }
+}
+
+/// One end of a range as written for an attribute of type `ty`.
+fn bound(name: &str, key: &str, ty: &AttrType, v: &toml::Value) -> Result<Bound, String> {
+    let b = match (ty, v) {
+        (AttrType::Int, toml::Value::Integer(i)) => Some(Bound::Int(*i)),
+        (AttrType::Float, toml::Value::Integer(i)) => Some(Bound::Float(*i as f64)),
+        (AttrType::Float, toml::Value::Float(x)) if x.is_finite() => Some(Bound::Float(*x)),
+        (AttrType::Duration, toml::Value::String(s)) => parse_duration(s).ok().map(Bound::Duration),
+        (AttrType::Int | AttrType::Float | AttrType::Duration, _) => None,
+        _ => {
+            return Err(format!(
+                "`{key}` only applies to int, float and duration attributes (`{name}` is {})",
+                ty.name()
+            ))
+        }
+    };
+    b.ok_or_else(|| {
+        let want = match ty {
+            AttrType::Int => "a whole number",
+            AttrType::Float => "a finite number",
+            _ => "a duration such as `30d`",
+        };
+        format!("`{key}` of attribute `{name}` must be {want}, found `{v}`")
+    })
+}
+
+/// The bound as a value, to compare it with the other bound.
+fn bound_val(b: Bound) -> Val<'static> {
+    match b {
+        Bound::Int(i) => Val::Int(i),
+        Bound::Float(x) => Val::Float(x),
+        Bound::Duration(ms) => Val::Dur(ms),
     }
 }

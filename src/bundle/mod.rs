@@ -52,6 +52,9 @@ pub const MAX_RULE_FILES: usize = 256;
 /// Most turns a bundle may declare.
 pub const MAX_TURNS_LIMIT: u32 = 10_000;
 
+/// Most contact outcomes a bundle may declare (rules keep a set of them in one word).
+pub const MAX_CONTACT_OUTCOMES: usize = 64;
+
 /// Where the trainer writes the rules that forbid tracks without data in a state.
 pub const GENERATED_RULES_FILE: &str = "rules/generated-no-data.rules";
 /// The first line of that file: what marks it as generated.
@@ -92,6 +95,7 @@ pub struct BundleTemplate {
     fallback: usize,
     warnings: Vec<Problem>,
     reply_index: NameIndex,
+    outcome_index: NameIndex,
     templates: Vec<Template>,
     sources: Vec<RuleSource>,
 }
@@ -104,6 +108,7 @@ struct Parts {
     features: Option<FeatureEncoder>,
     fallback: Option<usize>,
     reply_index: NameIndex,
+    outcome_index: NameIndex,
     templates: Vec<Template>,
     sources: Vec<RuleSource>,
     warnings: Vec<Problem>,
@@ -435,6 +440,7 @@ impl BundleTemplate {
             features,
             fallback,
             reply_index,
+            outcome_index,
             templates,
             sources,
             warnings,
@@ -456,6 +462,7 @@ impl BundleTemplate {
                     fallback,
                     warnings,
                     reply_index,
+                    outcome_index,
                     templates,
                     sources,
                 })
@@ -570,6 +577,11 @@ impl Bundle {
     /// Index of reply category `name`.
     pub fn reply_index(&self, name: &str) -> Option<u32> {
         self.tpl.reply_index.get(name).map(|i| i as u32)
+    }
+
+    /// Index of a contact outcome in the bundle's `contact_outcomes`.
+    pub(crate) fn outcome_index(&self, name: &str) -> Option<u32> {
+        self.tpl.outcome_index.get(name).map(|i| i as u32)
     }
     /// The compiled text template of track `i`.
     pub fn template(&self, i: usize) -> Option<&Template> {

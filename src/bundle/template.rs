@@ -133,6 +133,7 @@ mod tests {
             ty: AttrType::String,
             optional: true,
             protected: false,
+            range: None,
         }])
         .unwrap();
         let t = Template::parse("Hi {name}, {{braces}}", &s).unwrap();
@@ -151,6 +152,7 @@ mod tests {
             ty: AttrType::String,
             optional: true,
             protected: false,
+            range: None,
         }])
         .unwrap();
         let t = Template::parse("Hello {first_name|there}, thanks for calling", &s).unwrap();

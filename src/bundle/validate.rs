@@ -68,6 +68,34 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
             ));
             NameIndex::default()
         });
+    if manifest.contact_outcomes.len() > MAX_CONTACT_OUTCOMES {
+        problems.push(mk(
+            &[Key("contact_outcomes")],
+            Code::BundleContactOutcomes,
+            format!(
+                "`contact_outcomes` lists {} outcomes, more than the {MAX_CONTACT_OUTCOMES} allowed",
+                manifest.contact_outcomes.len()
+            ),
+            None,
+        ));
+    }
+    let outcome_index = NameIndex::new(manifest.contact_outcomes.iter().map(String::as_str))
+        .unwrap_or_else(|r| {
+            let again = manifest
+                .contact_outcomes
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| **x == r)
+                .nth(1)
+                .map_or(0, |(i, _)| i);
+            problems.push(mk(
+                &[Key("contact_outcomes"), Index(again)],
+                Code::BundleContactOutcomes,
+                format!("contact outcome `{r}` is listed twice"),
+                None,
+            ));
+            NameIndex::default()
+        });
     let sel = &manifest.selection;
     if !(sel.temperature.is_finite() && sel.temperature > 0.0) {
         problems.push(mk(
@@ -108,6 +136,16 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
     let mut broken_track_attrs: Vec<&str> = Vec::new();
     let mut track_decls = Vec::new();
     for (name, spec) in &manifest.track_attributes {
+        if spec.has_range() {
+            broken_track_attrs.push(name);
+            problems.push(mk(
+                &[Key("track_attributes"), Key(name)],
+                Code::BundleTrackAttributes,
+                format!("`min` and `max` apply to `[context]` attributes, not to the track attribute `{name}`"),
+                Some("a catalog's values are checked where the tracks are declared; drop `min` and `max` here"),
+            ));
+            continue;
+        }
         match spec.to_decl(name) {
             Ok(d) => track_decls.push(d),
             Err(m) => {
@@ -183,6 +221,7 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
             ty: AttrType::String,
             optional: true,
             protected: false,
+            range: None,
         }));
         Schema::new(with_broken).ok()
     };
@@ -279,6 +318,7 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
                 schema: &schema,
                 catalog: checked,
                 replies: &manifest.replies,
+                outcomes: &manifest.contact_outcomes,
                 max_turns: manifest.max_turns,
             },
         ) {
@@ -311,6 +351,7 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
         features,
         fallback,
         reply_index,
+        outcome_index,
         templates,
         sources,
         warnings,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::bundle::Bundle;
 use crate::context::Context;
 use crate::diag::{escape_controls as shown, named_source, Code, Problem};
-use crate::engine::{decide, History, Request};
+use crate::engine::{decide, Contact, History, Request};
 
 /// A case file: a list of `[[case]]` tables.
 #[derive(Debug, Deserialize)]
@@ -38,6 +38,9 @@ pub struct Case {
     /// Dialogue so far.
     #[serde(default)]
     pub history: History,
+    /// Past contacts, as a request sends them (`contacts(..)` in rules counts them).
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
     /// Tracks that must be allowed.
     #[serde(default)]
     pub allowed: Vec<String>,
@@ -114,6 +117,7 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
             let mut req = Request::new(format!("case: {}", case.name), time);
             req.context = case.context.clone();
             req.history = case.history.clone();
+            req.contacts = case.contacts.clone();
             decide(bundle, &req).map_err(|e| format!("request: {}", shown(&e.to_string())))
         });
     match result {

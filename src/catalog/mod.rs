@@ -298,6 +298,7 @@ mod tests {
             ty: AttrType::Int,
             optional: false,
             protected: false,
+            range: None,
         }];
         let tracks = vec![
             track("a", &[("min_age", Value::Int(3))]),

@@ -77,6 +77,85 @@ pub struct AttrDecl {
     pub optional: bool,
     /// Protected attributes (age, sex, ...) may be read by rules but never fed to the policy.
     pub protected: bool,
+    /// The values an int, float or duration attribute may take: the space the
+    /// rules are written for. A request outside it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ValueRange>,
+}
+
+/// The inclusive range of values a numeric or duration attribute may take; an
+/// open end is `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValueRange {
+    /// The smallest value allowed.
+    pub min: Option<Bound>,
+    /// The largest value allowed.
+    pub max: Option<Bound>,
+}
+
+/// One end of a [`ValueRange`], in the attribute's own terms.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// An integer (int attributes).
+    Int(i64),
+    /// A finite float (float attributes).
+    Float(f64),
+    /// Milliseconds (duration attributes).
+    Duration(i64),
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::Int(i) => write!(f, "{i}"),
+            Bound::Float(x) => write!(f, "{x}"),
+            Bound::Duration(ms) => f.write_str(&format_duration(*ms)),
+        }
+    }
+}
+
+impl Bound {
+    /// How `v` compares with this bound; `None` when they are not of one kind.
+    fn cmp_val(&self, v: &Val<'_>) -> Option<std::cmp::Ordering> {
+        match (v, self) {
+            (Val::Int(x), Bound::Int(b)) | (Val::Dur(x), Bound::Duration(b)) => Some(x.cmp(b)),
+            (Val::Float(x), Bound::Float(b)) => x.partial_cmp(b),
+            (Val::Int(x), Bound::Float(b)) => (*x as f64).partial_cmp(b),
+            (Val::Float(x), Bound::Int(b)) => x.partial_cmp(&(*b as f64)),
+            _ => None,
+        }
+    }
+}
+
+impl ValueRange {
+    /// Whether `v` lies inside the range (values of another kind are not range-checked).
+    pub fn contains(&self, v: &Val<'_>) -> bool {
+        use std::cmp::Ordering::{Greater, Less};
+        let below = self.min.and_then(|b| b.cmp_val(v)) == Some(Less);
+        let above = self.max.and_then(|b| b.cmp_val(v)) == Some(Greater);
+        !below && !above
+    }
+}
+
+impl fmt::Display for ValueRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "{a} to {b}"),
+            (Some(a), None) => write!(f, "at least {a}"),
+            (None, Some(b)) => write!(f, "at most {b}"),
+            (None, None) => f.write_str("any value"),
+        }
+    }
+}
+
+fn show(v: &Val<'_>) -> String {
+    match v {
+        Val::Int(i) => i.to_string(),
+        Val::Float(x) => x.to_string(),
+        Val::Dur(ms) => format_duration(*ms),
+        other => format!("{other:?}"),
+    }
 }
 
 /// An ordered list of attribute declarations; the position is the slot.
@@ -173,11 +252,21 @@ impl Schema {
                 (Some(Some(vs)), Value::Str(s)) => vs.get(s).map(|i| Val::Enum(i as u32)),
                 _ => value.typed(&decl.ty),
             };
-            out[slot] = Some(typed.ok_or_else(|| ContextError::Type {
+            let typed = typed.ok_or_else(|| ContextError::Type {
                 name: name.clone(),
                 expected: decl.ty.to_string(),
                 found: found(&decl.ty, value),
-            })?);
+            })?;
+            if let Some(range) = &decl.range {
+                if !range.contains(&typed) {
+                    return Err(ContextError::OutOfRange {
+                        name: name.clone(),
+                        value: show(&typed),
+                        range: *range,
+                    });
+                }
+            }
+            out[slot] = Some(typed);
         }
         for name in &ctx.nulls {
             match self.slot(name) {
@@ -583,6 +672,16 @@ pub enum ContextError {
         /// What was sent.
         found: String,
     },
+    /// A value outside the attribute's declared range.
+    #[error("context attribute `{name}` is {value}, outside its range ({range})")]
+    OutOfRange {
+        /// The attribute name.
+        name: String,
+        /// The value sent.
+        value: String,
+        /// The declared range.
+        range: ValueRange,
+    },
 }
 
 #[cfg(test)]
@@ -596,12 +695,14 @@ mod tests {
                 ty: AttrType::Int,
                 optional: false,
                 protected: true,
+                range: None,
             },
             AttrDecl {
                 name: "segment".into(),
                 ty: AttrType::Enum(vec!["a".into(), "b".into()]),
                 optional: true,
                 protected: false,
+                range: None,
             },
         ])
         .unwrap()
@@ -647,6 +748,56 @@ mod tests {
         assert_eq!(
             err(Context::new().with("age", 1.5)),
             "context attribute `age` must be int, found float"
+        );
+    }
+
+    #[test]
+    fn values_outside_a_declared_range_are_refused_by_name() {
+        let decl = |name: &str, ty: AttrType, min: Option<Bound>, max: Option<Bound>| AttrDecl {
+            name: name.into(),
+            ty,
+            optional: true,
+            protected: false,
+            range: Some(ValueRange { min, max }),
+        };
+        let s = Schema::new(vec![
+            decl(
+                "age",
+                AttrType::Int,
+                Some(Bound::Int(0)),
+                Some(Bound::Int(130)),
+            ),
+            decl("spend", AttrType::Float, Some(Bound::Float(0.0)), None),
+            decl(
+                "wait",
+                AttrType::Duration,
+                None,
+                Some(Bound::Duration(86_400_000)),
+            ),
+        ])
+        .unwrap();
+        let check = |ctx: Context| {
+            let mut out = Resolved::new();
+            s.resolve(&ctx, &mut out).map_err(|e| e.to_string())
+        };
+        // Both ends are inclusive.
+        assert!(check(Context::new().with("age", 0).with("spend", 0.0)).is_ok());
+        assert!(check(Context::new().with("age", 130).with("wait", "1d")).is_ok());
+        assert_eq!(
+            check(Context::new().with("age", -1)).unwrap_err(),
+            "context attribute `age` is -1, outside its range (0 to 130)"
+        );
+        assert_eq!(
+            check(Context::new().with("age", 131)).unwrap_err(),
+            "context attribute `age` is 131, outside its range (0 to 130)"
+        );
+        assert_eq!(
+            check(Context::new().with("spend", -0.01)).unwrap_err(),
+            "context attribute `spend` is -0.01, outside its range (at least 0)"
+        );
+        assert_eq!(
+            check(Context::new().with("wait", "25h")).unwrap_err(),
+            "context attribute `wait` is 25h, outside its range (at most 1d)"
         );
     }
 

@@ -33,6 +33,8 @@ codes! {
     BundleCatalog = "bundle::catalog",
     /// `bundle::checksum`: the policy file's SHA-256 differs from `policy.sha256`.
     BundleChecksum = "bundle::checksum",
+    /// `bundle::contact-outcomes`: the contact outcome vocabulary.
+    BundleContactOutcomes = "bundle::contact-outcomes",
     /// `bundle::context`: a `[context]` attribute declaration.
     BundleContext = "bundle::context",
     /// `bundle::fallback`: the fallback track is not in the catalog.
@@ -118,6 +120,10 @@ codes! {
     RulesUnknownAttribute = "rules::unknown-attribute",
     /// `rules::unknown-reply`: an unknown reply category.
     RulesUnknownReply = "rules::unknown-reply",
+    /// `rules::unknown-outcome`: a contact outcome the bundle does not declare.
+    RulesUnknownOutcome = "rules::unknown-outcome",
+    /// `rules::unknown-product`: a product no track of the catalog has.
+    RulesUnknownProduct = "rules::unknown-product",
     /// `rules::unknown-tag`: an unknown track tag.
     RulesUnknownTag = "rules::unknown-tag",
     /// `rules::unknown-track`: an unknown track id.

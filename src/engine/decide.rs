@@ -38,8 +38,8 @@ fn decide_with(
 ) -> Result<Decision, DecideError> {
     let b: &Bundle = bundle;
     let mut values = Resolved::new();
-    let turn = resolve(b, req, &mut values, &mut s.used)?;
-    let view = turn.view(b, req, &values, &s.used);
+    let turn = resolve(b, req, &mut values, &mut s.used, &mut s.contacts)?;
+    let view = turn.view(b, req, &values, &s.used, &s.contacts);
     let fallback = b.fallback();
     let outcome = mask(b.rules(), &view, fallback, &mut s.verdict, &mut s.allowed);
     let mut scored = score(
@@ -94,5 +94,12 @@ fn decide_with(
         forbidden: s.verdict.forbidden.clone(),
         fired,
         target_words,
+        now_ms: req.time,
+        // Copied only for bundles whose rules count contacts, for the explanation.
+        contacts: if b.rules().reads_contacts() {
+            s.contacts.clone()
+        } else {
+            Vec::new()
+        },
     })
 }

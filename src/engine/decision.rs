@@ -15,6 +15,7 @@ use super::explain::{eval_error_text, masked_error_text};
 use crate::bundle::Bundle;
 use crate::rules::{EffectKind, EvalError, Fired, RuleInfo};
 use crate::trackset::TrackSet;
+use crate::turn::PastContact;
 
 /// One allowed track in the ranking.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -88,6 +89,11 @@ pub struct Decision {
     pub(crate) target_words: Vec<u64>,
     /// The width of an embedding the request carried but no feature reads.
     pub(crate) embedding_ignored: Option<usize>,
+    /// The request time, milliseconds since the Unix epoch.
+    pub(crate) now_ms: i64,
+    /// The past contacts the rules counted (empty when no rule counts contacts),
+    /// for the explanation's evidence.
+    pub(crate) contacts: Vec<PastContact>,
 }
 
 impl Decision {
@@ -305,6 +311,14 @@ impl Serialize for Decision {
             })
             .collect();
         m.serialize_entry("rule_errors", &errors)?;
+        let evidence = self.contact_evidence();
+        if !evidence.is_empty() {
+            let evidence: Vec<_> = evidence
+                .into_iter()
+                .map(|(r, line)| serde_json::json!({"rule": r.id, "evidence": line}))
+                .collect();
+            m.serialize_entry("contact_evidence", &evidence)?;
+        }
         m.end()
     }
 }

@@ -6,8 +6,9 @@
 
 use super::decision::{Decision, PolicyUse};
 use crate::bundle::Bundle;
+use crate::context::format_timestamp;
 use crate::diag::escape_controls;
-use crate::rules::{EffectKind, EvalError};
+use crate::rules::{count_contacts, EffectKind, EvalError, RuleInfo};
 
 /// Appends one line of an explanation to a `String`: the formatted text with
 /// every control character (line breaks included) shown as an escape, then a
@@ -141,6 +142,13 @@ impl Decision {
                 shown!(s, "  {} {:+.3} on {}", rule.id, by, tracks.join(", "));
             }
         }
+        let evidence = self.contact_evidence();
+        if !evidence.is_empty() {
+            shown!(s, "contact evidence:");
+            for (rule, line) in evidence {
+                shown!(s, "  {}: {line}", rule.id);
+            }
+        }
         let errors = self.rule_errors();
         if !errors.is_empty() {
             shown!(s, "rule errors ({}):", errors.len());
@@ -163,6 +171,38 @@ impl Decision {
             }
         }
         s
+    }
+}
+
+impl Decision {
+    /// For each rule that fired and counts past contacts: each `contacts(..)` it
+    /// reads, the count found and the window it was counted in.
+    pub(super) fn contact_evidence(&self) -> Vec<(&RuleInfo, String)> {
+        let rules = self.bundle.rules();
+        if !rules.reads_contacts() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        for f in &self.fired {
+            if seen.contains(&f.rule) {
+                continue;
+            }
+            seen.push(f.rule);
+            for q in rules.contact_queries(f.rule as usize) {
+                let from = format_timestamp(self.now_ms.saturating_sub(q.within_ms));
+                let to = format_timestamp(self.now_ms);
+                let found = match count_contacts(q, &self.contacts, self.now_ms) {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("unknown ({})", eval_error_text(&self.bundle, e)),
+                };
+                out.push((
+                    rules.rule(f.rule as usize),
+                    format!("{} = {found}, counted from {from} to {to}", q.text),
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -212,6 +252,9 @@ pub(super) fn eval_error_text(b: &Bundle, e: EvalError) -> String {
         EvalError::MissingTrackAttribute { slot } => {
             format!("a targeted track has no `{}`", track_attr_name(b, slot))
         }
+        EvalError::RetiredTrack { contact } => format!(
+            "`contacts[{contact}]` is about a track the catalog no longer has, which the count could include"
+        ),
         #[allow(unreachable_patterns)]
         _ => "the condition could not be evaluated".to_owned(),
     }

@@ -26,6 +26,8 @@ pub use versions::{Engine, ReloadFailure, Reloaded, RollbackError, Status, Versi
 pub(crate) use decide::decide;
 pub use decision::{Decision, MaskReason, Masked, PolicyUse, Ranked};
 pub use mask::{mask, MaskOutcome};
-pub use request::{DecideError, History, Request, MAX_HISTORY, MAX_REQUEST_BYTES};
+pub use request::{
+    Contact, DecideError, History, Request, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
+};
 pub(crate) use resolve::resolve;
 pub(crate) use scratch::Scratch;

@@ -8,6 +8,9 @@ use crate::context::{parse_timestamp, Context, ContextError};
 /// Most history entries a request may carry.
 pub const MAX_HISTORY: usize = 10_000;
 
+/// Most past contacts a request may carry in `contacts`.
+pub const MAX_CONTACTS: usize = 1_000;
+
 /// Largest request, in bytes of JSON, that [`Request::from_json`] accepts (1 MiB).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
@@ -26,6 +29,12 @@ pub struct Request {
     /// The dialogue so far.
     #[serde(default)]
     pub history: History,
+    /// The customer's past contacts, across conversations, in any order (at most
+    /// [`MAX_CONTACTS`]); what `contacts(..)` in rules counts. Entries of this
+    /// conversation (same `conversation_id`) are not counted: `history` tells
+    /// this conversation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
     /// A precomputed text embedding, when the bundle's feature spec reads one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
@@ -50,6 +59,24 @@ pub struct History {
     pub replies: Vec<String>,
 }
 
+/// One past contact with the customer: a track used at some time, and what came of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// When, milliseconds since the Unix epoch (RFC 3339 in JSON); not after the request.
+    #[serde(with = "rfc3339")]
+    pub time: i64,
+    /// The track used. One the catalog no longer has (a retired track) is kept:
+    /// a rule that could count it fails closed.
+    pub track: String,
+    /// Its outcome, one of the bundle's `contact_outcomes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The conversation it was part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+}
+
 impl Request {
     /// A request at `time_ms` with an empty context and history.
     pub fn new(conversation_id: impl Into<String>, time_ms: i64) -> Self {
@@ -58,6 +85,7 @@ impl Request {
             time: time_ms,
             context: Context::new(),
             history: History::default(),
+            contacts: Vec::new(),
             embedding: None,
             seed: None,
         }
@@ -165,6 +193,27 @@ pub enum DecideError {
     NotUtf8 {
         /// Offset of the first byte that is not part of valid UTF-8.
         offset: usize,
+    },
+    /// More than [`MAX_CONTACTS`] past contacts.
+    #[error("`contacts` has {0} entries, more than the {MAX_CONTACTS} allowed")]
+    TooManyContacts(usize),
+    /// `contacts[index].outcome` is not in the bundle's contact outcomes.
+    #[error("`contacts[{index}].outcome`: unknown contact outcome `{name}`")]
+    UnknownOutcome {
+        /// Position in `contacts`.
+        index: usize,
+        /// The outcome sent.
+        name: String,
+    },
+    /// `contacts[index].time` is after the request's time.
+    #[error("`contacts[{index}].time` is {time}, after the request time {now}")]
+    ContactInFuture {
+        /// Position in `contacts`.
+        index: usize,
+        /// The contact's time (RFC 3339).
+        time: String,
+        /// The request's time (RFC 3339).
+        now: String,
     },
     /// An embedding value is NaN or infinite.
     #[error("`embedding[{0}]` is not a finite number")]

@@ -5,9 +5,11 @@
 //! This is the one place a request is validated for a decision (parsing JSON
 //! only checks its shape and size): every later stage reads what it resolved.
 
-use super::request::{DecideError, Request, MAX_HISTORY};
+use super::request::{DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::Bundle;
+use crate::context::format_timestamp;
 use crate::context::{Resolved, Val};
+use crate::turn::PastContact;
 use crate::turn::TurnView;
 
 /// What the request says about the turn, resolved against the bundle; the
@@ -21,12 +23,14 @@ pub(crate) struct Turn {
 }
 
 /// Checks `req` against `b` and resolves it: context values into `values`, the
-/// number of times each track was used into `used` (one count per catalog track).
+/// number of times each track was used into `used` (one count per catalog track),
+/// the past contacts of other conversations into `contacts`.
 pub(crate) fn resolve<'r>(
     b: &Bundle,
     req: &'r Request,
     values: &mut Resolved<'r>,
     used: &mut [u16],
+    contacts: &mut Vec<PastContact>,
 ) -> Result<Turn, DecideError> {
     // The history's strings are separate allocations of the host's: read one
     // byte of each up front so that their cache misses overlap.
@@ -83,7 +87,54 @@ pub(crate) fn resolve<'r>(
             *u = u.saturating_add(1);
         }
     }
+    resolve_contacts(b, req, contacts)?;
     Ok(Turn { turn, last_reply })
+}
+
+/// Checks the request's past contacts and resolves those of other conversations
+/// into `out`: contacts of this conversation (same `conversation_id`) are left
+/// out, since `history` already tells this conversation and `count(..)` reads it.
+/// A track the catalog no longer has is kept, as `None`.
+fn resolve_contacts(
+    b: &Bundle,
+    req: &Request,
+    out: &mut Vec<PastContact>,
+) -> Result<(), DecideError> {
+    out.clear();
+    if req.contacts.len() > MAX_CONTACTS {
+        return Err(DecideError::TooManyContacts(req.contacts.len()));
+    }
+    let catalog = b.catalog();
+    for (index, c) in req.contacts.iter().enumerate() {
+        if c.time > req.time {
+            return Err(DecideError::ContactInFuture {
+                index,
+                time: format_timestamp(c.time),
+                now: format_timestamp(req.time),
+            });
+        }
+        let outcome = match &c.outcome {
+            None => None,
+            Some(o) => Some(
+                b.outcome_index(o)
+                    .ok_or_else(|| DecideError::UnknownOutcome {
+                        index,
+                        name: o.clone(),
+                    })?,
+            ),
+        };
+        if c.conversation_id.as_deref() == Some(req.conversation_id.as_str()) {
+            continue;
+        }
+        out.push(PastContact {
+            time_ms: c.time,
+            track: catalog.index(&c.track).map(|t| t as u32),
+            outcome,
+            // INVARIANT: at most MAX_CONTACTS entries, so the index fits.
+            index: index as u32,
+        });
+    }
+    Ok(())
 }
 
 impl Turn {
@@ -94,6 +145,7 @@ impl Turn {
         req: &'a Request,
         values: &'a [Option<Val<'a>>],
         used: &'a [u16],
+        contacts: &'a [PastContact],
     ) -> TurnView<'a> {
         TurnView {
             values,
@@ -103,6 +155,7 @@ impl Turn {
             used,
             last_reply: self.last_reply,
             embedding: req.embedding.as_deref(),
+            contacts,
         }
     }
 }

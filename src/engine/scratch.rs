@@ -4,6 +4,7 @@
 use crate::bundle::Bundle;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
+use crate::turn::PastContact;
 
 /// Per-thread buffers reused by every decision on that thread.
 pub(crate) struct Scratch {
@@ -17,6 +18,8 @@ pub(crate) struct Scratch {
     pub(crate) scores: Vec<f32>,
     /// The tracks the mask allows.
     pub(crate) allowed: TrackSet,
+    /// The request's past contacts, resolved.
+    pub(crate) contacts: Vec<PastContact>,
 }
 
 impl Scratch {
@@ -29,6 +32,7 @@ impl Scratch {
             obs: vec![0.0; b.features().dim()],
             scores: vec![0.0; n],
             allowed: TrackSet::empty(n),
+            contacts: Vec::new(),
         }
     }
 }

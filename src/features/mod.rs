@@ -377,18 +377,21 @@ mod tests {
                 ty: AttrType::Int,
                 optional: false,
                 protected: true,
+                range: None,
             },
             AttrDecl {
                 name: "tenure".into(),
                 ty: AttrType::Float,
                 optional: true,
                 protected: false,
+                range: None,
             },
             AttrDecl {
                 name: "segment".into(),
                 ty: AttrType::Enum(vec!["a".into(), "b".into()]),
                 optional: false,
                 protected: false,
+                range: None,
             },
         ])
         .unwrap()
@@ -435,6 +438,7 @@ mod tests {
             used: &used,
             last_reply: Some(1),
             embedding: None,
+            contacts: &[],
         };
         let mut out = vec![9.0; enc.dim()];
         enc.encode(&view, &mut out);

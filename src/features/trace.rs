@@ -53,8 +53,9 @@ impl Trace {
         // The same resolution and turn view `decide` built for this request.
         let mut values = Resolved::new();
         let mut used = vec![0u16; catalog.len()];
-        let turn = resolve(b, req, &mut values, &mut used)?;
-        let view = turn.view(b, req, &values, &used);
+        let mut contacts = Vec::new();
+        let turn = resolve(b, req, &mut values, &mut used, &mut contacts)?;
+        let view = turn.view(b, req, &values, &used, &contacts);
         let mut obs = vec![0.0; b.features().dim()];
         b.features().encode(&view, &mut obs);
         let ids: Vec<&str> = catalog.tracks().iter().map(|t| t.id.as_str()).collect();

@@ -212,6 +212,39 @@ pub enum HistArg {
     Tagged(Name),
 }
 
+/// Which past contacts `contacts(..)` counts, by the track they were about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContactFilter {
+    /// `track x`.
+    Track(Name),
+    /// `tagged t`: any track with the tag.
+    Tagged(Name),
+    /// `product p`: any track of the product.
+    Product(Name),
+}
+
+/// The outcomes `contacts(..)` counts, as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContactOutcomes {
+    /// One outcome: `declined`.
+    One(Name),
+    /// Any of a list: `[offered, declined]`.
+    List(Vec<Name>),
+}
+
+/// `contacts(<filter> [, <outcomes>], within <duration>)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactsCall {
+    /// Which tracks.
+    pub filter: ContactFilter,
+    /// Which outcomes (`None`: any contact, with or without an outcome).
+    pub outcomes: Option<ContactOutcomes>,
+    /// The window's length in milliseconds; it ends at the request time.
+    pub within_ms: i64,
+    /// The window as written (`30d`).
+    pub within: String,
+}
+
 /// Expression forms.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
@@ -237,6 +270,8 @@ pub enum ExprKind {
     Used(HistArg),
     /// `count(..)`.
     Count(HistArg),
+    /// `contacts(..)`: how many past contacts match, an integer.
+    Contacts(Box<ContactsCall>),
     /// `track tagged t`.
     TrackTagged(Name),
     /// `not e`.

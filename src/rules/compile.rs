@@ -67,7 +67,13 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         indexes: Vec::new(),
         scratch_words: 0,
         n_preds: 0,
+        reads_contacts: false,
     };
+    let counts_contacts = |e: &TExpr| e.any(&|x| matches!(x, TExpr::Contacts(_)));
+    inner.reads_contacts = checked.iter().any(|c| {
+        c.cond.as_ref().is_some_and(counts_contacts)
+            || matches!(&c.targets, TTargets::Pred(_, e) if counts_contacts(e))
+    });
     let mut pred_ids: HashMap<String, u32> = HashMap::new();
     let mut hot_index: HashMap<(EffectKind, bool, u32, u32, u32), u32> = HashMap::new();
     let mut index_of: HashMap<u32, u32> = HashMap::new();
@@ -196,6 +202,7 @@ fn with_empty_view<R>(inner: &Inner, env: &RuleEnv, f: impl FnOnce(&Env) -> R) -
         used: &used,
         last_reply: None,
         embedding: None,
+        contacts: &[],
     };
     let e = Env {
         view: &view,
@@ -251,6 +258,16 @@ fn lower_cond(e: &TExpr, inner: &Inner, env: &RuleEnv) -> Cond {
             },
             (TExpr::Const(CVal::Float(k)), TExpr::Ctx(slot, ValKind::Num)) => Cond::FloatCmp {
                 slot: *slot,
+                op: op.flip(),
+                k: *k,
+            },
+            (TExpr::Contacts(q), TExpr::Const(CVal::Int(k))) => Cond::ContactsCmp {
+                q: q.clone(),
+                op: *op,
+                k: *k,
+            },
+            (TExpr::Const(CVal::Int(k)), TExpr::Contacts(q)) => Cond::ContactsCmp {
+                q: q.clone(),
                 op: op.flip(),
                 k: *k,
             },
@@ -475,6 +492,7 @@ fn kind_rank(c: &Cond) -> (u8, u8) {
         Cond::TurnCmp { op: o, .. } => (9, op(o)),
         Cond::TurnsLeftCmp { op: o, .. } => (10, op(o)),
         Cond::ReplyIn { .. } => (11, 0),
+        Cond::ContactsCmp { op: o, .. } => (16, op(o)),
         Cond::HasCtx(_) => (12, 0),
         Cond::HasReply => (13, 0),
         Cond::And(_) | Cond::Or(_) | Cond::Not(_) => (14, 0),

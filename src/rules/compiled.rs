@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::ast::CmpOp;
-use super::typed::{CVal, TExpr, TTargets};
+use super::typed::{CVal, ContactQuery, TExpr, TTargets};
 use super::{EffectKind, EvalError, RuleInfo};
 use crate::context::Val;
 use crate::trackset::TrackSet;
@@ -80,6 +80,12 @@ pub(crate) enum Cond {
     ReplyIn {
         mask: u64,
         negated: bool,
+    },
+    /// `contacts(..) <op> k`.
+    ContactsCmp {
+        q: Box<ContactQuery>,
+        op: CmpOp,
+        k: i64,
     },
     /// `has customer.x`.
     HasCtx(u32),
@@ -204,6 +210,24 @@ impl RuleSet {
         })
     }
 
+    /// Whether any rule condition counts past contacts (`contacts(..)`).
+    pub fn reads_contacts(&self) -> bool {
+        self.inner.reads_contacts
+    }
+
+    /// The `contacts(..)` calls in rule `i`'s condition, for explanations.
+    pub(crate) fn contact_queries(&self, i: usize) -> Vec<&ContactQuery> {
+        let mut out = Vec::new();
+        if let Some(e) = self.inner.rules.get(i).and_then(|r| r.expr.as_ref()) {
+            e.visit(&mut |x| {
+                if let TExpr::Contacts(q) = x {
+                    out.push(&**q);
+                }
+            });
+        }
+        out
+    }
+
     /// The tracks whose usage the rules read (`used(..)` and `count(..)`, tags expanded).
     pub fn usage_tracks(&self) -> std::collections::BTreeSet<u32> {
         let found = std::cell::RefCell::new(std::collections::BTreeSet::new());
@@ -311,6 +335,8 @@ pub(crate) struct Inner {
     pub n_preds: usize,
     /// Scratch words evaluation needs beyond the target pair.
     pub scratch_words: usize,
+    /// Whether any condition counts past contacts.
+    pub reads_contacts: bool,
 }
 
 /// A compiled, immutable rule set; cheap to clone (shared).

@@ -237,6 +237,23 @@ fn prec(e: &Expr) -> u8 {
     }
 }
 
+/// `contacts(tagged credit, [offered, declined], within 30d)`.
+pub(super) fn contacts(c: &ContactsCall) -> String {
+    let filter = match &c.filter {
+        ContactFilter::Track(n) => format!("track {}", name(&n.text)),
+        ContactFilter::Tagged(n) => format!("tagged {}", name(&n.text)),
+        ContactFilter::Product(n) => format!("product {}", name(&n.text)),
+    };
+    let outcomes = match &c.outcomes {
+        None => String::new(),
+        // A bare `within` here would read as the window's keyword.
+        Some(ContactOutcomes::One(n)) if n.text == "within" => format!(", {}", quote(&n.text)),
+        Some(ContactOutcomes::One(n)) => format!(", {}", name(&n.text)),
+        Some(ContactOutcomes::List(v)) => format!(", [{}]", names(v)),
+    };
+    format!("contacts({filter}{outcomes}, within {})", c.within)
+}
+
 fn hist(h: &HistArg) -> String {
     match h {
         HistArg::Track(n) => name(&n.text),
@@ -260,6 +277,7 @@ fn expr(e: &Expr, min: u8) -> String {
         ExprKind::Has(p) => format!("has {}", path(p)),
         ExprKind::Used(h) => format!("used({})", hist(h)),
         ExprKind::Count(h) => format!("count({})", hist(h)),
+        ExprKind::Contacts(c) => contacts(c),
         ExprKind::TrackTagged(t) => format!("track tagged {}", name(&t.text)),
         ExprKind::Not(x) => format!("not {}", expr(x, 3)),
         ExprKind::And(v) => v

@@ -440,6 +440,7 @@ fn quantity(e: &TExpr) -> Option<String> {
         TExpr::Turn => Some("turn".into()),
         TExpr::TurnsLeft => Some("turns_left".into()),
         TExpr::Count(v) => Some(format!("count{v:?}")),
+        TExpr::Contacts(q) => Some(q.text.to_string()),
         _ => None,
     }
 }

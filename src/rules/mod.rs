@@ -34,7 +34,11 @@
 //! `tracks where <track predicate>`, `tracks tagged t where <pred>`, `all tracks`.
 //!
 //! Values: `customer.<attr>` (or `context.<attr>`), `turn`, `turns_left`,
-//! `max_turns`, `now`, `last_reply`, `count(<track>)`, `count(tagged <tag>)`;
+//! `max_turns`, `now`, `last_reply`, `count(<track>)`, `count(tagged <tag>)`,
+//! `contacts(<track x | tagged t | product p> [, <outcome | [o1, o2]>], within
+//! <duration>)` (past contacts of other conversations in the window `now −
+//! duration ≤ time ≤ now`; `contacts`, `product` and `within` are keywords only
+//! inside the call);
 //! inside `tracks where` also `track.<attr>`, `track.id`, `track.product`.
 //! Literals: ints, floats, `"strings"`, `true`/`false`, durations (`500ms 30s 15m
 //! 36h 14d 2w`), lists `[a, "b", 3]`. Enum attributes, `last_reply` and `track.id`
@@ -54,7 +58,10 @@
 //! track that does not set an optional track attribute the predicate reads cannot
 //! be evaluated: a forbid masks it, an only leaves it out, and a boost is skipped
 //! altogether. The checker warns about such reads unless `has track.<attr>` guards
-//! them, naming the targeted tracks that lack the attribute.
+//! them, naming the targeted tracks that lack the attribute. A `contacts(tagged
+//! ..)` or `contacts(product ..)` count that meets, in its window and with a
+//! counted outcome, a contact about a track the catalog no longer has is unknown
+//! (its tags and product are): the rule fails closed.
 //!
 //! `turn` counts up from 0 and may go past `max_turns` (a host may keep a
 //! conversation going; `turns_left` is then 0), so `when turn >= max_turns` is a
@@ -104,6 +111,7 @@ pub use fmt::format_rules;
 pub use parse::parse;
 /// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
 pub(crate) use suggest::closest;
+pub(crate) use truth::count_in as count_contacts;
 pub use verdict::Verdict;
 
 use crate::catalog::Catalog;
@@ -129,6 +137,8 @@ pub struct RuleEnv<'s> {
     pub catalog: &'s Catalog,
     /// The user reply vocabulary (`last_reply == complaint`).
     pub replies: &'s [String],
+    /// The contact outcome vocabulary (`contacts(tagged t, declined, within 7d)`).
+    pub outcomes: &'s [String],
     /// Maximum agent turns.
     pub max_turns: u32,
 }
@@ -186,6 +196,12 @@ pub enum EvalError {
     MissingTrackAttribute {
         /// Track attribute slot (`u32::MAX`: the track's product).
         slot: u32,
+    },
+    /// `contacts(tagged ..)` or `contacts(product ..)` met, in its window, a past
+    /// contact about a track the catalog no longer has: whether it counts is unknown.
+    RetiredTrack {
+        /// Its position in the request's `contacts`.
+        contact: u32,
     },
 }
 

@@ -394,6 +394,52 @@ impl Builder<'_> {
         })
     }
 
+    fn contacts(&mut self, p: Pair<Rule>) -> Option<ContactsCall> {
+        let mut filter = None;
+        let mut outcomes = None;
+        let mut within = None;
+        for x in p.into_inner() {
+            match x.as_rule() {
+                Rule::contact_filter => {
+                    let mut it = x.into_inner();
+                    let kw = it.next()?.as_rule();
+                    let n = self.name(it.next()?);
+                    filter = Some(match kw {
+                        Rule::kw_track => ContactFilter::Track(n),
+                        Rule::kw_tagged => ContactFilter::Tagged(n),
+                        _ => ContactFilter::Product(n),
+                    });
+                }
+                Rule::contact_outcomes => {
+                    let o = x.into_inner().next()?;
+                    outcomes = Some(if o.as_rule() == Rule::outcome_list {
+                        ContactOutcomes::List(o.into_inner().map(|n| self.name(n)).collect())
+                    } else {
+                        ContactOutcomes::One(self.name(o))
+                    });
+                }
+                Rule::duration => {
+                    let sp = span(&x);
+                    match duration_ms(x.as_str()) {
+                        Ok(ms) => within = Some((ms, x.as_str().to_owned())),
+                        Err(e) => {
+                            self.err(Code::RulesBadNumber, sp, e, "too large");
+                            return None;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (within_ms, within) = within?;
+        Some(ContactsCall {
+            filter: filter?,
+            outcomes,
+            within_ms,
+            within,
+        })
+    }
+
     /// Builds one whole condition (`when ...`, `tracks where ...`); its size is
     /// counted from zero.
     fn condition(&mut self, p: Pair<Rule>) -> Option<Expr> {
@@ -553,6 +599,7 @@ impl Builder<'_> {
             Rule::has_test => ExprKind::Has(self.path(p.into_inner().nth(1)?)),
             Rule::used_call => ExprKind::Used(self.hist(p)?),
             Rule::count_call => ExprKind::Count(self.hist(p)?),
+            Rule::contacts_call => ExprKind::Contacts(Box::new(self.contacts(p)?)),
             Rule::track_tagged => ExprKind::TrackTagged(self.name(p.into_inner().nth(2)?)),
             Rule::list => {
                 let mut items = Vec::new();

@@ -39,6 +39,11 @@ fn describe(rule: Rule) -> &'static str {
         kw_by => "`by <number>`",
         kw_tagged | kw_where => "`tagged` or `where`",
         list => "a list `[a, b]`",
+        kw_within => "`within <duration>` (the window `contacts(..)` counts in)",
+        contact_filter | kw_product => {
+            "what `contacts(..)` counts: `track <id>`, `tagged <tag>` or `product <name>`"
+        }
+        contact_outcomes | outcome_list => "an outcome or a list of outcomes `[o1, o2]`",
         _ => "an expression",
     }
 }

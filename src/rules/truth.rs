@@ -14,10 +14,10 @@
 
 use super::ast::{ArithOp, CmpOp};
 use super::compiled::{key, Cond};
-use super::typed::{CVal, TExpr, ValKind};
+use super::typed::{CVal, ContactQuery, TExpr, ValKind};
 use super::EvalError;
 use crate::context::Val;
-use crate::turn::TurnView;
+use crate::turn::{PastContact, TurnView};
 
 /// What expression evaluation reads besides the expression.
 pub(crate) struct Env<'a, 'v> {
@@ -111,12 +111,55 @@ pub(super) fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
             Some(r) if r < 64 => (mask & (1u64 << r) != 0) != *negated,
             _ => *negated,
         }),
+        Cond::ContactsCmp { q, op, k } => Ok(test(*op, count_contacts(q, v)?.cmp(k))),
         Cond::HasCtx(slot) => Ok(matches!(v.values.get(*slot as usize), Some(Some(_)))),
         Cond::HasReply => Ok(v.last_reply.is_some()),
         Cond::And(cs) => and3(cs.iter().map(|c| cond(c, env))),
         Cond::Or(cs) => or3(cs.iter().map(|c| cond(c, env))),
         Cond::Not(c) => cond(c, env).map(|b| !b),
         Cond::Generic(e) => truth(e, env, usize::MAX),
+    }
+}
+
+/// How many of the turn's past contacts `q` counts: those in the window
+/// `now − within ≤ time ≤ now` (both ends included) about one of its tracks, with
+/// one of its outcomes. A contact in the window with a matching outcome about a
+/// track the catalog no longer has makes the count unknown when the filter could
+/// match it (`tagged`, `product`). One pass over the contacts, no allocation.
+fn count_contacts(q: &ContactQuery, v: &TurnView) -> Result<i64, EvalError> {
+    count_in(q, v.contacts, v.now_ms)
+}
+
+/// [`count_contacts`] over `contacts` at the time `now_ms`.
+pub(crate) fn count_in(
+    q: &ContactQuery,
+    contacts: &[PastContact],
+    now_ms: i64,
+) -> Result<i64, EvalError> {
+    let from = now_ms.saturating_sub(q.within_ms);
+    let mut n = 0i64;
+    let mut retired = None;
+    for c in contacts {
+        if c.time_ms < from || c.time_ms > now_ms {
+            continue;
+        }
+        if let Some(mask) = q.outcomes {
+            match c.outcome {
+                Some(o) if o < 64 && mask & (1u64 << o) != 0 => {}
+                _ => continue,
+            }
+        }
+        match c.track {
+            Some(t) => n += i64::from(q.tracks.contains(t as usize)),
+            None if q.retired_may_match => {
+                retired.get_or_insert(c.index);
+            }
+            None => {}
+        }
+    }
+    match retired {
+        Some(contact) => Err(EvalError::RetiredTrack { contact }),
+        None => Ok(n),
     }
 }
 
@@ -240,6 +283,7 @@ pub(super) fn val<'a>(e: &'a TExpr, env: &Env<'a, 'a>, track: usize) -> Result<V
                 .map(|t| i64::from(v.used.get(*t as usize).copied().unwrap_or(0)))
                 .sum(),
         ),
+        TExpr::Contacts(q) => Val::Int(count_contacts(q, v)?),
         TExpr::TrackAttr(slot) => match env.cols.get(*slot as usize).and_then(|c| c.get(track)) {
             Some(Some(c)) => c.as_val(),
             _ => return Err(EvalError::MissingTrackAttribute { slot: *slot }),

@@ -62,6 +62,22 @@ impl CVal {
     }
 }
 
+/// `contacts(..)` resolved: which past contacts it counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactQuery {
+    /// The catalog tracks whose contacts count.
+    pub tracks: TrackSet,
+    /// Whether a contact about a track the catalog no longer has could count
+    /// (`tagged` and `product` filters: its tags and product are unknown).
+    pub retired_may_match: bool,
+    /// Bit `i`: outcome `i` counts; `None`: every contact, with or without an outcome.
+    pub outcomes: Option<u64>,
+    /// The window's length; it ends at the request time, both ends included.
+    pub within_ms: i64,
+    /// The call in canonical form, for explanations.
+    pub text: Box<str>,
+}
+
 /// A resolved, type-checked expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TExpr {
@@ -81,6 +97,8 @@ pub enum TExpr {
     Count(Box<[u32]>),
     /// `used(..)`: whether any of these tracks was used.
     Used(Box<[u32]>),
+    /// `contacts(..)`: how many past contacts match.
+    Contacts(Box<ContactQuery>),
     /// `track.<attr>` by track attribute slot.
     TrackAttr(u32),
     /// `track.id`.
@@ -157,6 +175,7 @@ impl TExpr {
             | TExpr::LastReply
             | TExpr::Count(_)
             | TExpr::Used(_)
+            | TExpr::Contacts(_)
             | TExpr::HasCtx(_)
             | TExpr::HasReply => true,
             TExpr::Not(e) | TExpr::In(_, e, _) => e.reads_request(),
@@ -179,6 +198,20 @@ impl TExpr {
                 }
                 _ => false,
             }
+    }
+
+    /// Calls `f` on this node and every node below it, parents first.
+    pub(crate) fn visit<'a>(&'a self, f: &mut dyn FnMut(&'a TExpr)) {
+        f(self);
+        match self {
+            TExpr::Not(e) | TExpr::In(_, e, _) => e.visit(f),
+            TExpr::And(v) | TExpr::Or(v) => v.iter().for_each(|e| e.visit(f)),
+            TExpr::Cmp(_, a, b) | TExpr::Contains(a, b) | TExpr::Arith(_, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            _ => {}
+        }
     }
 
     /// Whether the value depends on the track being tested.

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use talktrack::tooling::TurnView;
 use talktrack::tooling::{compile_str, RuleEnv, RuleSet, Verdict};
 use talktrack::tooling::{AttrDecl, AttrType, Schema, Val};
 use talktrack::tooling::{Catalog, Track};
+use talktrack::tooling::{PastContact, TurnView};
 use talktrack::Problem;
 use talktrack::{Context, Value};
 
@@ -15,6 +15,7 @@ pub struct Fixture {
     pub schema: Schema,
     pub catalog: Catalog,
     pub replies: Vec<String>,
+    pub outcomes: Vec<String>,
 }
 
 fn decl(name: &str, ty: AttrType, optional: bool) -> AttrDecl {
@@ -23,6 +24,7 @@ fn decl(name: &str, ty: AttrType, optional: bool) -> AttrDecl {
         ty,
         optional,
         protected: false,
+        range: None,
     }
 }
 
@@ -122,6 +124,9 @@ impl Fixture {
             replies: ["complaint", "angry", "interested", "neutral"]
                 .map(String::from)
                 .to_vec(),
+            outcomes: ["offered", "accepted", "declined", "no_answer"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 
@@ -130,6 +135,7 @@ impl Fixture {
             schema: &self.schema,
             catalog: &self.catalog,
             replies: &self.replies,
+            outcomes: &self.outcomes,
             max_turns: 10,
         }
     }
@@ -158,6 +164,7 @@ pub struct Turn {
     pub turn: u32,
     pub used: Vec<u16>,
     pub last_reply: Option<u32>,
+    pub contacts: Vec<PastContact>,
 }
 
 impl Turn {
@@ -174,7 +181,27 @@ impl Turn {
             turn: 0,
             used: vec![0; TRACKS.len()],
             last_reply: None,
+            contacts: Vec::new(),
         }
+    }
+
+    /// Adds a past contact `ago_ms` before now about track `id` (`None`: a
+    /// retired track) with `outcome` (an index into the fixture's outcomes).
+    pub fn contact(
+        mut self,
+        fx: &Fixture,
+        ago_ms: i64,
+        id: Option<&str>,
+        outcome: Option<&str>,
+    ) -> Self {
+        let index = self.contacts.len() as u32;
+        self.contacts.push(PastContact {
+            time_ms: self.now_ms - ago_ms,
+            track: id.map(|id| fx.track(id) as u32),
+            outcome: outcome.map(|o| fx.outcomes.iter().position(|x| x == o).unwrap() as u32),
+            index,
+        });
+        self
     }
 
     pub fn with(mut self, k: &str, v: impl Into<Value>) -> Self {
@@ -207,6 +234,7 @@ impl Turn {
             used: &self.used,
             last_reply: self.last_reply,
             embedding: None,
+            contacts: &self.contacts,
         };
         let mut v = Verdict::new(rules.n_tracks());
         if reference {

@@ -224,12 +224,18 @@ fn is_track_side(e: &TExpr) -> bool {
 /// varies them) and why.
 fn free_reads(e: &TExpr, r: &mut Reads, why: &str) {
     let reads = std::cell::RefCell::new(Vec::new());
+    let contacts = std::cell::Cell::new(false);
     e.any(&|x| {
         let q = match x {
             TExpr::Ctx(s, _) | TExpr::HasCtx(s) => Some(Quantity::Ctx(*s)),
             TExpr::Turn | TExpr::TurnsLeft => Some(Quantity::Turn),
             TExpr::LastReply | TExpr::HasReply => Some(Quantity::Reply),
             TExpr::Now => {
+                reads.borrow_mut().push(None);
+                None
+            }
+            TExpr::Contacts(_) => {
+                contacts.set(true);
                 reads.borrow_mut().push(None);
                 None
             }
@@ -252,5 +258,11 @@ fn free_reads(e: &TExpr, r: &mut Reads, why: &str) {
     for q in reads.into_iter().flatten() {
         r.add(q, None);
     }
-    r.free(why);
+    if contacts.get() {
+        // The contact history is not one of the analysed quantities: a condition
+        // reading it is free, whatever else it reads.
+        r.free("`contacts(..)` reads the contact history, which the analysis leaves free");
+    } else {
+        r.free(why);
+    }
 }

@@ -35,11 +35,13 @@ fn check_accepts_the_examples_and_rejects_a_broken_bundle() {
         std::fs::copy(format!("policies/telecom-upsell/{f}"), dir.path().join(f)).unwrap();
     }
     std::fs::create_dir(dir.path().join("rules")).unwrap();
-    std::fs::copy(
-        "policies/telecom-upsell/rules/business.rules",
-        dir.path().join("rules/business.rules"),
-    )
-    .unwrap();
+    for f in ["business.rules", "contact-policy.rules"] {
+        std::fs::copy(
+            format!("policies/telecom-upsell/rules/{f}"),
+            dir.path().join("rules").join(f),
+        )
+        .unwrap();
+    }
     std::fs::write(
         dir.path().join("rules/compliance.rules"),
         "rule minors\n  because \"no credit under 18\"\n  when customer.agee < 18\n  forbid tracks tagged credti\n",
@@ -106,7 +108,7 @@ fn test_runs_cases_and_shows_failures_as_diffs() {
     at_root();
     let (code, out, _) = talktrack(&["test", "policies/telecom-upsell"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("7 passed, 0 failed"), "{out}");
+    assert!(out.contains("13 passed, 0 failed"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     for f in ["bundle.toml", "policy.onnx"] {
@@ -171,7 +173,7 @@ fn fmt_check_fails_when_it_cannot_find_what_to_check() {
     std::fs::create_dir_all(b.join("rules")).unwrap();
     let manifest = std::fs::read_to_string("policies/telecom-upsell/bundle.toml").unwrap();
     std::fs::write(b.join("bundle.toml"), format!("bogus = = 1\n{manifest}")).unwrap();
-    for f in ["compliance.rules", "business.rules"] {
+    for f in ["compliance.rules", "business.rules", "contact-policy.rules"] {
         std::fs::copy(
             format!("policies/telecom-upsell/rules/{f}"),
             b.join("rules").join(f),
@@ -286,7 +288,7 @@ fn fmt_never_writes_outside_the_bundle_directory() {
     let b = dir.path().join("b");
     std::fs::create_dir_all(b.join("rules")).unwrap();
     let manifest = std::fs::read_to_string("policies/telecom-upsell/bundle.toml").unwrap();
-    let listed = "rules = [\"rules/compliance.rules\", \"rules/business.rules\"]";
+    let listed = "rules = [\"rules/compliance.rules\", \"rules/business.rules\", \"rules/contact-policy.rules\"]";
     assert!(manifest.contains(listed));
     std::fs::write(
         b.join("bundle.toml"),
@@ -428,6 +430,7 @@ fn seal_writes_the_policy_checksum_and_keeps_the_rest_of_the_manifest() {
         "cases.toml",
         "rules/compliance.rules",
         "rules/business.rules",
+        "rules/contact-policy.rules",
     ] {
         std::fs::copy(format!("policies/telecom-upsell/{f}"), b.join(f)).unwrap();
     }

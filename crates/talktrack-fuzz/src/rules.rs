@@ -18,6 +18,7 @@ pub fn rules(data: &[u8]) {
         schema: b.schema(),
         catalog: b.catalog(),
         replies: &b.manifest().replies,
+        outcomes: &b.manifest().contact_outcomes,
         max_turns: b.manifest().max_turns,
     };
     if let Ok((set, _warnings)) = compile_str(&text, path, &env) {
@@ -41,6 +42,7 @@ pub fn rules(data: &[u8]) {
                 used: &used,
                 last_reply,
                 embedding: None,
+                contacts: &[],
             };
             set.evaluate(&view, &mut verdict);
         }

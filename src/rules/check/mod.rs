@@ -20,7 +20,7 @@ mod types;
 use super::ast::*;
 use super::lints::{c_span, lint_rule};
 use super::suggest::{clip, closest, did_you_mean};
-use super::typed::{CVal, CheckedRule, TExpr, TTargets, ValKind};
+use super::typed::{CVal, CheckedRule, ContactQuery, TExpr, TTargets, ValKind};
 use super::{EffectKind, RuleEnv, RuleInfo};
 use crate::diag::Problem;
 use crate::trackset::TrackSet;
@@ -300,6 +300,94 @@ impl<'e> Checker<'e> {
         }
     }
 
+    /// `contacts(..)`: the filter's tracks, the outcomes and the window, resolved.
+    fn contacts(&mut self, c: &ContactsCall, sc: &Scope) -> Option<ContactQuery> {
+        let cat = self.env.catalog;
+        let (tracks, retired_may_match) = match &c.filter {
+            ContactFilter::Track(n) => {
+                let mut s = TrackSet::empty(cat.len());
+                s.insert(self.track(n, sc)? as usize);
+                (s, false)
+            }
+            ContactFilter::Tagged(t) => (self.tag(t, sc)?, true),
+            ContactFilter::Product(p) => {
+                let mut s = TrackSet::empty(cat.len());
+                for (i, t) in cat.tracks().iter().enumerate() {
+                    if t.product.as_deref() == Some(p.text.as_str()) {
+                        s.insert(i);
+                    }
+                }
+                if s.is_empty() {
+                    let mut products: Vec<&str> = cat
+                        .tracks()
+                        .iter()
+                        .filter_map(|t| t.product.as_deref())
+                        .collect();
+                    products.sort_unstable();
+                    products.dedup();
+                    let hint = did_you_mean(&p.text, products.iter().copied());
+                    self.error(
+                        sc,
+                        Code::RulesUnknownProduct,
+                        p.span,
+                        format!("no track has the product `{}`", clip(&p.text)),
+                        "unknown product",
+                    )
+                    .help = hint.or_else(|| {
+                        Some(if products.is_empty() {
+                            "no track of the catalog declares a `product`".to_owned()
+                        } else {
+                            format!("products in the catalog: {}", products.join(", "))
+                        })
+                    });
+                    return None;
+                }
+                (s, true)
+            }
+        };
+        let names: &[Name] = match &c.outcomes {
+            None => &[],
+            Some(ContactOutcomes::One(n)) => std::slice::from_ref(n),
+            Some(ContactOutcomes::List(v)) => v,
+        };
+        let mut mask = 0u64;
+        let mut ok = true;
+        for n in names {
+            match self.env.outcomes.iter().position(|o| *o == n.text) {
+                Some(i) if i < 64 => mask |= 1 << i,
+                _ => {
+                    ok = false;
+                    let outcomes = self.env.outcomes;
+                    let hint = did_you_mean(&n.text, outcomes.iter().map(String::as_str));
+                    self.error(
+                        sc,
+                        Code::RulesUnknownOutcome,
+                        n.span,
+                        format!("unknown contact outcome `{}`", clip(&n.text)),
+                        "not in `contact_outcomes`",
+                    )
+                    .help = hint.or_else(|| {
+                        Some(if outcomes.is_empty() {
+                            "declare the outcomes in `bundle.toml`, e.g. `contact_outcomes = [\"offered\", \"declined\"]`".to_owned()
+                        } else {
+                            format!("contact outcomes: {}", outcomes.join(", "))
+                        })
+                    });
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(ContactQuery {
+            tracks,
+            retired_may_match,
+            outcomes: c.outcomes.as_ref().map(|_| mask),
+            within_ms: c.within_ms,
+            text: super::fmt::contacts(c).into(),
+        })
+    }
+
     fn boolean(&mut self, e: &Expr, sc: &mut Scope) -> Option<TExpr> {
         let (t, ty) = self.expr(e, sc)?;
         if ty != Ty::Bool {
@@ -520,6 +608,7 @@ impl<'e> Checker<'e> {
             }
             ExprKind::Used(h) => (TExpr::Used(self.hist_tracks(h, sc)?), Ty::Bool),
             ExprKind::Count(h) => (TExpr::Count(self.hist_tracks(h, sc)?), Ty::Int),
+            ExprKind::Contacts(c) => (TExpr::Contacts(Box::new(self.contacts(c, sc)?)), Ty::Int),
             ExprKind::TrackTagged(t) => {
                 if !sc.in_track {
                     self.error(

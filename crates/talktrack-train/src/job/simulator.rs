@@ -57,6 +57,7 @@ fn start_rules(
         used: &used,
         last_reply: None,
         embedding: None,
+        contacts: &[],
     };
     let mut verdict = talktrack::tooling::Verdict::new(rules.n_tracks());
     rules.evaluate(&view, &mut verdict);

@@ -144,6 +144,7 @@ impl LiveEnv {
             used: &self.used,
             last_reply: self.last.checked_sub(1),
             embedding: None,
+            contacts: &[],
         };
         mask(
             &sim.rules,

@@ -388,6 +388,7 @@ impl Mdp {
                     used: &used,
                     last_reply: l.checked_sub(1),
                     embedding: None,
+                    contacts: &[],
                 };
                 rules.restrict(&view, &mut allowed);
                 let od = m.obs_dim;
