@@ -391,6 +391,10 @@ impl Simulator {
         MdpSummary {
             shrinkage: Vec::new(),
             pessimism: None,
+            thin: match self {
+                Self::Exact { mdp, ev } => crate::eval::plan::thin_choices(mdp, &ev.solve().1),
+                Self::Expanded { .. } | Self::Live { .. } => Vec::new(),
+            },
             evaluation: evaluation.into(),
             expanded,
             why_simulated,
