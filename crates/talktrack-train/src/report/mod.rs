@@ -319,7 +319,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (values and the optimum above include it), {how}",
+                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (the values and the optimum of the tables below include it), {how}",
                 p.strength
             );
         }
