@@ -228,6 +228,15 @@ impl RuleSet {
         out
     }
 
+    /// Whether any rule condition reads the current time (`now`).
+    pub fn reads_now(&self) -> bool {
+        self.inner.rules.iter().any(|r| {
+            r.expr
+                .as_ref()
+                .is_some_and(|e| e.any(&|x| matches!(x, TExpr::Now)))
+        })
+    }
+
     /// The tracks whose usage the rules read (`used(..)` and `count(..)`, tags expanded).
     pub fn usage_tracks(&self) -> std::collections::BTreeSet<u32> {
         let found = std::cell::RefCell::new(std::collections::BTreeSet::new());

@@ -173,3 +173,44 @@ fn shrinkage_and_pessimism_beat_raw_estimates_and_the_best_single_track_on_the_t
     );
     assert!(best_sum > raw_sum && best_sum > single_sum);
 }
+
+/// The report's list of thin choices: the optimum's choices, in states it reaches,
+/// simulated from cells of few conversations; none when every cell is well backed.
+#[test]
+fn thin_choices_of_the_optimum_are_listed_and_well_backed_ones_are_not() {
+    use talktrack_train::eval::plan::{thin_choices, THIN_CONVERSATIONS};
+    use talktrack_train::eval::ExactEvaluator;
+    let truth = TrueMdp::random(4, 3, 0.5, 0.3);
+    let dir = tempfile::tempdir().unwrap();
+    let setup = truth.setup(dir.path(), 60, 4);
+    let (agg, _) = aggregate_log(
+        setup.open_log().unwrap(),
+        &setup.vocab(),
+        setup.aggregate.clone(),
+        ReadOptions::default(),
+    )
+    .unwrap();
+    let m =
+        Arc::new(Mdp::build(&agg, &setup.sim, &AllowAll, &default_encoder(&agg).unwrap()).unwrap());
+    let (_, greedy) = ExactEvaluator::new(Arc::clone(&m)).solve();
+    let thin = thin_choices(&m, &greedy);
+    assert!(!thin.is_empty());
+    for c in &thin {
+        assert!(c.conversations < THIN_CONVERSATIONS && c.reach >= 0.01 && c.reach <= 1.0);
+        let l = agg.last_slot(&c.last_reply).unwrap();
+        let a = greedy[m.state(c.turn, l)].unwrap();
+        assert_eq!(m.tracks()[a], c.track);
+        assert_eq!(m.support(c.turn, l, a), c.conversations);
+    }
+    assert!(thin.windows(2).all(|w| w[0].reach >= w[1].reach));
+    // The start state is reached by every episode.
+    let a0 = greedy[0].unwrap();
+    if m.support(0, 0, a0) < THIN_CONVERSATIONS {
+        assert_eq!(thin[0].reach, 1.0);
+        assert_eq!(thin[0].turn, 0);
+    }
+
+    let truth_mdp = &truth.truth;
+    let (_, g) = ExactEvaluator::new(Arc::clone(truth_mdp)).solve();
+    assert!(thin_choices(truth_mdp, &g).is_empty());
+}

@@ -133,3 +133,76 @@ impl ActionPolicy for SingleTrack {
         }
     }
 }
+
+/// Cells backed by fewer conversations than this are thin: the report lists the
+/// optimum's choices that rest on them.
+pub const THIN_CONVERSATIONS: f64 = 20.0;
+
+/// Choices below this probability of being reached are not listed.
+pub const THIN_MIN_REACH: f64 = 0.01;
+
+/// A choice of the optimal policy that rests on a thin cell.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ThinChoice {
+    /// Agent turn.
+    pub turn: u32,
+    /// The user's last reply (`start` before the first).
+    pub last_reply: String,
+    /// The track the optimum takes there.
+    pub track: String,
+    /// Conversations behind the cell it is simulated from.
+    pub conversations: f64,
+    /// Probability that an episode of the optimal policy reaches the state.
+    pub reach: f64,
+}
+
+/// The choices of the greedy policy `greedy` (one action per state, as
+/// [`crate::eval::ExactEvaluator::solve`] returns) that rest on cells backed by fewer
+/// than [`THIN_CONVERSATIONS`] conversations in states it reaches with probability
+/// at least [`THIN_MIN_REACH`], most reached first.
+pub fn thin_choices(m: &Mdp, greedy: &[Option<usize>]) -> Vec<ThinChoice> {
+    let n_last = m.n_last();
+    let mut reach = vec![0.0; m.max_turns as usize * n_last];
+    if let Some(r) = reach.first_mut() {
+        *r = 1.0;
+    }
+    let mut out = Vec::new();
+    for t in 0..m.max_turns {
+        for l in 0..n_last as u32 {
+            let s = m.state(t, l);
+            let d = reach.get(s).copied().unwrap_or(0.0);
+            let Some(a) = greedy.get(s).copied().flatten() else {
+                continue;
+            };
+            if d <= 0.0 {
+                continue;
+            }
+            let n = m.support(t, l, a);
+            if d >= THIN_MIN_REACH && n < THIN_CONVERSATIONS {
+                out.push(ThinChoice {
+                    turn: t,
+                    last_reply: if l == 0 {
+                        crate::aggregate::START.to_owned()
+                    } else {
+                        m.replies().get(l as usize - 1).cloned().unwrap_or_default()
+                    },
+                    track: m.tracks().get(a).cloned().unwrap_or_default(),
+                    conversations: n,
+                    reach: d,
+                });
+            }
+            if t + 1 >= m.max_turns {
+                continue;
+            }
+            for (r, &p) in m.reply_probs(t, l, a).iter().enumerate() {
+                if p > 0.0 && m.terminal_reward(r).is_none() {
+                    if let Some(x) = reach.get_mut(m.state(t + 1, r as u32 + 1)) {
+                        *x += d * p * m.stay;
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|x, y| y.reach.total_cmp(&x.reach));
+    out
+}

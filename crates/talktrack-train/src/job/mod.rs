@@ -87,7 +87,7 @@ pub fn run(
         simulator::Simulator::build_training(&data.agg, setup, &tpl, pessimism.strength)?;
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = config::clock_note(setup, &tpl).into_iter().collect();
     let cv = cv::stage(setup, &tpl, &data, hooks, &mut notes)?;
     let noise = noise::stage(
         setup,

@@ -46,12 +46,13 @@ fn start_rules(
     tpl: &BundleTemplate,
     agg: &Aggregates,
     values: &[Option<talktrack::tooling::Val<'_>>],
+    now_ms: i64,
 ) -> String {
     let rules = tpl.rules();
     let used = vec![0u16; tpl.catalog().len()];
     let view = talktrack::tooling::TurnView {
         values,
-        now_ms: 0,
+        now_ms,
         turn: 0,
         max_turns: agg.config.max_turns,
         used: &used,
@@ -165,9 +166,12 @@ impl Simulator {
             let mdp = Arc::new(
                 Mdp::build_in_context(agg, cfg, &mask, tpl.features(), &values).map_err(
                     |e| match e {
-                        crate::sim::SimError::DeadStart => {
-                            JobError::DeadStart(start_rules(tpl, agg, &values))
-                        }
+                        crate::sim::SimError::DeadStart => JobError::DeadStart(start_rules(
+                            tpl,
+                            agg,
+                            &values,
+                            cfg.now_ms().unwrap_or(0),
+                        )),
                         e => e.into(),
                     },
                 )?,
@@ -392,6 +396,10 @@ impl Simulator {
         MdpSummary {
             shrinkage: Vec::new(),
             pessimism: None,
+            thin: match self {
+                Self::Exact { mdp, ev } => crate::eval::plan::thin_choices(mdp, &ev.solve().1),
+                Self::Expanded { .. } | Self::Live { .. } => Vec::new(),
+            },
             evaluation: evaluation.into(),
             expanded,
             why_simulated,

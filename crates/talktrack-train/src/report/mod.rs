@@ -112,6 +112,9 @@ pub struct MdpSummary {
     /// The pessimism of the simulator: strength and how it was chosen.
     #[serde(default)]
     pub pessimism: Option<crate::job::PessimismChoice>,
+    /// The optimum's choices that rest on thin cells (enumerated simulators only).
+    #[serde(default)]
+    pub thin: Vec<crate::eval::plan::ThinChoice>,
 }
 
 /// The enumerated state space of a simulator whose state carries track usage or a
@@ -316,9 +319,30 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (values and the optimum above include it), {how}",
+                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (the values and the optimum of the tables below include it), {how}",
                 p.strength
             );
+        }
+        if !m.thin.is_empty() {
+            let _ = writeln!(
+                s,
+                "- warning: the optimum rests on {} choice{} simulated from cells of fewer than {} conversations (reached by at least {:.0}% of its episodes); their figures are the least certain:",
+                m.thin.len(),
+                if m.thin.len() == 1 { "" } else { "s" },
+                crate::eval::plan::THIN_CONVERSATIONS,
+                100.0 * crate::eval::plan::THIN_MIN_REACH
+            );
+            for c in &m.thin {
+                let _ = writeln!(
+                    s,
+                    "  - turn {} after `{}`: `{}` ({} conversations, reached {:.0}%)",
+                    c.turn,
+                    c.last_reply,
+                    c.track,
+                    c.conversations,
+                    100.0 * c.reach
+                );
+            }
         }
         if let Some(x) = &m.expanded {
             let _ = writeln!(

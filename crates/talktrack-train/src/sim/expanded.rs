@@ -168,7 +168,7 @@ impl ExpandedMdp {
             }
             let view = TurnView {
                 values: values.get(c as usize).map_or(&[][..], |v| &v[..]),
-                now_ms: 0,
+                now_ms: base.now_ms(),
                 turn: t,
                 max_turns: t_max,
                 used: &used,

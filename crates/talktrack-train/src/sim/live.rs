@@ -138,7 +138,7 @@ impl LiveEnv {
             .collect();
         let view = TurnView {
             values: &values,
-            now_ms: 0,
+            now_ms: sim.mdp.now_ms(),
             turn: self.turn,
             max_turns: sim.mdp.max_turns,
             used: &self.used,

@@ -73,6 +73,25 @@ pub struct SimConfig {
     /// Default 0. The trainer sets it for the simulator policies train on, by
     /// cross-validation (`[pessimism]`); held-out evaluations never use it.
     pub pessimism: f64,
+    /// The simulator's clock, an RFC 3339 time (`2026-01-15T10:00:00Z`): what rules
+    /// reading `now` see in every simulated turn. Default none: time 0.
+    pub now: Option<String>,
+}
+
+impl SimConfig {
+    /// The clock in milliseconds since the Unix epoch (0 when `now` is not set).
+    pub fn now_ms(&self) -> Result<i64, SimError> {
+        let Some(text) = &self.now else {
+            return Ok(0);
+        };
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+            SimError::Setting(format!(
+                "`now` must be an RFC 3339 time such as `2026-01-15T10:00:00Z`, not `{text}`: {e}"
+            ))
+        })?;
+        Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+    }
 }
 
 impl Default for SimConfig {
@@ -88,6 +107,7 @@ impl Default for SimConfig {
             conversion_at_limit: false,
             context: talktrack::Context::new(),
             pessimism: 0.0,
+            now: None,
         }
     }
 }
@@ -185,6 +205,8 @@ pub struct Mdp {
     support: Vec<f64>,
     /// `[state * A + a]`: reward withheld at every step taking the pair (pessimism).
     penalty: Vec<f64>,
+    /// The clock rules see (ms since the epoch).
+    now_ms: i64,
     terminal: Vec<Option<f64>>,
     engagement: Vec<f64>,
     conversion_at_limit: bool,
@@ -225,6 +247,7 @@ impl Mdp {
                 cfg.pessimism
             )));
         }
+        let now_ms = cfg.now_ms()?;
         if !(0.0..=1.0).contains(&cfg.stay) {
             return Err(SimError::Setting(format!(
                 "`stay` must be in [0, 1], not `{}`",
@@ -309,6 +332,7 @@ impl Mdp {
             level: vec![u8::MAX; n_sa],
             support: vec![0.0; n_sa],
             penalty: vec![0.0; n_sa],
+            now_ms,
             terminal,
             engagement,
             conversion_at_limit: cfg.conversion_at_limit,
@@ -382,7 +406,7 @@ impl Mdp {
                 allowed.copy_from_slice(&m.available[s * n_actions..(s + 1) * n_actions]);
                 let view = TurnView {
                     values,
-                    now_ms: 0,
+                    now_ms,
                     turn: t,
                     max_turns: t_max,
                     used: &used,
@@ -415,6 +439,11 @@ impl Mdp {
             return Err(SimError::DeadStart);
         }
         Ok(m)
+    }
+
+    /// The clock rules see, in ms since the epoch (`[sim] now`; 0 when unset).
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
     }
 
     /// Warnings found while building (e.g. states where every track is masked).
