@@ -497,6 +497,7 @@ fn check(
         used: &used,
         last_reply,
         embedding: None,
+        contacts: &[],
     };
     let mut verdict = Verdict::new(s.catalog.len());
     let mut allowed = TrackSet::empty(s.catalog.len());

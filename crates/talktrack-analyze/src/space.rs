@@ -204,6 +204,9 @@ impl ViewParts<'_> {
             used: &self.used,
             last_reply: self.last_reply,
             embedding: None,
+            // Witness requests carry no contact history: conditions that read it are
+            // free atoms, and their findings undecided.
+            contacts: &[],
         }
     }
 }

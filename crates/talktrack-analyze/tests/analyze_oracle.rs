@@ -100,6 +100,7 @@ fn decl(name: &str, ty: AttrType, optional: bool) -> AttrDecl {
         ty,
         optional,
         protected: false,
+        range: None,
     }
 }
 
@@ -146,6 +147,7 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
             catalog: &catalog,
             replies: &replies,
             max_turns: MAX_TURNS,
+            outcomes: &[],
         };
         let Ok((set, _)) = compile_str(&text, Path::new("g.rules"), &env) else {
             panic!("seed {seed}: generated rules do not compile:\n{text}");
@@ -219,6 +221,7 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
                                         used: &used,
                                         last_reply: reply,
                                         embedding: None,
+                                        contacts: &[],
                                     };
                                     let outcome = mask(&set, &view, 3, &mut verdict, &mut allowed);
                                     match outcome {
