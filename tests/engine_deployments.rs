@@ -127,7 +127,7 @@ impl DecisionSink for Shared {
                 d.chosen_id().unwrap_or("").to_owned()
             })
         });
-        self.0.lock().unwrap().push((
+        self.0 .0.lock().unwrap().push((
             r.arm,
             r.decision.chosen_id().unwrap_or("").to_owned(),
             shadow,
