@@ -13,7 +13,7 @@ fn bundle(dir: &std::path::Path, rules: &str) {
         dir,
         SMALL_MANIFEST,
         &[("main.rules", rules)],
-        &constant_policy([1.0, 0.0, 0.0, 0.0]),
+        &constant_policy([2.0, 0.5, 0.0, 0.0]),
     );
 }
 

@@ -195,6 +195,7 @@ impl Bundle {
     }
 }
 
+#[allow(clippy::result_large_err)] // cold path: once per load
 fn check(b: &Bundle, keys: &[VerifyKey]) -> Result<(), Problem> {
     let shown = Path::new(SIGNATURE_FILE);
     let fail = |m: String| Problem::error(Code::BundleSignature, shown, m);
@@ -206,7 +207,7 @@ fn check(b: &Bundle, keys: &[VerifyKey]) -> Result<(), Problem> {
     })?;
     let text = String::from_utf8(bytes).map_err(|_| fail("the file is not UTF-8".into()))?;
     let sig: SigFile =
-        toml::from_str(&text).map_err(|e| fail(format!("{}", e.message().trim_end())))?;
+        toml::from_str(&text).map_err(|e| fail(e.message().trim_end().to_owned()))?;
     if sig.digest != b.digest() {
         return Err(fail(format!(
             "the signature is for digest `{}`, and the bundle's digest is `{}`: it changed after it was signed",

@@ -629,7 +629,7 @@ fn version_of_example(dir: &Path, tag: &str) -> String {
 
 fn log_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
-        .unwrap_or_default()
+        .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -640,7 +640,7 @@ fn log_lines(path: &Path) -> Vec<Value> {
 /// its pin; a bad file rejected while the arms keep serving.
 #[test]
 fn named_deployments_split_shadow_and_promote() {
-    let s = Server::start(|c, dir| {
+    let mut s = Server::start(|c, dir| {
         let v1 = version_of_example(&dir.join("v1"), "v1");
         let v2 = version_of_example(&dir.join("v2"), "v2");
         std::fs::write(dir.join("v1.digest"), v1).unwrap();
@@ -788,7 +788,7 @@ fn named_deployments_split_shadow_and_promote() {
         r#"{"conversation_id": "r-1", "converted": true, "value": 3, "final_reply": "positive"}"#,
     );
     assert_eq!(st, 201);
-    drop(s); // stops the server and flushes the log
+    s.stop(); // graceful: the log is flushed before stop returns
     let lines = log_lines(&root.join("decisions.jsonl"));
     let ret: Vec<_> = lines
         .iter()
