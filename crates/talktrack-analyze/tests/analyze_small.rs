@@ -15,6 +15,7 @@ fn decl(name: &str, ty: AttrType, optional: bool) -> AttrDecl {
         ty,
         optional,
         protected: false,
+        range: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn run(rules: &str) -> Vec<Finding> {
         catalog: &catalog,
         replies: &replies,
         max_turns: 5,
+        outcomes: &[],
     };
     let (set, _) = compile_str(rules, Path::new("t.rules"), &env).unwrap();
     let s = Subject {
@@ -174,6 +176,7 @@ fn an_exhausted_total_budget_leaves_questions_undecided_not_claimed() {
         catalog: &catalog,
         replies: &[],
         max_turns: 5,
+        outcomes: &[],
     };
     let text = "rule x because \"r\" when customer.age > 30 and customer.age < 20 forbid track a\n";
     let (set, _) = compile_str(text, Path::new("t.rules"), &env).unwrap();
