@@ -4,7 +4,7 @@
 //! Two requests whose values fall in the same cells agree on every atom of the
 //! exact fragment, so searching the representatives searches every request.
 
-use talktrack::tooling::{AttrType, Schema};
+use talktrack::tooling::{AttrDecl, AttrType, Bound, Schema};
 use talktrack::MAX_HISTORY;
 
 use crate::atoms::{Konst, Quantity};
@@ -87,15 +87,20 @@ pub(crate) fn representatives(
                 return (vec![Rep::Absent], Some("an unknown attribute".to_owned()));
             };
             let mut why = None;
+            // A request outside the declared range is refused: witnesses stay inside.
+            let (lo, hi) = int_range(decl);
             let mut v: Vec<Rep> = match &decl.ty {
                 AttrType::Bool => vec![Rep::Bool(false), Rep::Bool(true)],
-                AttrType::Int => ints(&nums, i64::MIN / 4, i64::MAX / 4)
+                AttrType::Int => ints(&nums, lo.max(i64::MIN / 4), hi.min(i64::MAX / 4))
                     .into_iter()
                     .map(Rep::Int)
                     .collect(),
-                AttrType::Float => floats(&nums).into_iter().map(Rep::Float).collect(),
+                AttrType::Float => floats(&nums, float_range(decl))
+                    .into_iter()
+                    .map(Rep::Float)
+                    .collect(),
                 AttrType::Enum(vs) => (0..vs.len() as u32).map(Rep::Enum).collect(),
-                AttrType::Duration => ints(&nums, 0, i64::MAX / 4)
+                AttrType::Duration => ints(&nums, lo.max(0), hi.min(i64::MAX / 4))
                     .into_iter()
                     .map(Rep::Dur)
                     .collect(),
@@ -198,18 +203,52 @@ fn ints(cuts: &[f64], lo: i64, hi: i64) -> Vec<i64> {
     v
 }
 
-/// One float per cell of the split of the finite floats at `cuts`.
-fn floats(cuts: &[f64]) -> Vec<f64> {
-    let mut v = vec![0.0];
+/// The declared range of an int or duration attribute (unbounded ends as the
+/// extremes of `i64`).
+fn int_range(decl: &AttrDecl) -> (i64, i64) {
+    let end = |b: Option<Bound>, default: i64| match b {
+        Some(Bound::Int(i) | Bound::Duration(i)) => i,
+        Some(Bound::Float(x)) => x as i64,
+        None => default,
+    };
+    match decl.range {
+        Some(r) => (end(r.min, i64::MIN), end(r.max, i64::MAX)),
+        None => (i64::MIN, i64::MAX),
+    }
+}
+
+/// The declared range of a float attribute.
+fn float_range(decl: &AttrDecl) -> (f64, f64) {
+    let end = |b: Option<Bound>, default: f64| match b {
+        Some(Bound::Float(x)) => x,
+        Some(Bound::Int(i) | Bound::Duration(i)) => i as f64,
+        None => default,
+    };
+    match decl.range {
+        Some(r) => (end(r.min, f64::MIN), end(r.max, f64::MAX)),
+        None => (f64::MIN, f64::MAX),
+    }
+}
+
+/// One float per cell of the split of the finite floats in `[lo, hi]` at `cuts`.
+fn floats(cuts: &[f64], (lo, hi): (f64, f64)) -> Vec<f64> {
+    let mut v = vec![0.0f64.clamp(lo, hi)];
+    v.extend(
+        [lo, hi]
+            .into_iter()
+            .filter(|x| *x > f64::MIN && *x < f64::MAX),
+    );
     for &c in cuts {
         if c.is_finite() {
             v.extend(
                 [c.next_down(), c, c.next_up()]
                     .into_iter()
-                    .filter(|x| x.is_finite()),
+                    .filter(|x| x.is_finite())
+                    .map(|x| x.clamp(lo, hi)),
             );
         }
     }
+    v.retain(|x| x.is_finite() && *x >= lo && *x <= hi);
     v.sort_by(f64::total_cmp);
     v.dedup();
     v
