@@ -55,6 +55,16 @@ pub enum DeploymentError {
     /// Two deployments with one name.
     #[error("deployment `{0}` is given twice")]
     Duplicate(String),
+    /// The challenger is the champion's own bundle: there is nothing to compare.
+    #[error("deployment file `{path}`: the challenger `{challenger}` is the champion's bundle (digest {digest}); nothing to compare, so the champion serves every conversation")]
+    SameAsChampion {
+        /// The file.
+        path: PathBuf,
+        /// The challenger's bundle directory.
+        challenger: PathBuf,
+        /// The digest both share.
+        digest: String,
+    },
     /// The file now names its deployment differently.
     #[error("deployment file `{path}` renames `{was}` to `{now}`; a rename needs a restart")]
     Renamed {
@@ -69,7 +79,10 @@ pub enum DeploymentError {
 
 /// A deployment file, as written.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a deployment: `name`, `champion` and an optional `[challenger]` table"
+)]
 struct FileSpec {
     name: String,
     champion: PathBuf,
@@ -78,7 +91,10 @@ struct FileSpec {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a `[challenger]` table: `bundle`, `percent` and an optional `mode`"
+)]
 struct ChallengerSpec {
     bundle: PathBuf,
     percent: f64,
@@ -233,6 +249,7 @@ impl Deployment {
             engine
                 .load_challenger(dir, *split)
                 .map_err(OpenError::Bundle)?;
+            same_as_champion(&engine, path, dir).map_err(OpenError::File)?;
         }
         Ok(Self {
             name: spec.name,
@@ -305,12 +322,34 @@ impl Deployment {
                 self.engine
                     .load_challenger(dir, *split)
                     .map_err(ReloadError::Bundle)?;
+                if let Err(e) = same_as_champion(&self.engine, path, dir) {
+                    self.set_file_error(Some(e.clone()));
+                    return Err(ReloadError::File(e));
+                }
             }
             None => {
                 self.engine.clear_challenger();
             }
         }
         Ok(champion)
+    }
+}
+
+/// Refuses a challenger that is the champion's own bundle (same digest): it is
+/// removed, so the champion serves every conversation and the split's figures are
+/// never read as a comparison.
+fn same_as_champion(engine: &Engine, path: &Path, dir: &Path) -> Result<(), DeploymentError> {
+    let champion = engine.version().digest;
+    match engine.challenger() {
+        Some(c) if c.version.digest == champion => {
+            engine.clear_challenger();
+            Err(DeploymentError::SameAsChampion {
+                path: path.to_owned(),
+                challenger: dir.to_owned(),
+                digest: champion,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -336,4 +375,60 @@ pub fn promote_file(path: &Path) -> Result<String, DeploymentError> {
     // One rename: a watcher never sees a half-written file.
     std::fs::rename(&tmp, path).map_err(|e| file_err(path, e.to_string()))?;
     Ok(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/telecom-upsell");
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deployment.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_challenger_of_the_wrong_shape_is_named_as_the_file_spells_it() {
+        let (_d, path) = file("name = \"retention\"\nchampion = \"v1\"\nchallenger = \"v2\"\n");
+        let e = read_spec(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3 column 14") && e.contains("a `[challenger]` table"),
+            "{e}"
+        );
+        assert!(!e.contains("ChallengerSpec"), "{e}");
+        let (_d, path) = file("[name]\n");
+        let e = read_spec(&path).unwrap_err().to_string();
+        assert!(!e.contains("FileSpec"), "{e}");
+    }
+
+    #[test]
+    fn a_challenger_that_is_the_champion_is_refused_and_removed() {
+        let text = format!(
+            "name = \"retention\"\nchampion = {EXAMPLE:?}\n[challenger]\nbundle = {EXAMPLE:?}\npercent = 10\n"
+        );
+        let (_d, path) = file(&text);
+        match Deployment::from_file(&path, &[]) {
+            Err(OpenError::File(DeploymentError::SameAsChampion { digest, .. })) => {
+                assert_eq!(digest, talktrack::Bundle::load(EXAMPLE).unwrap().digest());
+            }
+            Err(e) => panic!("wrong error: {e:?}"),
+            Ok(_) => panic!("a challenger equal to the champion was accepted"),
+        }
+
+        // On reload, the deployment keeps serving its champion alone and says why.
+        let other = file(&format!("name = \"retention\"\nchampion = {EXAMPLE:?}\n"));
+        let d = Deployment::from_file(&other.1, &[]).unwrap();
+        std::fs::write(&other.1, &text).unwrap();
+        assert!(matches!(
+            d.reload(),
+            Err(ReloadError::File(DeploymentError::SameAsChampion { .. }))
+        ));
+        assert!(d.engine.challenger().is_none());
+        assert!(d.file_error().is_some());
+    }
 }
