@@ -36,9 +36,11 @@
 //! # }
 //! ```
 //!
-//! # Two tiers
+//! # Three doors
 //!
-//! The root re-exports what a host needs. [`tooling`] holds what talktrack's own
+//! The root re-exports what a host needs to decide. [`serving`] holds what running
+//! the engine in production adds: versions, reload and rollback, the decision log,
+//! champion and challenger arms, signed bundles and load limits. [`tooling`] holds what talktrack's own
 //! tools (the CLI, the trainer, the server) build on: masks and the turn view, the
 //! feature encoder, the rules AST and formatter, rule test cases, the ONNX writer.
 //! The synthetic-bundle kit for benchmarks and tests is `talktrack::synth`, behind the
@@ -58,22 +60,17 @@ mod features;
 mod names;
 mod policy;
 mod rules;
+pub mod serving;
 #[cfg(feature = "testkit")]
 pub mod synth;
 pub mod tooling;
 mod trackset;
 mod turn;
 
-pub use bundle::{Bundle, KeyError, LoadError, LoadOptions, VerifyKey};
+pub use bundle::{Bundle, LoadError};
 pub use context::{Context, Value};
 pub use diag::{render, Code, Problem, Severity};
 pub use engine::{
-    bucket, Arm, ArmMode, Assigned, ChallengerStatus, PromoteError, ShadowDecision, Split,
-    SplitError, SPLIT_HASH,
+    Contact, DecideError, Decision, Engine, History, MaskReason, Masked, PolicyUse, Ranked,
+    Request, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
 };
-pub use engine::{
-    Contact, DecideError, Decision, DecisionId, DecisionRecord, DecisionSink, Engine, History,
-    MaskReason, Masked, Outcome, PolicyUse, Ranked, ReloadFailure, Reloaded, Request,
-    RollbackError, Status, Version, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
-};
-pub use policy::PolicyLimits;

@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
+use talktrack::serving::{Reloaded, VerifyKey};
 use talktrack::tooling::{sign, SignKey, SIGNATURE_FILE};
-use talktrack::{render, Bundle, Engine, Reloaded, VerifyKey};
+use talktrack::{render, Bundle, Engine};
 
 fn bundle(dir: &std::path::Path, rules: &str) {
     write_bundle(
@@ -91,7 +92,7 @@ fn an_engine_that_trusts_keys_serves_only_signed_bundles() {
     assert!(render(&e.problems).contains("not one of the 1 trusted key(s)"));
     assert_eq!(engine.version().digest, first);
     // A challenger is held to the same keys.
-    let split = talktrack::Split::new(talktrack::ArmMode::Split, 50.0).unwrap();
+    let split = talktrack::serving::Split::new(talktrack::serving::ArmMode::Split, 50.0).unwrap();
     assert!(engine.load_challenger(b.path(), split).is_err());
     assert!(engine.challenger().is_none());
 

@@ -8,10 +8,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use talktrack::{
-    bucket, Arm, ArmMode, Context, DecisionRecord, DecisionSink, Engine, Outcome, PromoteError,
-    Reloaded, Request, Split, SPLIT_HASH,
+use talktrack::serving::{
+    bucket, Arm, ArmMode, DecisionRecord, DecisionSink, Outcome, PromoteError, Reloaded, Split,
+    SPLIT_HASH,
 };
+use talktrack::{Context, Engine, Request};
 
 /// Version `m`'s policy prefers track `a` (m = 0) or `b` (m = 1).
 fn marked(dir: &std::path::Path, m: usize) {

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use common::*;
-use talktrack::{
-    Context, DecisionRecord, DecisionSink, Engine, Outcome, Reloaded, Request, RollbackError,
-};
+use talktrack::serving::{DecisionRecord, DecisionSink, Outcome, Reloaded, RollbackError};
+use talktrack::{Context, Engine, Request};
 
 /// Version `m`'s policy prefers track `a` (m = 0) or `b` (m = 1), and its rules
 /// forbid `c` (m = 0) or `human` (m = 1): a decision made with policy of one and rules

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use talktrack::{Bundle, Engine, LoadOptions, PolicyLimits};
+use talktrack::serving::{LoadOptions, PolicyLimits};
+use talktrack::{Bundle, Engine};
 
 fn telecom() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/telecom-upsell")

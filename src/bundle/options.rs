@@ -11,7 +11,7 @@ use crate::policy::PolicyLimits;
 /// large network raises them:
 ///
 /// ```
-/// use talktrack::{LoadOptions, PolicyLimits};
+/// use talktrack::serving::{LoadOptions, PolicyLimits};
 ///
 /// let options = LoadOptions::new().policy_limits(PolicyLimits {
 ///     max_tensor_elements: 1 << 20,

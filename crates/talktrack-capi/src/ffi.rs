@@ -5,7 +5,8 @@ use std::ffi::{c_void, CString};
 use std::os::raw::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use talktrack::{Engine, Outcome, Request};
+use talktrack::serving::Outcome;
+use talktrack::{Engine, Request};
 
 use crate::cstr;
 use crate::error::{self, fail, TalktrackStatus};
@@ -303,8 +304,9 @@ pub extern "C" fn talktrack_engine_set_decision_log(
             Ok(e) => e,
             Err(status) => return status,
         };
-        let sink = callback
-            .map(|f| Box::new(CallbackSink::new(f, user_data)) as Box<dyn talktrack::DecisionSink>);
+        let sink = callback.map(|f| {
+            Box::new(CallbackSink::new(f, user_data)) as Box<dyn talktrack::serving::DecisionSink>
+        });
         engine.set_sink(sink);
         TalktrackStatus::TalktrackOk
     })

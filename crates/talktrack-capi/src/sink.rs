@@ -14,7 +14,7 @@ use std::ffi::{c_void, CString};
 use std::os::raw::c_char;
 
 use serde_json::{json, Map, Value};
-use talktrack::{DecisionRecord, DecisionSink, Outcome};
+use talktrack::serving::{DecisionRecord, DecisionSink, Outcome};
 
 /// Receives one decision-log record: `record_json` is a NUL-terminated JSON
 /// object, valid only during the call (copy it to keep it). Called on the thread

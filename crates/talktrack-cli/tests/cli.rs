@@ -602,7 +602,7 @@ fn keygen_then_seal_with_the_key_signs_the_bundle_and_promote_edits_the_file() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("signed: `"), "{out}");
-    let trusted = talktrack::VerifyKey::read(&dir.path().join("release.pub")).unwrap();
+    let trusted = talktrack::serving::VerifyKey::read(&dir.path().join("release.pub")).unwrap();
     talktrack::Bundle::load(&b)
         .unwrap()
         .verify(&[trusted])

@@ -44,7 +44,7 @@ impl Engine {
     fn version_dict<'py>(
         &self,
         py: Python<'py>,
-        v: &talktrack::Version,
+        v: &talktrack::serving::Version,
     ) -> PyResult<Bound<'py, PyAny>> {
         let json = serde_json::to_string(v)
             .map_err(|e| TalktrackError::new_err(format!("the version cannot be encoded: {e}")))?;
@@ -97,7 +97,7 @@ impl Engine {
     /// and optionally `decision_id`, `value`, `final_reply`) to the decision log.
     fn record_outcome(&self, py: Python<'_>, outcome: &Bound<'_, PyAny>) -> PyResult<()> {
         let text = self.json_text(py, outcome)?;
-        let outcome: talktrack::Outcome = serde_json::from_str(&text).map_err(|e| {
+        let outcome: talktrack::serving::Outcome = serde_json::from_str(&text).map_err(|e| {
             RequestError::new_err(format!(
                 "outcome JSON line {} column {}: {e}",
                 e.line(),

@@ -17,10 +17,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use talktrack::{
-    Arm, ArmMode, ChallengerStatus, Decision, DecisionId, Outcome, Reloaded, Request, VerifyKey,
-    SPLIT_HASH,
+use talktrack::serving::{
+    Arm, ArmMode, ChallengerStatus, DecisionId, Outcome, Reloaded, VerifyKey, SPLIT_HASH,
 };
+use talktrack::{Decision, Request};
 
 use crate::deployment::{Deployment, DeploymentError, OpenError, ReloadError, Source};
 use crate::error::{problems_json, ApiError, StartError};

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::Deserialize;
-use talktrack::{ArmMode, Engine, LoadError, Reloaded, Split, VerifyKey};
+use talktrack::serving::{ArmMode, Reloaded, Split, VerifyKey};
+use talktrack::{Engine, LoadError};
 
 /// Largest deployment file read, in bytes.
 const MAX_FILE_BYTES: u64 = 64 << 10;
@@ -323,8 +324,12 @@ impl Deployment {
                     .load_challenger(dir, *split)
                     .map_err(ReloadError::Bundle)?;
                 if let Err(e) = same_as_champion(&self.engine, path, dir) {
-                    self.set_file_error(Some(e.clone()));
-                    return Err(ReloadError::File(e));
+                    // After a promotion the file still names the promoted bundle as
+                    // challenger while the pin holds: it already serves everyone.
+                    if champion != Reloaded::Pinned {
+                        self.set_file_error(Some(e.clone()));
+                        return Err(ReloadError::File(e));
+                    }
                 }
             }
             None => {

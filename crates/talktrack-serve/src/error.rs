@@ -123,7 +123,7 @@ pub enum StartError {
     Deployment(#[from] crate::deployment::DeploymentError),
     /// A verification key file is unusable.
     #[error(transparent)]
-    Key(#[from] talktrack::KeyError),
+    Key(#[from] talktrack::serving::KeyError),
     /// Neither a bundle nor a deployment file was given.
     #[error("nothing to serve: give a bundle or a deployment file")]
     NothingToServe,

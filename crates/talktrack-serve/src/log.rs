@@ -18,8 +18,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use talktrack::serving::{DecisionRecord, DecisionSink, Outcome};
 use talktrack::tooling::AttrType;
-use talktrack::{Bundle, DecisionRecord, DecisionSink, Outcome};
+use talktrack::Bundle;
 
 /// How a protected attribute is logged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -386,7 +387,7 @@ fn propensity(d: &talktrack::Decision) -> Option<f32> {
     })
 }
 
-fn bundle_json(v: &talktrack::Version) -> Value {
+fn bundle_json(v: &talktrack::serving::Version) -> Value {
     json!({"name": v.name, "version": v.version, "digest": v.digest})
 }
 

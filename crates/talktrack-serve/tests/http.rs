@@ -662,7 +662,7 @@ fn named_deployments_split_shadow_and_promote() {
         let conv = format!("r-{i}");
         let (st, d) = s.json("POST", "/v1/retention/decide", &request(&conv));
         assert_eq!(st, 200, "{d}");
-        let challenger = talktrack::bucket(&conv) < 5_000;
+        let challenger = talktrack::serving::bucket(&conv) < 5_000;
         let (arm, digest) = if challenger {
             ("challenger", &v2)
         } else {
