@@ -17,6 +17,8 @@
 //! - rule test cases: [`run_all`];
 //! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
 //!   human-readable output passes request, bundle and log text through them);
+//! - the binaries' stdout: `say!` and `say_raw!` (like `println!`/`print!`, but a
+//!   closed pipe is no panic), exported at the crate root for `#[macro_use]`;
 //! - the policy: [`Policy`], [`PolicyIo`], [`PolicyLimits`], [`ScoreKind`], and the ONNX writer
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
@@ -53,4 +55,26 @@ pub mod typed {
 /// prints it.
 pub mod ast {
     pub use crate::rules::ast::*;
+}
+
+/// Writes a line to stdout, as `println!` does, except that a closed pipe (`| head`)
+/// is not an error worth a panic. For the project's binaries (`#[macro_use] extern
+/// crate talktrack;`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Writes to stdout without a newline, as `print!` does, ignoring a closed pipe.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
 }

@@ -10,21 +10,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// Writes to stdout without a newline, ignoring a closed pipe.
-macro_rules! say_raw {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
-    }};
-}
+// `say!` and `say_raw!`: stdout writes that a closed pipe (`| head`) does not panic.
+#[macro_use]
+extern crate talktrack;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
