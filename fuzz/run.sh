@@ -8,11 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-900}"
-export RUSTC_BOOTSTRAP=1
 for t in rules manifest request onnx log; do
   mkdir -p "corpus/$t" "artifacts/$t"
   cargo run -q --manifest-path ../crates/talktrack-fuzz/Cargo.toml --example seed -- "$t" "corpus/$t"
 done
+# Only the instrumented build sees RUSTC_BOOTSTRAP: build scripts that probe the
+# compiler (anyhow's) would otherwise cache nightly-only settings in the
+# workspace's own target directory.
+export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none --release
 for t in rules manifest request onnx log; do
   dict=()

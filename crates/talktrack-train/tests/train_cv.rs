@@ -12,6 +12,7 @@ use talktrack_train::aggregate::folds::{aggregate_folds, Folds};
 use talktrack_train::config::SimSetup;
 use talktrack_train::eval::plan::QPolicy;
 use talktrack_train::eval::ExactEvaluator;
+use talktrack_train::eval::Tabular;
 use talktrack_train::job::{cross_validate, run, ChosenBy, Hooks, JobError};
 use talktrack_train::log::ReadOptions;
 use talktrack_train::sim::{default_encoder, AllowAll, Mdp};

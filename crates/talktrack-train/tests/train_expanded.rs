@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use talktrack::tooling::typed::CVal;
 use talktrack_train::config::Algorithm;
 use talktrack_train::config::SimSetup;
 use talktrack_train::eval::ExactEvaluator;
+use talktrack_train::eval::Tabular;
 use talktrack_train::job::{run, Hooks};
 use talktrack_train::log::ReadOptions;
-use talktrack_train::sim::context::OwnedVal;
 use talktrack_train::sim::live::{SingleTrackPolicy, UniformPolicy};
 use talktrack_train::sim::{
     ExpandedEnv, ExpandedMdp, LiveEvaluator, LiveSim, Mdp, NotEnumerable, RulesMask,
@@ -305,7 +306,7 @@ fn categorical_context_is_enumerated_with_its_published_probabilities() {
         let v = names.iter().position(|x| x == label).unwrap() as u32;
         let p: f64 = all
             .iter()
-            .filter(|(_, c)| c[slot] == Some(OwnedVal::Enum(v)))
+            .filter(|(_, c)| c[slot] == Some(CVal::Enum(v)))
             .map(|(p, _)| p)
             .sum();
         assert!(

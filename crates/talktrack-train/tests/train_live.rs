@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use talktrack::tooling::typed::CVal;
 use talktrack::Bundle;
-use talktrack_train::aggregate::{bin_label, parse_bin_label};
+use talktrack_train::aggregate::Bin;
 use talktrack_train::config::Algorithm;
 use talktrack_train::config::SimSetup;
 use talktrack_train::job::{run, Hooks};
 use talktrack_train::log::ReadOptions;
-use talktrack_train::sim::context::OwnedVal;
 use talktrack_train::sim::{ContextSampler, LiveEnv, LiveSim};
 use talktrack_train::train::env::MaskedEnv;
 use talktrack_train::train::{NoObserver, TrainObserver};
@@ -38,15 +38,30 @@ fn aggregates(s: &SimSetup) -> talktrack_train::aggregate::Aggregates {
 fn bins_label_and_parse_back() {
     at_root();
     let edges = [16.0, 18.0, 21.0, 80.0];
-    assert_eq!(bin_label(&edges, 17.0), "[16, 18)");
-    assert_eq!(bin_label(&edges, 18.0), "[18, 21)");
-    assert_eq!(bin_label(&edges, 80.0), "[21, 80]");
+    assert_eq!(Bin::of(&edges, 17.0).to_string(), "[16, 18)");
+    assert_eq!(Bin::of(&edges, 18.0).to_string(), "[18, 21)");
+    assert_eq!(Bin::of(&edges, 80.0).to_string(), "[21, 80]");
     // Outside the range: the nearest bin.
-    assert_eq!(bin_label(&edges, 3.0), "[16, 18)");
-    assert_eq!(bin_label(&edges, 99.0), "[21, 80]");
-    assert_eq!(parse_bin_label("[16, 18)"), Some((16.0, 18.0, false)));
-    assert_eq!(parse_bin_label("[21, 80]"), Some((21.0, 80.0, true)));
-    assert_eq!(parse_bin_label("north"), None);
+    assert_eq!(Bin::of(&edges, 3.0).to_string(), "[16, 18)");
+    assert_eq!(Bin::of(&edges, 99.0).to_string(), "[21, 80]");
+    assert_eq!(
+        "[16, 18)"
+            .parse::<Bin>()
+            .ok()
+            .map(|b| (b.lo, b.hi, b.closed)),
+        Some((16.0, 18.0, false))
+    );
+    assert_eq!(
+        "[21, 80]"
+            .parse::<Bin>()
+            .ok()
+            .map(|b| (b.lo, b.hi, b.closed)),
+        Some((21.0, 80.0, true))
+    );
+    assert_eq!(
+        "north".parse::<Bin>().ok().map(|b| (b.lo, b.hi, b.closed)),
+        None
+    );
 }
 
 #[test]
@@ -56,10 +71,7 @@ fn context_is_drawn_from_published_marginals_only() {
     let agg = aggregates(&s);
     let ages = &agg.context_marginals["age"];
     // Numeric attributes are published per bin, and only bins with k conversations.
-    assert!(
-        ages.keys().all(|l| parse_bin_label(l).is_some()),
-        "{ages:?}"
-    );
+    assert!(ages.keys().all(|l| l.parse::<Bin>().is_ok()), "{ages:?}");
     assert!(ages.values().all(|&n| n >= agg.config.k as f64));
     let tpl = s.load_template().unwrap().unwrap();
     let sampler = ContextSampler::new(&tpl, &s.sim.context, &agg).unwrap();
@@ -73,12 +85,12 @@ fn context_is_drawn_from_published_marginals_only() {
     let mut minors = 0;
     for _ in 0..2000 {
         sampler.draw(&mut rng, &mut ctx);
-        let Some(OwnedVal::Int(a)) = ctx[age] else {
+        let Some(CVal::Int(a)) = ctx[age] else {
             panic!("age must be drawn as an int: {:?}", ctx[age]);
         };
         assert!((16..=80).contains(&a), "{a}");
         minors += usize::from(a < 18);
-        assert!(matches!(ctx[region], Some(OwnedVal::Enum(r)) if r < 4));
+        assert!(matches!(ctx[region], Some(CVal::Enum(r)) if r < 4));
         // Optional, read by a rule, nothing published: absent.
         assert_eq!(ctx[last_purchase], None);
     }

@@ -10,6 +10,7 @@ use synthetic::TrueMdp;
 use talktrack_train::aggregate::aggregate_log;
 use talktrack_train::aggregate::shrink::{shrink, ShrinkConfig};
 use talktrack_train::eval::plan::QPolicy;
+use talktrack_train::eval::Tabular;
 use talktrack_train::log::ReadOptions;
 use talktrack_train::sim::{default_encoder, AllowAll, Mdp};
 

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use talktrack::tooling::TurnView;
 use talktrack_train::aggregate::split::{aggregate_split, Split};
 use talktrack_train::aggregate::{aggregate_log, AggregateConfig, AggregateError, Aggregates};
+use talktrack_train::eval::Tabular;
 use talktrack_train::eval::{simulate, ExactEvaluator};
 use talktrack_train::log::p4g::{convert, convert_files, ConvertOptions};
 use talktrack_train::log::{Conversation, ReadOptions, Vocab};

@@ -15,10 +15,13 @@
 //! the context marginals and either part of a split. With `epsilon` set, Laplace noise makes the release
 //! epsilon-differentially private per conversation, see [`noise`].
 
+pub mod bins;
 pub mod folds;
 pub mod noise;
 pub mod shrink;
 pub mod split;
+
+pub use bins::Bin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -432,7 +435,7 @@ impl<'v> Aggregator<'v> {
             };
             let v = match (v, self.cfg.context_bins.get(attr)) {
                 (serde_json::Value::Number(n), Some(edges)) => {
-                    bin_label(edges, n.as_f64().unwrap_or(f64::NAN))
+                    Bin::of(edges, n.as_f64().unwrap_or(f64::NAN)).to_string()
                 }
                 (serde_json::Value::String(s), _) => s.clone(),
                 (other, _) => other.to_string(),
@@ -596,38 +599,6 @@ impl<'v> Aggregator<'v> {
         }
         out
     }
-}
-
-/// The label of the bin of `x` among `edges` (at least two): `[a, b)`, or `[a, b]`
-/// for the last bin; values outside the range go to the nearest bin.
-pub fn bin_label(edges: &[f64], x: f64) -> String {
-    let n = edges.len().saturating_sub(1).max(1);
-    let i = edges
-        .iter()
-        .skip(1)
-        .position(|&e| x < e)
-        .unwrap_or(n - 1)
-        .min(n - 1);
-    let (a, b) = (
-        edges.get(i).copied().unwrap_or(0.0),
-        edges.get(i + 1).copied().unwrap_or(0.0),
-    );
-    if i + 1 == n {
-        format!("[{a}, {b}]")
-    } else {
-        format!("[{a}, {b})")
-    }
-}
-
-/// Parses a label written by [`bin_label`]: the bin's edges and whether the upper edge is included.
-pub fn parse_bin_label(label: &str) -> Option<(f64, f64, bool)> {
-    let inner = label.strip_prefix('[')?;
-    let (inner, closed) = match inner.strip_suffix(']') {
-        Some(i) => (i, true),
-        None => (inner.strip_suffix(')')?, false),
-    };
-    let (a, b) = inner.split_once(", ")?;
-    Some((a.parse().ok()?, b.parse().ok()?, closed))
 }
 
 /// Reads a JSONL log and aggregates it.

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{ExactEvaluator, PolicyTable};
+use super::{PolicyTable, Tabular};
 use crate::aggregate::Aggregates;
 use crate::sim::Mdp;
 
@@ -48,58 +48,53 @@ pub(crate) fn behaviour_counts(m: &Mdp, agg: &Aggregates) -> Vec<f64> {
     counts
 }
 
-/// The logged-behaviour policy table from published behaviour counts.
-pub fn behaviour_table(ev: &ExactEvaluator, agg: &Aggregates) -> PolicyTable {
-    let m = &**ev.mdp();
+/// The logged-behaviour policy table from published behaviour counts: per state,
+/// the counts of its (turn, last reply) restricted to the allowed tracks and
+/// renormalised; uniform over the allowed tracks where there are none.
+pub fn behaviour_table<T: Tabular + ?Sized>(m: &T, agg: &Aggregates) -> PolicyTable {
     let n_a = m.n_actions();
-    let mut counts = behaviour_counts(m, agg);
-    // Only allowed tracks: `counts` is indexed like the MDP's (state, track) pairs.
-    for (sa, c) in counts.iter_mut().enumerate() {
-        if !m.allowed_sa(sa) {
-            *c = 0.0;
-        }
-    }
-    let uniform = ev.uniform_table();
-    for s in 0..m.max_turns as usize * m.n_last() {
+    let counts = behaviour_counts(m.model(), agg);
+    let uniform = m.uniform_table();
+    let mut table = vec![0.0; m.n_states() * n_a];
+    for s in 0..m.n_states() {
+        let (t, l) = m.turn_last(s);
+        let key = m.model().state(t, l);
         let row = s * n_a..(s + 1) * n_a;
-        let total: f64 = counts[row.clone()].iter().sum();
+        for a in (0..n_a).filter(|&a| m.allowed(s, a)) {
+            table[s * n_a + a] = counts.get(key * n_a + a).copied().unwrap_or(0.0);
+        }
+        let total: f64 = table[row.clone()].iter().sum();
         if total > 0.0 {
-            counts[row].iter_mut().for_each(|x| *x /= total);
+            table[row].iter_mut().for_each(|x| *x /= total);
         } else {
-            counts[row.clone()].copy_from_slice(&uniform[row]);
+            table[row.clone()].copy_from_slice(&uniform[row]);
         }
     }
-    counts
+    table
 }
 
 /// The optimum and all baselines; `behaviour_from` supplies the behaviour counts.
-pub fn baselines(ev: &ExactEvaluator, behaviour_from: &Aggregates) -> Baselines {
-    let m = &**ev.mdp();
+pub fn baselines<T: Tabular + ?Sized>(m: &T, behaviour_from: &Aggregates) -> Baselines {
     let n_a = m.n_actions();
-    let uniform = ev.uniform_table();
+    let uniform = m.uniform_table();
     let mut best = (String::new(), f64::NEG_INFINITY);
     for a in 0..n_a {
         let mut table = uniform.clone();
-        for t in 0..m.max_turns {
-            for l in 0..m.n_last() as u32 {
-                if m.allowed(t, l, a) {
-                    let s = m.state(t, l);
-                    table[s * n_a..(s + 1) * n_a]
-                        .iter_mut()
-                        .for_each(|x| *x = 0.0);
-                    table[s * n_a + a] = 1.0;
-                }
-            }
+        for s in (0..m.n_states()).filter(|&s| m.allowed(s, a)) {
+            table[s * n_a..(s + 1) * n_a]
+                .iter_mut()
+                .for_each(|x| *x = 0.0);
+            table[s * n_a + a] = 1.0;
         }
-        let v = ev.table_value(&table);
+        let v = m.table_value(&table);
         if v > best.1 {
-            best = (m.tracks().get(a).cloned().unwrap_or_default(), v);
+            best = (m.model().tracks().get(a).cloned().unwrap_or_default(), v);
         }
     }
     Baselines {
-        optimum: ev.solve().0,
-        uniform: ev.table_value(&uniform),
+        optimum: m.solve().0,
+        uniform: m.table_value(&uniform),
         best_single: best,
-        behaviour: ev.table_value(&behaviour_table(ev, behaviour_from)),
+        behaviour: m.table_value(&behaviour_table(m, behaviour_from)),
     }
 }

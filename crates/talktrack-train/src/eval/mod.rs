@@ -10,6 +10,7 @@
 pub mod baselines;
 pub mod plan;
 pub mod simulate;
+pub mod tabular;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::train::env::{ActionPolicy, Evaluator};
 
 pub use baselines::{baselines, behaviour_table, Baselines};
 pub use simulate::{simulate, Estimate};
+pub use tabular::Tabular;
 
 /// A stochastic policy over the enumerable states: `probs[state * A + a]`.
 pub type PolicyTable = Vec<f64>;
@@ -66,109 +68,40 @@ impl ExactEvaluator {
     pub fn mdp(&self) -> &Arc<Mdp> {
         &self.mdp
     }
+}
 
-    /// Value iteration under the masks: the optimal value and a greedy action per state
-    /// (`None` where nothing is allowed).
-    pub fn solve(&self) -> (f64, Vec<Option<usize>>) {
-        let m = &*self.mdp;
-        let (t_max, n_last, n_a) = (m.max_turns, m.n_last(), m.n_actions());
-        let mut v_next = vec![0.0; n_last];
-        let mut v = vec![0.0; n_last];
-        let mut greedy = vec![None; t_max as usize * n_last];
-        for t in (0..t_max).rev() {
-            for l in 0..n_last as u32 {
-                let mut best: Option<(usize, f64)> = None;
-                for a in 0..n_a {
-                    if !m.allowed(t, l, a) {
-                        continue;
-                    }
-                    let q = m.q_value(t, l, a, &v_next);
-                    if best.is_none_or(|(_, b)| q > b) {
-                        best = Some((a, q));
-                    }
-                }
-                v[l as usize] = best.map_or(0.0, |(_, q)| q);
-                if let Some(g) = greedy.get_mut(m.state(t, l)) {
-                    *g = best.map(|(a, _)| a);
-                }
-            }
-            std::mem::swap(&mut v, &mut v_next);
-        }
-        (v_next.first().copied().unwrap_or(0.0), greedy)
+/// States are numbered as [`Mdp::state`] does: (turn, last reply), turn-major.
+impl Tabular for ExactEvaluator {
+    fn model(&self) -> &Mdp {
+        &self.mdp
     }
 
-    /// Exact value of a policy table; forbidden tracks earn nothing.
-    pub fn table_value(&self, probs: &[f64]) -> f64 {
-        let m = &*self.mdp;
-        let (t_max, n_last, n_a) = (m.max_turns, m.n_last(), m.n_actions());
-        let mut v_next = vec![0.0; n_last];
-        let mut v = vec![0.0; n_last];
-        for t in (0..t_max).rev() {
-            for l in 0..n_last as u32 {
-                let s = m.state(t, l);
-                let mut acc = 0.0;
-                for a in 0..n_a {
-                    let p = probs.get(s * n_a + a).copied().unwrap_or(0.0);
-                    if p > 0.0 && m.allowed(t, l, a) {
-                        acc += p * m.q_value(t, l, a, &v_next);
-                    }
-                }
-                v[l as usize] = acc;
-            }
-            std::mem::swap(&mut v, &mut v_next);
-        }
-        v_next.first().copied().unwrap_or(0.0)
+    fn n_states(&self) -> usize {
+        self.mdp.max_turns as usize * self.mdp.n_last()
     }
 
-    /// Asks `policy` for its action probabilities in every state.
-    pub fn tabulate(&self, policy: &dyn ActionPolicy) -> (PolicyTable, u64) {
-        let m = &*self.mdp;
-        let n_a = m.n_actions();
-        let mut obs = vec![0.0f32; m.obs_dim()];
-        let mut mask = vec![false; n_a];
-        let mut out = vec![0.0f32; n_a];
-        let mut table = vec![0.0; m.max_turns as usize * m.n_last() * n_a];
-        let mut violating = 0;
-        for t in 0..m.max_turns {
-            for l in 0..m.n_last() as u32 {
-                if !m.has_allowed(t, l) {
-                    continue;
-                }
-                m.encode(t, l, &mut obs);
-                m.write_mask(t, l, &mut mask);
-                let s = m.state(t, l);
-                let row = table.get_mut(s * n_a..(s + 1) * n_a).unwrap_or(&mut []);
-                let bad = ask(policy, &obs, &mask, &mut out, row);
-                violating += u64::from(bad);
-            }
-        }
-        (table, violating)
+    fn turn_last(&self, s: usize) -> (u32, u32) {
+        let n_last = self.mdp.n_last().max(1);
+        ((s / n_last) as u32, (s % n_last) as u32)
     }
 
-    /// Exact value of `policy` and its rule violations.
-    pub fn evaluate(&self, policy: &dyn ActionPolicy) -> Evaluation {
-        let (table, violating_states) = self.tabulate(policy);
-        Evaluation {
-            value: self.table_value(&table),
-            violating_states,
-        }
+    fn successor(&self, s: usize, _a: usize, r: usize) -> Option<usize> {
+        let (t, _) = self.turn_last(s);
+        let last = r + 1;
+        (t + 1 < self.mdp.max_turns && last < self.mdp.n_last())
+            .then(|| self.mdp.state(t + 1, last as u32))
     }
 
-    /// Uniform over the allowed tracks of every state.
-    pub fn uniform_table(&self) -> PolicyTable {
-        let m = &*self.mdp;
-        let n_a = m.n_actions();
-        let mut table = vec![0.0; m.max_turns as usize * m.n_last() * n_a];
-        for t in 0..m.max_turns {
-            for l in 0..m.n_last() as u32 {
-                let s = m.state(t, l);
-                let n = (0..n_a).filter(|&a| m.allowed(t, l, a)).count();
-                for a in (0..n_a).filter(|&a| m.allowed(t, l, a)) {
-                    table[s * n_a + a] = 1.0 / n as f64;
-                }
-            }
-        }
-        table
+    fn observation(&self, s: usize) -> &[f32] {
+        self.mdp.observation(s)
+    }
+
+    fn mask_row(&self, s: usize) -> &[bool] {
+        self.mdp.mask_row(s)
+    }
+
+    fn start_value(&self, v: &[f64]) -> f64 {
+        v.first().copied().unwrap_or(0.0)
     }
 }
 

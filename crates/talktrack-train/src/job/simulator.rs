@@ -12,7 +12,7 @@ use super::JobError;
 use crate::aggregate::shrink::{shrink, Strengths};
 use crate::aggregate::Aggregates;
 use crate::config::{SetupError, SimSetup};
-use crate::eval::{baselines, ExactEvaluator};
+use crate::eval::{baselines, ExactEvaluator, Tabular};
 use crate::report::{BaselineSummary, MdpSummary};
 use crate::sim::{
     ContextSampler, ExpandedEnv, ExpandedMdp, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask,
@@ -106,6 +106,14 @@ fn tracks_read(tpl: &BundleTemplate) -> Vec<usize> {
         .into_iter()
         .map(|t| t as usize)
         .collect()
+}
+
+/// Where a simulator's values come from.
+enum Values<'a> {
+    /// Exact, on the enumerated MDP.
+    Exact(&'a dyn Tabular),
+    /// Estimated from simulated episodes.
+    Simulated(&'a LiveEvaluator),
 }
 
 /// The simulator of one aggregate file: enumerated and evaluated exactly when its
@@ -272,26 +280,31 @@ impl Simulator {
         }
     }
 
-    pub(super) fn optimum(&self) -> Option<f64> {
+    /// How values are computed: exactly on the enumerated MDP (both exact kinds),
+    /// or by simulation.
+    fn values(&self) -> Values<'_> {
         match self {
-            Self::Exact { ev, .. } => Some(ev.optimum()),
-            Self::Expanded { mdp, .. } => Some(mdp.solve().0),
-            Self::Live { .. } => None,
+            Self::Exact { ev, .. } => Values::Exact(ev),
+            Self::Expanded { mdp, .. } => Values::Exact(&**mdp),
+            Self::Live { ev, .. } => Values::Simulated(ev),
+        }
+    }
+
+    pub(super) fn optimum(&self) -> Option<f64> {
+        match self.values() {
+            Values::Exact(t) => Some(t.solve().0),
+            Values::Simulated(_) => None,
         }
     }
 
     /// Value, 95% half-width (simulated only) and rule violations of `policy`.
     pub(super) fn evaluate(&self, policy: &dyn ActionPolicy) -> (f64, Option<f64>, u64) {
-        match self {
-            Self::Exact { ev, .. } => {
-                let e = ev.evaluate(policy);
+        match self.values() {
+            Values::Exact(t) => {
+                let e = t.evaluate(policy);
                 (e.value, None, e.violating_states)
             }
-            Self::Expanded { mdp, .. } => {
-                let e = mdp.evaluate(policy);
-                (e.value, None, e.violating_states)
-            }
-            Self::Live { ev, .. } => {
+            Values::Simulated(ev) => {
                 let e = ev.estimate(policy);
                 (e.mean, Some(e.half_width), e.violations)
             }
@@ -299,10 +312,9 @@ impl Simulator {
     }
 
     pub(super) fn uniform(&self) -> f64 {
-        match self {
-            Self::Exact { ev, .. } => ev.table_value(&ev.uniform_table()),
-            Self::Expanded { mdp, .. } => mdp.table_value(&mdp.uniform_table()),
-            Self::Live { ev, .. } => ev.estimate(&crate::sim::live::UniformPolicy).mean,
+        match self.values() {
+            Values::Exact(t) => t.table_value(&t.uniform_table()),
+            Values::Simulated(ev) => ev.estimate(&crate::sim::live::UniformPolicy).mean,
         }
     }
 
@@ -314,10 +326,9 @@ impl Simulator {
             best_single: b.best_single,
             behaviour: b.behaviour,
         };
-        match self {
-            Self::Expanded { mdp, .. } => exact(mdp.baselines(agg)),
-            Self::Exact { ev, .. } => exact(baselines(ev, agg)),
-            Self::Live { ev, .. } => {
+        match self.values() {
+            Values::Exact(t) => exact(baselines(t, agg)),
+            Values::Simulated(ev) => {
                 let b = ev.baselines(agg);
                 BaselineSummary {
                     optimum: None,
@@ -337,22 +348,11 @@ impl Simulator {
     /// Observations the exported policy is checked on: every state when enumerated,
     /// the states of simulated episodes otherwise.
     pub(super) fn observations(&self) -> Vec<Vec<f32>> {
-        match self {
-            Self::Exact { mdp, .. } => {
-                let mut out = Vec::new();
-                for t in 0..mdp.max_turns {
-                    for l in 0..mdp.n_last() as u32 {
-                        let mut obs = vec![0.0; mdp.obs_dim()];
-                        mdp.encode(t, l, &mut obs);
-                        out.push(obs);
-                    }
-                }
-                out
-            }
-            Self::Expanded { mdp, .. } => (0..mdp.n_states())
-                .map(|s| mdp.observation(s).to_vec())
+        match self.values() {
+            Values::Exact(t) => (0..t.n_states())
+                .map(|s| t.observation(s).to_vec())
                 .collect(),
-            Self::Live { ev, .. } => ev.sample_observations(200, 0x0b5),
+            Values::Simulated(ev) => ev.sample_observations(200, 0x0b5),
         }
     }
 

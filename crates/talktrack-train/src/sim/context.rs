@@ -19,68 +19,19 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use crate::aggregate::{parse_bin_label, Aggregates};
+use crate::aggregate::{Aggregates, Bin};
+use talktrack::tooling::typed::CVal;
+use talktrack::tooling::AttrType;
 use talktrack::tooling::BundleTemplate;
 use talktrack::tooling::Feature;
-use talktrack::tooling::{AttrType, Val};
 use talktrack::{Context, Value};
 
 use super::SimError;
 
-/// A context value owned by the simulator (what [`Val`] borrows from a request).
-#[derive(Clone, Debug, PartialEq)]
-pub enum OwnedVal {
-    /// A boolean.
-    Bool(bool),
-    /// An integer.
-    Int(i64),
-    /// A float.
-    Float(f64),
-    /// Text.
-    Str(String),
-    /// An enum variant index.
-    Enum(u32),
-    /// A set of strings.
-    Set(Vec<String>),
-    /// Milliseconds since the Unix epoch.
-    Time(i64),
-    /// Milliseconds.
-    Dur(i64),
-}
-
-impl OwnedVal {
-    fn own(v: Val<'_>) -> Self {
-        match v {
-            Val::Bool(b) => Self::Bool(b),
-            Val::Int(i) => Self::Int(i),
-            Val::Float(x) => Self::Float(x),
-            Val::Str(s) => Self::Str(s.to_owned()),
-            Val::Enum(e) => Self::Enum(e),
-            Val::Set(s) => Self::Set(s.to_vec()),
-            Val::Time(t) => Self::Time(t),
-            Val::Dur(d) => Self::Dur(d),
-        }
-    }
-
-    /// The value as rules and features read it.
-    pub fn as_val(&self) -> Val<'_> {
-        match self {
-            Self::Bool(b) => Val::Bool(*b),
-            Self::Int(i) => Val::Int(*i),
-            Self::Float(x) => Val::Float(*x),
-            Self::Str(s) => Val::Str(s),
-            Self::Enum(e) => Val::Enum(*e),
-            Self::Set(s) => Val::Set(s),
-            Self::Time(t) => Val::Time(*t),
-            Self::Dur(d) => Val::Dur(*d),
-        }
-    }
-}
-
 /// One published value of a marginal.
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
-    Exact(OwnedVal),
+    Exact(CVal),
     /// A numeric bin: draws uniformly in `[lo, hi)` (`[lo, hi]` when `closed`).
     Bin {
         lo: f64,
@@ -94,7 +45,7 @@ enum Outcome {
 #[derive(Clone, Debug, PartialEq)]
 enum Source {
     Absent,
-    Fixed(OwnedVal),
+    Fixed(CVal),
     Drawn {
         cum: Vec<f64>,
         outcomes: Vec<Outcome>,
@@ -111,7 +62,7 @@ pub struct ContextSource {
 }
 
 /// A context (by schema slot) with its probability.
-pub type WeightedContext = (f64, Vec<Option<OwnedVal>>);
+pub type WeightedContext = (f64, Vec<Option<CVal>>);
 
 /// Draws the context of each simulated conversation.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,7 +93,7 @@ impl ContextSampler {
                         v.kind()
                     ))
                 })?;
-                sources.push(Source::Fixed(OwnedVal::own(val)));
+                sources.push(Source::Fixed(CVal::from_val(val)));
                 if is_read {
                     described.push(ContextSource {
                         attribute: decl.name.clone(),
@@ -224,7 +175,7 @@ impl ContextSampler {
     pub fn enumerate(&self, cap: usize) -> Result<Vec<WeightedContext>, String> {
         let mut all: Vec<WeightedContext> = vec![(1.0, Vec::new())];
         for (slot, s) in self.sources.iter().enumerate() {
-            let choices: Vec<(f64, Option<OwnedVal>)> = match s {
+            let choices: Vec<(f64, Option<CVal>)> = match s {
                 Source::Absent => vec![(1.0, None)],
                 Source::Fixed(v) => vec![(1.0, Some(v.clone()))],
                 Source::Drawn { cum, outcomes } => {
@@ -267,7 +218,7 @@ impl ContextSampler {
     }
 
     /// Draws one conversation's context into `out` (by schema slot).
-    pub fn draw(&self, rng: &mut StdRng, out: &mut Vec<Option<OwnedVal>>) {
+    pub fn draw(&self, rng: &mut StdRng, out: &mut Vec<Option<CVal>>) {
         out.clear();
         for s in &self.sources {
             out.push(match s {
@@ -289,14 +240,14 @@ impl ContextSampler {
                         } => {
                             let (lo, hi) = (lo.ceil() as i64, hi.ceil() as i64);
                             let hi = if *closed { hi + 1 } else { hi };
-                            OwnedVal::Int(if hi > lo {
+                            CVal::Int(if hi > lo {
                                 rng.random_range(lo..hi)
                             } else {
                                 lo
                             })
                         }
                         Outcome::Bin { lo, hi, .. } => {
-                            OwnedVal::Float(lo + (hi - lo) * rng.random::<f64>())
+                            CVal::Float(lo + (hi - lo) * rng.random::<f64>())
                         }
                     })
                 }
@@ -321,7 +272,7 @@ fn outcome(name: &str, ty: &AttrType, label: &str) -> Result<Outcome, SimError> 
         ))
     };
     if matches!(ty, AttrType::Int | AttrType::Float) {
-        if let Some((lo, hi, closed)) = parse_bin_label(label) {
+        if let Ok(Bin { lo, hi, closed }) = label.parse() {
             return Ok(Outcome::Bin {
                 lo,
                 hi,
@@ -342,7 +293,7 @@ fn outcome(name: &str, ty: &AttrType, label: &str) -> Result<Outcome, SimError> 
     };
     value
         .typed(ty)
-        .map(|v| Outcome::Exact(OwnedVal::own(v)))
+        .map(|v| Outcome::Exact(CVal::from_val(v)))
         .ok_or_else(bad)
 }
 

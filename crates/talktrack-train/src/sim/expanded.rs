@@ -22,13 +22,12 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::context::OwnedVal;
 use super::live::LiveSim;
 use super::{Mdp, Transition};
-use crate::aggregate::Aggregates;
-use crate::eval::{ask, Baselines, Evaluation, PolicyTable};
+use crate::eval::Tabular;
 use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv, Step};
 use talktrack::tooling::mask;
+use talktrack::tooling::typed::CVal;
 use talktrack::tooling::Resolved;
 use talktrack::tooling::TrackSet;
 use talktrack::tooling::TurnView;
@@ -149,11 +148,7 @@ impl ExpandedMdp {
         let mut row = vec![false; n_a];
         let values: Vec<Resolved<'_>> = contexts
             .iter()
-            .map(|(_, vals)| {
-                vals.iter()
-                    .map(|v| v.as_ref().map(OwnedVal::as_val))
-                    .collect()
-            })
+            .map(|(_, vals)| vals.iter().map(|v| v.as_ref().map(CVal::as_val)).collect())
             .collect();
         let mut s = 0usize;
         while let Some((c, t, l, counts)) = keys.get(s).cloned() {
@@ -257,25 +252,33 @@ impl ExpandedMdp {
     pub fn n_actions(&self) -> usize {
         self.n_actions
     }
+}
 
-    fn allowed(&self, s: usize, a: usize) -> bool {
-        a < self.n_actions
-            && self
-                .allowed
-                .get(s * self.n_actions + a)
-                .copied()
-                .unwrap_or(false)
+/// States are numbered breadth first from the starts (successors after their state).
+impl Tabular for ExpandedMdp {
+    fn model(&self) -> &Mdp {
+        &self.base
     }
 
-    fn tl(&self, s: usize) -> (u32, u32) {
+    fn n_states(&self) -> usize {
+        self.turn.len()
+    }
+
+    fn turn_last(&self, s: usize) -> (u32, u32) {
         (
             self.turn.get(s).copied().unwrap_or(0),
             self.last.get(s).copied().unwrap_or(0),
         )
     }
 
-    /// The observation of state `s`.
-    pub fn observation(&self, s: usize) -> &[f32] {
+    fn successor(&self, s: usize, a: usize, r: usize) -> Option<usize> {
+        self.succ
+            .get((s * self.n_actions + a) * self.n_replies + r)
+            .filter(|&&n| n != NONE)
+            .map(|&n| n as usize)
+    }
+
+    fn observation(&self, s: usize) -> &[f32] {
         self.obs
             .get(s * self.obs_dim..(s + 1) * self.obs_dim)
             .unwrap_or(&[])
@@ -285,19 +288,6 @@ impl ExpandedMdp {
         self.allowed
             .get(s * self.n_actions..(s + 1) * self.n_actions)
             .unwrap_or(&[])
-    }
-
-    /// Expected return of track `a` in state `s`, then values `v` (of later states).
-    fn q(&self, s: usize, a: usize, v: &[f64]) -> f64 {
-        let (t, l) = self.tl(s);
-        let row = (s * self.n_actions + a) * self.n_replies;
-        self.base.q_with(t, l, a, |r| {
-            self.succ
-                .get(row + r)
-                .and_then(|&n| v.get(n as usize))
-                .copied()
-                .unwrap_or(0.0)
-        })
     }
 
     fn start_value(&self, v: &[f64]) -> f64 {
@@ -310,132 +300,6 @@ impl ExpandedMdp {
             .map(|&(p, s)| p * v.get(s as usize).copied().unwrap_or(0.0))
             .sum::<f64>()
             / total
-    }
-
-    /// Value iteration under the masks: the optimal value and a best track per state.
-    pub fn solve(&self) -> (f64, Vec<Option<usize>>) {
-        let n = self.n_states();
-        let mut v = vec![0.0; n];
-        let mut greedy = vec![None; n];
-        for s in (0..n).rev() {
-            let mut best: Option<(usize, f64)> = None;
-            for a in (0..self.n_actions).filter(|&a| self.allowed(s, a)) {
-                let q = self.q(s, a, &v);
-                if best.is_none_or(|(_, b)| q > b) {
-                    best = Some((a, q));
-                }
-            }
-            v[s] = best.map_or(0.0, |(_, q)| q);
-            greedy[s] = best.map(|(a, _)| a);
-        }
-        (self.start_value(&v), greedy)
-    }
-
-    /// Exact value of a policy table `probs[s * A + a]`; forbidden tracks earn nothing.
-    pub fn table_value(&self, probs: &[f64]) -> f64 {
-        let n = self.n_states();
-        let n_a = self.n_actions;
-        let mut v = vec![0.0; n];
-        for s in (0..n).rev() {
-            let mut acc = 0.0;
-            for a in 0..n_a {
-                let p = probs.get(s * n_a + a).copied().unwrap_or(0.0);
-                if p > 0.0 && self.allowed(s, a) {
-                    acc += p * self.q(s, a, &v);
-                }
-            }
-            v[s] = acc;
-        }
-        self.start_value(&v)
-    }
-
-    /// Asks `policy` for its probabilities in every state; counts the states where
-    /// it puts probability on a forbidden track.
-    pub fn tabulate(&self, policy: &dyn ActionPolicy) -> (PolicyTable, u64) {
-        let n_a = self.n_actions;
-        let mut out = vec![0.0f32; n_a];
-        let mut table = vec![0.0; self.n_states() * n_a];
-        let mut violating = 0;
-        for (s, row) in table.chunks_exact_mut(n_a.max(1)).enumerate() {
-            if self.any_allowed.get(s).copied().unwrap_or(false) {
-                let bad = ask(policy, self.observation(s), self.mask_row(s), &mut out, row);
-                violating += u64::from(bad);
-            }
-        }
-        (table, violating)
-    }
-
-    /// Exact value of `policy` and its rule violations.
-    pub fn evaluate(&self, policy: &dyn ActionPolicy) -> Evaluation {
-        let (table, violating_states) = self.tabulate(policy);
-        Evaluation {
-            value: self.table_value(&table),
-            violating_states,
-        }
-    }
-
-    /// Uniform over the allowed tracks of every state.
-    pub fn uniform_table(&self) -> PolicyTable {
-        let n_a = self.n_actions;
-        let mut table = vec![0.0; self.n_states() * n_a];
-        for s in 0..self.n_states() {
-            let n = (0..n_a).filter(|&a| self.allowed(s, a)).count();
-            for a in (0..n_a).filter(|&a| self.allowed(s, a)) {
-                table[s * n_a + a] = 1.0 / n as f64;
-            }
-        }
-        table
-    }
-
-    /// The optimum, uniform, best single track and logged behaviour (from
-    /// `behaviour_from`'s published counts by turn and last reply), all exact.
-    pub fn baselines(&self, behaviour_from: &Aggregates) -> Baselines {
-        let n_a = self.n_actions;
-        let uniform = self.uniform_table();
-        let mut best = (String::new(), f64::NEG_INFINITY);
-        for a in 0..n_a {
-            let mut table = uniform.clone();
-            for s in (0..self.n_states()).filter(|&s| self.allowed(s, a)) {
-                table[s * n_a..(s + 1) * n_a]
-                    .iter_mut()
-                    .for_each(|x| *x = 0.0);
-                table[s * n_a + a] = 1.0;
-            }
-            let v = self.table_value(&table);
-            if v > best.1 {
-                best = (self.base.tracks().get(a).cloned().unwrap_or_default(), v);
-            }
-        }
-        let counts = crate::eval::baselines::behaviour_counts(&self.base, behaviour_from);
-        let mut behaviour = vec![0.0; self.n_states() * n_a];
-        for s in 0..self.n_states() {
-            let (t, l) = self.tl(s);
-            let key = self.base.state(t, l);
-            let row: Vec<f64> = (0..n_a)
-                .map(|a| {
-                    let c = counts.get(key * n_a + a).copied().unwrap_or(0.0);
-                    if self.allowed(s, a) {
-                        c
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let total: f64 = row.iter().sum();
-            for (a, c) in row.into_iter().enumerate() {
-                behaviour[s * n_a + a] = if total > 0.0 {
-                    c / total
-                } else {
-                    uniform[s * n_a + a]
-                };
-            }
-        }
-        Baselines {
-            optimum: self.solve().0,
-            uniform: self.table_value(&uniform),
-            best_single: best,
-            behaviour: self.table_value(&behaviour),
-        }
     }
 }
 
@@ -513,7 +377,7 @@ impl MaskedEnv for ExpandedEnv {
             self.violations += 1;
             return end(0.0);
         }
-        let (t, l) = m.tl(self.state);
+        let (t, l) = m.turn_last(self.state);
         let (reply, reward) = match m.base.transition(m.base.sa(t, l, action), t, rng) {
             Transition::End(reward) => return end(reward),
             Transition::Next { reply, reward } => (reply, reward),

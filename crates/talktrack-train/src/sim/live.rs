@@ -16,12 +16,13 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::context::{ContextSampler, OwnedVal};
+use super::context::ContextSampler;
 use super::{AllowAll, Mdp, SimConfig, SimError, Transition};
 use crate::aggregate::Aggregates;
 use crate::eval::{simulate, Estimate};
 use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv, Step};
 use talktrack::tooling::mask;
+use talktrack::tooling::typed::CVal;
 use talktrack::tooling::BundleTemplate;
 use talktrack::tooling::FeatureEncoder;
 use talktrack::tooling::Resolved;
@@ -104,7 +105,7 @@ pub struct LiveEnv {
     turn: u32,
     last: u32,
     used: Vec<u16>,
-    context: Vec<Option<OwnedVal>>,
+    context: Vec<Option<CVal>>,
     allowed: Vec<bool>,
     verdict: Verdict,
     set: TrackSet,
@@ -134,7 +135,7 @@ impl LiveEnv {
         let values: Resolved<'_> = self
             .context
             .iter()
-            .map(|v| v.as_ref().map(OwnedVal::as_val))
+            .map(|v| v.as_ref().map(CVal::as_val))
             .collect();
         let view = TurnView {
             values: &values,

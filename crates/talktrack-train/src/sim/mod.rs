@@ -491,6 +491,20 @@ impl Mdp {
         }
     }
 
+    /// The observation of state index `s` (as [`Mdp::state`] numbers it).
+    pub(crate) fn observation(&self, s: usize) -> &[f32] {
+        self.obs
+            .get(s * self.obs_dim..(s + 1) * self.obs_dim)
+            .unwrap_or(&[])
+    }
+
+    /// The allowed-track mask of state index `s`.
+    pub(crate) fn mask_row(&self, s: usize) -> &[bool] {
+        self.allowed
+            .get(s * self.n_actions..(s + 1) * self.n_actions)
+            .unwrap_or(&[])
+    }
+
     /// Writes the allowed-action mask of state (`t`, `last`).
     pub fn write_mask(&self, t: u32, last: u32, mask: &mut [bool]) {
         let s = self.state(t, last) * self.n_actions;

@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use talktrack_train::aggregate::{AggregateConfig, Aggregates, Cell, KeyPart, Level, START};
 use talktrack_train::config::SimSetup;
 use talktrack_train::eval::ExactEvaluator;
+use talktrack_train::eval::Tabular;
 use talktrack_train::sim::{default_encoder, AllowAll, Mdp, SimConfig};
 use talktrack_train::train::env::ActionPolicy;
 
