@@ -66,7 +66,7 @@ mod turn;
 
 pub use bundle::{Bundle, KeyError, LoadError, LoadOptions, VerifyKey};
 pub use context::{Context, Value};
-pub use diag::{render, Code, Problem, Severity};
+pub use diag::{render, Code, Position, Problem, Related, Severity, TextRange};
 pub use engine::{
     bucket, Arm, ArmMode, Assigned, ChallengerStatus, PromoteError, ShadowDecision, Split,
     SplitError, SPLIT_HASH,
