@@ -70,8 +70,12 @@ fn old_and_new(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         "attrs = { min_age = 16, price = 45.0 }",
     );
     edit(&manifest, "version = \"0.1.0\"", "version = \"0.2.0\"");
-    edit(&manifest, "max_turns = 12", "max_turns = 10");
-    edit(&manifest, "\"no_reply\"]", "\"no_reply\", \"callback\"]");
+    // (`max_turns` and replies shape the policy's observation: a template changes them below.)
+    edit(
+        &manifest,
+        "\"no_answer\"]",
+        "\"no_answer\", \"callback_requested\"]",
+    );
     edit(&manifest, "min = 0, max = 130", "min = 0, max = 120");
     // Device financing is no longer tagged `credit`: every rule on `tracks tagged credit`
     // now targets one track fewer, though its text did not change.
@@ -104,11 +108,11 @@ fn old_and_new(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         "rule already-unlimited\n  because \"customers on the unlimited plan cannot be upgraded further\"\n  owner \"sales-ops\"\n  when customer.plan == unlimited\n  forbid tracks offer_unlimited, offer_5g_upgrade\n",
         "",
     );
-    // A case only the new bundle can read (its reply `callback` is new).
+    // A case only the new bundle can read (its contact outcome `callback_requested` is new).
     let cases = std::fs::read_to_string(new.join("cases.toml")).unwrap();
     std::fs::write(
         new.join("cases.toml"),
-        format!("{cases}\n[[case]]\nname = \"a refusal after a callback\"\ncontext = {{ age = 40, region = \"north\", segment = \"student\", plan = \"basic\", tenure_months = 30, monthly_spend = 25.0, open_complaint = false, marketing_consent = true, credit_score = 720, products = [] }}\nhistory = {{ tracks = [\"greet\", \"fee_disclosure\"], replies = [\"callback\", \"refuse\"] }}\nallowed = [\"offer_5g_upgrade\"]\n"),
+        format!("{cases}\n[[case]]\nname = \"a refusal after a callback\"\ncontext = {{ age = 40, region = \"north\", segment = \"student\", plan = \"basic\", tenure_months = 30, monthly_spend = 25.0, open_complaint = false, marketing_consent = true, credit_score = 720, products = [] }}\ntime = \"2026-11-26T10:00:00Z\"\nhistory = {{ tracks = [\"greet\", \"fee_disclosure\"], replies = [\"positive\", \"refuse\"] }}\ncontacts = [{{ time = \"2026-11-24T09:00:00Z\", track = \"greet\", outcome = \"callback_requested\" }}]\nallowed = [\"offer_5g_upgrade\"]\n"),
     )
     .unwrap();
     (old, new)
@@ -135,7 +139,7 @@ fn diff_as_json_follows_the_schema_and_says_what_changed() {
         old.to_str().unwrap(),
         new.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 0, "{err}{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     schema::assert_valid(&v);
     assert_eq!(v["command"], "diff");
@@ -144,14 +148,27 @@ fn diff_as_json_follows_the_schema_and_says_what_changed() {
     assert_eq!(r["old"]["kind"], "bundle");
     assert_eq!(r["new"]["version"], "0.2.0");
     let s = &r["settings"];
-    assert_eq!(s["max_turns"], serde_json::json!({ "old": 12, "new": 10 }));
-    assert_eq!(s["replies"]["added"], serde_json::json!(["callback"]));
+    assert!(s.get("max_turns").is_none(), "{s}");
+    assert_eq!(
+        s["contact_outcomes"]["added"],
+        serde_json::json!(["callback_requested"])
+    );
+    assert_eq!(s["replies"]["added"], serde_json::json!([]));
     assert_eq!(s["context"][0]["name"], "age");
     assert_eq!(s["context"][0]["new"]["max"], 120);
-    assert_eq!(s["tracks"]["changed"][0]["id"], "device_financing");
+    let changed = s["tracks"]["changed"].as_array().unwrap();
+    let device = changed
+        .iter()
+        .find(|t| t["id"] == "device_financing")
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(device["tags"]["removed"], serde_json::json!(["credit"]));
+    let unlimited = changed
+        .iter()
+        .find(|t| t["id"] == "offer_unlimited")
+        .unwrap();
     assert_eq!(
-        s["tracks"]["changed"][0]["tags"]["removed"],
-        serde_json::json!(["credit"])
+        unlimited["attrs"],
+        serde_json::json!([{ "name": "price", "old": 55.0, "new": 45.0 }])
     );
 
     let ids = |k: &str| -> Vec<String> {
@@ -223,10 +240,13 @@ fn diff_as_json_follows_the_schema_and_says_what_changed() {
     assert_eq!(c["invalid_in_new"], 0);
     assert_eq!(c["invalid"][0]["case"], "a refusal after a callback");
     assert_eq!(c["invalid"][0]["from"], "new");
-    assert!(c["invalid"][0]["old"]
-        .as_str()
-        .unwrap()
-        .contains("callback"));
+    assert!(
+        c["invalid"][0]["old"]
+            .as_str()
+            .unwrap()
+            .contains("callback_requested"),
+        "{c}"
+    );
     assert!(c["invalid"][0]["new"].is_null());
     assert_eq!(
         c["total"].as_u64().unwrap(),
@@ -281,6 +301,10 @@ fn a_template_is_compared_by_its_rules_alone() {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = old_and_new(dir.path());
     std::fs::remove_file(new.join("policy.onnx")).unwrap();
+    // Without a policy, settings the observation depends on can change too.
+    let manifest = new.join("bundle.toml");
+    edit(&manifest, "max_turns = 12", "max_turns = 10");
+    edit(&manifest, "\"no_reply\"]", "\"no_reply\", \"callback\"]");
     let (code, out, err) = talktrack(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -302,6 +326,9 @@ fn a_template_is_compared_by_its_rules_alone() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     schema::assert_valid(&v);
     assert_eq!(v["result"]["new"]["kind"], "template");
+    let s = &v["result"]["settings"];
+    assert_eq!(s["max_turns"], serde_json::json!({ "old": 12, "new": 10 }));
+    assert_eq!(s["replies"]["added"], serde_json::json!(["callback"]));
     assert_eq!(v["result"]["cases"]["chosen_compared"], false);
     assert_eq!(v["result"]["cases"]["chosen"], serde_json::json!([]));
     // The rules part does not need the policy.
@@ -343,7 +370,14 @@ fn diff_exits_1_only_when_an_input_fails_to_load() {
     schema::assert_valid(&v);
     assert_eq!(v["ok"], false);
     assert!(v["result"].is_null());
-    assert_eq!(v["diagnostics"][0]["code"], "bundle::checksum", "{out}");
+    let codes: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["bundle::checksum"], "{out}");
     // A rule that does not parse: the human form names it on stderr.
     edit(
         &new.join("rules/compliance.rules"),
