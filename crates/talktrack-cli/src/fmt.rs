@@ -188,17 +188,15 @@ pub(crate) fn fmt(paths: &[PathBuf], check: bool, format: Format) -> Result<(), 
         unformatted: Vec::new(),
     };
     for (file, real) in files {
-        let text = match talktrack::tooling::read_text(&real, &file) {
-            Ok(t) => t,
-            Err(p) => {
-                troubles.push(Trouble::Problem(p, None));
-                continue;
-            }
-        };
-        result.checked += 1;
-        match talktrack::tooling::format_rules(&text, &file) {
-            Err(ps) => troubles.extend(ps.into_iter().map(|p| Trouble::Problem(p, None))),
-            Ok(formatted) if formatted != text => {
+        let text = talktrack::tooling::read_text(&real, &file);
+        if text.is_ok() {
+            result.checked += 1;
+        }
+        match text.map(|t| (talktrack::tooling::format_rules(&t, &file), t)) {
+            // Unreadable (a special file, not UTF-8): reported below like any trouble.
+            Err(p) => troubles.push(Trouble::Problem(p, None)),
+            Ok((Err(ps), _)) => troubles.extend(ps.into_iter().map(|p| Trouble::Problem(p, None))),
+            Ok((Ok(formatted), text)) if formatted != text => {
                 if check {
                     bad = true;
                     if json {
