@@ -69,7 +69,7 @@ mod turn;
 
 pub use bundle::{Bundle, LoadError};
 pub use context::{Context, Value};
-pub use diag::{render, Code, Problem, Severity};
+pub use diag::{render, Code, Position, Problem, Related, Severity, TextRange};
 pub use engine::{
     Contact, DecideError, Decision, Engine, History, MaskReason, Masked, PolicyUse, Ranked,
     Request, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,

@@ -2,7 +2,9 @@
 //! server use these; a host embedding the engine needs only the crate root.
 //!
 //! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s), [`mask`], [`MaskOutcome`], [`TrackSet`];
-//! - the bundle's parts: [`BundleTemplate`], [`Manifest`], [`Catalog`], [`Track`],
+//!   a request masked with a template alone ([`mask_request`]);
+//! - the bundle's parts: [`BundleTemplate`], [`Manifest`] (attributes declared as
+//!   [`AttrSpec`]s), [`Catalog`], [`Track`],
 //!   the typed context schema ([`Schema`], [`AttrDecl`], [`AttrType`], [`Val`],
 //!   [`Resolved`], value ranges [`ValueRange`] of [`Bound`]s);
 //! - reading files: [`read_bounded`] (regular files only, never past a limit) and
@@ -14,7 +16,8 @@
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`]; the checked rules in [`typed`], for
 //!   static analysis;
-//! - rule test cases: [`run_all`];
+//! - rule test cases: [`run_all`] (a report), [`run_cases`] (each [`CaseResult`]), and
+//!   for tools that run them their own way [`load_cases`] (each [`Case`] and its request);
 //! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
 //!   human-readable output passes request, bundle and log text through them);
 //! - the binaries' stdout: `say!` and `say_raw!` (like `println!`/`print!`, but a
@@ -23,15 +26,15 @@
 //!   ([`write_mlp`], [`MlpSpec`]) the trainer exports with.
 
 pub use crate::bundle::{
-    listed_rule_files, read_bounded, read_text, seal, sign, BundleTemplate, Escape, FileKind,
-    Manifest, ReadError, Sealed, SignKey, Signed, GENERATED_RULES_FILE, GENERATED_RULES_HEADER,
-    MAX_MANIFEST_BYTES, MAX_TEXT_FILE_BYTES, SIGNATURE_FILE,
+    listed_rule_files, read_bounded, read_text, seal, sign, AttrSpec, AttrSpecLong, BundleTemplate,
+    Escape, FileKind, Manifest, ReadError, Sealed, SignKey, Signed, GENERATED_RULES_FILE,
+    GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES, MAX_TEXT_FILE_BYTES, SIGNATURE_FILE,
 };
-pub use crate::cases::run_all;
+pub use crate::cases::{load_cases, run_all, run_cases, Case, CaseResult};
 pub use crate::catalog::{Catalog, Track};
 pub use crate::context::{AttrDecl, AttrType, Bound, Resolved, Schema, Val, ValueRange};
 pub use crate::diag::{escape_controls, escape_controls_in_lines};
-pub use crate::engine::{mask, MaskOutcome};
+pub use crate::engine::{mask, mask_request, MaskOutcome};
 pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use thread_local::ThreadLocal;
 
-pub use manifest::{Manifest, SelectionMode, FORMAT_VERSION};
+pub use manifest::{AttrSpec, AttrSpecLong, Manifest, SelectionMode, FORMAT_VERSION};
 pub use options::LoadOptions;
 pub use paths::Escape;
 pub use read::{read_bounded, FileKind, ReadError};
@@ -415,6 +415,14 @@ impl BundleTemplate {
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
     }
+    /// Index of reply category `name`.
+    pub(crate) fn reply_index(&self, name: &str) -> Option<u32> {
+        self.reply_index.get(name).map(|i| i as u32)
+    }
+    /// Index of a contact outcome in the bundle's `contact_outcomes`.
+    pub(crate) fn outcome_index(&self, name: &str) -> Option<u32> {
+        self.outcome_index.get(name).map(|i| i as u32)
+    }
 
     /// Reads the rule test case file the manifest lists as `tests[i]`, from inside
     /// the bundle directory (as resolved when the bundle was loaded).
@@ -576,12 +584,7 @@ impl Bundle {
     }
     /// Index of reply category `name`.
     pub fn reply_index(&self, name: &str) -> Option<u32> {
-        self.tpl.reply_index.get(name).map(|i| i as u32)
-    }
-
-    /// Index of a contact outcome in the bundle's `contact_outcomes`.
-    pub(crate) fn outcome_index(&self, name: &str) -> Option<u32> {
-        self.tpl.outcome_index.get(name).map(|i| i as u32)
+        self.tpl.reply_index(name)
     }
     /// The compiled text template of track `i`.
     pub fn template(&self, i: usize) -> Option<&Template> {

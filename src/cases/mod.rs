@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, BundleTemplate};
 use crate::context::Context;
 use crate::diag::{escape_controls as shown, named_source, Code, Problem};
 use crate::engine::{decide, Contact, History, Request};
@@ -73,13 +73,14 @@ impl CaseResult {
     }
 }
 
-/// Loads every case file the bundle lists; problems name the file and position.
-pub fn load_cases(bundle: &Bundle) -> Result<Vec<(PathBuf, Case)>, Vec<Problem>> {
+/// Loads every case file the bundle (or template) lists, each case with its
+/// file; problems name the file and position.
+pub fn load_cases(bundle: &BundleTemplate) -> Result<Vec<(PathBuf, Case)>, Vec<Problem>> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for (i, rel) in bundle.manifest().tests.iter().enumerate() {
         let shown = Path::new(rel);
-        match bundle.as_template().read_test_file(i) {
+        match bundle.read_test_file(i) {
             Err(p) => problems.push(p),
             Ok(text) => match toml::from_str::<CaseFile>(&text) {
                 Ok(f) => out.extend(f.case.into_iter().map(|c| (shown.to_owned(), c))),
@@ -104,22 +105,29 @@ pub fn load_cases(bundle: &Bundle) -> Result<Vec<(PathBuf, Case)>, Vec<Problem>>
     }
 }
 
+impl Case {
+    /// The request the case describes (its time defaults to 2026-01-01T00:00:00Z);
+    /// an unreadable `time` is an error naming it.
+    pub fn request(&self) -> Result<Request, String> {
+        let time = match self.time.as_deref().map(crate::context::parse_timestamp) {
+            None => Ok(1_767_225_600_000),
+            Some(t) => t,
+        };
+        let time = time.map_err(|e| format!("time: {}", shown(&e)))?;
+        let mut req = Request::new(format!("case: {}", self.name), time);
+        req.context = self.context.clone();
+        req.history = self.history.clone();
+        req.contacts = self.contacts.clone();
+        Ok(req)
+    }
+}
+
 /// Runs one case against the bundle.
 pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
     let mut diffs = Vec::new();
-    let time = match case.time.as_deref().map(crate::context::parse_timestamp) {
-        None => Ok(1_767_225_600_000),
-        Some(t) => t,
-    };
-    let result = time
-        .map_err(|e| format!("time: {}", shown(&e)))
-        .and_then(|time| {
-            let mut req = Request::new(format!("case: {}", case.name), time);
-            req.context = case.context.clone();
-            req.history = case.history.clone();
-            req.contacts = case.contacts.clone();
-            decide(bundle, &req).map_err(|e| format!("request: {}", shown(&e.to_string())))
-        });
+    let result = case.request().and_then(|req| {
+        decide(bundle, &req).map_err(|e| format!("request: {}", shown(&e.to_string())))
+    });
     match result {
         Err(e) => diffs.push(e),
         Ok(d) => {
@@ -195,11 +203,10 @@ pub fn run_case(bundle: &Arc<Bundle>, file: &Path, case: &Case) -> CaseResult {
 /// their control characters as escapes (`\u{1b}`): one line of the report is one
 /// line on the terminal.
 pub fn run_all(bundle: &Arc<Bundle>) -> Result<(String, usize, usize), Vec<Problem>> {
-    let cases = load_cases(bundle)?;
+    let results = run_cases(bundle)?;
     let mut report = String::new();
     let mut failed = 0;
-    for (file, case) in &cases {
-        let r = run_case(bundle, file, case);
+    for r in &results {
         if r.passed() {
             let _ = writeln!(
                 report,
@@ -223,8 +230,16 @@ pub fn run_all(bundle: &Arc<Bundle>) -> Result<(String, usize, usize), Vec<Probl
     let _ = writeln!(
         report,
         "\n{} passed, {} failed",
-        cases.len() - failed,
+        results.len() - failed,
         failed
     );
-    Ok((report, cases.len() - failed, failed))
+    Ok((report, results.len() - failed, failed))
+}
+
+/// Runs every case the bundle lists, in file order, and returns each outcome.
+pub fn run_cases(bundle: &Arc<Bundle>) -> Result<Vec<CaseResult>, Vec<Problem>> {
+    Ok(load_cases(bundle.as_template())?
+        .iter()
+        .map(|(file, case)| run_case(bundle, file, case))
+        .collect())
 }

@@ -72,6 +72,8 @@ codes! {
     BundleUnreadable = "bundle::unreadable",
     /// `bundle::unwritable`: `bundle.toml` cannot be written (sealing).
     BundleUnwritable = "bundle::unwritable",
+    /// `cases::failed`: a rule test case whose expectations the bundle does not meet.
+    CasesFailed = "cases::failed",
     /// `cases::syntax`: a rule test case file does not parse.
     CasesSyntax = "cases::syntax",
     /// `rules::bad-has`: a `has` test on something that is always present.
@@ -116,6 +118,8 @@ codes! {
     RulesUnguardedOptional = "rules::unguarded-optional",
     /// `rules::unguarded-track-attribute`: an optional track attribute read without `has`.
     RulesUnguardedTrackAttribute = "rules::unguarded-track-attribute",
+    /// `rules::unformatted`: a rule file not in its canonical form (`talktrack fmt --check`).
+    RulesUnformatted = "rules::unformatted",
     /// `rules::unknown-attribute`: an unknown context attribute.
     RulesUnknownAttribute = "rules::unknown-attribute",
     /// `rules::unknown-reply`: an unknown reply category.

@@ -49,6 +49,60 @@ pub struct Problem {
     pub label: Option<String>,
     /// What to do about it.
     pub help: Option<String>,
+    /// Other places the problem involves (the first use of a duplicate rule id).
+    pub related: Vec<Related>,
+}
+
+/// Another place a [`Problem`] involves, with what it is.
+#[derive(Clone, Debug)]
+pub struct Related {
+    /// The file it is in.
+    pub file: PathBuf,
+    /// The file's text.
+    pub source_text: Arc<NamedSource<String>>,
+    /// Byte span in `source_text`.
+    pub span: SourceSpan,
+    /// What is there: lowercase, no final period.
+    pub message: String,
+}
+
+impl Related {
+    /// Where the span starts and ends.
+    pub fn range(&self) -> TextRange {
+        TextRange::of(self.source_text.inner(), self.span)
+    }
+}
+
+/// A 1-based line and column, the column counted in characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters (not bytes).
+    pub column: usize,
+}
+
+/// Where a span starts and where it ends: `end` is the position just after its
+/// last character (the start itself for an empty span).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TextRange {
+    /// The first character.
+    pub start: Position,
+    /// Just after the last character.
+    pub end: Position,
+}
+
+impl TextRange {
+    fn of(text: &str, span: SourceSpan) -> Self {
+        let at = |o: usize| {
+            let (line, column) = line_col(text, o);
+            Position { line, column }
+        };
+        TextRange {
+            start: at(span.offset()),
+            end: at(span.offset().saturating_add(span.len())),
+        }
+    }
 }
 
 impl Problem {
@@ -63,6 +117,7 @@ impl Problem {
             span: None,
             label: None,
             help: None,
+            related: Vec::new(),
         }
     }
 
@@ -91,6 +146,32 @@ impl Problem {
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
+    }
+
+    /// Adds another place the problem involves.
+    pub fn with_related(
+        mut self,
+        file: &Path,
+        source: &Arc<NamedSource<String>>,
+        span: impl Into<SourceSpan>,
+        message: impl Into<String>,
+    ) -> Self {
+        self.related.push(Related {
+            file: file.to_owned(),
+            source_text: source.clone(),
+            span: span.into(),
+            message: message.into(),
+        });
+        self
+    }
+
+    /// Where the problem's span starts and ends in its file; `None` for a problem
+    /// about a whole file. Columns count characters, as the rendered diagnostics do.
+    pub fn range(&self) -> Option<TextRange> {
+        match (&self.source_text, self.span) {
+            (Some(src), Some(span)) => Some(TextRange::of(src.inner(), span)),
+            _ => None,
+        }
     }
 
     /// Whether this problem rejects the bundle.
@@ -174,17 +255,32 @@ impl Diagnostic for Problem {
 ///
 /// Control characters and bidi controls in the messages, the file name and the
 /// echoed source lines are shown as escapes (`\u{1b}`), so a bundle cannot
-/// drive the terminal of the person reading its diagnostics.
+/// drive the terminal of the person reading its diagnostics. The
+/// `file:line:column` above the source counts columns in characters of the file
+/// as written, as [`Problem::range`] and the one-line form do.
 pub fn render(problems: &[Problem]) -> String {
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
         .with_width(100)
-        .with_links(false);
+        .with_links(false)
+        // The location is part of the source's name (see `Located`): miette would
+        // count the column in bytes of the escaped text.
+        .without_primary_span_start();
     let mut out = String::new();
-    for p in problems {
-        let p = &*visible(p);
+    for original in problems {
+        let p = &*visible(original);
         // With a span, miette shows file:line:column above the source; without one,
         // the one-line form names the file.
-        if p.span.is_none() || near_long_line(p) || handler.render_report(&mut out, p).is_err() {
+        let shown = match (&p.source_text, original.range()) {
+            (Some(src), Some(range)) if p.span.is_some() && !near_long_line(p) => Some(Shown {
+                p,
+                src: Located {
+                    name: format!("{}:{}:{}", src.name(), range.start.line, range.start.column),
+                    src,
+                },
+            }),
+            _ => None,
+        };
+        if shown.is_none_or(|s| handler.render_report(&mut out, &s).is_err()) {
             out.push_str(&p.one_line());
             out.push('\n');
             if let Some(h) = &p.help {
@@ -196,6 +292,73 @@ pub fn render(problems: &[Problem]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A problem's source under the name `file:line:column`.
+struct Located<'a> {
+    name: String,
+    src: &'a NamedSource<String>,
+}
+
+impl miette::SourceCode for Located<'_> {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let c = self.src.inner().read_span(span, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            *c.span(),
+            c.line(),
+            c.column(),
+            c.line_count(),
+        )))
+    }
+}
+
+/// A problem as rendered: its source [`Located`].
+struct Shown<'a> {
+    p: &'a Problem,
+    src: Located<'a>,
+}
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.p, f)
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.p, f)
+    }
+}
+
+impl std::error::Error for Shown<'_> {}
+
+impl Diagnostic for Shown<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.p.code()
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Diagnostic::severity(self.p)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.p.help()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.src)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.p.labels()
+    }
 }
 
 /// `p`, or a copy of it whose text shows every control character as an escape,

@@ -13,6 +13,7 @@ mod score;
 mod scratch;
 mod select;
 mod sink;
+mod template_mask;
 mod trust;
 mod versions;
 
@@ -31,3 +32,4 @@ pub use request::{
 };
 pub(crate) use resolve::resolve;
 pub(crate) use scratch::Scratch;
+pub use template_mask::mask_request;

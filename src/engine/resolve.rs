@@ -6,7 +6,7 @@
 //! only checks its shape and size): every later stage reads what it resolved.
 
 use super::request::{DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
-use crate::bundle::Bundle;
+use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
 use crate::context::{Resolved, Val};
 use crate::turn::PastContact;
@@ -26,7 +26,7 @@ pub(crate) struct Turn {
 /// number of times each track was used into `used` (one count per catalog track),
 /// the past contacts of other conversations into `contacts`.
 pub(crate) fn resolve<'r>(
-    b: &Bundle,
+    b: &BundleTemplate,
     req: &'r Request,
     values: &mut Resolved<'r>,
     used: &mut [u16],
@@ -96,7 +96,7 @@ pub(crate) fn resolve<'r>(
 /// out, since `history` already tells this conversation and `count(..)` reads it.
 /// A track the catalog no longer has is kept, as `None`.
 fn resolve_contacts(
-    b: &Bundle,
+    b: &BundleTemplate,
     req: &Request,
     out: &mut Vec<PastContact>,
 ) -> Result<(), DecideError> {
@@ -141,7 +141,7 @@ impl Turn {
     /// The view of this turn that the rules and the feature encoder read.
     pub(crate) fn view<'a>(
         &self,
-        b: &Bundle,
+        b: &BundleTemplate,
         req: &'a Request,
         values: &'a [Option<Val<'a>>],
         used: &'a [u16],

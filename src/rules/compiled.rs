@@ -403,6 +403,37 @@ impl RuleSet {
         self.inner.rules.get(i).map(|r| &r.targets)
     }
 
+    /// Rule `i`'s targets when the catalog alone decides them: the tracks it
+    /// targets, and the tracks its `where` predicate cannot be evaluated on (a
+    /// track without the attribute read; they fail closed). `None` when the
+    /// targets depend on the request, or `i` is out of range.
+    pub fn catalog_targets(&self, i: usize) -> Option<(TrackSet, TrackSet)> {
+        let n = self.inner.n_tracks;
+        match self.targets(i)? {
+            TTargets::Set(s) => Some((s.clone(), TrackSet::empty(n))),
+            TTargets::Pred(base, _) => {
+                let hot = self.inner.hot.get(*self.inner.hot_ids.get(i)? as usize)?;
+                if !hot.pred {
+                    // A predicate decided at load time without error: compiled to a set.
+                    let at = hot.target as usize;
+                    let words = self.inner.static_words.get(at..at + self.inner.words)?;
+                    let t = TrackSet::from_indices(n, crate::trackset::members(words));
+                    return Some((t, TrackSet::empty(n)));
+                }
+                let SetPred::Static { t, e, .. } = self.inner.preds.get(hot.target as usize)?
+                else {
+                    return None;
+                };
+                let (mut t, mut e) = (t.clone(), e.clone());
+                if let Some(b) = base {
+                    t.intersect_with(b);
+                    e.intersect_with(b);
+                }
+                Some((t, e))
+            }
+        }
+    }
+
     /// All rules' infos in rule order.
     pub fn rules(&self) -> &[RuleInfo] {
         &self.inner.infos

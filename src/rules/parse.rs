@@ -258,15 +258,22 @@ impl Builder<'_> {
                     let csp = span(&c);
                     if let Some(first) = &effect {
                         let (l, col) = crate::diag::line_col(self.src.inner(), first.span.start);
-                        self.err(
+                        let (path, src, first_span) = (self.path, self.src.clone(), first.span);
+                        let p = self.err(
                             Code::RulesTwoEffects,
                             csp,
                             format!("rule `{}` has two effects", clip(&id.text)),
                             "second effect",
-                        )
-                        .help = Some(format!(
+                        );
+                        p.help = Some(format!(
                             "a rule has exactly one effect (the first is at line {l}, column {col}); split it into two rules"
                         ));
+                        p.related.push(crate::diag::Related {
+                            file: path.to_owned(),
+                            source_text: src,
+                            span: first_span.pair().into(),
+                            message: "first effect".to_owned(),
+                        });
                     }
                     if let Some(e) = self.effect(c) {
                         effect.get_or_insert(e);

@@ -2,21 +2,32 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use talktrack::render;
+use serde::Serialize;
+use talktrack::{render, Bundle, LoadError};
 
-use crate::load;
+use crate::diagnostics::{Diagnostic, Document, Severity};
+use crate::{load, Format};
 
-/// `talktrack check`: every problem, else a summary with the analysis findings on stderr.
-pub(crate) fn check(bundle: &Path) -> Result<(), ExitCode> {
-    let b = load(bundle)?;
-    // The rule set's analysis, as warnings and notes.
-    // A smaller total budget than `analyze`: `check` stays quick on large rule sets.
+/// The analysis `check` runs: a smaller total budget than `analyze`, so that
+/// `check` stays quick on large rule sets.
+fn check_analysis(b: &Arc<Bundle>) -> talktrack_analyze::Report {
     let options = talktrack_analyze::Options {
         total_budget: 1_000_000,
         ..talktrack_analyze::Options::default()
     };
-    let report = talktrack_analyze::analyze_bundle(b.clone(), &options);
+    talktrack_analyze::analyze_bundle(b.clone(), &options)
+}
+
+/// `talktrack check`: every problem, else a summary with the analysis findings on stderr.
+pub(crate) fn check(bundle: &Path, format: Format) -> Result<(), ExitCode> {
+    if format == Format::Json {
+        return check_json(bundle);
+    }
+    let b = load(bundle)?;
+    // The rule set's analysis, as warnings and notes.
+    let report = check_analysis(&b);
     for f in &report.findings {
         eprint!("{}", talktrack_analyze::render_finding(f));
     }
@@ -33,8 +44,83 @@ pub(crate) fn check(bundle: &Path) -> Result<(), ExitCode> {
     Ok(())
 }
 
+/// What `check --format json` reports about a bundle that loaded.
+#[derive(Serialize)]
+struct Checked {
+    bundle: String,
+    version: String,
+    digest: String,
+    tracks: usize,
+    rules: usize,
+    warnings: usize,
+    observation: usize,
+}
+
+/// The bundle in `dir` with its warnings as diagnostics, or the diagnostics that rejected it.
+pub(crate) fn load_for_json(dir: &Path) -> (Option<Arc<Bundle>>, Vec<Diagnostic>) {
+    match Bundle::load(dir) {
+        Ok(b) => {
+            let diags = b
+                .warnings()
+                .iter()
+                .map(|p| Diagnostic::of_problem(p, Some(dir)))
+                .collect();
+            (Some(Arc::new(b)), diags)
+        }
+        Err(e) => (None, rejected(dir, &e)),
+    }
+}
+
+/// The problems that rejected a bundle or template, as diagnostics (one naming the
+/// directory when the error carries none).
+pub(crate) fn rejected(dir: &Path, e: &LoadError) -> Vec<Diagnostic> {
+    let mut diags: Vec<Diagnostic> = e
+        .problems
+        .iter()
+        .map(|p| Diagnostic::of_problem(p, Some(dir)))
+        .collect();
+    if !e.problems.iter().any(talktrack::Problem::is_error) {
+        diags.push(Diagnostic::plain(
+            talktrack::Code::BundleUnreadable,
+            Severity::Error,
+            Some(dir),
+            e.to_string(),
+        ));
+    }
+    diags
+}
+
+fn check_json(dir: &Path) -> Result<(), ExitCode> {
+    let (b, mut diags) = load_for_json(dir);
+    let Some(b) = b else {
+        Document::<Checked>::new("check", false, diags, None).print();
+        return Err(ExitCode::FAILURE);
+    };
+    let report = check_analysis(&b);
+    diags.extend(
+        report
+            .findings
+            .iter()
+            .map(|f| Diagnostic::of_finding(f, dir)),
+    );
+    let result = Checked {
+        bundle: b.name().to_owned(),
+        version: b.version().to_owned(),
+        digest: b.digest().to_owned(),
+        tracks: b.catalog().len(),
+        rules: b.rules().len(),
+        warnings: b.warnings().len(),
+        observation: b.features().dim(),
+    };
+    Document::new("check", true, diags, Some(result)).print();
+    Ok(())
+}
+
 /// `talktrack test`: the rule test cases the bundle lists.
-pub(crate) fn test(bundle: &Path) -> Result<(), ExitCode> {
+pub(crate) fn test(bundle: &Path, format: Format) -> Result<(), ExitCode> {
+    if format == Format::Json {
+        return test_json(bundle);
+    }
     let b = load(bundle)?;
     match talktrack::tooling::run_all(&b) {
         Err(ps) => {
@@ -49,5 +135,72 @@ pub(crate) fn test(bundle: &Path) -> Result<(), ExitCode> {
                 Ok(())
             }
         }
+    }
+}
+
+/// One case in `test --format json`.
+#[derive(Serialize)]
+struct CaseOutcome {
+    name: String,
+    file: String,
+    passed: bool,
+    /// Expected against actual, one line per difference (empty when the case passed).
+    diffs: Vec<String>,
+}
+
+/// What `test --format json` reports.
+#[derive(Serialize)]
+struct Tested {
+    passed: usize,
+    failed: usize,
+    cases: Vec<CaseOutcome>,
+}
+
+fn test_json(dir: &Path) -> Result<(), ExitCode> {
+    let (b, mut diags) = load_for_json(dir);
+    let results = match b.map(|b| talktrack::tooling::run_cases(&b)) {
+        Some(Ok(r)) => r,
+        Some(Err(ps)) => {
+            diags.extend(ps.iter().map(|p| Diagnostic::of_problem(p, Some(dir))));
+            Document::<Tested>::new("test", false, diags, None).print();
+            return Err(ExitCode::FAILURE);
+        }
+        None => {
+            Document::<Tested>::new("test", false, diags, None).print();
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let mut cases = Vec::with_capacity(results.len());
+    for r in results {
+        let file = dir.join(&r.file);
+        if !r.passed() {
+            diags.push(
+                Diagnostic::plain(
+                    talktrack::Code::CasesFailed,
+                    Severity::Error,
+                    Some(&file),
+                    format!("case `{}` failed", r.name),
+                )
+                .with_help(r.diffs.join("\n")),
+            );
+        }
+        cases.push(CaseOutcome {
+            passed: r.passed(),
+            name: r.name,
+            file: file.display().to_string(),
+            diffs: r.diffs,
+        });
+    }
+    let failed = cases.iter().filter(|c| !c.passed).count();
+    let result = Tested {
+        passed: cases.len() - failed,
+        failed,
+        cases,
+    };
+    Document::new("test", failed == 0, diags, Some(result)).print();
+    if failed > 0 {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! The `talktrack` command line: check, decide, fmt, test and seal bundles; serve them.
+//! The `talktrack` command line: check, decide, diff, fmt, test and seal bundles; serve them.
 //!
 //! A thin layer over the library: every command parses its arguments, calls one
 //! library function and prints what it returns.
@@ -10,6 +10,8 @@ extern crate talktrack;
 mod analyze;
 mod check;
 mod decide;
+mod diagnostics;
+mod diff;
 mod fmt;
 mod seal;
 mod serve;
@@ -39,6 +41,9 @@ enum Cmd {
     Check {
         /// Bundle directory.
         bundle: PathBuf,
+        /// Output format (`json`: one document on stdout, see docs/diagnostics.md).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Analyse the rule set: tracks no request allows, rules that never fire,
     /// requests on which every track is masked; each with a witness request or a proof.
@@ -51,6 +56,20 @@ enum Cmd {
         /// An earlier report (`--format json`): fail only on warnings not in it.
         #[arg(long)]
         baseline: Option<PathBuf>,
+    },
+    /// Compare two bundles (or templates): settings, rules by id, and the union
+    /// of their rule test cases run on both (tracks newly masked or allowed, mask
+    /// outcome, and apart from these the chosen track).
+    ///
+    /// Exit code 0 whatever changed; 1 only when an input fails to load.
+    Diff {
+        /// The bundle or template before the change.
+        old: PathBuf,
+        /// The bundle or template after the change.
+        new: PathBuf,
+        /// Output format (`json`: one document on stdout, see docs/diagnostics.md).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Decide the next track for a request (JSON) and print the decision.
     Decide {
@@ -76,11 +95,17 @@ enum Cmd {
         /// Do not write; exit 1 if a file is not formatted.
         #[arg(long)]
         check: bool,
+        /// Output format of `--check` (`json`: one document on stdout, see docs/diagnostics.md).
+        #[arg(long, value_enum, default_value_t = Format::Human, requires = "check")]
+        format: Format,
     },
     /// Run the rule test cases a bundle lists.
     Test {
         /// Bundle directory.
         bundle: PathBuf,
+        /// Output format (`json`: one document on stdout, see docs/diagnostics.md).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Write the policy file's SHA-256 into bundle.toml (`policy.sha256`),
     /// leaving the rest of the file as it is, and print what changed.
@@ -109,12 +134,12 @@ enum Cmd {
     },
 }
 
-/// How `analyze` prints its report.
-#[derive(Clone, Copy, clap::ValueEnum)]
+/// How a command prints what it found.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
-    /// For a person: findings with their place and witness requests.
+    /// For a person: diagnostics with the source lines they are about.
     Human,
-    /// One JSON document.
+    /// One JSON document on stdout, for CI and editors.
     Json,
 }
 
@@ -141,19 +166,24 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             format,
             baseline,
         } => analyze::analyze(&bundle, format, baseline.as_deref()),
-        Cmd::Check { bundle } => check::check(&bundle),
+        Cmd::Check { bundle, format } => check::check(&bundle, format),
+        Cmd::Diff { old, new, format } => diff::diff(&old, &new, format),
         Cmd::Decide {
             bundle,
             request,
             explain,
             trace,
         } => decide::decide(&bundle, &request, explain, trace),
-        Cmd::Fmt { paths, check } => fmt::fmt(&paths, check),
+        Cmd::Fmt {
+            paths,
+            check,
+            format,
+        } => fmt::fmt(&paths, check, format),
         Cmd::Keygen { name } => seal::keygen(&name),
         Cmd::Seal { bundle, sign_key } => seal::seal(&bundle, sign_key.as_deref()),
         Cmd::Serve(a) => serve::serve(a),
         Cmd::Promote { deployment } => serve::promote(&deployment),
-        Cmd::Test { bundle } => check::test(&bundle),
+        Cmd::Test { bundle, format } => check::test(&bundle, format),
     }
 }
 

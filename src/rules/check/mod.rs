@@ -32,8 +32,17 @@ const BUILTINS: [&str; 5] = ["turn", "turns_left", "max_turns", "now", "last_rep
 pub(crate) struct Checker<'e> {
     env: RuleEnv<'e>,
     pub problems: Vec<Problem>,
-    seen: HashMap<String, (std::path::PathBuf, usize, usize)>,
+    seen: HashMap<String, FirstUse>,
     n_rules: usize,
+}
+
+/// Where a rule id was first used.
+struct FirstUse {
+    file: std::path::PathBuf,
+    line: usize,
+    column: usize,
+    src: Arc<NamedSource<String>>,
+    span: Span,
 }
 
 /// Most rules in one bundle.
@@ -128,25 +137,41 @@ impl<'e> Checker<'e> {
         };
         let mut ok = true;
         match self.seen.get(&r.id.text) {
-            Some((f, l, c)) => {
+            Some(first) => {
                 let help = format!(
-                    "the first rule `{}` is at {}:{l}:{c}; rule ids must be unique across all files of a bundle",
+                    "the first rule `{}` is at {}:{}:{}; rule ids must be unique across all files of a bundle",
                     clip(&r.id.text),
-                    f.display()
+                    first.file.display(),
+                    first.line,
+                    first.column
                 );
-                self.error(
-                    &sc,
+                let p = Problem::error(
                     Code::RulesDuplicateId,
-                    r.id.span,
+                    sc.path,
                     format!("rule id `{}` is used twice", clip(&r.id.text)),
-                    "second use",
                 )
-                .help = Some(help);
+                .at(sc.src, r.id.span.pair(), "second use")
+                .with_help(help)
+                .with_related(
+                    &first.file,
+                    &first.src,
+                    first.span.pair(),
+                    "first use",
+                );
+                self.push(p);
                 ok = false;
             }
             None => {
-                self.seen
-                    .insert(r.id.text.clone(), (path.to_owned(), line, column));
+                self.seen.insert(
+                    r.id.text.clone(),
+                    FirstUse {
+                        file: path.to_owned(),
+                        line,
+                        column,
+                        src: src.clone(),
+                        span: r.id.span,
+                    },
+                );
             }
         }
         let mut sc = sc;
