@@ -424,7 +424,7 @@ fn main() -> ExitCode {
             resamples,
             seed,
             format,
-        } => ope(
+        } => ope_cmd(
             &logs,
             &bundle,
             baseline.as_deref(),
@@ -443,7 +443,7 @@ fn main() -> ExitCode {
             seed,
             out,
         } => {
-            return gate(
+            return gate_cmd(
                 &candidate,
                 &champion,
                 &logs,
@@ -525,7 +525,7 @@ fn ope_options(
     Ok(opts)
 }
 
-fn ope(
+fn ope_cmd(
     logs: &Path,
     bundle: &Path,
     baseline: Option<&Path>,
@@ -554,7 +554,7 @@ fn ope(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gate(
+fn gate_cmd(
     candidate: &Path,
     champion: &Path,
     logs: &Path,

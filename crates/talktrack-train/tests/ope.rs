@@ -15,10 +15,10 @@ use talktrack::tooling::{Activation, BundleTemplate, Dense, ScoreKind};
 use talktrack::{Bundle, Engine, Request};
 use talktrack_train::export::{export_bundle, ExportSpec};
 use talktrack_train::gate::{gate, Check, Decision, GateOptions, SimValue};
-use talktrack_train::log::{LogReader, ReadOptions};
+use talktrack_train::log::{LogReader, ReadOptions, Vocab};
 use talktrack_train::ope::estimators::{effective_sample_size, estimate, Step, Trajectory};
 use talktrack_train::ope::fingerprint::{Fingerprint, TRAINING_KEY};
-use talktrack_train::ope::{evaluate, vocab_of, Logs, OpeOptions};
+use talktrack_train::ope::{evaluate, Logs, OpeOptions};
 
 fn step(target: f64, behaviour: f64, q_logged: f64, v_target: f64) -> Step {
     Step {
@@ -170,8 +170,10 @@ impl World {
                 format!("{v}\n")
             })
             .collect();
-        let b = self.bundle("reader", 0, 0.0, &vec![0.0; self.n_a()], toml::Table::new());
-        let vocab = vocab_of(&b);
+        let vocab = Vocab::new(
+            self.tm.tracks.clone(),
+            REPLIES.iter().map(|r| r.to_string()).collect(),
+        );
         let mut r = LogReader::new(text.as_bytes(), &vocab, ReadOptions::default());
         let conversations: Vec<_> = r.by_ref().map(Result::unwrap).collect();
         Logs {
@@ -330,7 +332,7 @@ fn a_turn_the_log_cannot_replay_is_counted_and_its_conversation_left_out() {
     let w = World::new(
         3,
         Some(
-            "rule not-after-hours\n  because \"office hours\"\n  when now > 0\n  forbid track t2\n",
+            "rule not-after-hours\n  because \"office hours\"\n  when now - now < 1d\n  forbid track t2\n",
         ),
     );
     let b = target(&w);

@@ -151,7 +151,7 @@ impl Verdict {
                 "  [{}] {:?}: {}\n",
                 if r.passed { "pass" } else { "FAIL" },
                 r.check,
-                r.detail
+                talktrack::tooling::escape_controls(&r.detail)
             ));
         }
         out
