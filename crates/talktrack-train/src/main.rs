@@ -139,6 +139,62 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Off-policy evaluation of a bundle on logged conversations: importance sampling,
+    /// self-normalised and doubly robust estimates with bootstrap intervals, and the
+    /// impact of its rules on the logs. Reads individual conversations.
+    Ope {
+        /// The conversation log (JSONL, the trainer's format).
+        #[arg(long)]
+        logs: PathBuf,
+        /// The bundle to evaluate.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A second bundle to compare with (bundle − baseline, paired by conversation).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Trainer config whose `[aggregate]` and `[shrink]` build the direct model and
+        /// the estimated behaviour (default: the defaults, with the bundle's turn limit).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Bootstrap resamples.
+        #[arg(long, default_value_t = 1000)]
+        resamples: usize,
+        /// Bootstrap and cross-fitting seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// `text` (Markdown) or `json`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// The promotion gate: exit 0 when the candidate may replace the champion, 1 to
+    /// hold, 2 on error; the verdict as JSON on stdout.
+    Gate {
+        /// The candidate bundle.
+        #[arg(long)]
+        candidate: PathBuf,
+        /// The champion bundle.
+        #[arg(long)]
+        champion: PathBuf,
+        /// Held-out conversation log (JSONL, the trainer's format).
+        #[arg(long)]
+        logs: PathBuf,
+        /// Trainer config of the simulator both bundles are evaluated on.
+        #[arg(long, default_value = "configs/p4g_reference.toml")]
+        config: PathBuf,
+        /// A new candidate rule accepted to forbid logged tracks the champion allowed
+        /// (repeat for several).
+        #[arg(long = "accept-rule")]
+        accept_rule: Vec<String>,
+        /// Bootstrap resamples.
+        #[arg(long, default_value_t = 1000)]
+        resamples: usize,
+        /// Bootstrap and cross-fitting seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Also write the verdict JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Turn `talktrack serve` decision logs (decisions and outcomes; oldest file
     /// first) into a training log, so the next policy trains on served traffic.
     FromDecisions {
@@ -152,6 +208,15 @@ enum Cmd {
         #[arg(long)]
         deployment: Option<String>,
     },
+}
+
+/// How a report is printed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Markdown for a person.
+    Text,
+    /// JSON for a program.
+    Json,
 }
 
 struct Bar {
@@ -339,6 +404,44 @@ fn main() -> ExitCode {
             say!("{stats}\n→ {}", out.display());
             Ok(())
         })(),
+        Cmd::Ope {
+            logs,
+            bundle,
+            baseline,
+            config,
+            resamples,
+            seed,
+            format,
+        } => ope_cmd(
+            &logs,
+            &bundle,
+            baseline.as_deref(),
+            config.as_deref(),
+            resamples,
+            seed,
+            format,
+        ),
+        Cmd::Gate {
+            candidate,
+            champion,
+            logs,
+            config,
+            accept_rule,
+            resamples,
+            seed,
+            out,
+        } => {
+            return gate_cmd(
+                &candidate,
+                &champion,
+                &logs,
+                &config,
+                accept_rule,
+                resamples,
+                seed,
+                out.as_deref(),
+            )
+        }
         Cmd::FromDecisions {
             logs,
             out,
@@ -384,6 +487,115 @@ fn cv(setup: &SimSetup, json: Option<&Path>, quiet: bool) -> Result<(), ExitCode
             .map_err(|e| fail(format!("cannot write `{}`: {e}", path.display())))?;
     }
     Ok(())
+}
+
+fn load_bundle(path: &Path) -> Result<Arc<Bundle>, String> {
+    Bundle::load(path)
+        .map(Arc::new)
+        .map_err(|e| format!("`{}`:\n{}", path.display(), talktrack::render(&e.problems)))
+}
+
+/// The evaluation settings: the config's `[aggregate]` and `[shrink]` when given.
+fn ope_options(
+    bundle: &Bundle,
+    config: Option<&Path>,
+    resamples: usize,
+    seed: u64,
+) -> Result<talktrack_train::ope::OpeOptions, String> {
+    let mut opts = talktrack_train::ope::OpeOptions::for_bundle(bundle);
+    if let Some(c) = config {
+        let setup = SimSetup::load(c).map_err(|e| e.to_string())?;
+        opts.aggregate = setup.aggregate.clone();
+        opts.shrink = setup.shrink.clone();
+    }
+    opts.resamples = resamples;
+    opts.seed = seed;
+    Ok(opts)
+}
+
+fn ope_cmd(
+    logs: &Path,
+    bundle: &Path,
+    baseline: Option<&Path>,
+    config: Option<&Path>,
+    resamples: usize,
+    seed: u64,
+    format: Format,
+) -> Result<(), ExitCode> {
+    use talktrack_train::ope;
+    let b = load_bundle(bundle).map_err(fail)?;
+    let mut bundles = vec![Arc::clone(&b)];
+    if let Some(p) = baseline {
+        bundles.push(load_bundle(p).map_err(fail)?);
+    }
+    let opts = ope_options(&b, config, resamples, seed).map_err(fail)?;
+    let logs = ope::read_logs(logs, &ope::vocab_of(&b)).map_err(fail)?;
+    let ev = ope::evaluate(&logs, &bundles, &opts).map_err(fail)?;
+    match format {
+        Format::Text => say_raw!("{}", ev.report.to_markdown()),
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&ev.report).map_err(fail)?
+        ),
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gate_cmd(
+    candidate: &Path,
+    champion: &Path,
+    logs: &Path,
+    config: &Path,
+    accepted_rules: Vec<String>,
+    resamples: usize,
+    seed: u64,
+    out: Option<&Path>,
+) -> ExitCode {
+    use talktrack_train::gate::{gate, GateOptions, SimValue};
+    use talktrack_train::ope;
+    let error = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let run = || -> Result<talktrack_train::gate::Verdict, String> {
+        let cand = load_bundle(candidate)?;
+        let champ = load_bundle(champion)?;
+        let setup = SimSetup::load(config).map_err(|e| e.to_string())?;
+        let sim = |b: &Bundle| {
+            talktrack_train::job::evaluate_bundle(&setup, b)
+                .map(|e| SimValue {
+                    value: e.value,
+                    ci95: e.ci95,
+                })
+                .map_err(|e| format!("`{}` on the simulator: {e}", b.name()))
+        };
+        let sims = [sim(&cand)?, sim(&champ)?];
+        let opts = GateOptions {
+            ope: ope_options(&cand, Some(config), resamples, seed)?,
+            accepted_rules,
+        };
+        let logs = ope::read_logs(logs, &ope::vocab_of(&cand)).map_err(|e| e.to_string())?;
+        let (verdict, _) =
+            gate(&logs, cand, champ, Some(sims), &opts).map_err(|e| e.to_string())?;
+        Ok(verdict)
+    };
+    let verdict = match run() {
+        Ok(v) => v,
+        Err(e) => return error(e),
+    };
+    let json = match serde_json::to_string_pretty(&verdict) {
+        Ok(j) => j,
+        Err(e) => return error(e.to_string()),
+    };
+    if let Some(p) = out {
+        if let Err(e) = std::fs::write(p, &json) {
+            return error(format!("cannot write `{}`: {e}", p.display()));
+        }
+    }
+    say!("{json}");
+    eprint!("{}", verdict.to_text());
+    ExitCode::from(verdict.exit_code())
 }
 
 fn eval(config: &Path, bundle: &Path, aggregates: Option<PathBuf>) -> Result<(), ExitCode> {

@@ -269,6 +269,16 @@ fn training_from_the_aggregate_file_equals_training_from_the_log() {
             "{f}"
         );
     }
+    // Trained from the log, the bundle fingerprints its conversations, so an evaluation
+    // can tell held-out logs from training data; from the file it cannot.
+    use talktrack_train::ope::fingerprint::Fingerprint;
+    let manifest_of = |d: &Path| Bundle::load(d).unwrap().manifest().training.clone();
+    let fp = Fingerprint::from_training(manifest_of(&a.bundle_dir).as_ref()).unwrap();
+    assert_eq!(fp.count, 300);
+    let log = std::fs::read_to_string(&from_log.data.log).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert!(fp.contains(first["id"].as_str().unwrap()));
+    assert!(Fingerprint::from_training(manifest_of(&b.bundle_dir).as_ref()).is_none());
     // Cross-validation needs conversations: skipped, and the report says why.
     assert!(ra.cv.is_some());
     assert!(rb.cv.is_none());

@@ -74,6 +74,13 @@ pub(super) fn stage(
         None => training.insert("log".into(), setup.data.log.display().to_string().into()),
     };
     training.insert("conversations".into(), (conversations as i64).into());
+    if from_file.is_none() {
+        // Which conversations it was trained on, so an evaluation can tell held-out
+        // logs from training data (ids are not stored, only a Bloom filter of them).
+        if let Some(fp) = training_fingerprint(setup) {
+            training.insert(crate::ope::fingerprint::TRAINING_KEY.into(), fp);
+        }
+    }
     training.insert("k".into(), (agg.config.k as i64).into());
     if let Some(r) = runs.iter().find(|r| r.algorithm == job.export.name()) {
         training.insert("value".into(), r.value.into());
@@ -147,6 +154,19 @@ pub(super) fn stage(
         max_abs_score_diff: max_diff,
         states_checked: observations.len(),
     }))
+}
+
+/// The fingerprint of the log's conversations (as the aggregation read them), or
+/// `None` when the log cannot be read again.
+fn training_fingerprint(setup: &SimSetup) -> Option<toml::Value> {
+    let vocab = setup.vocab();
+    let reader = crate::log::LogReader::new(
+        setup.open_log().ok()?,
+        &vocab,
+        super::aggregate::read_options(setup),
+    );
+    let ids: Vec<String> = reader.filter_map(Result::ok).map(|c| c.id).collect();
+    crate::ope::fingerprint::Fingerprint::of(ids.iter().map(String::as_str)).to_toml()
 }
 
 /// The network as the ONNX writer takes it.
