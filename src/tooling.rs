@@ -1,7 +1,10 @@
 //! What talktrack's own tools build on, on purpose: the CLI, the trainer and the
 //! server use these; a host embedding the engine needs only the crate root.
 //!
-//! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s), [`mask`], [`MaskOutcome`], [`TrackSet`];
+//! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s, resolved from
+//!   [`Contact`](crate::Contact)s by [`past_contacts`]), [`mask`], [`MaskOutcome`], [`TrackSet`];
+//! - times and durations as rules and requests write them: [`parse_timestamp`],
+//!   [`format_timestamp`], [`parse_duration`];
 //! - the bundle's parts: [`BundleTemplate`], [`Manifest`], [`Catalog`], [`Track`],
 //!   the typed context schema ([`Schema`], [`AttrDecl`], [`AttrType`], [`Val`],
 //!   [`Resolved`], value ranges [`ValueRange`] of [`Bound`]s);
@@ -14,7 +17,8 @@
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`]; the checked rules in [`typed`], for
 //!   static analysis;
-//! - rule test cases: [`run_all`];
+//! - rule test cases: [`run_all`] (a template's: [`run_all_template`]), and what
+//!   they exercise of the rules: [`coverage`] into a [`Coverage`] of [`CoverageItem`]s;
 //! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
 //!   human-readable output passes request, bundle and log text through them);
 //! - the policy: [`Policy`], [`PolicyIo`], [`PolicyLimits`], [`ScoreKind`], and the ONNX writer
@@ -25,11 +29,12 @@ pub use crate::bundle::{
     Manifest, ReadError, Sealed, SignKey, Signed, GENERATED_RULES_FILE, GENERATED_RULES_HEADER,
     MAX_MANIFEST_BYTES, MAX_TEXT_FILE_BYTES, SIGNATURE_FILE,
 };
-pub use crate::cases::run_all;
+pub use crate::cases::{coverage, run_all, run_all_template, Coverage, CoverageItem, ItemKind};
 pub use crate::catalog::{Catalog, Track};
+pub use crate::context::{format_timestamp, parse_duration, parse_timestamp};
 pub use crate::context::{AttrDecl, AttrType, Bound, Resolved, Schema, Val, ValueRange};
 pub use crate::diag::{escape_controls, escape_controls_in_lines};
-pub use crate::engine::{mask, MaskOutcome};
+pub use crate::engine::{mask, past_contacts, MaskOutcome};
 pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{

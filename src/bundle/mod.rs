@@ -416,6 +416,21 @@ impl BundleTemplate {
         &self.warnings
     }
 
+    /// Index of reply category `name`.
+    pub(crate) fn reply_index(&self, name: &str) -> Option<u32> {
+        self.reply_index.get(name).map(|i| i as u32)
+    }
+
+    /// Index of a contact outcome in the bundle's `contact_outcomes`.
+    pub(crate) fn outcome_index(&self, name: &str) -> Option<u32> {
+        self.outcome_index.get(name).map(|i| i as u32)
+    }
+
+    /// The rule files as read, paths relative to the bundle directory.
+    pub(crate) fn sources(&self) -> &[RuleSource] {
+        &self.sources
+    }
+
     /// Reads the rule test case file the manifest lists as `tests[i]`, from inside
     /// the bundle directory (as resolved when the bundle was loaded).
     #[allow(clippy::result_large_err)] // cold path: read once per test run
@@ -579,10 +594,6 @@ impl Bundle {
         self.tpl.reply_index.get(name).map(|i| i as u32)
     }
 
-    /// Index of a contact outcome in the bundle's `contact_outcomes`.
-    pub(crate) fn outcome_index(&self, name: &str) -> Option<u32> {
-        self.tpl.outcome_index.get(name).map(|i| i as u32)
-    }
     /// The compiled text template of track `i`.
     pub fn template(&self, i: usize) -> Option<&Template> {
         self.tpl.templates.get(i)

@@ -38,8 +38,14 @@ fn decide_with(
 ) -> Result<Decision, DecideError> {
     let b: &Bundle = bundle;
     let mut values = Resolved::new();
-    let turn = resolve(b, req, &mut values, &mut s.used, &mut s.contacts)?;
-    let view = turn.view(b, req, &values, &s.used, &s.contacts);
+    let turn = resolve(
+        b.as_template(),
+        req,
+        &mut values,
+        &mut s.used,
+        &mut s.contacts,
+    )?;
+    let view = turn.view(b.as_template(), req, &values, &s.used, &s.contacts);
     let fallback = b.fallback();
     let outcome = mask(b.rules(), &view, fallback, &mut s.verdict, &mut s.allowed);
     let mut scored = score(

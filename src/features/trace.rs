@@ -54,8 +54,8 @@ impl Trace {
         let mut values = Resolved::new();
         let mut used = vec![0u16; catalog.len()];
         let mut contacts = Vec::new();
-        let turn = resolve(b, req, &mut values, &mut used, &mut contacts)?;
-        let view = turn.view(b, req, &values, &used, &contacts);
+        let turn = resolve(b.as_template(), req, &mut values, &mut used, &mut contacts)?;
+        let view = turn.view(b.as_template(), req, &values, &used, &contacts);
         let mut obs = vec![0.0; b.features().dim()];
         b.features().encode(&view, &mut obs);
         let ids: Vec<&str> = catalog.tracks().iter().map(|t| t.id.as_str()).collect();

@@ -1,9 +1,11 @@
-//! `talktrack check` and `talktrack test`: a bundle validated, its analysis shown, its rule cases run.
+//! `talktrack check` and `talktrack test`: a bundle validated, its analysis shown, its rule
+//! cases run (a template's too) and, on request, their coverage of the rules.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use talktrack::render;
+use talktrack::tooling::{escape_controls, BundleTemplate};
 
 use crate::load;
 
@@ -33,21 +35,69 @@ pub(crate) fn check(bundle: &Path) -> Result<(), ExitCode> {
     Ok(())
 }
 
-/// `talktrack test`: the rule test cases the bundle lists.
-pub(crate) fn test(bundle: &Path) -> Result<(), ExitCode> {
-    let b = load(bundle)?;
-    match talktrack::tooling::run_all(&b) {
+/// `talktrack test`: the rule test cases the bundle lists, or a template's (a
+/// bundle directory whose policy file does not exist yet); with `coverage` (or a
+/// threshold), what they exercise of the rules.
+pub(crate) fn test(dir: &Path, coverage: bool, fail_under: Option<u32>) -> Result<(), ExitCode> {
+    let template = match BundleTemplate::load(dir) {
+        Ok(t) if !t.dir().join(&t.manifest().policy.file).exists() => Some(t),
+        _ => None,
+    };
+    let (run, tpl_of_bundle) = match &template {
+        Some(t) => {
+            if !t.warnings().is_empty() {
+                eprint!("{}", render(t.warnings()));
+            }
+            say!(
+                "template: no policy yet (`{}` not found); expectations about `chosen` are skipped",
+                escape_controls(&t.manifest().policy.file)
+            );
+            (talktrack::tooling::run_all_template(t), None)
+        }
+        None => {
+            let b = load(dir)?;
+            (talktrack::tooling::run_all(&b), Some(b))
+        }
+    };
+    let failed = match run {
         Err(ps) => {
             eprint!("{}", render(&ps));
-            Err(ExitCode::FAILURE)
+            return Err(ExitCode::FAILURE);
         }
         Ok((report, _, failed)) => {
             say_raw!("{report}");
-            if failed > 0 {
-                Err(ExitCode::FAILURE)
-            } else {
-                Ok(())
+            failed
+        }
+    };
+    let mut code = if failed > 0 {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
+    };
+    if coverage || fail_under.is_some() {
+        let tpl = match (&template, &tpl_of_bundle) {
+            (Some(t), _) => t,
+            (None, Some(b)) => b.as_template(),
+            (None, None) => return code,
+        };
+        let c = talktrack::tooling::coverage(tpl).map_err(|ps| {
+            eprint!("{}", render(&ps));
+            ExitCode::FAILURE
+        })?;
+        say!("");
+        say_raw!("{}", c.render());
+        if let Some(p) = fail_under {
+            if !c.meets(p) {
+                eprintln!(
+                    "error: coverage {}/{} is below {p}% ({} × 100 < {p} × {})",
+                    c.covered(),
+                    c.total(),
+                    c.covered(),
+                    c.total()
+                );
+                code = Err(ExitCode::FAILURE);
             }
         }
     }
+    code
 }
