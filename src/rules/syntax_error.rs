@@ -60,7 +60,7 @@ fn contacts_without_window(
     let before = text.get(..pos)?;
     let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.';
     // The last `contacts (` before the error that is a call, not part of a name.
-    let (start, open) = before.match_indices("contacts").rev().find_map(|(i, _)| {
+    let (start, open) = before.rmatch_indices("contacts").find_map(|(i, _)| {
         let prev_ok = before[..i].chars().next_back().is_none_or(|c| !word(c));
         let after = &before[i + "contacts".len()..];
         let paren = after.len() - after.trim_start().len();

@@ -86,6 +86,9 @@ pub(crate) fn test(dir: &Path, coverage: bool, fail_under: Option<u32>) -> Resul
         })?;
         say!("");
         say_raw!("{}", c.render());
+        if !c.disagreements.is_empty() {
+            code = Err(ExitCode::FAILURE);
+        }
         if let Some(p) = fail_under {
             if !c.meets(p) {
                 eprintln!(
