@@ -75,7 +75,11 @@ fn contacts_without_window(
         return None;
     }
     let call: Vec<&str> = text[start..close].split_whitespace().collect();
-    let example = format!("{}, within 30d)", call.join(" "));
+    let mut example = format!("{}, within 30d)", call.join(" "));
+    // The call itself, unless it is too long to quote whole.
+    if example.chars().count() > 100 {
+        example = "contacts(tagged credit, offered, within 30d)".to_owned();
+    }
     Some(
         Problem::error(
             Code::RulesSyntax,
@@ -84,8 +88,7 @@ fn contacts_without_window(
         )
         .at(src, (start, close + 1 - start), "no `within <duration>`")
         .with_help(format!(
-            "the window is required and ends at the request time, e.g. `{}`",
-            clip(&example)
+            "the window is required and ends at the request time, e.g. `{example}`"
         )),
     )
 }
