@@ -1,8 +1,11 @@
 //! What talktrack's own tools build on, on purpose: the CLI, the trainer and the
 //! server use these; a host embedding the engine needs only the crate root.
 //!
-//! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s), [`mask`], [`MaskOutcome`], [`TrackSet`];
+//! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s, resolved from
+//!   [`Contact`](crate::Contact)s by [`past_contacts`]), [`mask`], [`MaskOutcome`], [`TrackSet`];
 //!   a request masked with a template alone ([`mask_request`]);
+//! - times and durations as rules and requests write them: [`parse_timestamp`],
+//!   [`format_timestamp`], [`parse_duration`];
 //! - the bundle's parts: [`BundleTemplate`], [`Manifest`] (attributes declared as
 //!   [`AttrSpec`]s), [`Catalog`], [`Track`],
 //!   the typed context schema ([`Schema`], [`AttrDecl`], [`AttrType`], [`Val`],
@@ -16,8 +19,10 @@
 //! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`]; the checked rules in [`typed`], for
 //!   static analysis;
-//! - rule test cases: [`run_all`] (a report), [`run_cases`] (each [`CaseResult`]), and
-//!   for tools that run them their own way [`load_cases`] (each [`Case`] and its request);
+//! - rule test cases: [`run_all`] (a report; a template's: [`run_all_template`]),
+//!   [`run_cases`] (each [`CaseResult`]; a template's: [`run_cases_template`]), and for tools that run them their own way
+//!   [`load_cases`] (each [`Case`] and its request); what they exercise of the rules:
+//!   [`coverage`] into a [`Coverage`] of [`CoverageItem`]s;
 //! - text shown to a person: [`escape_controls`], [`escape_controls_in_lines`] (every
 //!   human-readable output passes request, bundle and log text through them);
 //! - the binaries' stdout: `say!` and `say_raw!` (like `println!`/`print!`, but a
@@ -30,11 +35,15 @@ pub use crate::bundle::{
     Escape, FileKind, Manifest, ReadError, Sealed, SignKey, Signed, GENERATED_RULES_FILE,
     GENERATED_RULES_HEADER, MAX_MANIFEST_BYTES, MAX_TEXT_FILE_BYTES, SIGNATURE_FILE,
 };
-pub use crate::cases::{load_cases, run_all, run_cases, Case, CaseResult};
+pub use crate::cases::{
+    coverage, load_cases, run_all, run_all_template, run_cases, run_cases_template, Case,
+    CaseResult, Coverage, CoverageItem, ItemKind,
+};
 pub use crate::catalog::{Catalog, Track};
+pub use crate::context::{format_timestamp, parse_duration, parse_timestamp};
 pub use crate::context::{AttrDecl, AttrType, Bound, Resolved, Schema, Val, ValueRange};
 pub use crate::diag::{escape_controls, escape_controls_in_lines};
-pub use crate::engine::{mask, mask_request, MaskOutcome};
+pub use crate::engine::{mask, mask_request, past_contacts, MaskOutcome};
 pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 pub use crate::policy::{

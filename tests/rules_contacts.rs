@@ -83,15 +83,23 @@ rule bare because "x" when contacts(track loan, within 30d) forbid tracks tagged
 "#
         )
     );
+    // Without `within`, the error names the missing window, spans the call and
+    // shows the call with one; whether or not the call lists outcomes.
+    let no_window = |text: &str| talktrack::render(&parse(text, Path::new("t.rules")).unwrap_err());
     insta::assert_snapshot!(
         "contact_call_without_a_window",
-        talktrack::render(
-            &parse(
-                "rule r when contacts(tagged credit, offered) >= 2 forbid tracks tagged credit",
-                Path::new("t.rules")
-            )
-            .unwrap_err()
-        )
+        no_window("rule r when contacts(tagged credit, offered) >= 2 forbid tracks tagged credit")
+    );
+    insta::assert_snapshot!(
+        "contact_call_without_a_window_or_outcomes",
+        no_window("rule r\n  when customer.contacts > 1 and contacts(product \"home loan\") >= 2\n  forbid tracks tagged credit")
+    );
+    // A call with its window keeps the usual syntax errors (here: no duration).
+    let missing_duration =
+        no_window("rule r when contacts(tagged credit, within) >= 2 forbid tracks tagged credit");
+    assert!(
+        missing_duration.contains("expected a duration"),
+        "{missing_duration}"
     );
 }
 

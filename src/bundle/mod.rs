@@ -424,6 +424,11 @@ impl BundleTemplate {
         self.outcome_index.get(name).map(|i| i as u32)
     }
 
+    /// The rule files as read, paths relative to the bundle directory.
+    pub(crate) fn sources(&self) -> &[RuleSource] {
+        &self.sources
+    }
+
     /// Reads the rule test case file the manifest lists as `tests[i]`, from inside
     /// the bundle directory (as resolved when the bundle was loaded).
     #[allow(clippy::result_large_err)] // cold path: read once per test run

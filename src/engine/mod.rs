@@ -30,6 +30,7 @@ pub use mask::{mask, MaskOutcome};
 pub use request::{
     Contact, DecideError, History, Request, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
 };
+pub use resolve::past_contacts;
 pub(crate) use resolve::resolve;
 pub(crate) use scratch::Scratch;
 pub use template_mask::mask_request;

@@ -5,7 +5,7 @@
 //! This is the one place a request is validated for a decision (parsing JSON
 //! only checks its shape and size): every later stage reads what it resolved.
 
-use super::request::{DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
+use super::request::{Contact, DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
 use crate::context::{Resolved, Val};
@@ -100,17 +100,37 @@ fn resolve_contacts(
     req: &Request,
     out: &mut Vec<PastContact>,
 ) -> Result<(), DecideError> {
+    contacts_into(
+        b,
+        &req.contacts,
+        req.time,
+        Some(req.conversation_id.as_str()),
+        out,
+    )
+}
+
+/// Checks `contacts` against `b` at the time `now_ms` and resolves them into
+/// `out`, leaving out those of the conversation `current`: at most
+/// [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
+/// vocabulary; a track the catalog no longer has is kept, as `None`.
+pub(crate) fn contacts_into(
+    b: &BundleTemplate,
+    contacts: &[Contact],
+    now_ms: i64,
+    current: Option<&str>,
+    out: &mut Vec<PastContact>,
+) -> Result<(), DecideError> {
     out.clear();
-    if req.contacts.len() > MAX_CONTACTS {
-        return Err(DecideError::TooManyContacts(req.contacts.len()));
+    if contacts.len() > MAX_CONTACTS {
+        return Err(DecideError::TooManyContacts(contacts.len()));
     }
     let catalog = b.catalog();
-    for (index, c) in req.contacts.iter().enumerate() {
-        if c.time > req.time {
+    for (index, c) in contacts.iter().enumerate() {
+        if c.time > now_ms {
             return Err(DecideError::ContactInFuture {
                 index,
                 time: format_timestamp(c.time),
-                now: format_timestamp(req.time),
+                now: format_timestamp(now_ms),
             });
         }
         let outcome = match &c.outcome {
@@ -123,7 +143,7 @@ fn resolve_contacts(
                     })?,
             ),
         };
-        if c.conversation_id.as_deref() == Some(req.conversation_id.as_str()) {
+        if current.is_some() && c.conversation_id.as_deref() == current {
             continue;
         }
         out.push(PastContact {
@@ -135,6 +155,19 @@ fn resolve_contacts(
         });
     }
     Ok(())
+}
+
+/// The past contacts a tool assumes for every turn it evaluates (the trainer's
+/// simulator: `[sim] contacts`), checked and resolved against the template as a
+/// request's `contacts` are at the time `now_ms`.
+pub fn past_contacts(
+    tpl: &BundleTemplate,
+    contacts: &[Contact],
+    now_ms: i64,
+) -> Result<Vec<PastContact>, DecideError> {
+    let mut out = Vec::new();
+    contacts_into(tpl, contacts, now_ms, None, &mut out)?;
+    Ok(out)
 }
 
 impl Turn {

@@ -163,6 +163,7 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             cond,
             expr: c.cond.clone(),
             targets: written_targets,
+            sites: c.sites,
         });
         let entry = HotRule {
             effect: c.info.effect,

@@ -198,6 +198,8 @@ pub(crate) struct CRule {
     pub expr: Option<TExpr>,
     /// The checked targets as written, for static analysis.
     pub targets: TTargets,
+    /// Where its atoms are written, for coverage.
+    pub sites: super::probe::Sites,
 }
 
 impl RuleSet {

@@ -249,7 +249,7 @@ impl RuleSet {
 
 /// Applies rule `i`, whose condition held (`err` none) or is unknown (`err`
 /// says why), to `out`; `cached` shares predicate results between rules.
-fn apply(
+pub(super) fn apply(
     inner: &Inner,
     env: &Env,
     out: &mut Verdict,

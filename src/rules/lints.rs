@@ -18,6 +18,9 @@ use super::{EffectKind, RuleEnv};
 use crate::diag::Problem;
 use crate::trackset::TrackSet;
 
+/// The guard `has track.product` pushes (track attribute slots are below it).
+const PRODUCT: u32 = u32::MAX;
+
 /// Where a lint walk stands in a condition.
 #[derive(Default)]
 struct Ctx {
@@ -32,6 +35,13 @@ struct Ctx {
 }
 
 /// Lints one rule; `cond` is its checked condition, when it has one that type-checked.
+///
+/// Returns whether some request can leave the rule unevaluable, so that it fails
+/// closed: it reads an optional context attribute without `has`, a track attribute
+/// or product some targeted track lacks without `has`, counts `contacts(tagged ..)`
+/// or `contacts(product ..)` (a retired track's contact), or divides by anything
+/// but a non-zero literal. Arithmetic overflow is left out: no realistic request
+/// reaches it.
 pub(super) fn lint_rule(
     env: RuleEnv<'_>,
     r: &RuleDef,
@@ -39,7 +49,7 @@ pub(super) fn lint_rule(
     path: &Path,
     src: &Arc<NamedSource<String>>,
     out: &mut Vec<Problem>,
-) {
+) -> bool {
     let mut l = Lints {
         env,
         path,
@@ -51,6 +61,7 @@ pub(super) fn lint_rule(
             EffectAst::Boost(_) | EffectAst::Penalize(_) => EffectKind::Boost,
         },
         has_when: r.when.is_some(),
+        may_fail: false,
     };
     if r.because.is_none() {
         l.warn(
@@ -98,6 +109,7 @@ pub(super) fn lint_rule(
         ),
         _ => {}
     }
+    l.may_fail
 }
 
 struct Lints<'e, 'o> {
@@ -109,6 +121,8 @@ struct Lints<'e, 'o> {
     effect: EffectKind,
     /// Whether the rule has a `when` condition.
     has_when: bool,
+    /// Whether some request can leave the rule unevaluable (see [`lint_rule`]).
+    may_fail: bool,
 }
 
 impl Lints<'_, '_> {
@@ -145,6 +159,8 @@ impl Lints<'_, '_> {
                             if let Some(slot) = self.env.schema.slot(&a.text) {
                                 ctx.guards.push(slot as u32);
                             }
+                        } else if h.text == "track" && ctx.in_track && a.text == "product" {
+                            ctx.track_guards.push(PRODUCT);
                         } else if h.text == "track" && ctx.in_track {
                             if let Some(slot) = self.env.catalog.attr_schema().slot(&a.text) {
                                 ctx.track_guards.push(slot as u32);
@@ -172,8 +188,14 @@ impl Lints<'_, '_> {
                 self.walk(a, ctx);
                 self.walk(b, ctx);
                 if *op == ArithOp::Div {
+                    let nonzero = matches!(b.kind, ExprKind::Int(k) if k != 0)
+                        || matches!(b.kind, ExprKind::Float(x, _) if x != 0.0);
+                    self.may_fail |= !nonzero;
                     self.division_by_zero(b);
                 }
+            }
+            ExprKind::Contacts(c) => {
+                self.may_fail |= !matches!(c.filter, ContactFilter::Track(_));
             }
             _ => {}
         }
@@ -189,6 +211,7 @@ impl Lints<'_, '_> {
                     return;
                 };
                 if schema.attrs()[slot].optional && !ctx.guards.contains(&(slot as u32)) {
+                    self.may_fail = true;
                     let name = format!("{}.{}", head.text, attr.text);
                     self.warn(
                         Code::RulesUnguardedOptional,
@@ -203,6 +226,11 @@ impl Lints<'_, '_> {
             }
             "track" if ctx.in_track => {
                 let a = attr.text.as_str();
+                if a == "product" && !ctx.track_guards.contains(&PRODUCT) {
+                    self.may_fail |= self.env.catalog.tracks().iter().enumerate().any(|(i, t)| {
+                        ctx.track_base.as_ref().is_none_or(|b| b.contains(i)) && t.product.is_none()
+                    });
+                }
                 if matches!(a, "id" | "product") {
                     return;
                 }
@@ -294,6 +322,7 @@ impl Lints<'_, '_> {
         if lacking.is_empty() {
             return;
         }
+        self.may_fail = true;
         let n = lacking.len();
         let mut shown = lacking
             .iter()

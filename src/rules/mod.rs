@@ -15,6 +15,8 @@
 //! - `eval.rs`: [`RuleSet::evaluate`] for one turn into a reusable [`Verdict`]
 //!   (`verdict.rs`), with the three-valued logic of one condition in `truth.rs`
 //!   and of one track predicate in `predicate.rs`;
+//! - `probe.rs`: the instrumented evaluation behind rule coverage (off the hot
+//!   path): what each rule and each condition atom came out as;
 //! - `fmt.rs`: [`format_rules`], the canonical layout.
 //!
 //! # The language
@@ -99,6 +101,7 @@ mod limits;
 mod lints;
 mod parse;
 mod predicate;
+mod probe;
 mod suggest;
 mod syntax_error;
 mod truth;
@@ -109,6 +112,9 @@ pub use check::MAX_RULES;
 pub use compiled::RuleSet;
 pub use fmt::format_rules;
 pub use parse::parse;
+pub(crate) use probe::{
+    Seen, SEEN_FAILED_CLOSED, SEEN_FALSE, SEEN_FIRED, SEEN_NOT_FIRED, SEEN_TRUE,
+};
 /// The name closest to a misspelt one (did-you-mean), for the manifest's keys too.
 pub(crate) use suggest::closest;
 pub(crate) use truth::count_in as count_contacts;

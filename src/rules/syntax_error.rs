@@ -48,6 +48,51 @@ fn describe(rule: Rule) -> &'static str {
     }
 }
 
+/// A `contacts(..)` call without its window: parsing stops inside the call and
+/// would ask for an outcome, when what is missing is `within <duration>`. `Some`
+/// when the error at `pos` lies inside a call whose parentheses hold no `within`.
+fn contacts_without_window(
+    text: &str,
+    pos: usize,
+    path: &Path,
+    src: &Arc<NamedSource<String>>,
+) -> Option<Problem> {
+    let before = text.get(..pos)?;
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.';
+    // The last `contacts (` before the error that is a call, not part of a name.
+    let (start, open) = before.rmatch_indices("contacts").find_map(|(i, _)| {
+        let prev_ok = before[..i].chars().next_back().is_none_or(|c| !word(c));
+        let after = &before[i + "contacts".len()..];
+        let paren = after.len() - after.trim_start().len();
+        (prev_ok && after[paren..].starts_with('(')).then_some((i, i + "contacts".len() + paren))
+    })?;
+    if before[open..].contains(')') {
+        return None;
+    }
+    let close = open + text[open..].find(')')?;
+    let inside = &text[open + 1..close];
+    if inside.split(|c: char| !word(c)).any(|w| w == "within") {
+        return None;
+    }
+    let call: Vec<&str> = text[start..close].split_whitespace().collect();
+    let mut example = format!("{}, within 30d)", call.join(" "));
+    // The call itself, unless it is too long to quote whole.
+    if example.chars().count() > 100 {
+        example = "contacts(tagged credit, offered, within 30d)".to_owned();
+    }
+    Some(
+        Problem::error(
+            Code::RulesSyntax,
+            path,
+            "`contacts(..)` needs its window: `within <duration>`".to_owned(),
+        )
+        .at(src, (start, close + 1 - start), "no `within <duration>`")
+        .with_help(format!(
+            "the window is required and ends at the request time, e.g. `{example}`"
+        )),
+    )
+}
+
 pub(super) fn syntax_problem(
     e: &pest::error::Error<Rule>,
     text: &str,
@@ -58,6 +103,9 @@ pub(super) fn syntax_problem(
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
+    if let Some(p) = contacts_without_window(text, pos, path, src) {
+        return p;
+    }
     let mut wanted: Vec<&'static str> = Vec::new();
     if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
         for r in positives {

@@ -165,7 +165,7 @@ pub(crate) fn count_in(
 
 /// Three-valued `and`, evaluated lazily: false as soon as one operand is false,
 /// otherwise unknown (the first error) if one is unknown, otherwise true.
-fn and3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, EvalError> {
+pub(super) fn and3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, EvalError> {
     let mut unknown = None;
     for x in ops {
         match x {
@@ -181,7 +181,7 @@ fn and3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, Eval
 
 /// Three-valued `or`, evaluated lazily: true as soon as one operand is true,
 /// otherwise unknown (the first error) if one is unknown, otherwise false.
-fn or3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, EvalError> {
+pub(super) fn or3(ops: impl Iterator<Item = Result<bool, EvalError>>) -> Result<bool, EvalError> {
     let mut unknown = None;
     for x in ops {
         match x {

@@ -252,4 +252,6 @@ pub(crate) struct CheckedRule {
     pub src: Arc<NamedSource<String>>,
     pub cond_span: Span,
     pub effect_span: Span,
+    /// Where its atoms are written and whether it can fail closed, for coverage.
+    pub sites: super::probe::Sites,
 }

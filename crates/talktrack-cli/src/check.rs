@@ -1,10 +1,12 @@
-//! `talktrack check` and `talktrack test`: a bundle validated, its analysis shown, its rule cases run.
+//! `talktrack check` and `talktrack test`: a bundle validated, its analysis shown, its rule
+//! cases run (a template's too) and, on request, their coverage of the rules.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde::Serialize;
+use talktrack::tooling::{escape_controls, BundleTemplate};
 use talktrack::{render, Bundle, LoadError};
 
 use crate::diagnostics::{Diagnostic, Document, Severity};
@@ -116,26 +118,79 @@ fn check_json(dir: &Path) -> Result<(), ExitCode> {
     Ok(())
 }
 
-/// `talktrack test`: the rule test cases the bundle lists.
-pub(crate) fn test(bundle: &Path, format: Format) -> Result<(), ExitCode> {
+/// `talktrack test`: the rule test cases the bundle lists, or a template's (a
+/// bundle directory whose policy file does not exist yet); with `coverage` (or a
+/// threshold), what they exercise of the rules.
+pub(crate) fn test(
+    dir: &Path,
+    format: Format,
+    coverage: bool,
+    fail_under: Option<u32>,
+) -> Result<(), ExitCode> {
     if format == Format::Json {
-        return test_json(bundle);
+        return test_json(dir);
     }
-    let b = load(bundle)?;
-    match talktrack::tooling::run_all(&b) {
+    let template = template_of(dir);
+    let (run, tpl_of_bundle) = match &template {
+        Some(t) => {
+            if !t.warnings().is_empty() {
+                eprint!("{}", render(t.warnings()));
+            }
+            say!(
+                "template: no policy yet (`{}` not found); expectations about `chosen` are skipped",
+                escape_controls(&t.manifest().policy.file)
+            );
+            (talktrack::tooling::run_all_template(t), None)
+        }
+        None => {
+            let b = load(dir)?;
+            (talktrack::tooling::run_all(&b), Some(b))
+        }
+    };
+    let failed = match run {
         Err(ps) => {
             eprint!("{}", render(&ps));
-            Err(ExitCode::FAILURE)
+            return Err(ExitCode::FAILURE);
         }
         Ok((report, _, failed)) => {
             say_raw!("{report}");
-            if failed > 0 {
-                Err(ExitCode::FAILURE)
-            } else {
-                Ok(())
+            failed
+        }
+    };
+    let mut code = if failed > 0 {
+        Err(ExitCode::FAILURE)
+    } else {
+        Ok(())
+    };
+    if coverage || fail_under.is_some() {
+        let tpl = match (&template, &tpl_of_bundle) {
+            (Some(t), _) => t,
+            (None, Some(b)) => b.as_template(),
+            (None, None) => return code,
+        };
+        let c = talktrack::tooling::coverage(tpl).map_err(|ps| {
+            eprint!("{}", render(&ps));
+            ExitCode::FAILURE
+        })?;
+        say!("");
+        say_raw!("{}", c.render());
+        if !c.disagreements.is_empty() {
+            code = Err(ExitCode::FAILURE);
+        }
+        if let Some(p) = fail_under {
+            if !c.meets(p) {
+                eprintln!(
+                    "error: coverage {}/{} is below {p}% ({} × 100 < {p} × {})",
+                    c.covered(),
+                    c.total(),
+                    c.covered(),
+                    c.total()
+                );
+                code = Err(ExitCode::FAILURE);
             }
         }
     }
+    code
 }
 
 /// One case in `test --format json`.
@@ -157,8 +212,21 @@ struct Tested {
 }
 
 fn test_json(dir: &Path) -> Result<(), ExitCode> {
-    let (b, mut diags) = load_for_json(dir);
-    let results = match b.map(|b| talktrack::tooling::run_cases(&b)) {
+    let (run, mut diags) = match template_of(dir) {
+        Some(t) => {
+            let diags = t
+                .warnings()
+                .iter()
+                .map(|p| Diagnostic::of_problem(p, Some(dir)))
+                .collect();
+            (Some(talktrack::tooling::run_cases_template(&t)), diags)
+        }
+        None => {
+            let (b, diags) = load_for_json(dir);
+            (b.map(|b| talktrack::tooling::run_cases(&b)), diags)
+        }
+    };
+    let results = match run {
         Some(Ok(r)) => r,
         Some(Err(ps)) => {
             diags.extend(ps.iter().map(|p| Diagnostic::of_problem(p, Some(dir))));
@@ -202,5 +270,14 @@ fn test_json(dir: &Path) -> Result<(), ExitCode> {
         Err(ExitCode::FAILURE)
     } else {
         Ok(())
+    }
+}
+
+/// The template in `dir` when it is a bundle directory whose policy file does not
+/// exist yet (its cases run through the rules alone).
+fn template_of(dir: &Path) -> Option<BundleTemplate> {
+    match BundleTemplate::load(dir) {
+        Ok(t) if !t.dir().join(&t.manifest().policy.file).exists() => Some(t),
+        _ => None,
     }
 }

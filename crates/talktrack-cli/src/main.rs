@@ -99,13 +99,22 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Human, requires = "check")]
         format: Format,
     },
-    /// Run the rule test cases a bundle lists.
+    /// Run the rule test cases a bundle (or a template, without its policy) lists.
     Test {
-        /// Bundle directory.
+        /// Bundle directory, or a template (no policy yet: expectations about
+        /// `chosen` are skipped).
         bundle: PathBuf,
         /// Output format (`json`: one document on stdout, see docs/diagnostics.md).
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also report what the cases exercise of the rules: per rule fired, did
+        /// not fire, failed closed; per condition atom true and false.
+        #[arg(long)]
+        coverage: bool,
+        /// Exit 1 when coverage is below this percentage (`covered × 100 <
+        /// P × total`; 100 means every item); implies `--coverage`.
+        #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(0..=100))]
+        fail_under: Option<u32>,
     },
     /// Write the policy file's SHA-256 into bundle.toml (`policy.sha256`),
     /// leaving the rest of the file as it is, and print what changed.
@@ -183,7 +192,12 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
         Cmd::Seal { bundle, sign_key } => seal::seal(&bundle, sign_key.as_deref()),
         Cmd::Serve(a) => serve::serve(a),
         Cmd::Promote { deployment } => serve::promote(&deployment),
-        Cmd::Test { bundle, format } => check::test(&bundle, format),
+        Cmd::Test {
+            bundle,
+            format,
+            coverage,
+            fail_under,
+        } => check::test(&bundle, format, coverage, fail_under),
     }
 }
 

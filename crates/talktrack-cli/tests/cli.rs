@@ -108,7 +108,7 @@ fn test_runs_cases_and_shows_failures_as_diffs() {
     at_root();
     let (code, out, _) = talktrack(&["test", "policies/telecom-upsell"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("13 passed, 0 failed"), "{out}");
+    assert!(out.contains("22 passed, 0 failed"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
     for f in ["bundle.toml", "policy.onnx"] {
@@ -654,4 +654,101 @@ fn analyze_reports_findings_deterministically_and_fails_on_warnings() {
         out.contains("no request allows track `ask-confirm-donation`"),
         "{out}"
     );
+}
+
+#[test]
+fn test_coverage_reports_rules_and_atoms_and_fails_under_a_threshold() {
+    at_root();
+    let (code, out, err) = talktrack(&["test", "--coverage", "policies/telecom-upsell"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report = &out[out.find("coverage over").expect("a coverage report")..];
+    insta::assert_snapshot!("test_coverage_telecom", report);
+
+    // A copy with one rule no case reaches: its items are listed by place, and a
+    // threshold compares covered × 100 with P × total exactly.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["bundle.toml", "policy.onnx", "cases.toml"] {
+        std::fs::copy(format!("policies/telecom-upsell/{f}"), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    for f in ["business.rules", "compliance.rules", "contact-policy.rules"] {
+        std::fs::copy(
+            format!("policies/telecom-upsell/rules/{f}"),
+            dir.path().join("rules").join(f),
+        )
+        .unwrap();
+    }
+    let mut rules = std::fs::read_to_string(dir.path().join("rules/business.rules")).unwrap();
+    rules.push_str(
+        "\nrule seniors-no-unlimited\n  because \"no case sends a senior\"\n  when customer.segment == senior and customer.tenure_months > 120\n  forbid track offer_unlimited\n",
+    );
+    std::fs::write(dir.path().join("rules/business.rules"), rules).unwrap();
+    let bundle = dir.path().to_str().unwrap();
+    let (code, out, _) = talktrack(&["test", "--coverage", bundle]);
+    assert_eq!(code, 0, "{out}");
+    let report = &out[out.find("coverage over").expect("a coverage report")..];
+    insta::assert_snapshot!("test_coverage_uncovered", report);
+    // covered / total from the report's total line.
+    let total = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .unwrap();
+    let ratio = total.split_whitespace().nth(1).unwrap();
+    let (c, n) = ratio.split_once('/').unwrap();
+    let (c, n): (u64, u64) = (c.parse().unwrap(), n.parse().unwrap());
+    assert!(c < n, "{total}");
+    // The largest threshold met and the smallest one missed, by the exact comparison.
+    let met = (c * 100 / n) as u32;
+    let (code, _, _) = talktrack(&["test", "--fail-under", &met.to_string(), bundle]);
+    assert_eq!(code, 0, "{met}% of {c}/{n} is met");
+    let (code, _, err) = talktrack(&["test", "--fail-under", &(met + 1).to_string(), bundle]);
+    assert_eq!(code, 1, "{}% of {c}/{n} is not met", met + 1);
+    assert!(
+        err.contains(&format!("coverage {c}/{n} is below {}%", met + 1)),
+        "{err}"
+    );
+    let (code, _, _) = talktrack(&["test", "--fail-under", "100", bundle]);
+    assert_eq!(code, 1);
+    let (code, _, err) = talktrack(&["test", "--fail-under", "101", bundle]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn test_runs_a_templates_cases_and_skips_what_needs_the_policy() {
+    at_root();
+    // The telecom bundle without its policy file: a template.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["bundle.toml", "cases.toml"] {
+        std::fs::copy(format!("policies/telecom-upsell/{f}"), dir.path().join(f)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    for f in ["business.rules", "compliance.rules", "contact-policy.rules"] {
+        std::fs::copy(
+            format!("policies/telecom-upsell/rules/{f}"),
+            dir.path().join("rules").join(f),
+        )
+        .unwrap();
+    }
+    let bundle = dir.path().to_str().unwrap();
+    let (code, out, err) = talktrack(&["test", bundle]);
+    assert_eq!(code, 0, "{out}{err}");
+    insta::assert_snapshot!("test_template", out);
+
+    // Expectations about masks still fail in a template.
+    let mut cases = std::fs::read_to_string(dir.path().join("cases.toml")).unwrap();
+    cases.push_str(
+        "\n[[case]]\nname = \"a minor is offered credit (wrong on purpose)\"\ncontext = { age = 16, region = \"north\", segment = \"student\", plan = \"basic\", tenure_months = 3, monthly_spend = 15.0, open_complaint = false, marketing_consent = true, credit_score = 700, products = [] }\nallowed = [\"credit_card_offer\"]\nchosen = \"credit_card_offer\"\n",
+    );
+    std::fs::write(dir.path().join("cases.toml"), cases).unwrap();
+    let (code, out, _) = talktrack(&["test", bundle]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("allowed: expected `credit_card_offer` to be allowed, but it is masked by no-credit-to-minors"),
+        "{out}"
+    );
+    assert!(out.contains("skipped: chosen `credit_card_offer`"), "{out}");
+    // Coverage needs no policy either.
+    let (code, out, _) = talktrack(&["test", "--coverage", bundle]);
+    assert_eq!(code, 1);
+    assert!(out.contains("coverage over 23 case(s)"), "{out}");
 }

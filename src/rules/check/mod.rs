@@ -19,6 +19,7 @@ mod types;
 
 use super::ast::*;
 use super::lints::{c_span, lint_rule};
+use super::probe::{atom_spans, Sites};
 use super::suggest::{clip, closest, did_you_mean};
 use super::typed::{CVal, CheckedRule, ContactQuery, TExpr, TTargets, ValKind};
 use super::{EffectKind, RuleEnv, RuleInfo};
@@ -204,7 +205,19 @@ impl<'e> Checker<'e> {
             }
         }
         let targets = self.targets(&r.effect.targets, &mut sc);
-        lint_rule(self.env, r, cond.as_ref(), path, src, &mut self.problems);
+        let may_fail_closed = lint_rule(self.env, r, cond.as_ref(), path, src, &mut self.problems);
+        let mut cond_atoms = Vec::new();
+        if let Some(w) = &r.when {
+            atom_spans(w, &mut cond_atoms);
+        }
+        let mut pred_atoms = Vec::new();
+        if let Targets::Where(f)
+        | Targets::Tagged {
+            filter: Some(f), ..
+        } = &r.effect.targets
+        {
+            atom_spans(f, &mut pred_atoms);
+        }
         let (Some(targets), true) = (targets, ok) else {
             return None;
         };
@@ -232,6 +245,11 @@ impl<'e> Checker<'e> {
             src: src.clone(),
             cond_span: c_span(r),
             effect_span: r.effect.span,
+            sites: Sites {
+                cond: cond_atoms.into(),
+                pred: pred_atoms.into(),
+                may_fail_closed,
+            },
         })
     }
 

@@ -15,6 +15,7 @@ pub(super) fn stage(setup: &SimSetup) -> Result<BundleTemplate, JobError> {
         .ok_or_else(|| SetupError::Template("name the bundle `template` in `[data]`".into()))?;
     check_simulable(&tpl)?;
     check_clock(setup, &tpl)?;
+    crate::sim::contacts::resolve(&setup.sim, &tpl)?;
     // Every algorithm the job will train, checked before any of them starts.
     let mut algos = job.algorithms.clone();
     setup.shrink.validate().map_err(SetupError::Invalid)?;
@@ -73,4 +74,10 @@ pub(super) fn clock_note(setup: &SimSetup, tpl: &BundleTemplate) -> Option<Strin
     (setup.sim.now.is_none() && tpl.rules().reads_now()).then(|| {
         "rules reading `now` were evaluated at no time (time 0, 1970-01-01): set `now` in [sim] (RFC 3339) to simulate them at a given time".to_owned()
     })
+}
+
+/// The report's note on the contact history the simulator assumed (`[sim]
+/// contacts`), or on its absence when the rules count contacts.
+pub(super) fn contacts_note(setup: &SimSetup, tpl: &BundleTemplate) -> Option<String> {
+    crate::sim::contacts::note(&setup.sim, tpl.rules().reads_contacts())
 }

@@ -88,6 +88,7 @@ pub fn run(
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes: Vec<String> = config::clock_note(setup, &tpl).into_iter().collect();
+    notes.extend(config::contacts_note(setup, &tpl));
     let cv = cv::stage(setup, &tpl, &data, hooks, &mut notes)?;
     let noise = noise::stage(
         setup,

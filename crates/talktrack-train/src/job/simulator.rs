@@ -47,6 +47,7 @@ fn start_rules(
     agg: &Aggregates,
     values: &[Option<talktrack::tooling::Val<'_>>],
     now_ms: i64,
+    contacts: &[talktrack::tooling::PastContact],
 ) -> String {
     let rules = tpl.rules();
     let used = vec![0u16; tpl.catalog().len()];
@@ -58,7 +59,7 @@ fn start_rules(
         used: &used,
         last_reply: None,
         embedding: None,
-        contacts: &[],
+        contacts,
     };
     let mut verdict = talktrack::tooling::Verdict::new(rules.n_tracks());
     rules.evaluate(&view, &mut verdict);
@@ -171,18 +172,19 @@ impl Simulator {
                 .map(|v| v.as_ref().map(|v| v.as_val()))
                 .collect();
             let mask = RulesMask::new(tpl.rules(), tpl.fallback());
+            let contacts = crate::sim::contacts::resolve(cfg, tpl)?;
             let mdp = Arc::new(
-                Mdp::build_in_context(agg, cfg, &mask, tpl.features(), &values).map_err(
-                    |e| match e {
+                Mdp::build_in_context(agg, cfg, &mask, tpl.features(), &values, &contacts)
+                    .map_err(|e| match e {
                         crate::sim::SimError::DeadStart => JobError::DeadStart(start_rules(
                             tpl,
                             agg,
                             &values,
                             cfg.now_ms().unwrap_or(0),
+                            &contacts,
                         )),
                         e => e.into(),
-                    },
-                )?,
+                    })?,
             );
             let ev = ExactEvaluator::new(Arc::clone(&mdp));
             return Ok(Self::Exact { mdp, ev });

@@ -169,7 +169,7 @@ impl ExpandedMdp {
                 used: &used,
                 last_reply: l.checked_sub(1),
                 embedding: None,
-                contacts: &[],
+                contacts: sim.contacts(),
             };
             mask(sim.rules(), &view, sim.fallback(), &mut verdict, &mut set);
             for (a, ok) in row.iter_mut().enumerate() {

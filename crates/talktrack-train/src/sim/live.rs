@@ -25,6 +25,7 @@ use talktrack::tooling::mask;
 use talktrack::tooling::typed::CVal;
 use talktrack::tooling::BundleTemplate;
 use talktrack::tooling::FeatureEncoder;
+use talktrack::tooling::PastContact;
 use talktrack::tooling::Resolved;
 use talktrack::tooling::TrackSet;
 use talktrack::tooling::TurnView;
@@ -38,6 +39,8 @@ pub struct LiveSim {
     fallback: usize,
     encoder: FeatureEncoder,
     context: ContextSampler,
+    /// The past contacts every turn sees (`[sim] contacts`).
+    contacts: Vec<PastContact>,
 }
 
 impl LiveSim {
@@ -50,13 +53,20 @@ impl LiveSim {
         // The reply model and data availability: by (turn, last reply), as in the enumerable simulator.
         let mdp = Mdp::build(agg, cfg, &AllowAll, tpl.features())?;
         let context = ContextSampler::new(tpl, &cfg.context, agg)?;
+        let contacts = super::contacts::resolve(cfg, tpl)?;
         Ok(Self {
+            contacts,
             mdp: Arc::new(mdp),
             rules: tpl.rules().clone(),
             fallback: tpl.fallback(),
             encoder: tpl.features().clone(),
             context,
         })
+    }
+
+    /// The past contacts every simulated turn sees (`[sim] contacts`).
+    pub fn contacts(&self) -> &[PastContact] {
+        &self.contacts
     }
 
     /// The reply model (by turn and last reply; its masks ignore the rules).
@@ -145,7 +155,7 @@ impl LiveEnv {
             used: &self.used,
             last_reply: self.last.checked_sub(1),
             embedding: None,
-            contacts: &[],
+            contacts: &sim.contacts,
         };
         mask(
             &sim.rules,

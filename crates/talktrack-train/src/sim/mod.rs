@@ -14,6 +14,7 @@
 //! (masks, reply distributions and their cumulative sums) once per build: a step is
 //! two random numbers and a scan over the reply categories.
 
+pub mod contacts;
 pub mod context;
 pub mod env;
 pub mod expanded;
@@ -30,6 +31,7 @@ use talktrack::tooling::Schema;
 use talktrack::tooling::TurnView;
 use talktrack::tooling::{Feature, FeatureEncoder, FeatureEnv};
 
+pub use contacts::SimContact;
 pub use context::ContextSampler;
 pub use env::SimEnv;
 pub use expanded::{ExpandedEnv, ExpandedMdp, NotEnumerable};
@@ -76,6 +78,10 @@ pub struct SimConfig {
     /// The simulator's clock, an RFC 3339 time (`2026-01-15T10:00:00Z`): what rules
     /// reading `now` see in every simulated turn. Default none: time 0.
     pub now: Option<String>,
+    /// Past contacts of other conversations that rules counting contacts
+    /// (`contacts(..)`) see in every simulated turn (see [`contacts`]). Default none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<SimContact>,
 }
 
 impl SimConfig {
@@ -108,6 +114,7 @@ impl Default for SimConfig {
             context: talktrack::Context::new(),
             pessimism: 0.0,
             now: None,
+            contacts: Vec::new(),
         }
     }
 }
@@ -228,18 +235,20 @@ impl Mdp {
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
     ) -> Result<Self, SimError> {
-        Self::build_in_context(agg, cfg, rules, encoder, &[])
+        Self::build_in_context(agg, cfg, rules, encoder, &[], &[])
     }
 
     /// [`Mdp::build`] for conversations whose context attributes are `values` (by
-    /// schema slot, as `Schema::resolve` writes them): rules and features see them in
-    /// every state.
+    /// schema slot, as `Schema::resolve` writes them) and whose past contacts are
+    /// `contacts` (`[sim] contacts`, resolved by [`contacts::resolve`]): rules and
+    /// features see them in every state.
     pub fn build_in_context(
         agg: &Aggregates,
         cfg: &SimConfig,
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
         values: &[Option<talktrack::tooling::Val<'_>>],
+        contacts: &[talktrack::tooling::PastContact],
     ) -> Result<Self, SimError> {
         if !(cfg.pessimism.is_finite() && cfg.pessimism >= 0.0) {
             return Err(SimError::Setting(format!(
@@ -412,7 +421,7 @@ impl Mdp {
                     used: &used,
                     last_reply: l.checked_sub(1),
                     embedding: None,
-                    contacts: &[],
+                    contacts,
                 };
                 rules.restrict(&view, &mut allowed);
                 let od = m.obs_dim;
