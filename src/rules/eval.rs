@@ -13,26 +13,39 @@ use super::{EffectKind, EvalError, Fired};
 use crate::trackset::members;
 use crate::turn::TurnView;
 
+impl Inner {
+    /// Clears `out` for one evaluation of this rule set.
+    #[inline]
+    pub(super) fn reset(&self, out: &mut Verdict) {
+        out.reset(
+            self.n_tracks,
+            self.scratch_words + 2 * self.words,
+            self.leaves.len(),
+            self.rules.len(),
+            self.n_preds,
+        );
+    }
+
+    /// What conditions read for `view`, besides the condition itself.
+    #[inline]
+    pub(super) fn env<'a, 'v>(&'a self, view: &'a TurnView<'v>) -> Env<'a, 'v> {
+        Env {
+            view,
+            cols: &self.cols,
+            products: &self.products,
+            count_tracks: &self.count_tracks,
+        }
+    }
+}
+
 impl RuleSet {
     /// Evaluates every rule for one turn; clears and fills `out`.
     ///
     /// Never panics, and never allocates once `out` has been used with this rule set.
     pub fn evaluate(&self, view: &TurnView, out: &mut Verdict) {
         let inner = &*self.inner;
-        let w = inner.words;
-        out.reset(
-            inner.n_tracks,
-            inner.scratch_words + 2 * w,
-            inner.leaves.len(),
-            inner.rules.len(),
-            inner.n_preds,
-        );
-        let env = Env {
-            view,
-            cols: &inner.cols,
-            products: &inner.products,
-            count_tracks: &inner.count_tracks,
-        };
+        inner.reset(out);
+        let env = inner.env(view);
         // Every distinct leaf once; leaves are grouped by kind, so the dispatch predicts well.
         let states = out.lit_state.chunks_exact_mut(2);
         for ((l, st), er) in inner.leaves.iter().zip(states).zip(out.leaf_err.iter_mut()) {
@@ -201,12 +214,7 @@ impl RuleSet {
         let Some(r) = inner.rules.get(i) else {
             return Ok(false);
         };
-        let env = Env {
-            view,
-            cols: &inner.cols,
-            products: &inner.products,
-            count_tracks: &inner.count_tracks,
-        };
+        let env = inner.env(view);
         match &r.expr {
             Some(e) => truth(e, &env, usize::MAX),
             None => Ok(true),
@@ -219,19 +227,8 @@ impl RuleSet {
     #[doc(hidden)]
     pub fn evaluate_reference(&self, view: &TurnView, out: &mut Verdict) {
         let inner = &*self.inner;
-        out.reset(
-            inner.n_tracks,
-            inner.scratch_words + 2 * inner.words,
-            inner.leaves.len(),
-            inner.rules.len(),
-            inner.n_preds,
-        );
-        let env = Env {
-            view,
-            cols: &inner.cols,
-            products: &inner.products,
-            count_tracks: &inner.count_tracks,
-        };
+        inner.reset(out);
+        let env = inner.env(view);
         for (i, r) in inner.rules.iter().enumerate() {
             let res = match &r.expr {
                 Some(e) => truth(e, &env, usize::MAX),

@@ -196,19 +196,8 @@ impl RuleSet {
     /// rule set). The verdict equals [`RuleSet::evaluate`]'s.
     pub(crate) fn evaluate_probed(&self, view: &TurnView, out: &mut Verdict, seen: &mut Seen) {
         let inner = &*self.inner;
-        out.reset(
-            inner.n_tracks,
-            inner.scratch_words + 2 * inner.words,
-            inner.leaves.len(),
-            inner.rules.len(),
-            inner.n_preds,
-        );
-        let env = Env {
-            view,
-            cols: &inner.cols,
-            products: &inner.products,
-            count_tracks: &inner.count_tracks,
-        };
+        inner.reset(out);
+        let env = inner.env(view);
         for (i, r) in inner.rules.iter().enumerate() {
             let (s, n) = (seen.start(i), seen.n_cond.get(i).copied().unwrap_or(0));
             let end = seen.starts.get(i + 1).copied().unwrap_or(s);
