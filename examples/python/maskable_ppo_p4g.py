@@ -82,7 +82,13 @@ def main(out):
         shutil.rmtree(bundle)
     shutil.copytree(TEMPLATE, bundle)
     shutil.copy(onnx_path, bundle / "policy.onnx")
-    cli = ["cargo", "run", "--quiet", "-p", "talktrack-cli", "--"]
+    # The CLI as the workspace's test build makes it (the same feature set).
+    subprocess.run(
+        ["cargo", "test", "--quiet", "--workspace", "--all-features", "--no-run"],
+        cwd=ROOT,
+        check=True,
+    )
+    cli = [str(ROOT / "target" / "debug" / "talktrack")]
     subprocess.run([*cli, "seal", str(bundle)], cwd=ROOT, check=True)
     subprocess.run([*cli, "check", str(bundle)], cwd=ROOT, check=True)
 

@@ -4,7 +4,8 @@
 #
 # Installs schemathesis into a virtual environment of its own (VENV, by default
 # target/schemathesis-venv) from the package registry; builds the `talktrack`
-# binary. MAX_EXAMPLES (default 25) bounds the examples per operation.
+# binary as the workspace's test build does (`cargo test --no-run`: the same
+# feature set, so nothing is compiled twice after the README's test command). MAX_EXAMPLES (default 25) bounds the examples per operation.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -14,10 +15,10 @@ PORT=${PORT:-18181}
 
 if [ ! -x "$VENV/bin/st" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet 'schemathesis==4.*'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.*'
 fi
 
-cargo build --quiet -p talktrack-cli
+cargo test --quiet --workspace --all-features --no-run
 target/debug/talktrack serve --bundle policies/telecom-upsell --addr "127.0.0.1:$PORT" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
