@@ -1,17 +1,24 @@
 //! Runtime benchmark: bundle load, rules alone, policy forward alone, full `decide`,
 //! and tract's bare forward pass of the same network, for the medium and large
-//! synthetic bundles. Prints a table of p50 / p90 / mean per operation.
+//! synthetic bundles and for the medium bundle with contact policies (`medium+c`:
+//! 10% of its rules count past contacts, every request carries 50). Prints a table
+//! of p50 / p90 / mean per operation, each case's `decide − bare forward` against
+//! its limit, and the contact rules' cost next to the plain medium rule set's,
+//! measured in alternating rounds.
 //!
 //! Run with `cargo bench --bench decide` (release build, one thread).
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use talktrack::synth::SynthSpec;
-use talktrack::tooling::TurnView;
-use talktrack::tooling::Verdict;
+use talktrack::tooling::ast::ExprKind;
+use talktrack::tooling::{PastContact, TurnView};
+use talktrack::tooling::{RuleSet, Verdict};
 use talktrack::Bundle;
-use talktrack::{Engine, Request};
+use talktrack::{Contact, Engine, Request};
 use tract_onnx::prelude::*;
 
 struct Stats {
@@ -22,6 +29,14 @@ struct Stats {
 
 /// Rounds of alternating bare forward / full decide measurements.
 const ROUNDS: usize = 20;
+
+/// The limits on `decide − bare forward` the README states, µs: medium, large.
+const MEDIUM_LIMIT_US: f64 = 2.0;
+const LARGE_LIMIT_US: f64 = 8.0;
+
+/// The most the contact policies may cost: rules alone on `medium+c` at most this
+/// many times rules alone on `medium`.
+const CONTACT_RULES_TARGET: f64 = 1.5;
 
 fn samples(iters: usize, mut f: impl FnMut()) -> Vec<Duration> {
     for _ in 0..iters / 10 + 1 {
@@ -56,14 +71,39 @@ fn us(d: Duration) -> String {
 
 fn row(case: &str, op: &str, s: &Stats) {
     println!(
-        "| {case:<6} | {op:<28} | {} | {} | {} |",
+        "| {case:<8} | {op:<28} | {} | {} | {} |",
         us(s.p50),
         us(s.p90),
         us(s.mean)
     );
 }
 
-type Parts = (talktrack::tooling::Resolved<'static>, Vec<u16>, Option<u32>);
+/// A request resolved ahead of time, so that the rules can be timed without it.
+struct Parts {
+    values: talktrack::tooling::Resolved<'static>,
+    used: Vec<u16>,
+    last: Option<u32>,
+    contacts: Vec<PastContact>,
+}
+
+impl Parts {
+    fn view(&self, now_ms: i64, turn: u32) -> TurnView<'_> {
+        TurnView {
+            values: &self.values,
+            now_ms,
+            turn,
+            max_turns: 20,
+            used: &self.used,
+            last_reply: self.last,
+            embedding: None,
+            contacts: &self.contacts,
+        }
+    }
+
+    fn turn(&self) -> u32 {
+        (self.used.iter().map(|&u| u as u32).sum::<u32>()).min(19)
+    }
+}
 
 fn view_parts(b: &Bundle, req: &Request) -> Parts {
     // Owned copies so the rules can be timed without the request resolution.
@@ -79,10 +119,57 @@ fn view_parts(b: &Bundle, req: &Request) -> Parts {
         }
     }
     let last = leaked.history.replies.last().and_then(|r| b.reply_index(r));
-    (values, used, last)
+    // As `decide` counts them: the contacts of other conversations.
+    let others: Vec<Contact> = leaked
+        .contacts
+        .iter()
+        .filter(|c| c.conversation_id.as_deref() != Some(leaked.conversation_id.as_str()))
+        .cloned()
+        .collect();
+    let contacts = talktrack::tooling::past_contacts(b.as_template(), &others, leaked.time)
+        .expect("contacts fit the bundle");
+    Parts {
+        values,
+        used,
+        last,
+        contacts,
+    }
 }
 
-fn bench(name: &str, spec: SynthSpec) {
+/// Ids of the rules of a bundle's rule file whose conditions count contacts.
+fn contact_rule_ids(rules_text: &str) -> BTreeSet<String> {
+    let file = talktrack::tooling::parse(rules_text, Path::new("synthetic.rules"))
+        .expect("synthetic rules parse");
+    file.rules
+        .iter()
+        .filter(|r| {
+            let mut reads = false;
+            if let Some(w) = &r.when {
+                w.walk(&mut |e| reads |= matches!(e.kind, ExprKind::Contacts(_)));
+            }
+            reads
+        })
+        .map(|r| r.id.text.clone())
+        .collect()
+}
+
+/// Evaluates the rules on every request's parts, timing each evaluation.
+fn rules_samples(
+    rules: &RuleSet,
+    parts: &[Parts],
+    verdict: &mut Verdict,
+    iters: usize,
+) -> Vec<Duration> {
+    let mut i = 0;
+    samples(iters, || {
+        let p = &parts[i % parts.len()];
+        i += 1;
+        rules.evaluate(&p.view(1_767_225_600_000, p.turn()), verdict);
+        std::hint::black_box(&*verdict);
+    })
+}
+
+fn bench(name: &str, spec: SynthSpec, limit_us: f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     spec.write(dir.path()).expect("write bundle");
 
@@ -96,23 +183,7 @@ fn bench(name: &str, spec: SynthSpec) {
     let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
     let parts: Vec<_> = reqs.iter().map(|r| view_parts(&b, r)).collect();
     let mut verdict = Verdict::new(b.catalog().len());
-    let mut i = 0;
-    let rules = measure(20_000, || {
-        let (values, used, last) = &parts[i % parts.len()];
-        i += 1;
-        let view = TurnView {
-            values,
-            now_ms: 1_767_225_600_000,
-            turn: (used.iter().map(|&u| u as u32).sum::<u32>()).min(19),
-            max_turns: 20,
-            used,
-            last_reply: *last,
-            embedding: None,
-            contacts: &[],
-        };
-        b.rules().evaluate(&view, &mut verdict);
-        std::hint::black_box(&verdict);
-    });
+    let rules = stats(rules_samples(b.rules(), &parts, &mut verdict, 20_000));
     row(name, "rules alone", &rules);
 
     let obs = vec![0.1f32; spec.obs_dim];
@@ -164,27 +235,107 @@ fn bench(name: &str, spec: SynthSpec) {
         fallback += usize::from(d.fallback_used() || d.chosen().is_none());
     }
     println!(
-        "| {name:<6} | mix: {:.0} of {} tracks allowed on average, {:.0} masked, {} of {} requests fell back |  |  |  |",
+        "| {name:<8} | mix: {:.0} of {} tracks allowed on average, {:.0} masked, {} of {} requests fell back |  |  |  |",
         allowed as f64 / reqs.len() as f64,
         spec.tracks,
         fired as f64 / reqs.len() as f64,
         fallback,
         reqs.len()
     );
+    let contact_rules = contact_rule_ids(&spec.rules_text());
+    if !contact_rules.is_empty() {
+        contact_mix(name, &b, &parts, &reqs, &contact_rules);
+    }
     let spread = diffs[diffs.len() * 3 / 4] - diffs[diffs.len() / 4];
+    let median = diffs[diffs.len() / 2];
     println!(
-        "| {name:<6} | {:<28} | {} |            |            |",
+        "| {name:<8} | {:<28} | {} |            |            |",
         "decide − bare forward",
-        us(Duration::from_secs_f64(diffs[diffs.len() / 2].max(0.0)))
+        us(Duration::from_secs_f64(median.max(0.0)))
     );
     println!(
-        "| {name:<6} | (median of {ROUNDS} paired rounds; interquartile range {:.2} µs{}) |  |  |  |",
+        "| {name:<8} | (median of {ROUNDS} paired rounds; interquartile range {:.2} µs{}; limit {limit_us} µs: {}) |  |  |  |",
         spread * 1e6,
         if spread > 0.02 * bare.p50.as_secs_f64() {
             ": the machine was busy, rerun before reading it"
         } else {
             ""
-        }
+        },
+        if median * 1e6 <= limit_us { "within" } else { "OVER" }
+    );
+}
+
+/// How the contact policies came out on the benchmark's requests: how many fired
+/// per request, and how many contacts the rules counted from.
+fn contact_mix(
+    name: &str,
+    b: &Bundle,
+    parts: &[Parts],
+    reqs: &[Request],
+    contact_rules: &BTreeSet<String>,
+) {
+    let mut verdict = Verdict::new(b.catalog().len());
+    let (mut fired, mut some, mut sent, mut counted) = (0usize, 0usize, 0usize, 0usize);
+    let mut ever = BTreeSet::new();
+    for (p, r) in parts.iter().zip(reqs) {
+        b.rules().evaluate(&p.view(r.time, p.turn()), &mut verdict);
+        let ids: Vec<&str> = verdict
+            .fired
+            .iter()
+            .map(|f| b.rules().rule(f.rule as usize).id.as_str())
+            .filter(|id| contact_rules.contains(*id))
+            .collect();
+        fired += ids.len();
+        some += usize::from(!ids.is_empty());
+        ever.extend(ids.iter().map(|s| s.to_string()));
+        sent += r.contacts.len();
+        counted += p.contacts.len();
+    }
+    let n = reqs.len() as f64;
+    println!(
+        "| {name:<8} | contacts: {:.0} sent, {:.0} of other conversations; {:.1} of {} contact rules fired on average, some on {} of {} requests; {} fired on some request |  |  |  |",
+        sent as f64 / n,
+        counted as f64 / n,
+        fired as f64 / n,
+        contact_rules.len(),
+        some,
+        reqs.len(),
+        ever.len()
+    );
+}
+
+/// Rules alone on the plain medium bundle and on its contact variant, alternating
+/// in short rounds; the ratio is the median over rounds of each round's ratio of
+/// p50s, as `decide − bare forward` is a median of paired differences.
+fn contact_rules_cost(plain: &SynthSpec, with_contacts: &SynthSpec) {
+    let load = |spec: &SynthSpec| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        spec.write(dir.path()).expect("write bundle");
+        let b = Bundle::load(dir.path()).expect("bundle loads");
+        let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
+        let parts: Vec<Parts> = reqs.iter().map(|r| view_parts(&b, r)).collect();
+        let verdict = Verdict::new(b.catalog().len());
+        (b, parts, verdict)
+    };
+    let (pb, pp, mut pv) = load(plain);
+    let (cb, cp, mut cv) = load(with_contacts);
+    let (mut plain_t, mut contact_t, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let p = rules_samples(pb.rules(), &pp, &mut pv, 20_000 / ROUNDS);
+        let c = rules_samples(cb.rules(), &cp, &mut cv, 20_000 / ROUNDS);
+        ratios.push(stats(c.clone()).p50.as_secs_f64() / stats(p.clone()).p50.as_secs_f64());
+        plain_t.extend(p);
+        contact_t.extend(c);
+    }
+    ratios.sort_by(f64::total_cmp);
+    row("medium", "rules alone (paired)", &stats(plain_t));
+    row("medium+c", "rules alone (paired)", &stats(contact_t));
+    let ratio = ratios[ratios.len() / 2];
+    println!(
+        "| medium+c | rules alone ÷ medium's: {ratio:.2}× (median of {ROUNDS} paired rounds, interquartile range {:.2}–{:.2}×; target ≤ {CONTACT_RULES_TARGET}×: {}) |  |  |  |",
+        ratios[ratios.len() / 4],
+        ratios[ratios.len() * 3 / 4],
+        if ratio <= CONTACT_RULES_TARGET { "within" } else { "OVER" }
     );
 }
 
@@ -209,17 +360,8 @@ fn main() {
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < Duration::from_secs(3) {
-            for (values, used, last) in &parts {
-                let view = TurnView {
-                    values,
-                    now_ms: 0,
-                    turn: 5,
-                    max_turns: 20,
-                    used,
-                    last_reply: *last,
-                    embedding: None,
-                    contacts: &[],
-                };
+            for p in &parts {
+                let view = p.view(0, 5);
                 if cold {
                     let s = Instant::now();
                     for x in sweep.iter_mut().step_by(64) {
@@ -269,8 +411,15 @@ fn main() {
         return;
     }
     println!("one thread, batch 1; times in µs");
-    println!("| case   | operation                    |        p50 |        p90 |       mean |");
-    println!("|--------|------------------------------|------------|------------|------------|");
-    bench("medium", SynthSpec::medium());
-    bench("large", SynthSpec::large());
+    println!("medium+c: the medium bundle with 10% of its rules counting past contacts, 50 contacts per request");
+    println!("| case     | operation                    |        p50 |        p90 |       mean |");
+    println!("|----------|------------------------------|------------|------------|------------|");
+    bench("medium", SynthSpec::medium(), MEDIUM_LIMIT_US);
+    bench(
+        "medium+c",
+        SynthSpec::medium_with_contacts(),
+        MEDIUM_LIMIT_US,
+    );
+    contact_rules_cost(&SynthSpec::medium(), &SynthSpec::medium_with_contacts());
+    bench("large", SynthSpec::large(), LARGE_LIMIT_US);
 }

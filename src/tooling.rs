@@ -16,7 +16,8 @@
 //!   signing its digest ([`sign`] with a [`SignKey`], into [`SIGNATURE_FILE`]);
 //! - the feature encoder: [`FeatureEncoder`], [`Feature`], [`FeatureEnv`], and the
 //!   [`Trace`] of what the policy saw and said (`decide --trace`);
-//! - the rules: [`parse`] into the [`ast`], [`format_rules`], [`compile`] into a
+//! - the rules: [`parse`] into the [`ast`], [`format_rules`] (a tree built by a tool:
+//!   [`print_rules`]), [`compile`] into a
 //!   [`RuleSet`] evaluated into a [`Verdict`]; the checked rules in [`typed`], for
 //!   static analysis;
 //! - rule test cases: [`run_all`] (a report; a template's: [`run_all_template`]),
@@ -51,8 +52,8 @@ pub use crate::policy::{
     ScoreKind, MAX_POLICY_BYTES,
 };
 pub use crate::rules::{
-    compile, compile_str, format_rules, parse, EffectKind, EvalError, Fired, RuleEnv, RuleInfo,
-    RuleSet, RuleSource, Verdict, MAX_RULES,
+    compile, compile_str, format_rules, parse, print_rules, EffectKind, EvalError, Fired, RuleEnv,
+    RuleInfo, RuleSet, RuleSource, Verdict, MAX_RULES,
 };
 pub use crate::trackset::TrackSet;
 pub use crate::turn::{PastContact, TurnView};

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use talktrack::tooling::ast::{EffectAst, ExprKind, Targets};
-use talktrack::tooling::{format_rules, parse};
+use talktrack::tooling::{format_rules, parse, print_rules};
 
 fn ok(text: &str) -> talktrack::tooling::ast::RulesFile {
     match parse(text, Path::new("t.rules")) {
@@ -195,6 +195,29 @@ fn formatting_is_idempotent_and_keeps_the_tree() {
         assert_eq!(ok(ex), ok(&once), "formatting changed the meaning");
         let n_comments = |s: &str| s.lines().filter(|l| l.contains('#')).count();
         assert!(n_comments(&once) >= n_comments(ex) - 1);
+    }
+}
+
+#[test]
+fn a_printed_tree_parses_back_to_itself_in_the_formatters_layout() {
+    // The shipped rule files (every effect, target and condition form, contact
+    // calls included) and the fixtures, printed from their trees without comments.
+    let shipped = [
+        include_str!("../policies/telecom-upsell/rules/compliance.rules"),
+        include_str!("../policies/telecom-upsell/rules/business.rules"),
+        include_str!("../policies/telecom-upsell/rules/contact-policy.rules"),
+        include_str!("../policies/persuasion/rules/persuasion.rules"),
+        include_str!("../policies/persuasion/rules/generated-no-data.rules"),
+    ];
+    for ex in EXAMPLES.iter().chain(&shipped) {
+        let tree = ok(ex);
+        let printed = print_rules(&tree);
+        assert_eq!(ok(&printed), tree);
+        assert_eq!(
+            format_rules(&printed, Path::new("x.rules")).unwrap(),
+            printed
+        );
+        assert!(!printed.contains('#'), "{printed}");
     }
 }
 

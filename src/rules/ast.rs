@@ -2,7 +2,9 @@
 //!
 //! It says what was written, not what it means: names are still names and bare
 //! words are still unresolved. The checker resolves them against the schema and
-//! catalog; the formatter prints the tree back in canonical layout.
+//! catalog; the formatter prints the tree back in canonical layout. A tool may also
+//! build a tree (the trainer's generated rules): [`Name::new`], [`Text::new`] and
+//! [`Expr::new`] leave its spans empty, and `print_rules` prints it.
 
 /// A byte range in a rules file.
 ///
@@ -39,6 +41,16 @@ pub struct Name {
     pub span: Span,
 }
 
+impl Name {
+    /// A name a tool writes, with no place in a file (for rules built as a tree).
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            span: Span::default(),
+        }
+    }
+}
+
 /// A string literal.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Text {
@@ -46,6 +58,16 @@ pub struct Text {
     pub value: String,
     /// Where it is written (including quotes).
     pub span: Span,
+}
+
+impl Text {
+    /// A string a tool writes, with no place in a file.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            span: Span::default(),
+        }
+    }
 }
 
 /// One rules file.
@@ -298,6 +320,14 @@ pub enum ExprKind {
 }
 
 impl Expr {
+    /// An expression a tool writes, with no place in a file.
+    pub fn new(kind: ExprKind) -> Self {
+        Self {
+            kind,
+            span: Span::default(),
+        }
+    }
+
     /// Calls `f` on this expression and every sub-expression, parents first.
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);

@@ -4,7 +4,8 @@
 //! `because`, metadata, `when`, effect, single spaces around operators, minimal
 //! parentheses, `penalize` and `track`/`tracks` spelled by number. Comments stay
 //! with the clause they precede or end. Formatting is idempotent and a formatted
-//! file parses to the same syntax tree; it needs no schema.
+//! file parses to the same syntax tree; it needs no schema. A tool that builds rules
+//! as a syntax tree prints them in the same layout with [`print_rules`].
 
 use std::path::Path;
 
@@ -76,22 +77,14 @@ fn format_here(text: &str, path: &Path) -> Result<String, Vec<Problem>> {
     let mut elems: Vec<(usize, usize, usize)> = Vec::new();
     let mut lines: Vec<Vec<(String, bool)>> = Vec::new();
     for (ri, r) in file.rules.iter().enumerate() {
-        let mut l = vec![(format!("rule {}", r.id.text), false)];
-        elems.push((r.span.start, ri, 0));
-        if let Some(b) = &r.because {
-            elems.push((b.span.start, ri, l.len()));
-            l.push((format!("because {}", quote(&b.value)), true));
-        }
-        for (k, v) in &r.meta {
-            elems.push((k.span.start, ri, l.len()));
-            l.push((format!("{} {}", k.text, quote(&v.value)), true));
-        }
-        if let Some(w) = &r.when {
-            elems.push((r.when_span.start, ri, l.len()));
-            l.push((format!("when {}", expr(w, 0)), true));
-        }
-        elems.push((r.effect.span.start, ri, l.len()));
-        l.push((effect(&r.effect), true));
+        let l = rule_lines(r);
+        // Where each line's clause starts, in the order `rule_lines` writes them.
+        let starts = std::iter::once(r.span.start)
+            .chain(r.because.iter().map(|b| b.span.start))
+            .chain(r.meta.iter().map(|(k, _)| k.span.start))
+            .chain(r.when.iter().map(|_| r.when_span.start))
+            .chain(std::iter::once(r.effect.span.start));
+        elems.extend(starts.enumerate().map(|(li, start)| (start, ri, li)));
         lines.push(l);
     }
     elems.sort_by_key(|e| e.0);
@@ -161,6 +154,47 @@ fn format_here(text: &str, path: &Path) -> Result<String, Vec<Problem>> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The lines of one rule in canonical layout, each with whether it is indented:
+/// `rule`, `because`, metadata, `when`, the effect.
+fn rule_lines(r: &RuleDef) -> Vec<(String, bool)> {
+    let mut l = vec![(format!("rule {}", r.id.text), false)];
+    if let Some(b) = &r.because {
+        l.push((format!("because {}", quote(&b.value)), true));
+    }
+    for (k, v) in &r.meta {
+        l.push((format!("{} {}", k.text, quote(&v.value)), true));
+    }
+    if let Some(w) = &r.when {
+        l.push((format!("when {}", expr(w, 0)), true));
+    }
+    l.push((effect(&r.effect), true));
+    l
+}
+
+/// Prints a rules file built as a syntax tree in the canonical layout of
+/// [`format_rules`] (which gives the same text back for it), without comments.
+///
+/// Rule ids and metadata keys are printed as they are: a tool building rules gives
+/// them ids of ASCII letters, digits, `_` and `-` (starting with a letter, digit or
+/// `_`) and keys that are identifiers; track ids, tags and strings are quoted where
+/// they need it.
+pub fn print_rules(file: &RulesFile) -> String {
+    let mut out = String::new();
+    for (ri, r) in file.rules.iter().enumerate() {
+        if ri > 0 {
+            out.push('\n');
+        }
+        for (line, indented) in rule_lines(r) {
+            if indented {
+                out.push_str("  ");
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn quote(s: &str) -> String {

@@ -110,7 +110,7 @@ mod verdict;
 
 pub use check::MAX_RULES;
 pub use compiled::RuleSet;
-pub use fmt::format_rules;
+pub use fmt::{format_rules, print_rules};
 pub use parse::parse;
 pub(crate) use probe::{
     Seen, SEEN_FAILED_CLOSED, SEEN_FALSE, SEEN_FIRED, SEEN_NOT_FIRED, SEEN_TRUE,

@@ -4,6 +4,11 @@
 //! with a realistic mix of rules, and an MLP policy written by the library's ONNX
 //! writer — and [`SynthSpec::request`] builds a matching request. Everything is
 //! derived from a seed, so two runs produce the same bundle byte for byte.
+//!
+//! [`SynthSpec::medium_with_contacts`] is the medium bundle with a tenth of its
+//! rules turned into contact policies (`contacts(..)`) and requests carrying a
+//! customer's past contacts; its other rules, catalog and requests are those of
+//! [`SynthSpec::medium`], drawn from the same seeds.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,7 +17,7 @@ use ndarray::{Array1, Array2};
 use sha2::{Digest, Sha256};
 
 use crate::context::{Context, Value};
-use crate::engine::Request;
+use crate::engine::{Contact, Request};
 use crate::policy::onnx_writer::{write_mlp, Activation, Dense, Head, MlpSpec};
 
 /// The size of a synthetic bundle.
@@ -28,6 +33,11 @@ pub struct SynthSpec {
     pub rules: usize,
     /// Seed for everything random.
     pub seed: u64,
+    /// Share of the rules that are contact policies reading `contacts(..)` (0 for none).
+    /// They replace rules of the plain set; the others stay as they are.
+    pub contact_rules_share: f32,
+    /// Past contacts each request carries (0 for none).
+    pub contacts_per_request: usize,
 }
 
 const MAX_TURNS: u32 = 20;
@@ -47,6 +57,13 @@ const FLOAT_ATTRS: usize = 4;
 const ENUM_ATTRS: usize = 4;
 const BOOL_ATTRS: usize = 4;
 const VARIANTS: [&str; 5] = ["v0", "v1", "v2", "v3", "v4"];
+/// The contact outcomes of bundles with contact policies.
+const OUTCOMES: [&str; 4] = ["offered", "accepted", "declined", "no_answer"];
+/// Products of bundles with contact policies: track `k{t}` is of product `p{t % PRODUCTS}`.
+const PRODUCTS: usize = 8;
+const DAY_MS: i64 = 86_400_000;
+/// The request time of every synthetic request: 2026-01-01T00:00:00Z.
+const NOW_MS: i64 = 1_767_225_600_000;
 
 /// A small deterministic generator (SplitMix64); enough for synthetic data.
 #[derive(Clone, Debug)]
@@ -88,7 +105,45 @@ impl SynthSpec {
             tracks: 64,
             rules: 100,
             seed: 1,
+            contact_rules_share: 0.0,
+            contacts_per_request: 0,
         }
+    }
+
+    /// The medium case with contact policies: 10% of its 100 rules count past
+    /// contacts (offer-frequency limits, pauses after a refusal, per-track and
+    /// per-product limits, a first-contact boost) and every request carries 50
+    /// past contacts spread over six months, most about a few tracks the customer
+    /// was approached on again and again.
+    pub fn medium_with_contacts() -> Self {
+        Self {
+            contact_rules_share: 0.1,
+            contacts_per_request: 50,
+            ..Self::medium()
+        }
+    }
+
+    /// Whether the bundle declares contact outcomes and products.
+    fn with_contacts(&self) -> bool {
+        self.contact_rules_share > 0.0 || self.contacts_per_request > 0
+    }
+
+    /// Which rules are contact policies: exactly `contact_rules_share` of them, picked
+    /// by a generator of their own so that the plain rules keep their draws.
+    fn contact_rule_flags(&self) -> Vec<bool> {
+        let share = self.contact_rules_share.clamp(0.0, 1.0);
+        let n = ((self.rules as f32 * share).round() as usize).min(self.rules);
+        let mut order: Vec<usize> = (0..self.rules).collect();
+        let mut rng = Lcg::new(self.seed ^ 0x00c0_a1c7);
+        for i in 0..n {
+            let j = i + rng.below(self.rules - i);
+            order.swap(i, j);
+        }
+        let mut flags = vec![false; self.rules];
+        for &i in &order[..n] {
+            flags[i] = true;
+        }
+        flags
     }
 
     /// The large benchmark case: 512-float observation, two hidden layers of 512, 256 tracks, 1,000 rules.
@@ -99,6 +154,8 @@ impl SynthSpec {
             tracks: 256,
             rules: 1000,
             seed: 2,
+            contact_rules_share: 0.0,
+            contacts_per_request: 0,
         }
     }
 
@@ -112,11 +169,18 @@ impl SynthSpec {
             .saturating_sub(MAX_TURNS as usize + REPLIES.len() + 1 + self.tracks + 1)
     }
 
-    /// The rules text: ~70% context conditions, ~20% history conditions, ~10% track predicates.
+    /// The rules text: ~70% context conditions, ~20% history conditions, ~10% track
+    /// predicates; with a `contact_rules_share`, that share of them replaced by
+    /// contact policies.
     pub fn rules_text(&self) -> String {
         let mut rng = Lcg::new(self.seed ^ 0x5eed);
-        let mut s = String::from("# Synthetic rule set for benchmarks.\n\n");
+        let mut contact_rng = Lcg::new(self.seed ^ 0x00c0_47ac);
+        let contact_rules = self.contact_rule_flags();
+        let mut out = String::from("# Synthetic rule set for benchmarks.\n\n");
         for i in 0..self.rules {
+            // Every rule draws its plain form, so that the plain rules stay the same
+            // whichever rules are contact policies.
+            let mut s = String::new();
             let kind = rng.below(10);
             let _ = writeln!(s, "rule r{i}\n  because \"synthetic rule {i}\"");
             if kind < 7 {
@@ -165,9 +229,67 @@ impl SynthSpec {
                     rng.below(FLOAT_ATTRS)
                 );
             }
-            s.push('\n');
+            if contact_rules.get(i).copied().unwrap_or(false) {
+                out.push_str(&self.contact_rule(i, &mut contact_rng));
+            } else {
+                out.push_str(&s);
+            }
+            out.push('\n');
         }
-        s
+        out
+    }
+
+    /// A contact policy as compliance teams write them: an offer-frequency limit
+    /// (40%), a pause after a refusal (30%), a limit on repeated approaches about
+    /// one track (10%), no upsell of a product just bought (10%), a boost for a
+    /// first contact (10%).
+    fn contact_rule(&self, i: usize, rng: &mut Lcg) -> String {
+        let tag = rng.below(self.n_tags());
+        let (when, effect) = match rng.below(10) {
+            0..=3 => (
+                format!(
+                    "contacts(tagged t{tag}, offered, within 30d) >= {}",
+                    2 + rng.below(2)
+                ),
+                format!("forbid tracks tagged t{tag}"),
+            ),
+            4..=6 => (
+                format!(
+                    "contacts(tagged t{tag}, declined, within {}d) >= 1",
+                    [7, 14][rng.below(2)]
+                ),
+                format!("forbid tracks tagged t{tag}"),
+            ),
+            7 => {
+                let k = rng.below(self.tracks);
+                (
+                    format!("contacts(track k{k}, [offered, no_answer], within 14d) >= 2"),
+                    format!("penalize track k{k} by 0.5"),
+                )
+            }
+            8 => {
+                // A product some track has.
+                let p = rng.below(PRODUCTS.min(self.tracks).max(1));
+                let ids: Vec<String> = (p..self.tracks.max(1))
+                    .step_by(PRODUCTS)
+                    .map(|t| format!("k{t}"))
+                    .collect();
+                (
+                    format!("contacts(product p{p}, accepted, within 90d) >= 1"),
+                    format!("forbid tracks {}", ids.join(", ")),
+                )
+            }
+            _ => (
+                format!(
+                    "customer.b{} and contacts(tagged t{tag}, within 30d) == 0",
+                    rng.below(BOOL_ATTRS)
+                ),
+                format!("boost tracks tagged t{tag} by 0.5"),
+            ),
+        };
+        format!(
+            "rule r{i}\n  because \"synthetic contact policy {i}\"\n  when {when}\n  {effect}\n"
+        )
     }
 
     /// A context condition that holds for about 1,000 / `rules` percent of requests
@@ -236,6 +358,10 @@ impl SynthSpec {
             self.tracks, self.rules
         );
         let replies: Vec<String> = REPLIES.iter().map(|r| format!("\"{r}\"")).collect();
+        if self.with_contacts() {
+            let outcomes: Vec<String> = OUTCOMES.iter().map(|o| format!("\"{o}\"")).collect();
+            let _ = writeln!(s, "contact_outcomes = [{}]", outcomes.join(", "));
+        }
         let _ = writeln!(
             s,
             "replies = [{}]\nrules = [\"synthetic.rules\"]\n",
@@ -277,8 +403,15 @@ impl SynthSpec {
             let tags = dedup(vec![format!("\"t{a}\""), format!("\"t{b}\"")]);
             let _ = writeln!(
                 s,
-                "[[tracks]]\nid = \"k{t}\"\ntext = \"synthetic track {t}\"\ntags = [{}]\nattrs = {{ min_age = {}, price = {:.1} }}\n",
-                tags.join(", "),
+                "[[tracks]]\nid = \"k{t}\"\ntext = \"synthetic track {t}\"\ntags = [{}]",
+                tags.join(", ")
+            );
+            if self.with_contacts() {
+                let _ = writeln!(s, "product = \"p{}\"", t % PRODUCTS);
+            }
+            let _ = writeln!(
+                s,
+                "attrs = {{ min_age = {}, price = {:.1} }}\n",
                 [0, 0, 0, 0, 0, 0, 0, 16, 18, 21][rng.below(10)],
                 rng.unit() * 100.0
             );
@@ -316,7 +449,7 @@ impl SynthSpec {
             ctx.set(format!("b{i}"), Value::Bool(rng.below(2) == 0));
         }
         let turns = rng.below(MAX_TURNS as usize - 1);
-        let mut req = Request::new(format!("synthetic-{n}"), 1_767_225_600_000);
+        let mut req = Request::new(format!("synthetic-{n}"), NOW_MS);
         req.context = ctx;
         req.history.tracks = (0..turns)
             .map(|_| format!("k{}", rng.below(self.tracks)))
@@ -329,7 +462,62 @@ impl SynthSpec {
                 .map(|_| rng.unit() - 0.5)
                 .collect(),
         );
+        req.contacts = self.contacts(n, &req.conversation_id);
         req
+    }
+
+    /// `contacts_per_request` past contacts of request `n`'s customer, oldest first,
+    /// over the last 180 days (half of them in the last 30): 60% about three tracks
+    /// the customer is approached on again and again, the rest about any track;
+    /// mostly offers and unanswered calls, some refusals and purchases, a few with
+    /// no recorded outcome. Two are earlier turns of the current conversation, in
+    /// the last hour (the rules do not count those: `history` tells them), and one
+    /// customer in eight has a contact about a retired track.
+    fn contacts(&self, n: u64, current: &str) -> Vec<Contact> {
+        if self.contacts_per_request == 0 || self.tracks == 0 {
+            return Vec::new();
+        }
+        let mut rng = Lcg::new(self.seed ^ 0x00c0_47ac ^ n.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let focus: Vec<usize> = (0..3).map(|_| rng.below(self.tracks)).collect();
+        let retired = rng.below(8) == 0;
+        let mut out: Vec<Contact> = (0..self.contacts_per_request)
+            .map(|i| {
+                let this_conversation = i + 2 >= self.contacts_per_request;
+                let days = if rng.below(2) == 0 { 30 } else { 180 };
+                let ago = if this_conversation {
+                    rng.below(3_600_000) as i64
+                } else {
+                    rng.below(days) as i64 * DAY_MS + rng.below(DAY_MS as usize) as i64
+                };
+                let track = if retired && i == 0 {
+                    "retired-offer".to_owned()
+                } else if rng.below(10) < 6 {
+                    format!("k{}", focus[rng.below(focus.len())])
+                } else {
+                    format!("k{}", rng.below(self.tracks))
+                };
+                let outcome = match rng.below(20) {
+                    0..=7 => Some(OUTCOMES[0]),
+                    8..=12 => Some(OUTCOMES[3]),
+                    13..=16 => Some(OUTCOMES[2]),
+                    17..=18 => Some(OUTCOMES[1]),
+                    _ => None,
+                };
+                let conversation_id = if this_conversation {
+                    current.to_owned()
+                } else {
+                    format!("past-{n}-{}", rng.below(20))
+                };
+                Contact {
+                    time: NOW_MS - ago,
+                    track,
+                    outcome: outcome.map(str::to_owned),
+                    conversation_id: Some(conversation_id),
+                }
+            })
+            .collect();
+        out.sort_by_key(|c| c.time);
+        out
     }
 }
 

@@ -59,13 +59,8 @@ pub(super) fn stage(
     let agg = &data.agg;
     let from_file = &data.from_file;
     (hooks.stage)("exporting the bundle");
-    let (rules_text, _) = no_data_rules(sim.replies(), agg);
-    // Written in canonical layout, so `talktrack fmt --check` passes on exported bundles.
-    let rules_text = talktrack::tooling::format_rules(
-        &rules_text,
-        Path::new(talktrack::tooling::GENERATED_RULES_FILE),
-    )
-    .unwrap_or(rules_text);
+    // Printed by the rules formatter, so `talktrack fmt --check` passes on exported bundles.
+    let rules_text = no_data_rules(sim.replies(), agg).text();
     let mut training = toml::Table::new();
     training.insert("algorithm".into(), job.export.name().into());
     training.insert("seed".into(), (seed_of(job.export, setup) as i64).into());

@@ -45,7 +45,7 @@ pub use error::JobError;
 pub use evaluate::{evaluate_bundle, BundleEvaluation};
 #[cfg(feature = "learn")]
 pub use export::{dense_layers, score_tolerance};
-pub use generated_rules::no_data_rules;
+pub use generated_rules::{no_data_rules, NoDataRules};
 pub use pessimism::{ChosenBy, PessimismChoice};
 pub use simulator::check_simulable;
 
