@@ -14,6 +14,7 @@
 //! - `search.rs`: the per-query backtracking search over the real evaluator;
 //! - `queries.rs`: the findings' queries and the witnesses' check;
 //! - `redundant.rs`: forbid and `only` rules that change nothing;
+//! - `shadowed.rs`: boosts and `only` rules the other rules make void;
 //! - `findings.rs`: what is reported; `human.rs`: the report in words.
 
 mod atoms;
@@ -23,6 +24,7 @@ mod human;
 mod queries;
 mod redundant;
 mod search;
+mod shadowed;
 mod space;
 
 pub use findings::{Claim, Finding, Kind, Report, RuleRef, Severity};
