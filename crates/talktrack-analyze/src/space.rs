@@ -13,6 +13,8 @@ use crate::Subject;
 pub(crate) struct Space {
     pub quantities: Vec<Quantity>,
     pub reps: Vec<Vec<Rep>>,
+    /// Per quantity: the constants the rules compare it with.
+    pub konsts: Vec<Vec<Konst>>,
     /// Per quantity: why its split is not exact.
     pub inexact: Vec<Option<String>>,
     /// Per rule: the quantities (indices) it reads, in order.
@@ -56,13 +58,18 @@ impl Space {
         let mut reps = Vec::with_capacity(quantities.len());
         let mut inexact = Vec::with_capacity(quantities.len());
         for (q, ks) in quantities.iter().zip(&konsts) {
-            let (r, why) = representatives(*q, ks, s.schema, s.replies.len(), s.max_turns);
+            let decl = match q {
+                Quantity::Ctx(slot) => s.schema.attrs().get(*slot as usize),
+                _ => None,
+            };
+            let (r, why) = representatives(*q, ks, decl, s.replies.len(), s.max_turns);
             reps.push(r);
             inexact.push(why);
         }
         Self {
             quantities,
             reps,
+            konsts,
             inexact,
             rule_q,
             rule_free,
@@ -84,12 +91,21 @@ impl Space {
 
     /// Context values by schema slot, usage per track, turn and last reply at `p`.
     pub(crate) fn view_parts<'a>(&'a self, p: &Point, s: &Subject<'_>) -> ViewParts<'a> {
+        self.parts_with(|qi| self.rep(p, qi), s)
+    }
+
+    /// The view's parts with each quantity (by index) at `rep(index)`.
+    pub(crate) fn parts_with<'a>(
+        &self,
+        rep: impl Fn(usize) -> &'a Rep,
+        s: &Subject<'_>,
+    ) -> ViewParts<'a> {
         let mut values = Vec::with_capacity(s.schema.len());
         let mut used = vec![0u16; s.catalog.len()];
         let mut turn = 0u32;
         let mut last_reply = None;
         for (qi, q) in self.quantities.iter().enumerate() {
-            let rep = self.rep(p, qi);
+            let rep = rep(qi);
             match q {
                 Quantity::Ctx(_) => values.push(match rep {
                     Rep::Absent => None,
@@ -129,10 +145,19 @@ impl Space {
 
     /// The request whose resolved form is the point `p`.
     pub(crate) fn request(&self, p: &Point, s: &Subject<'_>) -> Request {
+        self.request_with(|qi| self.rep(p, qi), s)
+    }
+
+    /// The request with each quantity (by index) at `rep(index)`.
+    pub(crate) fn request_with<'a>(
+        &self,
+        rep: impl Fn(usize) -> &'a Rep,
+        s: &Subject<'_>,
+    ) -> Request {
         let mut req = Request::new("analysis-witness", NOW_MS);
         let mut ctx = Context::new();
         for (qi, q) in self.quantities.iter().enumerate() {
-            let rep = self.rep(p, qi);
+            let rep = rep(qi);
             match q {
                 Quantity::Ctx(slot) => {
                     let Some(decl) = s.schema.attrs().get(*slot as usize) else {
