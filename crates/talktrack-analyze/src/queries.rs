@@ -473,7 +473,13 @@ fn check(
     p: &Point,
     expect: Expect,
 ) -> Result<(serde_json::Value, Vec<String>), String> {
-    let req = reparse(&space.request(p, s))?;
+    let mut req = space.request(p, s);
+    // The rules never read the embedding; a bundle whose policy reads one
+    // refuses a request without it, so the witness carries zeros.
+    if let Some(dim) = engine.and_then(|e| e.bundle().features().embedding_dim()) {
+        req.embedding = Some(vec![0.0; dim]);
+    }
+    let req = reparse(&req)?;
     let (outcome, allowed, verdict, ok) =
         masked(s, &req, |view, outcome, allowed, _| match expect {
             Expect::Allowed(t) => outcome == MaskOutcome::Allowed && allowed.contains(t),
