@@ -12,6 +12,7 @@
 //! - `domain.rs`: each quantity's domain split at its constants;
 //! - `space.rs`: points of the search space as turn views and requests;
 //! - `search.rs`: the per-query backtracking search over the real evaluator;
+//! - `partial.rs`: three-valued evaluation on partly chosen requests (the cuts);
 //! - `queries.rs`: the findings' queries and the witnesses' check;
 //! - `redundant.rs`: forbid and `only` rules that change nothing;
 //! - `shadowed.rs`: boosts and `only` rules the other rules make void;
@@ -25,6 +26,7 @@ mod domain;
 mod findings;
 mod human;
 mod pair;
+mod partial;
 mod queries;
 mod redundant;
 mod search;

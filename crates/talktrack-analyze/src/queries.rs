@@ -148,7 +148,7 @@ fn track_allowed(
     let rules = blockers(s, t);
     let qs = quantities_of(space, &rules);
     let mut budget = o.budget;
-    let mut found: Option<Point> = None;
+    let found: std::cell::RefCell<Option<Point>> = std::cell::RefCell::new(None);
     let end = search(
         s,
         space,
@@ -157,20 +157,24 @@ fn track_allowed(
         &mut |n: &Node<'_>| {
             if rules.iter().any(|&r| n.decided(space, r) && n.blocks(r, t)) {
                 Step::Cut
+            } else if n.outcome == MaskOutcome::Allowed && n.allowed.contains(t) {
+                // Every node's point is a request: this one allows the track.
+                *found.borrow_mut() = Some(n.point.clone());
+                Step::Stop
             } else {
                 Step::Go
             }
         },
         &mut |n: &Node<'_>| {
             if n.outcome == MaskOutcome::Allowed && n.allowed.contains(t) {
-                found = Some(n.point.clone());
+                *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
             } else {
                 Step::Go
             }
         },
     );
-    if let Some(p) = found {
+    if let Some(p) = found.into_inner() {
         // Allowed on some request: nothing to report, once the real engine agrees.
         if let Err(why) = check(s, space, engine, &p, Expect::Allowed(t)) {
             out.push(undecided(
@@ -247,24 +251,36 @@ fn rule_fires(
     let boost = is_effect(s, r, EffectKind::Boost);
     let qs = space.rule_q.get(r).cloned().unwrap_or_default();
     let mut budget = o.budget;
-    let mut found: Option<Point> = None;
+    let found: std::cell::RefCell<Option<Point>> = std::cell::RefCell::new(None);
     let end = search(
         s,
         space,
         &qs,
         &mut budget,
-        &mut |_| Step::Go,
+        &mut |n: &Node<'_>| {
+            // Every node's point is a request; once the quantities set settle
+            // whether the rule fires, nothing below changes it.
+            let parts = space.view_parts(n.point, s);
+            if fires(s, r, &parts.view(s.max_turns), boost) {
+                *found.borrow_mut() = Some(n.point.clone());
+                Step::Stop
+            } else if n.decided(space, r) {
+                Step::Cut
+            } else {
+                Step::Go
+            }
+        },
         &mut |n: &Node<'_>| {
             let parts = space.view_parts(n.point, s);
             if fires(s, r, &parts.view(s.max_turns), boost) {
-                found = Some(n.point.clone());
+                *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
             } else {
                 Step::Go
             }
         },
     );
-    if let Some(p) = found {
+    if let Some(p) = found.into_inner() {
         if let Err(why) = check(s, space, engine, &p, Expect::Fires(r, boost)) {
             let mut f = undecided(
                 Claim::RuleFires,

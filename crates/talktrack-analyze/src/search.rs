@@ -1,7 +1,8 @@
 //! The per-query backtracking search: assign the quantities a query depends on
 //! one at a time, evaluate the REAL rule set at every node (the quantities not
 //! yet assigned at their first representative), and cut a branch as soon as a
-//! rule whose quantities are all assigned settles the query against it.
+//! rule whose effect is settled (all its quantities assigned, or its condition
+//! settled by three-valued evaluation, `partial.rs`) decides the query against it.
 
 use talktrack::tooling::{mask, EffectKind, MaskOutcome, TrackSet, Verdict};
 
@@ -11,22 +12,21 @@ use crate::Subject;
 /// What one node of the search knows.
 pub(crate) struct Node<'n> {
     pub point: &'n Point,
-    /// Per quantity: whether it is assigned.
-    pub assigned: &'n [bool],
     pub outcome: MaskOutcome,
     pub allowed: &'n TrackSet,
     /// Per rule: the tracks it blocked (forbid: masked; only: left out), when it fired.
     pub blocks: &'n [Option<TrackSet>],
     pub verdict: &'n Verdict,
+    /// Per rule: whether its effect here is final, whatever the quantities not set.
+    pub settled: &'n [bool],
 }
 
 impl Node<'_> {
-    /// Whether every quantity rule `r` reads is assigned (its effect here is final).
-    pub(crate) fn decided(&self, space: &Space, r: usize) -> bool {
-        space.rule_q.get(r).is_some_and(|qs| {
-            qs.iter()
-                .all(|q| self.assigned.get(*q).copied().unwrap_or(false))
-        })
+    /// Whether rule `r`'s effect here is final: every quantity it reads is
+    /// assigned, or its targets are fixed and the quantities assigned settle
+    /// whether it fires (three-valued evaluation, `partial.rs`).
+    pub(crate) fn decided(&self, _space: &Space, r: usize) -> bool {
+        self.settled.get(r).copied().unwrap_or(false)
     }
 
     /// Whether rule `r` blocks track `t` here.
@@ -75,6 +75,7 @@ pub(crate) fn search(
         verdict: Verdict::new(s.catalog.len()),
         allowed: TrackSet::empty(s.catalog.len()),
         blocks: vec![None; s.rules.len()],
+        settled: vec![false; s.rules.len()],
     };
     // The query's budget, within what the whole analysis has left.
     let mut mine = (*budget).min(space.left.get());
@@ -91,6 +92,7 @@ struct State {
     verdict: Verdict,
     allowed: TrackSet,
     blocks: Vec<Option<TrackSet>>,
+    settled: Vec<bool>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -111,11 +113,11 @@ fn dfs(
     let outcome = evaluate(s, space, st);
     let n = Node {
         point: &st.point,
-        assigned: &st.assigned,
         outcome,
         allowed: &st.allowed,
         blocks: &st.blocks,
         verdict: &st.verdict,
+        settled: &st.settled,
     };
     let Some(&q) = qs.get(depth) else {
         return match leaf(&n) {
@@ -159,6 +161,7 @@ fn evaluate(s: &Subject<'_>, space: &Space, st: &mut State) -> MaskOutcome {
     let parts = space.view_parts(&st.point, s);
     let view = parts.view(s.max_turns);
     let outcome = mask(s.rules, &view, s.fallback, &mut st.verdict, &mut st.allowed);
+    settle(s, space, &st.assigned, &view, &mut st.settled);
     st.blocks.iter_mut().for_each(|b| *b = None);
     let n = s.catalog.len();
     for f in &st.verdict.fired {
@@ -178,4 +181,38 @@ fn evaluate(s: &Subject<'_>, space: &Space, st: &mut State) -> MaskOutcome {
         }
     }
     outcome
+}
+
+/// Which rules' effects are final at a node (see [`Node::decided`]).
+fn settle(
+    s: &Subject<'_>,
+    space: &Space,
+    assigned: &[bool],
+    view: &talktrack::tooling::TurnView<'_>,
+    settled: &mut [bool],
+) {
+    use crate::partial::{outcomes, F, T};
+    let set = |q: &usize| assigned.get(*q).copied().unwrap_or(false);
+    for (r, out) in settled.iter_mut().enumerate() {
+        let all = space.rule_q.get(r).is_some_and(|qs| qs.iter().all(set));
+        *out = all
+            || (space.static_targets.get(r).copied().unwrap_or(false)
+                && match (s.rules.condition(r), space.cond_atoms.get(r)) {
+                    (Some(e), Some(atoms)) => {
+                        let m = outcomes(
+                            e,
+                            s.rules,
+                            view,
+                            &|i| atoms.get(i).is_some_and(|qs| qs.iter().all(set)),
+                            &mut 0,
+                        );
+                        match s.rules.rules().get(r).map(|i| i.effect) {
+                            // A boost fires when true; forbid and `only` when true or unknown.
+                            Some(EffectKind::Boost) => m == T || m & T == 0,
+                            _ => m & F == 0 || m == F,
+                        }
+                    }
+                    _ => false,
+                });
+    }
 }

@@ -2,10 +2,11 @@
 //! what each rule reads, and a point (one representative per quantity) turned
 //! into the turn view the real evaluator reads and into a witness request.
 
+use talktrack::tooling::typed::TTargets;
 use talktrack::tooling::{AttrType, TurnView, Val};
 use talktrack::{Context, Request, Value};
 
-use crate::atoms::{rule_reads, Konst, Quantity};
+use crate::atoms::{atom_reads, rule_reads, Konst, Quantity};
 use crate::domain::{representatives, Rep, NOW_MS};
 use crate::Subject;
 
@@ -21,6 +22,11 @@ pub(crate) struct Space {
     pub rule_q: Vec<Vec<usize>>,
     /// Per rule: why it is outside the exact fragment.
     pub rule_free: Vec<Vec<String>>,
+    /// Per rule, per atom of its condition (in `partial::each_atom` order): the
+    /// quantities (indices) the atom reads.
+    pub cond_atoms: Vec<Vec<Vec<usize>>>,
+    /// Per rule: whether its targets are a fixed set (not `tracks where ..`).
+    pub static_targets: Vec<bool>,
     /// Search steps left for the whole analysis.
     pub left: std::cell::Cell<u64>,
 }
@@ -55,6 +61,25 @@ impl Space {
             rule_q.push(qi);
             rule_free.push(r.free.clone());
         }
+        let cond_atoms = (0..n_rules)
+            .map(|i| {
+                let mut atoms = Vec::new();
+                if let Some(e) = s.rules.condition(i) {
+                    crate::partial::each_atom(e, &mut |a| {
+                        atoms.push(
+                            atom_reads(a, s.catalog)
+                                .into_iter()
+                                .filter_map(|q| index(q, &quantities))
+                                .collect(),
+                        );
+                    });
+                }
+                atoms
+            })
+            .collect();
+        let static_targets = (0..n_rules)
+            .map(|i| matches!(s.rules.targets(i), Some(TTargets::Set(_))))
+            .collect();
         let mut reps = Vec::with_capacity(quantities.len());
         let mut inexact = Vec::with_capacity(quantities.len());
         for (q, ks) in quantities.iter().zip(&konsts) {
@@ -73,6 +98,8 @@ impl Space {
             inexact,
             rule_q,
             rule_free,
+            cond_atoms,
+            static_targets,
             left: std::cell::Cell::new(u64::MAX),
         }
     }
