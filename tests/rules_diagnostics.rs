@@ -105,8 +105,11 @@ fn optional_attribute_without_has_guard() {
     ));
 }
 
+/// Whether a rule can ever fire is the static analysis' question
+/// (`analyze::never-fires`, tested in `talktrack-analyze`): loading reports only
+/// what is wrong in the text itself, here the comparison of a value with itself.
 #[test]
-fn rules_that_can_never_match() {
+fn contradictory_conditions_are_left_to_the_analysis() {
     insta::assert_snapshot!(diagnose(
         "rule a\n  because \"x\"\n  when customer.age < 18 and customer.age > 65\n  forbid track loan\n\nrule b\n  because \"x\"\n  when turns_left < 0\n  forbid track loan\n\nrule c\n  because \"x\"\n  when turn >= max_turns\n  forbid track loan\n\nrule d\n  because \"x\"\n  when customer.age < customer.age\n  forbid track loan\n\nrule e\n  because \"x\"\n  when max_turns * 2 < 3\n  forbid track loan\n\nrule f\n  because \"x\"\n  when turn < 0\n  forbid track loan\n\nrule g\n  because \"x\"\n  when turns_left > max_turns\n  forbid track loan\n"
     ));

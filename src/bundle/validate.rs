@@ -413,7 +413,7 @@ fn unknown_feature_keys(
 /// Whether a rule warning depends on what the tracks are (which a stand-in
 /// catalog only approximates).
 fn about_tracks(p: &Problem) -> bool {
-    matches!(p.code, Code::RulesNeverMatches | Code::RulesEmptyOnly)
+    matches!(p.code, Code::RulesEmptyOnly)
 }
 
 /// Whether a rule problem is an unknown attribute whose declaration is broken

@@ -92,8 +92,6 @@ codes! {
     RulesMissingBecause = "rules::missing-because",
     /// `rules::missing-effect`: a rule without an effect.
     RulesMissingEffect = "rules::missing-effect",
-    /// `rules::never-matches`: a rule or target that can never match.
-    RulesNeverMatches = "rules::never-matches",
     /// `rules::self-compare`: a comparison of a value with itself.
     RulesSelfCompare = "rules::self-compare",
     /// `rules::syntax`: a rule file does not parse.

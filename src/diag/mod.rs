@@ -23,7 +23,7 @@ pub use escape::{escape_controls, escape_controls_in_lines};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// The bundle may still load; worth a look (e.g. a rule that can never match).
+    /// The bundle may still load; worth a look (e.g. a rule that gives no reason).
     Warning,
     /// The bundle is rejected.
     Error,

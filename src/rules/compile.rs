@@ -84,18 +84,6 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
             None => Cond::Always,
             Some(e) => lower_cond(e, &inner, env),
         };
-        // The checker explains contradictory bounds; a condition that folds to false is caught here.
-        if matches!(cond, Cond::Never) && !matches!(c.cond, Some(TExpr::Const(CVal::Bool(false)))) {
-            warnings.push(
-                Problem::warning(
-                    Code::RulesNeverMatches,
-                    &c.info.file,
-                    format!("rule `{}` can never match", clip(&c.info.id)),
-                )
-                .at(&c.src, c.cond_span.pair(), "this condition is always false")
-                .with_help("the condition does not depend on the request; remove the rule or fix the condition"),
-            );
-        }
         let mut static_set = None;
         let written_targets = c.targets.clone();
         let target = match c.targets {

@@ -8,6 +8,7 @@
 use super::compiled::{Inner, RuleSet, ALL_TRACKS, LONG_RULE, NEG_BIT, STATIC_TARGETS};
 use super::predicate::eval_set;
 use super::truth::{cond, truth, Env};
+use super::typed::TExpr;
 use super::verdict::{Verdict, NO_RUN};
 use super::{EffectKind, EvalError, Fired};
 use crate::trackset::members;
@@ -219,6 +220,15 @@ impl RuleSet {
             Some(e) => truth(e, &env, usize::MAX),
             None => Ok(true),
         }
+    }
+
+    /// Whether the condition `e` (a part of one of this rule set's conditions,
+    /// from [`RuleSet::condition`]) holds for `view`, evaluated as the rule's
+    /// condition is: `Err` when it cannot be evaluated. Static analysis reads it
+    /// to tell which parts of a condition a partly chosen request settles.
+    pub fn expr_holds(&self, e: &TExpr, view: &TurnView) -> Result<bool, EvalError> {
+        let env = self.inner.env(view);
+        truth(e, &env, usize::MAX)
     }
 
     /// The plain evaluation: each rule's condition walked as written, each

@@ -13,7 +13,6 @@ use miette::NamedSource;
 
 use super::ast::*;
 use super::suggest::clip;
-use super::typed::{CVal, TExpr, ValKind};
 use super::{EffectKind, RuleEnv};
 use crate::diag::Problem;
 use crate::trackset::TrackSet;
@@ -34,7 +33,8 @@ struct Ctx {
     track_base: Option<TrackSet>,
 }
 
-/// Lints one rule; `cond` is its checked condition, when it has one that type-checked.
+/// Lints one rule. (Whether its condition can ever hold is the static analysis'
+/// question, `analyze::never-fires`, asked by `talktrack check` and `analyze`.)
 ///
 /// Returns whether some request can leave the rule unevaluable, so that it fails
 /// closed: it reads an optional context attribute without `has`, a track attribute
@@ -45,7 +45,6 @@ struct Ctx {
 pub(super) fn lint_rule(
     env: RuleEnv<'_>,
     r: &RuleDef,
-    cond: Option<&TExpr>,
     path: &Path,
     src: &Arc<NamedSource<String>>,
     out: &mut Vec<Problem>,
@@ -77,9 +76,6 @@ pub(super) fn lint_rule(
     }
     if let Some(w) = &r.when {
         l.walk(w, &mut Ctx::default());
-    }
-    if let Some(c) = cond {
-        l.never_matches(c, r);
     }
     match &r.effect.targets {
         Targets::Tagged {
@@ -368,116 +364,5 @@ impl Lints<'_, '_> {
             "optional track attribute read without `has`",
         )
         .help = Some(format!("{consequence}; {fix}"));
-    }
-
-    /// Warns when a condition's bounds on one quantity contradict each other or the
-    /// builtin ranges (`turns_left < 0`, `customer.age < 18 and customer.age > 65`).
-    fn never_matches(&mut self, c: &TExpr, r: &RuleDef) {
-        let mut conj: Vec<&TExpr> = Vec::new();
-        match c {
-            TExpr::And(v) => conj.extend(v.iter()),
-            other => conj.push(other),
-        }
-        let max = f64::from(self.env.max_turns);
-        let mut bounds: Vec<(String, f64, bool, f64, bool)> = Vec::new();
-        let mut dead = matches!(c, TExpr::Const(CVal::Bool(false)));
-        let mut builtin = false;
-        for leaf in conj {
-            let TExpr::Cmp(op, a, b) = leaf else { continue };
-            let (key, op, k) = match (&**a, &**b) {
-                (x, TExpr::Const(k)) => (quantity(x), *op, num(k)),
-                (TExpr::Const(k), x) => (quantity(x), op.flip(), num(k)),
-                _ => continue,
-            };
-            let (Some(key), Some(k)) = (key, k) else {
-                continue;
-            };
-            let idx = match bounds.iter().position(|b| b.0 == key) {
-                Some(i) => i,
-                None => {
-                    // A host may keep a conversation going past `max_turns` (a hard-stop
-                    // rule such as `when turn >= max_turns forbid all tracks` is how a
-                    // bundle ends it), so `turn` has no upper bound and `turns_left`
-                    // reaches 0.
-                    let init = match key.as_str() {
-                        "turn" => (0.0, true, f64::from(u32::MAX), true),
-                        "turns_left" => (0.0, true, max, true),
-                        k if k.starts_with("count") => (0.0, true, f64::from(u16::MAX), true),
-                        _ => (f64::NEG_INFINITY, true, f64::INFINITY, true),
-                    };
-                    bounds.push((key, init.0, init.1, init.2, init.3));
-                    bounds.len() - 1
-                }
-            };
-            let b = &mut bounds[idx];
-            let mut lower = |v: f64, incl: bool| {
-                if v > b.1 || (v == b.1 && !incl) {
-                    b.1 = v;
-                    b.2 = incl;
-                }
-            };
-            match op {
-                CmpOp::Gt => lower(k, false),
-                CmpOp::Ge => lower(k, true),
-                CmpOp::Eq => lower(k, true),
-                _ => {}
-            }
-            let mut upper = |v: f64, incl: bool| {
-                if v < b.3 || (v == b.3 && !incl) {
-                    b.3 = v;
-                    b.4 = incl;
-                }
-            };
-            match op {
-                CmpOp::Lt => upper(k, false),
-                CmpOp::Le => upper(k, true),
-                CmpOp::Eq => upper(k, true),
-                _ => {}
-            }
-            if b.1 > b.3 || (b.1 == b.3 && !(b.2 && b.4)) {
-                dead = true;
-                builtin |= b.0.starts_with("turn") || b.0.starts_with("count");
-            }
-        }
-        if dead {
-            self.warn(
-                Code::RulesNeverMatches,
-                c_span(r),
-                format!("rule `{}` can never match", clip(&r.id.text)),
-                "this condition is never true",
-            )
-            .help = Some(if builtin {
-                format!(
-                    "`turn` counts up from 0 and `turns_left` from {} down to 0 (it stays 0 once `turn` reaches `max_turns`)",
-                    self.env.max_turns
-                )
-            } else {
-                "the bounds on the same value contradict each other".to_owned()
-            });
-        }
-    }
-}
-
-/// Where a rule's condition is written (its `when`), or its id when it has none.
-pub(super) fn c_span(r: &RuleDef) -> Span {
-    r.when.as_ref().map(|w| w.span).unwrap_or(r.id.span)
-}
-
-fn quantity(e: &TExpr) -> Option<String> {
-    match e {
-        TExpr::Ctx(s, ValKind::Num) => Some(format!("ctx{s}")),
-        TExpr::Turn => Some("turn".into()),
-        TExpr::TurnsLeft => Some("turns_left".into()),
-        TExpr::Count(v) => Some(format!("count{v:?}")),
-        TExpr::Contacts(q) => Some(q.text.to_string()),
-        _ => None,
-    }
-}
-
-fn num(c: &CVal) -> Option<f64> {
-    match c {
-        CVal::Int(i) => Some(*i as f64),
-        CVal::Float(x) => Some(*x),
-        _ => None,
     }
 }

@@ -250,7 +250,6 @@ pub(crate) struct CheckedRule {
     pub boost: f32,
     pub targets: TTargets,
     pub src: Arc<NamedSource<String>>,
-    pub cond_span: Span,
     pub effect_span: Span,
     /// Where its atoms are written and whether it can fail closed, for coverage.
     pub sites: super::probe::Sites,

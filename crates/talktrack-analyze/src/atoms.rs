@@ -76,6 +76,13 @@ pub(crate) fn rule_reads(rules: &RuleSet, catalog: &Catalog, i: usize) -> Reads 
     r
 }
 
+/// The quantities one atom of a condition reads.
+pub(crate) fn atom_reads(e: &TExpr, catalog: &Catalog) -> Vec<Quantity> {
+    let mut r = Reads::default();
+    walk(e, catalog, &mut r);
+    r.quantities.into_keys().collect()
+}
+
 fn walk(e: &TExpr, cat: &Catalog, r: &mut Reads) {
     match e {
         TExpr::Not(x) => walk(x, cat, r),

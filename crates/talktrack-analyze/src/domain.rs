@@ -4,7 +4,7 @@
 //! Two requests whose values fall in the same cells agree on every atom of the
 //! exact fragment, so searching the representatives searches every request.
 
-use talktrack::tooling::{AttrDecl, AttrType, Bound, Schema};
+use talktrack::tooling::{AttrDecl, AttrType, Bound};
 use talktrack::MAX_HISTORY;
 
 use crate::atoms::{Konst, Quantity};
@@ -41,11 +41,12 @@ const MAX_TIME_MS: i64 = 4_000_000_000_000;
 /// Largest set of string constants whose subsets are enumerated.
 const MAX_SET_CONSTANTS: usize = 8;
 
-/// The representatives of `q`, and why the split is not exact (if it is not).
+/// The representatives of `q` (`decl`: its declaration, for a context
+/// attribute), and why the split is not exact (if it is not).
 pub(crate) fn representatives(
     q: Quantity,
     ks: &[Konst],
-    schema: &Schema,
+    decl: Option<&AttrDecl>,
     n_replies: usize,
     max_turns: u32,
 ) -> (Vec<Rep>, Option<String>) {
@@ -82,8 +83,8 @@ pub(crate) fn representatives(
             v.extend((0..n_replies as u32).map(Rep::Enum));
             (v, None)
         }
-        Quantity::Ctx(slot) => {
-            let Some(decl) = schema.attrs().get(slot as usize) else {
+        Quantity::Ctx(_) => {
+            let Some(decl) = decl else {
                 return (vec![Rep::Absent], Some("an unknown attribute".to_owned()));
             };
             let mut why = None;

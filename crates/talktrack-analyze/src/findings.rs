@@ -18,6 +18,9 @@ pub enum Kind {
     AllMaskedNoChoice,
     /// Removing the forbid or `only` rule changes nothing on any request (proven).
     Redundant,
+    /// A boost whose targets are masked wherever it fires, or an `only` rule
+    /// whose targets (the fallback aside) are blocked wherever it fires (proven).
+    Shadowed,
     /// A claim about all requests could not be proven or refuted.
     Undecided,
 }
@@ -32,6 +35,7 @@ impl Kind {
             Kind::AllMaskedFallback => "analyze::all-masked",
             Kind::AllMaskedNoChoice => "analyze::no-choice",
             Kind::Redundant => "analyze::redundant",
+            Kind::Shadowed => "analyze::shadowed",
             Kind::Undecided => "analyze::undecided",
         }
     }
@@ -39,7 +43,12 @@ impl Kind {
     /// How serious.
     pub fn severity(self) -> Severity {
         match self {
-            Kind::NeverAllowed | Kind::NeverFires | Kind::AllMaskedNoChoice => Severity::Warning,
+            // A shadowed rule does not do what it says (a boost that reaches no
+            // customer, an `only` that amounts to a handover): a warning, unlike a
+            // redundant rule, which does what another rule already does.
+            Kind::NeverAllowed | Kind::NeverFires | Kind::AllMaskedNoChoice | Kind::Shadowed => {
+                Severity::Warning
+            }
             Kind::FallbackOnly | Kind::AllMaskedFallback | Kind::Redundant | Kind::Undecided => {
                 Severity::Note
             }
@@ -84,6 +93,8 @@ pub enum Claim {
     NoChoice,
     /// Whether removing the rule changes anything.
     Redundant,
+    /// Whether the rule is shadowed by the others.
+    Shadowed,
 }
 
 /// One finding.

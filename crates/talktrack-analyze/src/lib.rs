@@ -12,25 +12,36 @@
 //! - `domain.rs`: each quantity's domain split at its constants;
 //! - `space.rs`: points of the search space as turn views and requests;
 //! - `search.rs`: the per-query backtracking search over the real evaluator;
+//! - `partial.rs`: three-valued evaluation on partly chosen requests (the cuts);
 //! - `queries.rs`: the findings' queries and the witnesses' check;
 //! - `redundant.rs`: forbid and `only` rules that change nothing;
+//! - `shadowed.rs`: boosts and `only` rules the other rules make void;
+//! - `pair.rs`, `compare.rs`: two versions of the rules searched at once, for
+//!   what a change newly allows or forbids;
 //! - `findings.rs`: what is reported; `human.rs`: the report in words.
 
 mod atoms;
+mod compare;
 mod domain;
 mod findings;
 mod human;
+mod pair;
+mod partial;
 mod queries;
 mod redundant;
 mod search;
+mod shadowed;
 mod space;
 
+pub use compare::{compare, Change, Direction, Status};
 pub use findings::{Claim, Finding, Kind, Report, RuleRef, Severity};
 pub use human::{render_finding, render_report};
 
 use sha2::{Digest, Sha256};
-use talktrack::tooling::{listed_rule_files, read_text, BundleTemplate, Catalog, RuleSet, Schema};
-use talktrack::{Bundle, Engine};
+use talktrack::tooling::{
+    listed_rule_files, mask_request, read_text, BundleTemplate, Catalog, RuleSet, Schema,
+};
+use talktrack::{Bundle, Engine, Request};
 
 /// What is analysed: a rule set with the schema and catalog it was checked against.
 pub struct Subject<'a> {
@@ -139,4 +150,54 @@ pub fn analyze_template(t: &BundleTemplate, options: &Options) -> Report {
         digest: format!("template-{}", hex::encode(h.finalize())),
         findings,
     }
+}
+
+/// Compares two bundle templates' rules ([`compare`]), each witness checked once
+/// more through both templates' full request resolution and mask (as `decide`
+/// resolves a request); a witness that does not hold there leaves its change undecided.
+pub fn compare_templates(
+    old: &BundleTemplate,
+    new: &BundleTemplate,
+    options: &Options,
+) -> Vec<Change> {
+    let sides = [old, new];
+    let mut changes = compare(
+        &Subject::of_template(old),
+        &Subject::of_template(new),
+        options,
+    );
+    for c in &mut changes {
+        let Some(w) = &c.witness else {
+            continue;
+        };
+        let holds = |side: usize| -> Result<bool, String> {
+            let t = sides[side];
+            let req = serde_json::to_string(w)
+                .map_err(|e| e.to_string())
+                .and_then(|text| Request::from_json(&text).map_err(|e| e.to_string()))?;
+            let (allowed, _) = mask_request(t, &req).map_err(|e| e.to_string())?;
+            Ok(t.catalog()
+                .index(&c.track)
+                .is_some_and(|i| allowed.contains(i)))
+        };
+        let (a, d) = match c.direction {
+            Direction::NewlyAllowed => (1, 0),
+            Direction::NewlyForbidden => (0, 1),
+        };
+        match (holds(a), holds(d)) {
+            (Ok(true), Ok(false)) => {}
+            (Err(e), _) | (_, Err(e)) => {
+                c.status = Status::Undecided;
+                c.witness = None;
+                c.reasons = vec![format!("a witness was refused by a bundle: {e}")];
+            }
+            _ => {
+                c.status = Status::Undecided;
+                c.witness = None;
+                c.reasons =
+                    vec!["a witness did not reproduce through a bundle's decision".to_owned()];
+            }
+        }
+    }
+    changes
 }

@@ -28,6 +28,9 @@ pub(crate) fn run(s: &Subject<'_>, engine: Option<&Engine>, o: &Options) -> Vec<
     for r in 0..s.rules.len() {
         crate::redundant::redundant(s, &space, o, r, &mut out);
     }
+    for r in 0..s.rules.len() {
+        crate::shadowed::shadowed(s, &space, o, r, &mut out);
+    }
     all_masked(s, &space, engine, o, false, &mut out);
     all_masked(s, &space, engine, o, true, &mut out);
     for f in &mut out {
@@ -145,7 +148,7 @@ fn track_allowed(
     let rules = blockers(s, t);
     let qs = quantities_of(space, &rules);
     let mut budget = o.budget;
-    let mut found: Option<Point> = None;
+    let found: std::cell::RefCell<Option<Point>> = std::cell::RefCell::new(None);
     let end = search(
         s,
         space,
@@ -154,20 +157,24 @@ fn track_allowed(
         &mut |n: &Node<'_>| {
             if rules.iter().any(|&r| n.decided(space, r) && n.blocks(r, t)) {
                 Step::Cut
+            } else if n.outcome == MaskOutcome::Allowed && n.allowed.contains(t) {
+                // Every node's point is a request: this one allows the track.
+                *found.borrow_mut() = Some(n.point.clone());
+                Step::Stop
             } else {
                 Step::Go
             }
         },
         &mut |n: &Node<'_>| {
             if n.outcome == MaskOutcome::Allowed && n.allowed.contains(t) {
-                found = Some(n.point.clone());
+                *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
             } else {
                 Step::Go
             }
         },
     );
-    if let Some(p) = found {
+    if let Some(p) = found.into_inner() {
         // Allowed on some request: nothing to report, once the real engine agrees.
         if let Err(why) = check(s, space, engine, &p, Expect::Allowed(t)) {
             out.push(undecided(
@@ -244,24 +251,36 @@ fn rule_fires(
     let boost = is_effect(s, r, EffectKind::Boost);
     let qs = space.rule_q.get(r).cloned().unwrap_or_default();
     let mut budget = o.budget;
-    let mut found: Option<Point> = None;
+    let found: std::cell::RefCell<Option<Point>> = std::cell::RefCell::new(None);
     let end = search(
         s,
         space,
         &qs,
         &mut budget,
-        &mut |_| Step::Go,
+        &mut |n: &Node<'_>| {
+            // Every node's point is a request; once the quantities set settle
+            // whether the rule fires, nothing below changes it.
+            let parts = space.view_parts(n.point, s);
+            if fires(s, r, &parts.view(s.max_turns), boost) {
+                *found.borrow_mut() = Some(n.point.clone());
+                Step::Stop
+            } else if n.decided(space, r) {
+                Step::Cut
+            } else {
+                Step::Go
+            }
+        },
         &mut |n: &Node<'_>| {
             let parts = space.view_parts(n.point, s);
             if fires(s, r, &parts.view(s.max_turns), boost) {
-                found = Some(n.point.clone());
+                *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
             } else {
                 Step::Go
             }
         },
     );
-    if let Some(p) = found {
+    if let Some(p) = found.into_inner() {
         if let Err(why) = check(s, space, engine, &p, Expect::Fires(r, boost)) {
             let mut f = undecided(
                 Claim::RuleFires,
@@ -470,43 +489,19 @@ fn check(
     p: &Point,
     expect: Expect,
 ) -> Result<(serde_json::Value, Vec<String>), String> {
-    let req = space.request(p, s);
-    let text = serde_json::to_string(&req).map_err(|e| e.to_string())?;
-    let req = Request::from_json(&text).map_err(|e| format!("witness refused: {e}"))?;
-    let mut values = Vec::new();
-    s.schema
-        .resolve(&req.context, &mut values)
-        .map_err(|e| format!("witness refused: {e}"))?;
-    let mut used = vec![0u16; s.catalog.len()];
-    for id in &req.history.tracks {
-        if let Some(u) = s.catalog.index(id).and_then(|i| used.get_mut(i)) {
-            *u = u.saturating_add(1);
-        }
+    let mut req = space.request(p, s);
+    // The rules never read the embedding; a bundle whose policy reads one
+    // refuses a request without it, so the witness carries zeros.
+    if let Some(dim) = engine.and_then(|e| e.bundle().features().embedding_dim()) {
+        req.embedding = Some(vec![0.0; dim]);
     }
-    let last_reply = req
-        .history
-        .replies
-        .last()
-        .and_then(|r| s.replies.iter().position(|x| x == r))
-        .map(|i| i as u32);
-    let view = TurnView {
-        values: &values,
-        now_ms: req.time,
-        turn: req.history.turn.unwrap_or(req.history.tracks.len() as u32),
-        max_turns: s.max_turns,
-        used: &used,
-        last_reply,
-        embedding: None,
-        contacts: &[],
-    };
-    let mut verdict = Verdict::new(s.catalog.len());
-    let mut allowed = TrackSet::empty(s.catalog.len());
-    let outcome = mask(s.rules, &view, s.fallback, &mut verdict, &mut allowed);
-    let ok = match expect {
-        Expect::Allowed(t) => outcome == MaskOutcome::Allowed && allowed.contains(t),
-        Expect::Fires(r, boost) => fires(s, r, &view, boost),
-        Expect::Outcome(o) => outcome == o,
-    };
+    let req = reparse(&req)?;
+    let (outcome, allowed, verdict, ok) =
+        masked(s, &req, |view, outcome, allowed, _| match expect {
+            Expect::Allowed(t) => outcome == MaskOutcome::Allowed && allowed.contains(t),
+            Expect::Fires(r, boost) => fires(s, r, view, boost),
+            Expect::Outcome(o) => outcome == o,
+        })?;
     if !ok {
         return Err("a witness the search found did not reproduce through the mask".to_owned());
     }
@@ -528,4 +523,56 @@ fn check(
         .collect();
     let json = serde_json::to_value(&req).map_err(|e| e.to_string())?;
     Ok((json, fired))
+}
+
+/// The request as a host would send it: through JSON and back.
+pub(crate) fn reparse(req: &Request) -> Result<Request, String> {
+    let text = serde_json::to_string(req).map_err(|e| e.to_string())?;
+    Request::from_json(&text).map_err(|e| format!("witness refused: {e}"))
+}
+
+/// Resolves `req` against `s`'s schema, runs the real mask, and hands the view
+/// and the mask's answer to `f`; `Err` when the schema refuses the request.
+pub(crate) fn masked<R>(
+    s: &Subject<'_>,
+    req: &Request,
+    f: impl FnOnce(&TurnView<'_>, MaskOutcome, &TrackSet, &Verdict) -> R,
+) -> Result<(MaskOutcome, TrackSet, Verdict, R), String> {
+    let mut values = Vec::new();
+    s.schema
+        .resolve(&req.context, &mut values)
+        .map_err(|e| format!("witness refused: {e}"))?;
+    let mut used = vec![0u16; s.catalog.len()];
+    for id in &req.history.tracks {
+        match s.catalog.index(id).and_then(|i| used.get_mut(i)) {
+            Some(u) => *u = u.saturating_add(1),
+            None => {
+                return Err(format!(
+                    "witness refused: unknown track `{id}` in its history"
+                ))
+            }
+        }
+    }
+    let last_reply = match req.history.replies.last() {
+        None => None,
+        Some(r) => match s.replies.iter().position(|x| x == r) {
+            Some(i) => Some(i as u32),
+            None => return Err(format!("witness refused: unknown reply `{r}`")),
+        },
+    };
+    let view = TurnView {
+        values: &values,
+        now_ms: req.time,
+        turn: req.history.turn.unwrap_or(req.history.tracks.len() as u32),
+        max_turns: s.max_turns,
+        used: &used,
+        last_reply,
+        embedding: None,
+        contacts: &[],
+    };
+    let mut verdict = Verdict::new(s.catalog.len());
+    let mut allowed = TrackSet::empty(s.catalog.len());
+    let outcome = mask(s.rules, &view, s.fallback, &mut verdict, &mut allowed);
+    let r = f(&view, outcome, &allowed, &verdict);
+    Ok((outcome, allowed, verdict, r))
 }

@@ -2,10 +2,11 @@
 //! what each rule reads, and a point (one representative per quantity) turned
 //! into the turn view the real evaluator reads and into a witness request.
 
+use talktrack::tooling::typed::TTargets;
 use talktrack::tooling::{AttrType, TurnView, Val};
 use talktrack::{Context, Request, Value};
 
-use crate::atoms::{rule_reads, Konst, Quantity};
+use crate::atoms::{atom_reads, rule_reads, Konst, Quantity};
 use crate::domain::{representatives, Rep, NOW_MS};
 use crate::Subject;
 
@@ -13,12 +14,19 @@ use crate::Subject;
 pub(crate) struct Space {
     pub quantities: Vec<Quantity>,
     pub reps: Vec<Vec<Rep>>,
+    /// Per quantity: the constants the rules compare it with.
+    pub konsts: Vec<Vec<Konst>>,
     /// Per quantity: why its split is not exact.
     pub inexact: Vec<Option<String>>,
     /// Per rule: the quantities (indices) it reads, in order.
     pub rule_q: Vec<Vec<usize>>,
     /// Per rule: why it is outside the exact fragment.
     pub rule_free: Vec<Vec<String>>,
+    /// Per rule, per atom of its condition (in `partial::each_atom` order): the
+    /// quantities (indices) the atom reads.
+    pub cond_atoms: Vec<Vec<Vec<usize>>>,
+    /// Per rule: whether its targets are a fixed set (not `tracks where ..`).
+    pub static_targets: Vec<bool>,
     /// Search steps left for the whole analysis.
     pub left: std::cell::Cell<u64>,
 }
@@ -53,19 +61,45 @@ impl Space {
             rule_q.push(qi);
             rule_free.push(r.free.clone());
         }
+        let cond_atoms = (0..n_rules)
+            .map(|i| {
+                let mut atoms = Vec::new();
+                if let Some(e) = s.rules.condition(i) {
+                    crate::partial::each_atom(e, &mut |a| {
+                        atoms.push(
+                            atom_reads(a, s.catalog)
+                                .into_iter()
+                                .filter_map(|q| index(q, &quantities))
+                                .collect(),
+                        );
+                    });
+                }
+                atoms
+            })
+            .collect();
+        let static_targets = (0..n_rules)
+            .map(|i| matches!(s.rules.targets(i), Some(TTargets::Set(_))))
+            .collect();
         let mut reps = Vec::with_capacity(quantities.len());
         let mut inexact = Vec::with_capacity(quantities.len());
         for (q, ks) in quantities.iter().zip(&konsts) {
-            let (r, why) = representatives(*q, ks, s.schema, s.replies.len(), s.max_turns);
+            let decl = match q {
+                Quantity::Ctx(slot) => s.schema.attrs().get(*slot as usize),
+                _ => None,
+            };
+            let (r, why) = representatives(*q, ks, decl, s.replies.len(), s.max_turns);
             reps.push(r);
             inexact.push(why);
         }
         Self {
             quantities,
             reps,
+            konsts,
             inexact,
             rule_q,
             rule_free,
+            cond_atoms,
+            static_targets,
             left: std::cell::Cell::new(u64::MAX),
         }
     }
@@ -84,12 +118,21 @@ impl Space {
 
     /// Context values by schema slot, usage per track, turn and last reply at `p`.
     pub(crate) fn view_parts<'a>(&'a self, p: &Point, s: &Subject<'_>) -> ViewParts<'a> {
+        self.parts_with(|qi| self.rep(p, qi), s)
+    }
+
+    /// The view's parts with each quantity (by index) at `rep(index)`.
+    pub(crate) fn parts_with<'a>(
+        &self,
+        rep: impl Fn(usize) -> &'a Rep,
+        s: &Subject<'_>,
+    ) -> ViewParts<'a> {
         let mut values = Vec::with_capacity(s.schema.len());
         let mut used = vec![0u16; s.catalog.len()];
         let mut turn = 0u32;
         let mut last_reply = None;
         for (qi, q) in self.quantities.iter().enumerate() {
-            let rep = self.rep(p, qi);
+            let rep = rep(qi);
             match q {
                 Quantity::Ctx(_) => values.push(match rep {
                     Rep::Absent => None,
@@ -129,10 +172,19 @@ impl Space {
 
     /// The request whose resolved form is the point `p`.
     pub(crate) fn request(&self, p: &Point, s: &Subject<'_>) -> Request {
+        self.request_with(|qi| self.rep(p, qi), s)
+    }
+
+    /// The request with each quantity (by index) at `rep(index)`.
+    pub(crate) fn request_with<'a>(
+        &self,
+        rep: impl Fn(usize) -> &'a Rep,
+        s: &Subject<'_>,
+    ) -> Request {
         let mut req = Request::new("analysis-witness", NOW_MS);
         let mut ctx = Context::new();
         for (qi, q) in self.quantities.iter().enumerate() {
-            let rep = self.rep(p, qi);
+            let rep = rep(qi);
             match q {
                 Quantity::Ctx(slot) => {
                     let Some(decl) = s.schema.attrs().get(*slot as usize) else {

@@ -3,118 +3,23 @@
 //! is run through the real mask, and the analysis must agree with what that
 //! exhaustive enumeration sees: a track is reported never allowed exactly when
 //! no request allows it, a rule never fires exactly when none fires it, the
-//! masking findings appear exactly when such a request exists, and nothing in
-//! this exact fragment is undecided.
+//! masking findings appear exactly when such a request exists, a rule is
+//! shadowed exactly when no request where it fires leaves one of its targets
+//! open, and nothing in this exact fragment is undecided.
 #![allow(clippy::unwrap_used, clippy::panic)]
+
+mod gen;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use talktrack::tooling::{
-    compile_str, mask, AttrDecl, AttrType, Catalog, EffectKind, MaskOutcome, RuleEnv, Schema,
-    Track, TrackSet, TurnView, Val, Verdict,
+    compile_str, mask, AttrType, Catalog, EffectKind, MaskOutcome, RuleEnv, Schema, TrackSet,
+    TurnView, Val, Verdict,
 };
-use talktrack::Value;
 use talktrack_analyze::{analyze, Kind, Options, Subject};
 
-/// A small deterministic generator (64-bit LCG), so a failure names its seed.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.next(v.len() as u64) as usize]
-    }
-}
-
-const MAX_TURNS: u32 = 4;
-
-fn atom(g: &mut Gen) -> String {
-    let op = g.pick(&["<", "<=", ">", ">=", "==", "!="]);
-    let k = g.next(7) as i64 - 1; // constants in -1..=5
-    match g.next(6) {
-        0 => format!("customer.a {op} {k}"),
-        1 => format!("customer.b {op} {k}"),
-        2 => g.pick(&["customer.flag", "not customer.flag"]).to_owned(),
-        3 => format!("customer.opt {op} {k}"),
-        4 => format!("turn {op} {}", g.next(6)),
-        _ => g
-            .pick(&[
-                "last_reply == yes",
-                "last_reply in [no]",
-                "has last_reply",
-                "has customer.opt",
-                "used(t0)",
-                "count(t1) >= 2",
-            ])
-            .to_owned(),
-    }
-}
-
-fn cond(g: &mut Gen) -> String {
-    match g.next(4) {
-        0 => atom(g),
-        1 => format!("{} and {}", atom(g), atom(g)),
-        2 => format!("{} or {}", atom(g), atom(g)),
-        _ => format!("not ({} and {})", atom(g), atom(g)),
-    }
-}
-
-fn rules(g: &mut Gen) -> String {
-    let mut out = String::new();
-    for i in 0..(1 + g.next(4)) {
-        let targets = match g.next(4) {
-            0 => format!("track {}", g.pick(&["t0", "t1", "t2", "fb"])),
-            1 => "tracks tagged s".to_owned(),
-            2 => format!("tracks where track.lvl > customer.{}", g.pick(&["a", "b"])),
-            _ => format!(
-                "tracks {}, {}",
-                g.pick(&["t0", "t1"]),
-                g.pick(&["t2", "fb"])
-            ),
-        };
-        let effect = match g.next(5) {
-            0 | 1 | 2 => format!("forbid {targets}"),
-            3 => format!("only {targets}"),
-            _ => format!("boost {targets} by 1"),
-        };
-        let when = if g.next(5) == 0 {
-            String::new()
-        } else {
-            format!("when {} ", cond(g))
-        };
-        out.push_str(&format!("rule r{i} because \"x\" {when}{effect}\n"));
-    }
-    out
-}
-
-fn decl(name: &str, ty: AttrType, optional: bool) -> AttrDecl {
-    AttrDecl {
-        name: name.into(),
-        ty,
-        optional,
-        protected: false,
-        range: None,
-    }
-}
-
-fn track(id: &str, tags: &[&str], lvl: i64) -> Track {
-    let mut attrs = BTreeMap::new();
-    attrs.insert("lvl".to_owned(), Value::Int(lvl));
-    Track {
-        id: id.into(),
-        text: id.into(),
-        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-        product: None,
-        attrs,
-    }
-}
+use gen::{decl, rules, track, Gen, MAX_TURNS};
 
 #[test]
 fn exhaustive_enumeration_agrees_with_every_claim() {
@@ -185,6 +90,10 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
         let n = catalog.len();
         let mut regular = vec![false; n];
         let mut fires = vec![false; set.len()];
+        // Shadowed: a firing request with a target left open; an `only` rule
+        // firing with some target besides the fallback.
+        let mut unshadowed = vec![false; set.len()];
+        let mut names_target = vec![false; set.len()];
         let (mut fallback, mut nothing) = (false, false);
         let mut verdict = Verdict::new(n);
         let mut allowed = TrackSet::empty(n);
@@ -238,6 +147,14 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
                                             changes[r] |= o2 != outcome || allowed2 != allowed;
                                         }
                                     }
+                                    shadow_step(
+                                        &set,
+                                        &view,
+                                        &verdict,
+                                        &allowed,
+                                        &mut unshadowed,
+                                        &mut names_target,
+                                    );
                                     for (r, f) in fires.iter_mut().enumerate() {
                                         let boost = set.rules()[r].effect == EffectKind::Boost;
                                         *f |= match set.condition_holds(r, &view) {
@@ -283,6 +200,15 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
                 assert_eq!(has(Kind::Redundant, id), redundant, "rule {id}: {ctx}");
             }
         }
+        for r in 0..set.len() {
+            let id = &set.rules()[r].id;
+            let shadowed = match set.rules()[r].effect {
+                EffectKind::Boost => fires[r] && !unshadowed[r],
+                EffectKind::Only => fires[r] && !unshadowed[r] && names_target[r],
+                EffectKind::Forbid => false,
+            };
+            assert_eq!(has(Kind::Shadowed, id), shadowed, "rule {id}: {ctx}");
+        }
         assert_eq!(has(Kind::AllMaskedFallback, ""), fallback, "{ctx}");
         assert_eq!(has(Kind::AllMaskedNoChoice, ""), nothing, "{ctx}");
         for f in &findings {
@@ -299,6 +225,7 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
         "analyze::all-masked",
         "analyze::no-choice",
         "analyze::redundant",
+        "analyze::shadowed",
     ] {
         assert!(
             seen.get(code).copied().unwrap_or(0) > 0,
@@ -306,4 +233,57 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
         );
     }
     eprintln!("findings over the generated sets: {seen:?}");
+}
+
+/// One request's part of the shadowed oracle, straight from the definitions: a
+/// boost that fires (condition true) with a target in the allowed set is not
+/// shadowed; an `only` rule that fires with a target other than the fallback
+/// (index 3) that no other fired rule blocks is not shadowed.
+fn shadow_step(
+    set: &talktrack::tooling::RuleSet,
+    view: &TurnView<'_>,
+    verdict: &Verdict,
+    allowed: &TrackSet,
+    unshadowed: &mut [bool],
+    names_target: &mut [bool],
+) {
+    let n = allowed.universe();
+    let fired_targets = |r: usize| {
+        verdict
+            .fired
+            .iter()
+            .find(|f| f.rule as usize == r)
+            .map(|f| TrackSet::from_indices(n, verdict.targets(set, f)))
+    };
+    // What each other fired forbid / `only` rule blocks.
+    let blocked_by = |t: usize, except: usize| {
+        verdict.fired.iter().any(|f| {
+            let o = f.rule as usize;
+            let ts = TrackSet::from_indices(n, verdict.targets(set, f));
+            o != except
+                && match set.rules()[o].effect {
+                    EffectKind::Forbid => ts.contains(t),
+                    EffectKind::Only => !ts.contains(t),
+                    EffectKind::Boost => false,
+                }
+        })
+    };
+    for r in 0..set.len() {
+        match set.rules()[r].effect {
+            EffectKind::Boost => {
+                if set.condition_holds(r, view) == Ok(true) {
+                    let ts = fired_targets(r).unwrap_or_else(|| TrackSet::empty(n));
+                    unshadowed[r] |= ts.iter().any(|t| allowed.contains(t));
+                }
+            }
+            EffectKind::Only => {
+                if let Some(ts) = fired_targets(r) {
+                    let named: Vec<usize> = ts.iter().filter(|&t| t != 3).collect();
+                    names_target[r] |= !named.is_empty();
+                    unshadowed[r] |= named.iter().any(|&t| !blocked_by(t, r));
+                }
+            }
+            EffectKind::Forbid => {}
+        }
+    }
 }

@@ -201,3 +201,81 @@ fn an_exhausted_total_budget_leaves_questions_undecided_not_claimed() {
     let fs = analyze(&s, &Options::default());
     assert!(fs.iter().any(|f| f.kind == Kind::NeverFires));
 }
+
+#[test]
+fn what_the_load_time_lint_caught_is_never_fires() {
+    // The conditions the former `rules::never-matches` lint flagged at load time:
+    // contradictory bounds, `turns_left` and `turn` out of their range, a
+    // condition false whatever the request. `turn >= max_turns` stays reachable
+    // (a host may call past the last planned turn).
+    let fs = run(concat!(
+        "rule a because \"x\" when customer.age < 18 and customer.age > 65 forbid track a\n",
+        "rule b because \"x\" when turns_left < 0 forbid track a\n",
+        "rule c because \"x\" when turn >= max_turns forbid track a\n",
+        "rule e because \"x\" when max_turns * 2 < 3 forbid track a\n",
+        "rule f because \"x\" when turn < 0 forbid track a\n",
+        "rule g because \"x\" when turns_left > max_turns forbid track a\n",
+    ));
+    let never: Vec<String> = kinds(&fs)
+        .into_iter()
+        .filter(|(k, _)| *k == Kind::NeverFires)
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(never, ["a", "b", "e", "f", "g"], "{fs:#?}");
+    assert!(!fs.iter().any(|f| f.kind == Kind::Undecided), "{fs:#?}");
+}
+
+#[test]
+fn a_boost_on_masked_tracks_is_shadowed() {
+    // `a` is masked for customers under 18 (`min_age` 18): a boost for minors never reaches it.
+    let fs = run(concat!(
+        "rule m because \"r\" forbid tracks where track.min_age > customer.age\n",
+        "rule kids because \"r\" when customer.age < 16 boost track a by 1\n",
+        "rule vip because \"r\" when customer.vip boost track a by 1\n",
+    ));
+    let k = kinds(&fs);
+    assert!(k.contains(&(Kind::Shadowed, "kids".to_owned())), "{k:?}");
+    assert!(!k.contains(&(Kind::Shadowed, "vip".to_owned())), "{k:?}");
+    let f = fs.iter().find(|f| f.kind == Kind::Shadowed).unwrap();
+    assert_eq!(f.code, "analyze::shadowed");
+    assert_eq!(f.severity, talktrack_analyze::Severity::Warning);
+}
+
+#[test]
+fn an_only_rule_whose_targets_are_forbidden_is_shadowed() {
+    // Whenever `vip-only` fires, `sales-stop` forbids both of its targets: only the
+    // fallback is left. `handover` names only the fallback: forcing it is its purpose.
+    let fs = run(concat!(
+        "rule sales-stop because \"r\" when customer.n > 3 forbid tracks tagged sales\n",
+        "rule vip-only because \"r\" when customer.vip and customer.n > 5 only tracks tagged sales\n",
+        "rule handover because \"r\" when customer.n > 9 only track fb\n",
+    ));
+    let k = kinds(&fs);
+    assert!(
+        k.contains(&(Kind::Shadowed, "vip-only".to_owned())),
+        "{k:?}"
+    );
+    assert!(
+        !k.contains(&(Kind::Shadowed, "handover".to_owned())),
+        "{k:?}"
+    );
+    assert!(
+        !k.contains(&(Kind::Shadowed, "sales-stop".to_owned())),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn shadowed_needs_a_proof() {
+    // `s` forbids `a` exactly when the age is negative, which is when `kids`
+    // fires; but `s` compares a sum with an attribute, outside the exact
+    // fragment: the claim is undecided, not made.
+    let fs = run(concat!(
+        "rule s because \"r\" when customer.age + customer.n < customer.n forbid track a\n",
+        "rule kids because \"r\" when customer.age < 0 boost track a by 1\n",
+    ));
+    assert!(!fs.iter().any(|f| f.kind == Kind::Shadowed), "{fs:#?}");
+    assert!(fs.iter().any(|f| f.kind == Kind::Undecided
+        && f.claim == Some(talktrack_analyze::Claim::Shadowed)
+        && f.rule.as_ref().is_some_and(|r| r.id == "kids")));
+}

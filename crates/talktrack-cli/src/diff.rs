@@ -10,11 +10,13 @@
 //!   tracks newly masked or allowed and the mask outcome, kept apart from the
 //!   chosen track (which mixes in the policy).
 //!
+//! With `--analyze`, `diff/analysis.rs` adds what the change newly allows or
+//! forbids over *all* requests (not only the cases), from the static analysis.
+//!
 //! `diff/human.rs` prints the report for a person; `--format json` prints it in
-//! the diagnostics document. What a change newly allows over *all* requests
-//! (not only the cases) is a question for the static analysis, as one more part
-//! built from the same two sides.
+//! the diagnostics document.
 
+mod analysis;
 mod cases;
 mod human;
 mod rules;
@@ -106,21 +108,30 @@ pub(crate) struct Report {
     settings: settings::Settings,
     rules: rules::RuleChanges,
     cases: cases::CaseChanges,
+    /// With `--analyze`: what the change does over all requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis: Option<analysis::Analysis>,
 }
 
 /// Compares two loaded sides.
-fn compare(old_dir: &Path, old: &Side, new_dir: &Path, new: &Side) -> Report {
+fn compare(old_dir: &Path, old: &Side, new_dir: &Path, new: &Side, analyze: bool) -> Report {
     Report {
         old: SideInfo::of(old_dir, old),
         new: SideInfo::of(new_dir, new),
         settings: settings::compare(old.template(), new.template()),
         rules: rules::compare(old.template(), new.template()),
         cases: cases::compare(old, new),
+        analysis: analyze.then(|| analysis::compare(old, new)),
     }
 }
 
 /// `talktrack diff`: exit 0 whatever changed; 1 only when an input fails to load.
-pub(crate) fn diff(old_dir: &Path, new_dir: &Path, format: Format) -> Result<(), ExitCode> {
+pub(crate) fn diff(
+    old_dir: &Path,
+    new_dir: &Path,
+    format: Format,
+    analyze: bool,
+) -> Result<(), ExitCode> {
     let mut diags = Vec::new();
     let mut sides = Vec::new();
     for dir in [old_dir, new_dir] {
@@ -154,7 +165,7 @@ pub(crate) fn diff(old_dir: &Path, new_dir: &Path, format: Format) -> Result<(),
             return Err(ExitCode::FAILURE);
         }
     };
-    let report = compare(old_dir, &old, new_dir, &new);
+    let report = compare(old_dir, &old, new_dir, &new, analyze);
     match format {
         Format::Human => say_raw!("{}", human::render(&report)),
         Format::Json => Document::new("diff", true, diags, Some(report)).print(),

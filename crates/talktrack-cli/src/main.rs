@@ -70,6 +70,11 @@ enum Cmd {
         /// Output format (`json`: one document on stdout, see docs/diagnostics.md).
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also analyse every request valid for both sides: per track, whether the
+        /// new rules allow it where the old ones forbade it (and the reverse),
+        /// each with a witness request.
+        #[arg(long)]
+        analyze: bool,
     },
     /// Decide the next track for a request (JSON) and print the decision.
     Decide {
@@ -176,7 +181,12 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             baseline,
         } => analyze::analyze(&bundle, format, baseline.as_deref()),
         Cmd::Check { bundle, format } => check::check(&bundle, format),
-        Cmd::Diff { old, new, format } => diff::diff(&old, &new, format),
+        Cmd::Diff {
+            old,
+            new,
+            format,
+            analyze,
+        } => diff::diff(&old, &new, format, analyze),
         Cmd::Decide {
             bundle,
             request,

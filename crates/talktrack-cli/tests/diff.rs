@@ -394,3 +394,85 @@ fn diff_exits_1_only_when_an_input_fails_to_load() {
         "{help}"
     );
 }
+
+/// OLD: the telecom bundle; NEW: the same with the forbid rule
+/// `already-unlimited` removed and the credit score threshold lowered from 620 to 600.
+fn old_and_new_rules(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    copy_telecom(&old);
+    copy_telecom(&new);
+    edit(
+        &new.join("rules/business.rules"),
+        "rule already-unlimited\n  because \"customers on the unlimited plan cannot be upgraded further\"\n  owner \"sales-ops\"\n  when customer.plan == unlimited\n  forbid tracks offer_unlimited, offer_5g_upgrade\n",
+        "",
+    );
+    edit(
+        &new.join("rules/compliance.rules"),
+        "customer.credit_score < 620",
+        "customer.credit_score < 600",
+    );
+    (old, new)
+}
+
+#[test]
+fn diff_analyze_tells_what_the_new_rules_newly_allow_on_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = old_and_new_rules(dir.path());
+    let (code, out, err) = talktrack(&[
+        "diff",
+        "--analyze",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out = out.replace(dir.path().to_str().unwrap(), "[dir]");
+    insta::assert_snapshot!("diff_analyze_telecom_human", out);
+}
+
+#[test]
+fn diff_analyze_as_json_gives_witnesses_that_decide_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = old_and_new_rules(dir.path());
+    let (code, out, err) = talktrack(&[
+        "diff",
+        "--analyze",
+        "--format",
+        "json",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    schema::assert_valid(&v);
+    let changes = v["result"]["analysis"]["changes"].as_array().unwrap();
+    insta::assert_json_snapshot!("diff_analyze_telecom_json", changes);
+    // Every witness, through `talktrack decide` on each side, shows its change.
+    let mut witnessed = 0;
+    for c in changes.iter().filter(|c| c["status"] == "witnessed") {
+        let req = dir.path().join("witness.json");
+        std::fs::write(&req, c["witness"].to_string()).unwrap();
+        let allowed = |side: &Path| -> bool {
+            let (code, out, err) = talktrack(&[
+                "decide",
+                side.to_str().unwrap(),
+                "--request",
+                req.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "{err}");
+            // `ranked` lists the allowed tracks, best first.
+            let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+            d["ranked"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["track"] == c["track"])
+        };
+        let (by_old, by_new) = (allowed(&old), allowed(&new));
+        match c["direction"].as_str().unwrap() {
+            "newly-allowed" => assert!(by_new && !by_old, "{c}"),
+            _ => assert!(by_old && !by_new, "{c}"),
+        }
+        witnessed += 1;
+    }
+    assert!(witnessed > 0, "{changes:?}");
+}

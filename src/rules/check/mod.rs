@@ -18,7 +18,7 @@ mod compare;
 mod types;
 
 use super::ast::*;
-use super::lints::{c_span, lint_rule};
+use super::lints::lint_rule;
 use super::probe::{atom_spans, Sites};
 use super::suggest::{clip, closest, did_you_mean};
 use super::typed::{CVal, CheckedRule, ContactQuery, TExpr, TTargets, ValKind};
@@ -205,7 +205,7 @@ impl<'e> Checker<'e> {
             }
         }
         let targets = self.targets(&r.effect.targets, &mut sc);
-        let may_fail_closed = lint_rule(self.env, r, cond.as_ref(), path, src, &mut self.problems);
+        let may_fail_closed = lint_rule(self.env, r, path, src, &mut self.problems);
         let mut cond_atoms = Vec::new();
         if let Some(w) = &r.when {
             atom_spans(w, &mut cond_atoms);
@@ -243,7 +243,6 @@ impl<'e> Checker<'e> {
             boost,
             targets,
             src: src.clone(),
-            cond_span: c_span(r),
             effect_span: r.effect.span,
             sites: Sites {
                 cond: cond_atoms.into(),

@@ -252,5 +252,8 @@ pub(crate) fn render(r: &Report) -> String {
             "\nchosen track: not compared (a side is a template, with no policy)"
         );
     }
+    if let Some(a) = &r.analysis {
+        super::analysis::render(&mut out, a);
+    }
     out
 }
