@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use synthetic::TrueMdp;
 use talktrack_train::aggregate::folds::{aggregate_folds, Folds};
-use talktrack_train::config::SimSetup;
+use talktrack_train::config::{SelectionRule, SimSetup};
 use talktrack_train::eval::plan::QPolicy;
 use talktrack_train::eval::ExactEvaluator;
 use talktrack_train::eval::Tabular;
@@ -226,11 +226,26 @@ fn train_cross_validates_by_default_and_the_report_shows_it() {
     let candidates = &setup.pessimism.candidates;
     let p = job.report.mdp.pessimism.as_ref().unwrap();
     match &p.chosen_by {
-        ChosenBy::CrossValidation { scores } => {
-            assert_eq!(scores.len(), candidates.len());
-            let best = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
-            let chosen = scores.iter().find(|s| s.0 == p.strength).unwrap();
-            assert_eq!(chosen.1, best);
+        ChosenBy::CrossValidation { scores, folds } => {
+            let scales = setup.shrink.scales();
+            assert_eq!(scores.len(), candidates.len() * scales.len());
+            assert_eq!(
+                *folds,
+                (setup.pessimism.folds * setup.pessimism.repeats) as usize
+            );
+            let chosen = scores
+                .iter()
+                .find(|s| s.strength == p.strength && s.shrink_scale == p.shrink_scale)
+                .unwrap();
+            let best = scores
+                .iter()
+                .map(|s| s.value)
+                .fold(f64::NEG_INFINITY, f64::max);
+            // The default rule takes the best mean, over every fold of every repeat.
+            assert_eq!(setup.pessimism.rule, SelectionRule::Best);
+            assert_eq!(chosen.value, best);
+            assert!(scores.iter().all(|s| s.se >= 0.0));
+            assert!(scales.contains(&p.shrink_scale));
         }
         other => panic!("{other:?}"),
     }

@@ -40,6 +40,9 @@ pub struct ShrinkConfig {
     pub enabled: bool,
     /// Multiplies the prior strength the data sets (default 1, at least 0).
     pub scale: f64,
+    /// Scales the pessimism choice tries jointly with its strengths (see
+    /// [`crate::config::PessimismSettings`]); empty keeps `scale`.
+    pub candidates: Vec<f64>,
 }
 
 impl Default for ShrinkConfig {
@@ -47,20 +50,45 @@ impl Default for ShrinkConfig {
         Self {
             enabled: true,
             scale: 1.0,
+            candidates: Vec::new(),
         }
     }
 }
 
 impl ShrinkConfig {
-    /// Checks that `scale` is a finite number ≥ 0.
+    /// Checks that `scale` and the candidates are finite numbers ≥ 0.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.scale.is_finite() && self.scale >= 0.0) {
+        let ok = |x: f64| x.is_finite() && x >= 0.0;
+        if !ok(self.scale) {
             return Err(format!(
                 "`scale` in [shrink] must be a number ≥ 0, not `{}`",
                 self.scale
             ));
         }
+        if let Some(c) = self.candidates.iter().find(|&&c| !ok(c)) {
+            return Err(format!(
+                "`candidates` in [shrink] must list numbers ≥ 0, not `{c}`"
+            ));
+        }
         Ok(())
+    }
+
+    /// The scales the pessimism choice tries: `candidates`, or `scale` alone (and
+    /// nothing else when shrinkage is off).
+    pub fn scales(&self) -> Vec<f64> {
+        if !self.enabled || self.candidates.is_empty() {
+            vec![self.scale]
+        } else {
+            self.candidates.clone()
+        }
+    }
+
+    /// This config with `scale` in place of its own.
+    pub fn with_scale(&self, scale: f64) -> Self {
+        Self {
+            scale,
+            ..self.clone()
+        }
     }
 }
 
@@ -314,17 +342,20 @@ mod tests {
             ShrinkConfig {
                 enabled: false,
                 scale: 1.0,
+                ..Default::default()
             },
             ShrinkConfig {
                 enabled: true,
                 scale: 0.0,
+                ..Default::default()
             },
         ] {
             assert_eq!(shrink(&agg, &cfg).0, agg);
         }
         assert!(ShrinkConfig {
             enabled: true,
-            scale: -1.0
+            scale: -1.0,
+            ..Default::default()
         }
         .validate()
         .is_err());

@@ -23,7 +23,7 @@ use talktrack::tooling::Feature;
 pub use cv::CvSettings;
 pub use data::DataConfig;
 pub use job::{Algorithm, JobSettings, Overrides};
-pub use pessimism::PessimismSettings;
+pub use pessimism::{PessimismSettings, SelectionRule};
 
 /// A complete simulator specification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -169,7 +169,13 @@ fn run_fold(
 ) -> Result<FoldSummary, JobError> {
     // Chosen on the training part only: the fold's figures never saw the choice.
     let pessimism = super::pessimism::choose(setup, tpl, false, Some((outer, i)))?;
-    let (train_sim, _) = Simulator::build_training(&fold.train, setup, tpl, pessimism.strength)?;
+    let (train_sim, _) = Simulator::build_training(
+        &fold.train,
+        setup,
+        tpl,
+        pessimism.shrink_scale,
+        pessimism.strength,
+    )?;
     let raw_train_sim = Simulator::build(&fold.train, setup, tpl)?;
     let held_sim = Simulator::build(&fold.held, setup, tpl)?;
     let out = train(setup.cv.algorithm, setup, &train_sim, hooks)?;
@@ -203,5 +209,6 @@ fn run_fold(
         held_pairs,
         held_backed_off,
         pessimism: pessimism.strength,
+        shrink_scale: pessimism.shrink_scale,
     })
 }

@@ -46,7 +46,7 @@ pub use evaluate::{evaluate_bundle, BundleEvaluation};
 #[cfg(feature = "learn")]
 pub use export::{dense_layers, score_tolerance};
 pub use generated_rules::{no_data_rules, NoDataRules};
-pub use pessimism::{ChosenBy, PessimismChoice};
+pub use pessimism::{CandidateScore, ChosenBy, PessimismChoice};
 pub use simulator::check_simulable;
 
 /// How the caller follows the job.
@@ -83,8 +83,13 @@ pub fn run(
     (hooks.stage)("choosing the pessimism");
     let pessimism = pessimism::choose(setup, &tpl, data.from_file.is_some(), None)?;
     (hooks.stage)("building the simulator");
-    let (sim, shrinkage) =
-        simulator::Simulator::build_training(&data.agg, setup, &tpl, pessimism.strength)?;
+    let (sim, shrinkage) = simulator::Simulator::build_training(
+        &data.agg,
+        setup,
+        &tpl,
+        pessimism.shrink_scale,
+        pessimism.strength,
+    )?;
     let base = sim.baselines(&data.agg);
     let trained = train::stage(setup, &sim, &base, hooks)?;
     let mut notes: Vec<String> = config::clock_note(setup, &tpl).into_iter().collect();

@@ -214,16 +214,18 @@ impl Simulator {
     }
 
     /// The simulator policies train on: built from the aggregates with every cell
-    /// shrunk toward its back-off parent as `[shrink]` says, and pessimism `strength`
+    /// shrunk toward its back-off parent as `[shrink]` says (with `shrink_scale` as
+    /// its scale), and pessimism `strength`
     /// (see [`SimConfig::pessimism`]); with the prior strengths used per level.
     /// Held-out and reference evaluations use [`Simulator::build`].
     pub(super) fn build_training(
         agg: &Aggregates,
         setup: &SimSetup,
         tpl: &BundleTemplate,
+        shrink_scale: f64,
         strength: f64,
     ) -> Result<(Self, Vec<Option<Strengths>>), JobError> {
-        let (shrunk, strengths) = shrink(agg, &setup.shrink);
+        let (shrunk, strengths) = shrink(agg, &setup.shrink.with_scale(shrink_scale));
         let cfg = SimConfig {
             pessimism: strength,
             ..setup.sim.clone()

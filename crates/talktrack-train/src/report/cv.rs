@@ -46,6 +46,13 @@ pub struct FoldSummary {
     /// The pessimism the fold's training simulator used, chosen on its training part.
     #[serde(default)]
     pub pessimism: f64,
+    /// The shrinkage scale it used, chosen with the pessimism.
+    #[serde(default = "one")]
+    pub shrink_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl FoldSummary {
@@ -127,7 +134,7 @@ impl CvSummary {
         let held: u64 = self.results.iter().map(|f| f.held_conversations).sum();
         let _ = writeln!(
             s,
-            "{} folds by conversation id (split seed {}); in each, {} trained {} environment steps on the other folds (its estimates shrunk, its pessimism chosen by cross-validation within those folds) and is evaluated on the simulator built from the fold's own conversations, with raw estimates and no pessimism; {} held-out conversations per fold on average{}.\n",
+            "{} folds by conversation id (split seed {}); in each, {} trained {} environment steps on the other folds (its estimates shrunk and its pessimism set, both chosen by cross-validation within those folds unless fixed in the config) and is evaluated on the simulator built from the fold's own conversations, with raw estimates and no pessimism; {} held-out conversations per fold on average{}.\n",
             self.folds,
             self.seed,
             self.algorithm.to_uppercase(),
@@ -144,15 +151,16 @@ impl CvSummary {
             |x: Option<f64>| x.map_or_else(|| "—".to_owned(), |v| format!("{:.0}%", 100.0 * v));
         let _ = writeln!(
             s,
-            "| fold | held-out conv. | pessimism | policy | held-out optimum | uniform | best single (chosen on training) | logged behaviour | VI of raw training estimates | gain surviving | normalised score |\n|---|---|---|---|---|---|---|---|---|---|---|"
+            "| fold | held-out conv. | pessimism, shrink | policy | held-out optimum | uniform | best single (chosen on training) | logged behaviour | VI of raw training estimates | gain surviving | normalised score |\n|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for f in &self.results {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.4} | {} | {:.4} | {:.4} (`{}`) | {:.4} | {} | {} | {} |",
+                "| {} | {} | {}, ×{} | {:.4} | {} | {:.4} | {:.4} (`{}`) | {:.4} | {} | {} | {} |",
                 f.fold + 1,
                 f.held_conversations,
                 f.pessimism,
+                f.shrink_scale,
                 f.value_held,
                 o(f.optimum_held),
                 f.uniform_held,
@@ -234,6 +242,7 @@ mod tests {
             held_pairs: 1000,
             held_backed_off: 250,
             pessimism: 0.05,
+            shrink_scale: 1.0,
         }
     }
 

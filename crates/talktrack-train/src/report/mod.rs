@@ -305,11 +305,14 @@ impl Report {
             use crate::job::ChosenBy;
             let how = match &p.chosen_by {
                 ChosenBy::Config => "set by `[pessimism] strength`".to_owned(),
-                ChosenBy::CrossValidation { scores } => format!(
-                    "chosen by cross-validation on the training conversations (mean held-out value per strength: {})",
+                ChosenBy::CrossValidation { scores, folds } => format!(
+                    "chosen by cross-validation on the training conversations, over {folds} folds (mean held-out value ± standard error per strength and shrinkage scale: {})",
                     scores
                         .iter()
-                        .map(|(c, v)| format!("{c} → {v:.4}"))
+                        .map(|c| format!(
+                            "{} ×{} → {:.4} ± {:.4}",
+                            c.strength, c.shrink_scale, c.value, c.se
+                        ))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -319,8 +322,8 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (the values and the optimum of the tables below include it), {how}",
-                p.strength
+                "- pessimism: each step pays {} / √(conversations behind its cell) less reward (the values and the optimum of the tables below include it), with the estimates shrunk at scale {}, {how}",
+                p.strength, p.shrink_scale
             );
         }
         if !m.thin.is_empty() {
