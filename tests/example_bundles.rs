@@ -15,7 +15,11 @@ fn load(dir: &str) -> Arc<Bundle> {
 
 #[test]
 fn example_bundles_load_without_warnings_and_pass_their_cases() {
-    for dir in ["policies/telecom-upsell", "policies/persuasion"] {
+    for dir in [
+        "policies/telecom-upsell",
+        "policies/persuasion",
+        "policies/persuasion-maskable-ppo",
+    ] {
         let b = load(dir);
         assert!(
             b.warnings().is_empty(),
@@ -33,6 +37,7 @@ fn bundled_rule_files_are_the_sources_in_rules() {
     for (bundle, source) in [
         ("policies/telecom-upsell", "rules/telecom"),
         ("policies/persuasion", "rules/persuasion"),
+        ("policies/persuasion-maskable-ppo", "rules/persuasion"),
     ] {
         let b = load(bundle);
         for rel in &b.manifest().rules {

@@ -5,7 +5,7 @@ large download):
 
     pip install "sb3-contrib>=2.3" torch onnx          # plus the talktrack wheel
     python examples/python/maskable_ppo_p4g.py out/maskable-ppo-p4g
-    cargo run -p talktrack-cli -- check out/maskable-ppo-p4g/bundle
+    target/debug/talktrack check out/maskable-ppo-p4g/bundle
 
 It writes `policy.onnx` (input `obs` f32 [batch, obs_dim], output `scores`, the
 policy's action logits [batch, n_tracks], as the bundle's `[policy]` declares) and

@@ -25,7 +25,13 @@ fn talktrack(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn check_accepts_the_examples_and_rejects_a_broken_bundle() {
     at_root();
-    for b in ["policies/telecom-upsell", "policies/persuasion"] {
+    // The third is sb3-contrib MaskablePPO's policy exported by torch.onnx.export
+    // (examples/python/maskable_ppo_p4g.py, run once outside CI).
+    for b in [
+        "policies/telecom-upsell",
+        "policies/persuasion",
+        "policies/persuasion-maskable-ppo",
+    ] {
         let (code, out, err) = talktrack(&["check", b]);
         assert_eq!(code, 0, "{err}");
         assert!(out.starts_with("ok: "), "{out}");
