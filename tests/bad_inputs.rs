@@ -119,6 +119,25 @@ fn cases() -> Vec<Case> {
             at: "policy.onnx",
         },
         Case {
+            // Found by the `onnx` fuzz target: an initializer whose raw data tract
+            // cannot load (tract panics inside; the loader contains it).
+            name: "policy whose tensor data the onnx runtime cannot load",
+            damage: |d| {
+                std::fs::copy(
+                    root().join("tests/fixtures/onnx/fuzz_raw_tensor_data.onnx"),
+                    d.join("policy.onnx"),
+                )
+                .unwrap();
+                edit_manifest(
+                    d,
+                    "a766aabbeca97f47f914fc70774960fc8b3011595c581382b2083fbb3b10a30f",
+                    "8152d3e8e2b020c58f3056f6bba03dd7150de5ff5f3383ea8277c71685c24242",
+                );
+            },
+            code: "bundle::policy",
+            at: "policy.onnx",
+        },
+        Case {
             name: "manifest that is not TOML",
             damage: |d| edit_manifest(d, "[", "[[[ "),
             code: "bundle::manifest",
