@@ -119,8 +119,9 @@ fn cases() -> Vec<Case> {
             at: "policy.onnx",
         },
         Case {
-            // Found by the `onnx` fuzz target: an initializer whose raw data tract
-            // cannot load (tract panics inside; the loader contains it).
+            // Found by the `onnx` fuzz target: a string initializer stored as raw
+            // bytes, which tract's importer cannot read (the loader refuses it
+            // before tract sees it).
             name: "policy whose tensor data the onnx runtime cannot load",
             damage: |d| {
                 std::fs::copy(

@@ -558,3 +558,27 @@ fn an_operator_from_another_domain_is_named_with_its_domain() {
     assert_eq!(err.code(), "policy::unsupported-operators");
     insta::assert_snapshot!(err.to_string(), @"`<bytes>` uses operators talktrack cannot run: `FusedGemm` (domain `com.microsoft`)");
 }
+
+#[test]
+fn a_string_tensor_stored_as_raw_bytes_is_refused_before_tract_reads_it() {
+    // Found by the `onnx` fuzz target: tract's importer stops with a panic on
+    // this initializer, which a host built with `panic = "abort"` could not
+    // catch; the loader refuses it first, naming the tensor.
+    let io = PolicyIo {
+        input: "obs".into(),
+        mask_input: None,
+        output: "scores".into(),
+        obs_dim: 50,
+        n_tracks: 16,
+        scores: ScoreKind::Logits,
+    };
+    let err = Policy::from_file(&fixtures().join("fuzz_raw_tensor_data.onnx"), &io).unwrap_err();
+    assert!(matches!(err, PolicyError::NotOnnx { .. }), "{err:?}");
+    assert!(
+        err.to_string().ends_with(
+            "is not a valid onnx model: tensor `talktrack/fc1/bias` (an initializer) \
+             stores STRING elements as raw bytes, which ONNX does not allow"
+        ),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! From ONNX bytes to a bounded, optimised tract plan.
 //!
-//! The stages: decode the protobuf → check names, inputs and operators against
+//! The stages: decode the protobuf → check the stored tensors
+//! ([`super::tensors`]) → check names, inputs and operators against
 //! the manifest → import with tract (the file's intermediate shape annotations
 //! are ignored: tract infers its own, so a symbolic batch in hidden layers
 //! cannot clash with the batch the loader binds) → infer shapes with every
@@ -19,6 +20,7 @@ use super::error::{chain, PolicyError};
 use super::limits::{bound_inference, check_typed, find_limit_error, PolicyLimits};
 use super::runner::{Plan, PolicyIo};
 use super::shape_constants::check_shape_constants;
+use super::tensors::check_stored_tensors;
 use super::wording;
 
 /// What the loader learnt about the mask input, if the manifest maps one.
@@ -75,6 +77,7 @@ pub(crate) fn build_plan(
         .as_ref()
         .ok_or_else(|| not_onnx("the file has no graph".to_owned()))?;
     check_graph(graph).map_err(not_onnx)?;
+    check_stored_tensors(graph).map_err(not_onnx)?;
     let onnx = tract_onnx::onnx()
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true);

@@ -3,7 +3,8 @@
 //!
 //! [`load`] turns ONNX bytes into a bounded, optimised tract plan ([`limits`]
 //! says what a network may cost, [`wording`] puts tract's errors in the user's
-//! words, [`probe`] checks the declared score kind); [`runner`] serves it
+//! words, [`probe`] checks the declared score kind, [`tensors`] checks the weights the
+//! file stores before tract reads them); [`runner`] serves it
 //! (per-thread state on the hot path); [`onnx_writer`] writes the networks our
 //! trainer produces. All speak the same contract, [`PolicyIo`]: input `f32
 //! [batch, obs_dim]` (and optionally the allowed-track mask), output `[batch,
@@ -16,6 +17,7 @@ pub mod onnx_writer;
 pub(crate) mod probe;
 pub mod runner;
 pub(crate) mod shape_constants;
+pub(crate) mod tensors;
 pub(crate) mod wording;
 
 pub use error::PolicyError;
