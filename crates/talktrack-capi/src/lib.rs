@@ -7,7 +7,7 @@
 //! - the result is a [`TalktrackStatus`] code; on failure the message of the error is
 //!   available on the calling thread through [`talktrack_last_error`];
 //! - no panic crosses the boundary: a panic inside the engine becomes
-//!   [`TalktrackStatus::Panic`];
+//!   [`TalktrackStatus::TalktrackPanic`];
 //! - null pointers, engine handles that are not (or no longer) live, strings that are
 //!   not UTF-8 and inputs over the size limits give codes, never a crash;
 //! - engines are thread-safe: one handle can be used from many threads at once, and

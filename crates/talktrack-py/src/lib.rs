@@ -1,6 +1,6 @@
 //! The native module of the `talktrack` Python package (`talktrack._talktrack`):
-//! the engine ([`engine`]), its typed exceptions ([`errors`]) and the trainer's
-//! simulator stepped in batches ([`sim`]), which the package's gymnasium
+//! the engine (`engine`), its typed exceptions (`errors`) and the trainer's
+//! simulator stepped in batches (`sim`), which the package's gymnasium
 //! environments wrap.
 //!
 //! pyo3's `extension-module` feature is switched on only by maturin (see

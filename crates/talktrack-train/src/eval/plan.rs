@@ -157,7 +157,7 @@ pub struct ThinChoice {
 }
 
 /// The choices of the greedy policy `greedy` (one action per state, as
-/// [`crate::eval::ExactEvaluator::solve`] returns) that rest on cells backed by fewer
+/// [`crate::eval::ExactEvaluator`] solves it) that rest on cells backed by fewer
 /// than [`THIN_CONVERSATIONS`] conversations in states it reaches with probability
 /// at least [`THIN_MIN_REACH`], most reached first.
 pub fn thin_choices(m: &Mdp, greedy: &[Option<usize>]) -> Vec<ThinChoice> {

@@ -1,10 +1,10 @@
 //! Exact evaluation on a finite MDP, written once for every tabular simulator: the
-//! (turn, last reply) [`Mdp`](crate::sim::Mdp) through [`ExactEvaluator`](super::ExactEvaluator)
+//! (turn, last reply) [`Mdp`] through [`ExactEvaluator`](super::ExactEvaluator)
 //! and the enumerated [`ExpandedMdp`](crate::sim::ExpandedMdp).
 //!
 //! A simulator numbers its states so that every successor comes after its state;
 //! backward induction then visits each state once, last to first. Its reply model and
-//! rewards are those of its (turn, last reply) [`Mdp`](crate::sim::Mdp), whose
+//! rewards are those of its (turn, last reply) [`Mdp`], whose
 //! `q_with` computes the expected return of a track given the values of the
 //! successors.
 

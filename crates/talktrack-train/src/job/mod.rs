@@ -1,8 +1,8 @@
 //! The trainer's job, end to end, as a row of stages, one file each:
-//! [`config`] (template and checks) → [`aggregate`] (log → aggregates) →
-//! [`simulator`] → [`train`] (PPO / DQN) → [`evaluate`] (against the optimum and
-//! baselines) → [`cv`] (k-fold cross-validation by conversation) → [`noise`] (the cost of the privacy
-//! noise) → [`export`] (the bundle; its [`generated_rules`]) → [`report`].
+//! `config` (template and checks) → `aggregate` (log → aggregates) →
+//! `simulator` → `train` (PPO / DQN) → `evaluate` (against the optimum and
+//! baselines) → `cv` (k-fold cross-validation by conversation) → `noise` (the cost of the privacy
+//! noise) → `export` (the bundle; its `generated_rules`) → `report`.
 //!
 //! `talktrack-train train` is a thin wrapper around [`run`]; progress reporting is
 //! the caller's (see [`Hooks`]).

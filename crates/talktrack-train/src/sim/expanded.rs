@@ -3,7 +3,7 @@
 //!
 //! The state of a simulated conversation is (context, turn, last reply, how often
 //! each track whose usage is read was used). The context comes from
-//! [`ContextSampler::enumerate`]: every combination of the published categorical
+//! [`ContextSampler::enumerate`](super::context::ContextSampler::enumerate): every combination of the published categorical
 //! values, with the product of their probabilities (a numeric attribute drawn inside
 //! a bin has no finite support, and the simulator then stays [`super::live`]).
 //! Usage is kept only for the tracks the rules or the feature spec read (all tracks

@@ -9,7 +9,7 @@
 //! reachable states); otherwise, here, masks come from the runtime's rules engine
 //! ([`talktrack::tooling::mask`]) and observations from the runtime's feature encoder at
 //! every step, and policies are evaluated by simulation with 95% confidence
-//! intervals ([`crate::eval::simulate`]) instead of exactly.
+//! intervals ([`crate::eval::simulate`](fn@crate::eval::simulate)) instead of exactly.
 
 use std::sync::Arc;
 

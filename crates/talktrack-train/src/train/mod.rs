@@ -1,7 +1,7 @@
 //! Learning a policy: the environment contract and the DQN / PPO trainers.
 //!
 //! The trainers (and the networks they learn) need the `learn` feature; the
-//! environment contract ([`env`]), the hyper-parameters ([`config`]) and the learning
+//! environment contract ([`env`](mod@env)), the hyper-parameters ([`config`]) and the learning
 //! curve ([`curve`]) do not, so the simulator builds without the autodiff stack.
 //!
 //! Gradients come from burn (ndarray backend + autodiff); acting in rollouts uses a
