@@ -1,25 +1,16 @@
 //! The `talktrack` command line as a compliance officer or an integrator uses it:
 //! exit codes, diagnostics on stderr, decisions and explanations on stdout.
 
+mod run;
+
 use std::process::Command;
+
+use run::talktrack;
 
 /// These tests read the example bundles, configs and data by their paths from the
 /// workspace root, as the README's commands do; cargo runs them from this crate.
 fn at_root() {
-    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .expect("the workspace root exists");
-}
-
-fn talktrack(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_talktrack"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    std::env::set_current_dir(run::root()).expect("the workspace root exists");
 }
 
 #[test]

@@ -1,27 +1,12 @@
 //! `talktrack diff OLD NEW` as a reviewer uses it before a rule change ships:
 //! copies of the telecom bundle, edited here, compared for a person and as JSON.
 
+mod run;
 mod schema;
 
 use std::path::Path;
-use std::process::Command;
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn talktrack(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_talktrack"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use run::{root, talktrack};
 
 /// A copy of the telecom bundle at `dir`.
 fn copy_telecom(dir: &Path) {

@@ -2,27 +2,12 @@
 //! one versioned document that follows `docs/diagnostics.schema.json`, with the
 //! places of the human diagnostics (columns in characters) and the same exit codes.
 
+mod run;
 mod schema;
 
 use std::path::Path;
-use std::process::Command;
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn talktrack(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_talktrack"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use run::{root, talktrack};
 
 /// A copy of the telecom bundle in `dir`, with its compliance rules replaced by `compliance`.
 fn telecom_with(dir: &Path, compliance: &str) {
