@@ -1,20 +1,12 @@
 //! The simulator's clock: rules reading `now` see `[sim] now`; a rule that can fire in
 //! simulation without a clock is refused, and one that cannot is noted once.
 
+mod quiet;
 mod synthetic;
 
-use std::sync::Arc;
-
-use rand::SeedableRng;
+use quiet::{allowed_at_start, run_job};
 use synthetic::{TrueMdp, REPLIES};
-use talktrack::tooling::BundleTemplate;
-use talktrack_train::aggregate::aggregate_log;
 use talktrack_train::config::SimSetup;
-use talktrack_train::job::{run, Hooks, JobError};
-use talktrack_train::log::ReadOptions;
-use talktrack_train::sim::{LiveEnv, LiveSim};
-use talktrack_train::train::env::MaskedEnv;
-use talktrack_train::train::{NoObserver, TrainObserver};
 
 /// A synthetic setup whose template forbids `t1` for 14 days after a purchase.
 fn setup_with_clock_rule(dir: &std::path::Path) -> SimSetup {
@@ -41,45 +33,6 @@ fn setup_with_clock_rule(dir: &std::path::Path) -> SimSetup {
     setup
 }
 
-/// Whether `t1` is allowed at the start of a simulated conversation.
-fn t1_allowed(setup: &SimSetup) -> bool {
-    let tpl = BundleTemplate::load(setup.data.template.as_ref().unwrap()).unwrap();
-    let (agg, _) = aggregate_log(
-        setup.open_log().unwrap(),
-        &setup.vocab(),
-        setup.aggregate.clone(),
-        ReadOptions::default(),
-    )
-    .unwrap();
-    let sim = Arc::new(LiveSim::build(&agg, &setup.sim, &tpl).unwrap());
-    let mut env = LiveEnv::new(sim);
-    let mut obs = vec![0.0; env.obs_dim()];
-    let mut mask = vec![false; env.n_actions()];
-    env.reset(
-        &mut rand::rngs::StdRng::seed_from_u64(0),
-        &mut obs,
-        &mut mask,
-    );
-    mask[1]
-}
-
-fn run_job(
-    setup: &SimSetup,
-    dir: &std::path::Path,
-) -> Result<talktrack_train::job::JobOutput, JobError> {
-    let mut stage = |_: &str| {};
-    let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> { Box::new(NoObserver) };
-    run(
-        setup,
-        &dir.join("bundle"),
-        &dir.join("report"),
-        &mut Hooks {
-            stage: &mut stage,
-            observer: &mut observer,
-        },
-    )
-}
-
 #[test]
 fn rules_reading_now_see_the_simulators_clock() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,9 +42,9 @@ fn rules_reading_now_see_the_simulators_clock() {
         talktrack::Value::Str("2026-01-10T00:00:00Z".into()),
     );
     setup.sim.now = Some("2026-01-15T00:00:00Z".into());
-    assert!(!t1_allowed(&setup), "five days after the purchase");
+    assert!(!allowed_at_start(&setup, 1), "five days after the purchase");
     setup.sim.now = Some("2026-02-15T00:00:00Z".into());
-    assert!(t1_allowed(&setup), "a month after the purchase");
+    assert!(allowed_at_start(&setup, 1), "a month after the purchase");
 
     setup.sim.now = Some("yesterday".into());
     let err = run_job(&setup, dir.path()).unwrap_err().to_string();

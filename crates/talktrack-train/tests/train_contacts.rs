@@ -2,20 +2,13 @@
 //! see `[sim] contacts` in every simulated turn, and the report says which
 //! contacts the simulator assumed, or that it assumed none.
 
+mod quiet;
 mod synthetic;
 
-use std::sync::Arc;
-
-use rand::SeedableRng;
+use quiet::{allowed_at_start, run_job};
 use synthetic::{TrueMdp, REPLIES};
-use talktrack::tooling::BundleTemplate;
-use talktrack_train::aggregate::aggregate_log;
 use talktrack_train::config::SimSetup;
-use talktrack_train::job::{run, Hooks, JobError};
-use talktrack_train::log::ReadOptions;
-use talktrack_train::sim::{LiveEnv, LiveSim, SimContact};
-use talktrack_train::train::env::MaskedEnv;
-use talktrack_train::train::{NoObserver, TrainObserver};
+use talktrack_train::sim::SimContact;
 
 /// A synthetic setup whose template pauses `t1` for 7 days after it was declined.
 fn setup_with_contact_rule(dir: &std::path::Path) -> SimSetup {
@@ -52,57 +45,24 @@ fn declined(ago: Option<&str>, time: Option<&str>) -> SimContact {
     }
 }
 
-/// Whether `t1` is allowed at the start of a simulated conversation.
-fn t1_allowed(setup: &SimSetup) -> bool {
-    let tpl = BundleTemplate::load(setup.data.template.as_ref().unwrap()).unwrap();
-    let (agg, _) = aggregate_log(
-        setup.open_log().unwrap(),
-        &setup.vocab(),
-        setup.aggregate.clone(),
-        ReadOptions::default(),
-    )
-    .unwrap();
-    let sim = Arc::new(LiveSim::build(&agg, &setup.sim, &tpl).unwrap());
-    let mut env = LiveEnv::new(sim);
-    let mut obs = vec![0.0; env.obs_dim()];
-    let mut mask = vec![false; env.n_actions()];
-    env.reset(
-        &mut rand::rngs::StdRng::seed_from_u64(0),
-        &mut obs,
-        &mut mask,
-    );
-    mask[1]
-}
-
-fn run_job(
-    setup: &SimSetup,
-    dir: &std::path::Path,
-) -> Result<talktrack_train::job::JobOutput, JobError> {
-    let mut stage = |_: &str| {};
-    let mut observer = |_: &str, _: u64| -> Box<dyn TrainObserver> { Box::new(NoObserver) };
-    run(
-        setup,
-        &dir.join("bundle"),
-        &dir.join("report"),
-        &mut Hooks {
-            stage: &mut stage,
-            observer: &mut observer,
-        },
-    )
-}
-
 #[test]
 fn rules_counting_contacts_see_the_simulators_contact_history() {
     let dir = tempfile::tempdir().unwrap();
     let mut setup = setup_with_contact_rule(dir.path());
-    assert!(t1_allowed(&setup), "no contact history by default");
+    assert!(allowed_at_start(&setup, 1), "no contact history by default");
     setup.sim.contacts = vec![declined(Some("3d"), None)];
-    assert!(!t1_allowed(&setup), "declined three days before `now`");
+    assert!(
+        !allowed_at_start(&setup, 1),
+        "declined three days before `now`"
+    );
     setup.sim.contacts = vec![declined(Some("8d"), None)];
-    assert!(t1_allowed(&setup), "declined eight days before `now`");
+    assert!(
+        allowed_at_start(&setup, 1),
+        "declined eight days before `now`"
+    );
     setup.sim.contacts = vec![declined(None, Some("2026-01-14T00:00:00Z"))];
     assert!(
-        !t1_allowed(&setup),
+        !allowed_at_start(&setup, 1),
         "declined the day before, absolute time"
     );
 }
