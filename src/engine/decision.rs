@@ -238,6 +238,35 @@ impl Decision {
             .collect()
     }
 
+    /// For each rule that masked tracks, how many it masked: what counting the
+    /// rules of every entry of [`Decision::masked`] gives, without building it.
+    pub fn mask_counts(&self) -> impl Iterator<Item = (&RuleInfo, u32)> + '_ {
+        let rules = self.bundle.rules();
+        let n = self.bundle.catalog().len();
+        let allowed = self.allowed.words();
+        let words = n.div_ceil(64);
+        self.fired.iter().filter_map(move |f| {
+            let rule = rules.rule(f.rule as usize);
+            let only = match rule.effect {
+                EffectKind::Boost => return None,
+                EffectKind::Forbid => false,
+                EffectKind::Only => true,
+            };
+            let targets = self.target_run(f);
+            let mut count = 0;
+            for wi in 0..words {
+                let live = match n - wi * 64 {
+                    k if k < 64 => (1u64 << k) - 1,
+                    _ => u64::MAX,
+                };
+                let t = targets.get(wi).copied().unwrap_or(0);
+                let hit = if only { !t } else { t };
+                count += (hit & !allowed.get(wi).copied().unwrap_or(0) & live).count_ones();
+            }
+            (count > 0).then_some((rule, count))
+        })
+    }
+
     /// Rules whose condition could not be evaluated (they failed closed).
     pub fn rule_errors(&self) -> Vec<(&RuleInfo, EvalError)> {
         let rules = self.bundle.rules();
@@ -258,16 +287,20 @@ impl Serialize for Decision {
         m.serialize_entry("turn", &self.turn)?;
         m.serialize_entry(
             "bundle",
-            &serde_json::json!({"name": b.name(), "version": b.version(), "digest": b.digest()}),
+            &BundleJson {
+                digest: b.digest(),
+                name: b.name(),
+                version: b.version(),
+            },
         )?;
         let chosen = self.chosen().map(|c| {
             let r = self.chosen_entry();
-            serde_json::json!({
-                "track": id(c),
-                "text": self.text,
-                "score": r.map(|r| r.score),
-                "probability": r.map_or(1.0, |r| r.probability),
-            })
+            ChosenJson {
+                probability: f64::from(r.map_or(1.0, |r| r.probability)),
+                score: r.map(|r| f64::from(r.score)),
+                text: self.text.as_deref(),
+                track: id(c),
+            }
         });
         m.serialize_entry("chosen", &chosen)?;
         m.serialize_entry("fallback_used", &self.fallback_used)?;
@@ -275,39 +308,24 @@ impl Serialize for Decision {
         m.serialize_entry("policy", &self.policy)?;
         m.serialize_entry("embedding_ignored", &self.embedding_ignored.is_some())?;
         m.serialize_entry("ranked", &RankedJson(self))?;
-        let masked: Vec<_> = self
-            .masked()
-            .into_iter()
-            .map(|x| {
-                serde_json::json!({
-                    "track": x.id,
-                    "by": x.by.iter().map(|r| serde_json::json!({
-                        "rule": r.rule.id,
-                        "reason": r.rule.reason,
-                        "effect": r.rule.effect,
-                        "at": format!("{}:{}:{}", r.rule.file.display(), r.rule.line, r.rule.column),
-                        "meta": r.rule.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
-                        "failed_closed": r.failed_closed.map(|e| masked_error_text(b, e, x.track)),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        m.serialize_entry("masked", &masked)?;
+        m.serialize_entry("masked", &MaskedJson(self))?;
         let boosts: Vec<_> = self
             .boosts()
             .into_iter()
-            .map(|(r, by, tracks)| serde_json::json!({"rule": r.id, "by": by, "tracks": tracks}))
+            .map(|(r, by, tracks)| BoostJson {
+                by: f64::from(by),
+                rule: &r.id,
+                tracks,
+            })
             .collect();
         m.serialize_entry("boosts", &boosts)?;
         let errors: Vec<_> = self
             .rule_errors()
             .into_iter()
-            .map(|(r, e)| {
-                serde_json::json!({
-                    "rule": r.id,
-                    "at": format!("{}:{}:{}", r.file.display(), r.line, r.column),
-                    "error": eval_error_text(b, e),
-                })
+            .map(|(r, e)| ErrorJson {
+                at: At(r),
+                error: eval_error_text(b, e),
+                rule: &r.id,
             })
             .collect();
         m.serialize_entry("rule_errors", &errors)?;
@@ -315,12 +333,142 @@ impl Serialize for Decision {
         if !evidence.is_empty() {
             let evidence: Vec<_> = evidence
                 .into_iter()
-                .map(|(r, line)| serde_json::json!({"rule": r.id, "evidence": line}))
+                .map(|(r, line)| EvidenceJson {
+                    evidence: line,
+                    rule: &r.id,
+                })
                 .collect();
             m.serialize_entry("contact_evidence", &evidence)?;
         }
         m.end()
     }
+}
+
+// The JSON of a decision's parts. Each object's keys are written in sorted order
+// and its `f32` numbers as `f64`: the form `talktrack decide` has always printed
+// (it was built as a `serde_json::Value`), written without building one.
+
+#[derive(Serialize)]
+struct BundleJson<'a> {
+    digest: &'a str,
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct ChosenJson<'a> {
+    probability: f64,
+    score: Option<f64>,
+    text: Option<&'a str>,
+    track: &'a str,
+}
+
+#[derive(Serialize)]
+struct BoostJson<'a> {
+    by: f64,
+    rule: &'a str,
+    tracks: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    at: At<'a>,
+    error: String,
+    rule: &'a str,
+}
+
+#[derive(Serialize)]
+struct EvidenceJson<'a, E: Serialize> {
+    evidence: E,
+    rule: &'a str,
+}
+
+/// A rule's place, `file:line:column`, written without an intermediate string.
+struct At<'a>(&'a RuleInfo);
+
+impl Serialize for At<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        s.collect_str(&format_args!(
+            "{}:{}:{}",
+            r.file.display(),
+            r.line,
+            r.column
+        ))
+    }
+}
+
+/// The masked tracks, each with the rules that masked it.
+struct MaskedJson<'a>(&'a Decision);
+
+impl Serialize for MaskedJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = &self.0.bundle;
+        let masked = self.0.masked();
+        let mut seq = s.serialize_seq(Some(masked.len()))?;
+        for x in &masked {
+            seq.serialize_element(&MaskedTrackJson {
+                by: ByJson { bundle: b, m: x },
+                track: x.id,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct MaskedTrackJson<'a> {
+    by: ByJson<'a>,
+    track: &'a str,
+}
+
+/// The rules that masked one track.
+struct ByJson<'a> {
+    bundle: &'a Bundle,
+    m: &'a Masked<'a>,
+}
+
+impl Serialize for ByJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.m.by.len()))?;
+        for r in &self.m.by {
+            // Keys sorted; a key given twice keeps its last value.
+            let meta: std::collections::BTreeMap<&str, &str> = r
+                .rule
+                .meta
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            seq.serialize_element(&ReasonJson {
+                at: At(r.rule),
+                effect: r.rule.effect,
+                failed_closed: r
+                    .failed_closed
+                    .map(|e| masked_error_text(self.bundle, e, self.m.track)),
+                meta,
+                reason: &r.rule.reason,
+                rule: &r.rule.id,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ReasonJson<'a> {
+    at: At<'a>,
+    effect: EffectKind,
+    failed_closed: Option<String>,
+    meta: std::collections::BTreeMap<&'a str, &'a str>,
+    reason: &'a str,
+    rule: &'a str,
+}
+
+#[derive(Serialize)]
+struct RankedEntryJson<'a> {
+    probability: f64,
+    score: f64,
+    track: &'a str,
 }
 
 struct RankedJson<'a>(&'a Decision);
@@ -331,12 +479,174 @@ impl Serialize for RankedJson<'_> {
         let ranked = self.0.ranked();
         let mut seq = s.serialize_seq(Some(ranked.len()))?;
         for r in ranked {
-            seq.serialize_element(&serde_json::json!({
-                "track": cat.track(r.track as usize).map_or("?", |x| x.id.as_str()),
-                "score": r.score,
-                "probability": r.probability,
-            }))?;
+            seq.serialize_element(&RankedEntryJson {
+                probability: f64::from(r.probability),
+                score: f64::from(r.score),
+                track: cat.track(r.track as usize).map_or("?", |x| x.id.as_str()),
+            })?;
         }
         seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Request;
+
+    /// The decision as it was written when each part was built as a
+    /// `serde_json::Value`: the form the typed writer keeps.
+    struct Reference<'a>(&'a Decision);
+
+    impl Serialize for Reference<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let d = self.0;
+            let b = &d.bundle;
+            let cat = b.catalog();
+            let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
+            let mut m = s.serialize_map(None)?;
+            m.serialize_entry("conversation_id", &d.conversation_id)?;
+            m.serialize_entry("turn", &d.turn)?;
+            m.serialize_entry(
+                "bundle",
+                &serde_json::json!({"name": b.name(), "version": b.version(), "digest": b.digest()}),
+            )?;
+            let chosen = d.chosen().map(|c| {
+                let r = d.chosen_entry();
+                serde_json::json!({
+                    "track": id(c),
+                    "text": d.text,
+                    "score": r.map(|r| r.score),
+                    "probability": r.map_or(1.0, |r| r.probability),
+                })
+            });
+            m.serialize_entry("chosen", &chosen)?;
+            m.serialize_entry("fallback_used", &d.fallback_used)?;
+            m.serialize_entry("no_choice", &d.no_choice)?;
+            m.serialize_entry("policy", &d.policy)?;
+            m.serialize_entry("embedding_ignored", &d.embedding_ignored.is_some())?;
+            m.serialize_entry("ranked", &OldRanked(d))?;
+            let masked: Vec<_> = d
+                .masked()
+                .into_iter()
+                .map(|x| {
+                    serde_json::json!({
+                        "track": x.id,
+                        "by": x.by.iter().map(|r| serde_json::json!({
+                            "rule": r.rule.id,
+                            "reason": r.rule.reason,
+                            "effect": r.rule.effect,
+                            "at": format!("{}:{}:{}", r.rule.file.display(), r.rule.line, r.rule.column),
+                            "meta": r.rule.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+                            "failed_closed": r.failed_closed.map(|e| masked_error_text(b, e, x.track)),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            m.serialize_entry("masked", &masked)?;
+            let boosts: Vec<_> = d
+                .boosts()
+                .into_iter()
+                .map(
+                    |(r, by, tracks)| serde_json::json!({"rule": r.id, "by": by, "tracks": tracks}),
+                )
+                .collect();
+            m.serialize_entry("boosts", &boosts)?;
+            let errors: Vec<_> = d
+                .rule_errors()
+                .into_iter()
+                .map(|(r, e)| {
+                    serde_json::json!({
+                        "rule": r.id,
+                        "at": format!("{}:{}:{}", r.file.display(), r.line, r.column),
+                        "error": eval_error_text(b, e),
+                    })
+                })
+                .collect();
+            m.serialize_entry("rule_errors", &errors)?;
+            let evidence = d.contact_evidence();
+            if !evidence.is_empty() {
+                let evidence: Vec<_> = evidence
+                    .into_iter()
+                    .map(|(r, line)| serde_json::json!({"rule": r.id, "evidence": line}))
+                    .collect();
+                m.serialize_entry("contact_evidence", &evidence)?;
+            }
+            m.end()
+        }
+    }
+
+    struct OldRanked<'a>(&'a Decision);
+
+    impl Serialize for OldRanked<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let cat = self.0.bundle.catalog();
+            let ranked = self.0.ranked();
+            let mut seq = s.serialize_seq(Some(ranked.len()))?;
+            for r in ranked {
+                seq.serialize_element(&serde_json::json!({
+                    "track": cat.track(r.track as usize).map_or("?", |x| x.id.as_str()),
+                    "score": r.score,
+                    "probability": r.probability,
+                }))?;
+            }
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn json_is_what_the_value_built_form_wrote() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/telecom-upsell");
+        let bundle = Arc::new(Bundle::load(dir).unwrap());
+        let mut masked = 0;
+        for n in 0..40u32 {
+            let (k, i) = (n as usize % 4, n as usize % 5);
+            let age = [12, 16, 18, 34, 70][i];
+            let region = ["north", "south", "east", "west"][k];
+            let segment = ["young_family", "student", "senior", "business", "standard"][i];
+            let plan = ["prepaid", "basic", "plus", "unlimited"][(n as usize / 4) % 4];
+            let tracks = [
+                "greet",
+                "ask_current_plan",
+                "needs_discovery",
+                "fee_disclosure",
+            ];
+            let req = Request::from_json(
+                &serde_json::json!({
+                    "conversation_id": format!("c-{n}"),
+                    "time": "2026-11-26T10:05:00Z",
+                    "context": {
+                        "age": age,
+                        "region": region,
+                        "segment": segment,
+                        "plan": plan,
+                        "tenure_months": 1 + 3 * n, "monthly_spend": 10.5 + f64::from(n),
+                        "open_complaint": n % 3 == 0, "marketing_consent": n % 4 != 0,
+                        "credit_score": 400 + 11 * n, "products": ["tv"]
+                    },
+                    "history": {"tracks": &tracks[..k], "replies": vec!["neutral"; k]},
+                })
+                .to_string(),
+            )
+            .unwrap();
+            let d = crate::engine::decide::decide(&bundle, &req).unwrap();
+            masked += d.masked().len();
+            let mut listed = std::collections::BTreeMap::new();
+            for m in d.masked() {
+                for r in &m.by {
+                    *listed.entry(r.rule.id.as_str()).or_insert(0) += 1;
+                }
+            }
+            let mut counted = std::collections::BTreeMap::new();
+            for (r, k) in d.mask_counts() {
+                *counted.entry(r.id.as_str()).or_insert(0) += k;
+            }
+            assert_eq!(counted, listed);
+            assert_eq!(
+                serde_json::to_string(&d).unwrap(),
+                serde_json::to_string(&Reference(&d)).unwrap()
+            );
+        }
+        assert!(masked > 0, "no decision masked a track");
     }
 }

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use talktrack::serving::{
     Arm, ArmMode, ChallengerStatus, DecisionId, Outcome, Reloaded, VerifyKey, SPLIT_HASH,
@@ -280,14 +281,18 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see /v1/openapi.json".into())
 }
 
-/// Reads the body under the limit, as UTF-8.
-async fn body_text(st: &State, body: Body) -> Result<String, ApiError> {
-    let bytes: Bytes = axum::body::to_bytes(body, st.body_limit)
+/// Reads the body under the limit.
+async fn body_bytes(st: &State, body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, st.body_limit)
         .await
         .map_err(|_| ApiError::TooLarge {
             limit: st.body_limit,
-        })?;
-    String::from_utf8(bytes.to_vec())
+        })
+}
+
+/// The body as UTF-8 text (borrowed, not copied).
+fn utf8(bytes: &Bytes) -> Result<&str, ApiError> {
+    std::str::from_utf8(bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))
 }
 
@@ -336,13 +341,14 @@ fn bad(st: &State, e: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(e.to_string())
 }
 
-/// Decides one parsed request and renders it as the query asks (JSON text).
+/// Decides one parsed request and appends it to `out`, rendered as the query asks.
 fn decide_one(
     st: &State,
     dep: &Deployment,
     req: &Request,
     q: DecideQuery,
-) -> Result<String, ApiError> {
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
     let t0 = Instant::now();
     let a = dep.engine.decide_assigned(req).map_err(|e| bad(st, e))?;
     st.metrics
@@ -350,7 +356,7 @@ fn decide_one(
     if let Some(s) = &a.shadow {
         st.metrics.shadow(&dep.name, &s.version, s.result.is_ok());
     }
-    render(&a.decision, &a.id, a.arm, q)
+    render(&a.decision, &a.id, a.arm, q, out)
 }
 
 #[derive(Serialize)]
@@ -371,14 +377,29 @@ struct Compact<'a> {
     explanation: Option<String>,
 }
 
-fn json_text(v: &impl Serialize) -> Result<String, ApiError> {
-    serde_json::to_string(v)
+fn write_json(out: &mut Vec<u8>, v: &impl Serialize) -> Result<(), ApiError> {
+    serde_json::to_writer(out, v)
         .map_err(|e| ApiError::BadRequest(format!("the decision cannot be written as JSON: {e}")))
 }
 
-/// The decision as JSON text: exactly what `talktrack decide` prints for it (floats
-/// written as the library writes them), with the decision id and the arm first.
-fn render(d: &Decision, id: &DecisionId, arm: Arm, q: DecideQuery) -> Result<String, ApiError> {
+/// Room for one full decision (it grows with the tracks and the rules that masked
+/// them: about 16 KiB for 64 tracks and 100 rules).
+const DECISION_BYTES: usize = 24 << 10;
+
+/// Room for one compact decision.
+const COMPACT_BYTES: usize = 256;
+
+/// Appends the decision as JSON text to `out`: exactly what `talktrack decide`
+/// prints for it (floats written as the library writes them), with the decision id
+/// and the arm first. The decision's own object is written in place, its opening
+/// brace turned into the comma after the arm.
+fn render(
+    d: &Decision,
+    id: &DecisionId,
+    arm: Arm,
+    q: DecideQuery,
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
     let explanation = q.explain.then(|| d.explain());
     if q.compact {
         let b = d.bundle();
@@ -388,43 +409,50 @@ fn render(d: &Decision, id: &DecisionId, arm: Arm, q: DecideQuery) -> Result<Str
                 .find(|r| r.track as usize == c)
                 .map_or(1.0, |r| r.probability)
         });
-        return json_text(&Compact {
-            decision_id: id,
-            arm,
-            track: d.chosen_id(),
-            propensity,
-            bundle: BundleRef {
-                name: b.name(),
-                version: b.version(),
-                digest: b.digest(),
+        return write_json(
+            out,
+            &Compact {
+                decision_id: id,
+                arm,
+                track: d.chosen_id(),
+                propensity,
+                bundle: BundleRef {
+                    name: b.name(),
+                    version: b.version(),
+                    digest: b.digest(),
+                },
+                explanation,
             },
-            explanation,
-        });
+        );
     }
-    let full = json_text(d)?;
-    let body = full
-        .strip_prefix('{')
-        .and_then(|x| x.strip_suffix('}'))
-        .unwrap_or("");
-    let mut out = String::with_capacity(full.len() + 64);
-    out.push_str("{\"decision_id\":");
-    out.push_str(&json_text(id)?);
-    out.push_str(",\"arm\":");
-    out.push_str(&json_text(&arm)?);
-    if !body.is_empty() {
-        out.push(',');
-        out.push_str(body);
+    out.extend_from_slice(b"{\"decision_id\":");
+    write_json(out, id)?;
+    out.extend_from_slice(b",\"arm\":");
+    write_json(out, &arm)?;
+    let at = out.len();
+    write_json(out, d)?;
+    match &out[at..] {
+        b"{}" => out.truncate(at),
+        [b'{', .., b'}'] => {
+            out[at] = b',';
+            out.pop();
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "the decision is not a JSON object".into(),
+            ))
+        }
     }
     if let Some(e) = explanation {
-        out.push_str(",\"explanation\":");
-        out.push_str(&json_text(&e)?);
+        out.extend_from_slice(b",\"explanation\":");
+        write_json(out, &e)?;
     }
-    out.push('}');
-    Ok(out)
+    out.push(b'}');
+    Ok(())
 }
 
-fn json_response(text: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+fn json_response(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
 async fn decide(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Response, ApiError> {
@@ -449,9 +477,15 @@ async fn decide_for(
     body: Body,
 ) -> Result<Response, ApiError> {
     let q = decide_query(q)?;
-    let text = body_text(st, body).await?;
-    let req = Request::from_json(&text).map_err(|e| bad(st, e))?;
-    decide_one(st, dep, &req, q).map(json_response)
+    let bytes = body_bytes(st, body).await?;
+    let req = Request::from_json(utf8(&bytes)?).map_err(|e| bad(st, e))?;
+    let mut out = Vec::with_capacity(if q.compact {
+        COMPACT_BYTES
+    } else {
+        DECISION_BYTES
+    });
+    decide_one(st, dep, &req, q, &mut out)?;
+    Ok(json_response(out))
 }
 
 async fn batch(Axs(st): Axs<S>, RawQuery(q): RawQuery, body: Body) -> Result<Response, ApiError> {
@@ -476,13 +510,15 @@ async fn batch_for(
     body: Body,
 ) -> Result<Response, ApiError> {
     let q = decide_query(q)?;
-    let text = body_text(st, body).await?;
+    let bytes = body_bytes(st, body).await?;
+    let text = utf8(&bytes)?;
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Batch {
-        requests: Vec<Value>,
+    struct Batch<'a> {
+        #[serde(borrow)]
+        requests: Vec<&'a RawValue>,
     }
-    let b: Batch = serde_json::from_str(&text).map_err(|e| {
+    let b: Batch = serde_json::from_str(text).map_err(|e| {
         bad(
             st,
             format!("batch JSON line {} column {}: {e}", e.line(), e.column()),
@@ -494,24 +530,42 @@ async fn batch_for(
             limit: st.batch_limit,
         });
     }
-    let mut out = String::from("{\"results\":[");
-    for (i, v) in b.requests.into_iter().enumerate() {
+    let each = if q.compact {
+        COMPACT_BYTES
+    } else {
+        DECISION_BYTES
+    };
+    let mut out = Vec::with_capacity(16 + b.requests.len() * each);
+    out.extend_from_slice(b"{\"results\":[");
+    for (i, raw) in b.requests.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        let one = Request::deserialize(v)
-            .map_err(|e| bad(st, format!("requests[{i}]: {e}")))
+        let at = out.len();
+        let one = serde_json::from_str::<Request>(raw.get())
+            .map_err(|e| bad(st, format!("requests[{i}]: {}", item_error(&e))))
             .and_then(|r| {
-                decide_one(st, dep, &r, q)
+                decide_one(st, dep, &r, q, &mut out)
                     .map_err(|e| ApiError::BadRequest(format!("requests[{i}]: {e}")))
             });
-        match one {
-            Ok(text) => out.push_str(&text),
-            Err(e) => out.push_str(&e.body().to_string()),
+        if let Err(e) = one {
+            out.truncate(at);
+            write_json(&mut out, &e.body())?;
         }
     }
-    out.push_str("]}");
+    out.extend_from_slice(b"]}");
     Ok(json_response(out))
+}
+
+/// What serde says about one batch item, without the position inside the item's
+/// text (the item is named by its index).
+fn item_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&at) {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
 }
 
 async fn outcome(Axs(st): Axs<S>, body: Body) -> Result<Response, ApiError> {
@@ -529,8 +583,8 @@ async fn outcome_in(
 }
 
 async fn outcome_for(st: &State, dep: &Deployment, body: Body) -> Result<Response, ApiError> {
-    let text = body_text(st, body).await?;
-    let o: Outcome = serde_json::from_str(&text).map_err(|e| {
+    let bytes = body_bytes(st, body).await?;
+    let o: Outcome = serde_json::from_str(utf8(&bytes)?).map_err(|e| {
         bad(
             st,
             format!("outcome JSON line {} column {}: {e}", e.line(), e.column()),

@@ -3,7 +3,10 @@
 //!
 //! Counters are atomics; the few labelled families (decisions by version, masks by
 //! rule) sit behind read-mostly locks whose write side runs once per new label.
+//! A decision's labels are written into a per-thread buffer to be looked up, so
+//! counting allocates only for labels not seen before.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +25,12 @@ const BUCKETS: [f64; 12] = [
 #[derive(Default)]
 struct Family(RwLock<BTreeMap<String, Arc<AtomicU64>>>);
 
+thread_local! {
+    /// Where a decision's labels are written before they are looked up, so that
+    /// counting one allocates nothing once its labels have been seen.
+    static LABELS: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 impl Family {
     fn add(&self, labels: &str, n: u64) {
         if let Ok(m) = self.0.read() {
@@ -35,6 +44,22 @@ impl Family {
                 .or_default()
                 .fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// Adds `n` to the counter of the labels `write` writes.
+    fn add_with(&self, n: u64, write: impl FnOnce(&mut String)) {
+        LABELS.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                write(&mut buf);
+                self.add(&buf, n);
+            }
+            Err(_) => {
+                let mut own = String::new();
+                write(&mut own);
+                self.add(&own, n);
+            }
+        });
     }
 
     fn write(&self, out: &mut String, name: &str, help: &str) {
@@ -70,20 +95,31 @@ pub struct Metrics {
     pub log_dropped: Arc<AtomicU64>,
 }
 
-fn labels(deployment: &str, arm: &str, v: &Version) -> String {
-    format!(
-        "deployment=\"{}\",arm=\"{arm}\",bundle=\"{}\",version=\"{}\",digest=\"{}\"",
-        esc(deployment),
-        esc(&v.name),
-        esc(&v.version),
-        esc(&v.digest)
-    )
+/// Writes the labels of a decision counter.
+fn labels(out: &mut String, deployment: &str, arm: &str, v: &Version) {
+    out.push_str("deployment=\"");
+    esc(out, deployment);
+    out.push_str("\",arm=\"");
+    esc(out, arm);
+    out.push_str("\",bundle=\"");
+    esc(out, &v.name);
+    out.push_str("\",version=\"");
+    esc(out, &v.version);
+    out.push_str("\",digest=\"");
+    esc(out, &v.digest);
+    out.push('"');
 }
 
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Writes `s` escaped as a label value.
+fn esc(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 impl Metrics {
@@ -98,11 +134,13 @@ impl Metrics {
         took: Duration,
     ) {
         self.decisions
-            .add(&labels(deployment, arm.as_str(), version), 1);
-        for m in d.masked() {
-            for r in &m.by {
-                self.masked.add(&format!("rule=\"{}\"", esc(&r.rule.id)), 1);
-            }
+            .add_with(1, |out| labels(out, deployment, arm.as_str(), version));
+        for (rule, n) in d.mask_counts() {
+            self.masked.add_with(u64::from(n), |out| {
+                out.push_str("rule=\"");
+                esc(out, &rule.id);
+                out.push('"');
+            });
         }
         if d.fallback_used() {
             self.fallback.fetch_add(1, Ordering::Relaxed);
@@ -129,10 +167,13 @@ impl Metrics {
     pub fn shadow(&self, deployment: &str, version: &Version, ok: bool) {
         if ok {
             self.decisions
-                .add(&labels(deployment, "shadow", version), 1);
+                .add_with(1, |out| labels(out, deployment, "shadow", version));
         } else {
-            self.shadow_errors
-                .add(&format!("deployment=\"{}\"", esc(deployment)), 1);
+            self.shadow_errors.add_with(1, |out| {
+                out.push_str("deployment=\"");
+                esc(out, deployment);
+                out.push('"');
+            });
         }
     }
 

@@ -1,0 +1,525 @@
+//! One decision-log record: what the deciding thread hands the writer (owned, and
+//! nothing formatted yet), and the JSON line the writer thread makes of it.
+//!
+//! A line's keys are written in sorted order and its scores and probabilities as
+//! `f64`, the form the log has always had (a line is what `serde_json::Value` would
+//! print for it), so readers of older logs read newer ones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use talktrack::serving::{Arm, DecisionId, DecisionRecord, Outcome, ShadowDecision};
+use talktrack::tooling::AttrType;
+use talktrack::{Bundle, Context, Decision, History};
+use time::OffsetDateTime;
+
+use super::intervals::{interval, rule_thresholds, Thresholds};
+use super::{LogConfig, Protected};
+
+/// A record on its way to the writer.
+pub(super) enum Record {
+    /// One decision.
+    Decision(Box<DecisionEntry>),
+    /// One outcome.
+    Outcome(Box<OutcomeEntry>),
+}
+
+/// A decision as the request path hands it over: the decision itself (its bundle is
+/// shared), and the parts of the request the log keeps.
+pub(super) struct DecisionEntry {
+    deployment: Arc<str>,
+    id: DecisionId,
+    arm: Arm,
+    time: i64,
+    context: Context,
+    history: History,
+    decision: Decision,
+    shadow: Option<ShadowEntry>,
+}
+
+/// What the log keeps of a shadow's decision.
+struct ShadowEntry {
+    name: String,
+    version: String,
+    digest: String,
+    /// The shadow's chosen track and its propensity, or why it could not decide.
+    result: Result<(Option<String>, Option<f32>), String>,
+}
+
+/// An outcome with the deployment and the time it was recorded.
+pub(super) struct OutcomeEntry {
+    deployment: Arc<str>,
+    outcome: Outcome,
+    recorded_at: OffsetDateTime,
+}
+
+impl Record {
+    /// The record of one decision of deployment `deployment`.
+    pub(super) fn decision(deployment: &Arc<str>, r: &DecisionRecord<'_>) -> Self {
+        Self::Decision(Box::new(DecisionEntry {
+            deployment: Arc::clone(deployment),
+            id: r.id.clone(),
+            arm: r.arm,
+            time: r.request.time,
+            context: r.request.context.clone(),
+            history: r.request.history.clone(),
+            decision: r.decision.clone(),
+            shadow: r.shadow.map(shadow_entry),
+        }))
+    }
+
+    /// The record of one outcome reported to deployment `deployment`, now.
+    pub(super) fn outcome(deployment: &Arc<str>, o: &Outcome) -> Self {
+        Self::Outcome(Box::new(OutcomeEntry {
+            deployment: Arc::clone(deployment),
+            outcome: o.clone(),
+            recorded_at: OffsetDateTime::now_utc(),
+        }))
+    }
+}
+
+fn shadow_entry(s: &ShadowDecision) -> ShadowEntry {
+    ShadowEntry {
+        name: s.version.name.clone(),
+        version: s.version.version.clone(),
+        digest: s.version.digest.clone(),
+        result: match &s.result {
+            Ok(d) => Ok((d.chosen_id().map(str::to_owned), propensity(d))),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+/// The propensity of the chosen track: its selection probability.
+fn propensity(d: &Decision) -> Option<f32> {
+    d.chosen().map(|c| {
+        d.ranked()
+            .iter()
+            .find(|x| x.track as usize == c)
+            .map_or(1.0, |x| x.probability)
+    })
+}
+
+/// Turns records into lines, on the writer thread: it keeps, per bundle digest, the
+/// thresholds protected attributes are logged against.
+pub(super) struct Formatter {
+    cfg: Arc<LogConfig>,
+    thresholds: HashMap<String, Thresholds>,
+}
+
+impl Formatter {
+    pub(super) fn new(cfg: Arc<LogConfig>) -> Self {
+        Self {
+            cfg,
+            thresholds: HashMap::new(),
+        }
+    }
+
+    /// Appends the record's JSON line (without the newline) to `out`.
+    pub(super) fn write(&mut self, r: &Record, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match r {
+            Record::Decision(d) => self.decision(d, out),
+            Record::Outcome(o) => outcome(o, out),
+        }
+    }
+
+    fn mode(&self, attr: &str) -> Protected {
+        self.cfg
+            .per_attribute
+            .get(attr)
+            .copied()
+            .unwrap_or(self.cfg.protected)
+    }
+
+    fn thresholds(&mut self, b: &Bundle) -> &Thresholds {
+        self.thresholds
+            .entry(b.digest().to_owned())
+            .or_insert_with(|| rule_thresholds(b))
+    }
+
+    /// The context as logged, and the mode each protected attribute was logged in.
+    fn context(
+        &mut self,
+        e: &DecisionEntry,
+    ) -> serde_json::Result<(Map<String, Value>, BTreeMap<String, Protected>)> {
+        let b = e.decision.bundle();
+        let mut context = match serde_json::to_value(&e.context)? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let mut protected = BTreeMap::new();
+        for a in b.schema().attrs().iter().filter(|a| a.protected) {
+            let mode = match (self.mode(&a.name), &a.ty) {
+                (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
+                (m, _) => m,
+            };
+            protected.insert(a.name.clone(), mode);
+            match mode {
+                Protected::Raw => {}
+                Protected::Omit => {
+                    context.remove(&a.name);
+                }
+                Protected::Intervals => {
+                    if let Some(v) = context.get(&a.name).and_then(Value::as_f64) {
+                        let ts = self.thresholds(b);
+                        let iv = interval(v, ts.get(&a.name).map_or(&[][..], Vec::as_slice));
+                        context.insert(a.name.clone(), iv);
+                    } else if matches!(a.ty, AttrType::Int | AttrType::Float) {
+                        context.remove(&a.name);
+                    }
+                }
+            }
+        }
+        Ok((context, protected))
+    }
+
+    fn decision(&mut self, e: &DecisionEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let (context, protected) = self.context(e)?;
+        let d = &e.decision;
+        let b = d.bundle();
+        let cat = b.catalog();
+        let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
+        let masked = d.masked();
+        let shadow = e.shadow.as_ref().map(|s| {
+            let bundle = BundleLine {
+                digest: &s.digest,
+                name: &s.name,
+                version: &s.version,
+            };
+            match &s.result {
+                Ok((chosen, p)) => ShadowLine::Decided {
+                    bundle,
+                    chosen: chosen.as_deref(),
+                    propensity: p.map(f64::from),
+                },
+                Err(error) => ShadowLine::Failed { bundle, error },
+            }
+        });
+        let line = DecisionLine {
+            arm: e.arm,
+            bundle: BundleLine {
+                digest: b.digest(),
+                name: b.name(),
+                version: b.version(),
+            },
+            chosen: d.chosen().map(id),
+            context,
+            conversation_id: d.conversation_id(),
+            decision_id: &e.id,
+            deployment: &e.deployment,
+            fallback_used: d.fallback_used(),
+            history: HistoryLine {
+                replies: &e.history.replies,
+                tracks: &e.history.tracks,
+                turn: e.history.turn,
+            },
+            kind: "decision",
+            masked: masked
+                .iter()
+                .map(|m| MaskedLine {
+                    rules: m.by.iter().map(|x| x.rule.id.as_str()).collect(),
+                    track: m.id,
+                })
+                .collect(),
+            no_choice: d.no_choice(),
+            propensity: propensity(d).map(f64::from),
+            protected,
+            ranked: d
+                .ranked()
+                .iter()
+                .map(|x| RankedLine {
+                    probability: f64::from(x.probability),
+                    score: f64::from(x.score),
+                    track: id(x.track as usize),
+                })
+                .collect(),
+            shadow,
+            time: rfc3339_ms(e.time),
+            turn: d.turn(),
+        };
+        serde_json::to_writer(out, &line)
+    }
+}
+
+fn outcome(o: &OutcomeEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    let mut v = match serde_json::to_value(&o.outcome)? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    v.insert("kind".into(), Value::from("outcome"));
+    v.insert("deployment".into(), Value::from(&*o.deployment));
+    let at = o
+        .recorded_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    v.insert("recorded_at".into(), Value::from(at));
+    serde_json::to_writer(out, &Value::Object(v))
+}
+
+/// A decision line; the fields are in the order the keys are written (sorted).
+#[derive(Serialize)]
+struct DecisionLine<'a> {
+    arm: Arm,
+    bundle: BundleLine<'a>,
+    chosen: Option<&'a str>,
+    context: Map<String, Value>,
+    conversation_id: &'a str,
+    decision_id: &'a DecisionId,
+    deployment: &'a str,
+    fallback_used: bool,
+    history: HistoryLine<'a>,
+    kind: &'static str,
+    masked: Vec<MaskedLine<'a>>,
+    no_choice: Option<&'a str>,
+    propensity: Option<f64>,
+    protected: BTreeMap<String, Protected>,
+    ranked: Vec<RankedLine<'a>>,
+    shadow: Option<ShadowLine<'a>>,
+    time: String,
+    turn: u32,
+}
+
+#[derive(Serialize)]
+struct BundleLine<'a> {
+    digest: &'a str,
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct HistoryLine<'a> {
+    replies: &'a [String],
+    tracks: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turn: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct MaskedLine<'a> {
+    rules: Vec<&'a str>,
+    track: &'a str,
+}
+
+#[derive(Serialize)]
+struct RankedLine<'a> {
+    probability: f64,
+    score: f64,
+    track: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ShadowLine<'a> {
+    Decided {
+        bundle: BundleLine<'a>,
+        chosen: Option<&'a str>,
+        propensity: Option<f64>,
+    },
+    Failed {
+        bundle: BundleLine<'a>,
+        error: &'a str,
+    },
+}
+
+/// Milliseconds since the epoch in RFC 3339 (`<ms>ms` when out of range).
+pub(super) fn rfc3339_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms}ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use talktrack::serving::Version;
+    use talktrack::{DecideError, Engine, Request};
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/telecom-upsell");
+
+    fn bundle_json(v: &Version) -> Value {
+        json!({"name": v.name, "version": v.version, "digest": v.digest})
+    }
+
+    /// The line as the log wrote it when it was built as a `serde_json::Value` on
+    /// the deciding thread: the format the writer must keep.
+    fn reference(cfg: &LogConfig, deployment: &str, r: &DecisionRecord<'_>) -> String {
+        let mode = |attr: &str| {
+            cfg.per_attribute
+                .get(attr)
+                .copied()
+                .unwrap_or(cfg.protected)
+        };
+        let d = r.decision;
+        let b = d.bundle();
+        let mut context = match serde_json::to_value(&r.request.context) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let mut protected = Map::new();
+        let ts = rule_thresholds(b);
+        for a in b.schema().attrs().iter().filter(|a| a.protected) {
+            let mode = match (mode(&a.name), &a.ty) {
+                (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
+                (m, _) => m,
+            };
+            protected.insert(a.name.clone(), json!(mode));
+            match mode {
+                Protected::Raw => {}
+                Protected::Omit => {
+                    context.remove(&a.name);
+                }
+                Protected::Intervals => {
+                    if let Some(v) = context.get(&a.name).and_then(Value::as_f64) {
+                        let iv = interval(v, ts.get(&a.name).map_or(&[][..], Vec::as_slice));
+                        context.insert(a.name.clone(), iv);
+                    } else if matches!(a.ty, AttrType::Int | AttrType::Float) {
+                        context.remove(&a.name);
+                    }
+                }
+            }
+        }
+        let cat = b.catalog();
+        let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
+        let shadow = r.shadow.map(|s| match &s.result {
+            Ok(sd) => json!({
+                "bundle": bundle_json(&s.version),
+                "chosen": sd.chosen_id(),
+                "propensity": propensity(sd),
+            }),
+            Err(e) => json!({"bundle": bundle_json(&s.version), "error": e.to_string()}),
+        });
+        json!({
+            "kind": "decision",
+            "decision_id": r.id,
+            "deployment": deployment,
+            "arm": r.arm,
+            "conversation_id": r.request.conversation_id,
+            "time": rfc3339_ms(r.request.time),
+            "turn": d.turn(),
+            "bundle": bundle_json(r.version),
+            "shadow": shadow,
+            "context": context,
+            "protected": protected,
+            "history": r.request.history,
+            "masked": d.masked().iter().map(|m| json!({
+                "track": m.id,
+                "rules": m.by.iter().map(|x| x.rule.id.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "ranked": d.ranked().iter().map(|x| json!({
+                "track": id(x.track as usize), "score": x.score, "probability": x.probability,
+            })).collect::<Vec<_>>(),
+            "chosen": d.chosen().map(id),
+            "propensity": propensity(d),
+            "fallback_used": d.fallback_used(),
+            "no_choice": d.no_choice(),
+        })
+        .to_string()
+    }
+
+    fn request(n: u32, age: i64) -> Request {
+        let region = ["north", "south"][n as usize % 2];
+        let context = json!({
+            "region": region, "segment": "young_family",
+            "plan": "basic", "tenure_months": 3 + n, "monthly_spend": 25.5 + f64::from(n),
+            "open_complaint": n % 3 == 0, "marketing_consent": n % 4 != 0,
+            "credit_score": 500 + 20 * n, "products": ["tv"], "age": age
+        });
+        let tracks = ["greet", "ask_current_plan", "needs_discovery"];
+        let k = n as usize % 3;
+        Request::from_json(
+            &json!({
+                "conversation_id": format!("c-{n}"),
+                "time": "2026-11-26T10:05:00.250Z",
+                "context": context,
+                "history": {"tracks": tracks[..k], "replies": vec!["neutral"; k]},
+            })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn lines_are_what_the_value_built_log_wrote() {
+        let engine = Engine::load(EXAMPLE).unwrap();
+        let mut configs = vec![LogConfig::new("unused.jsonl")];
+        for mode in [Protected::Raw, Protected::Omit] {
+            let mut c = LogConfig::new("unused.jsonl");
+            c.protected = mode;
+            configs.push(c);
+        }
+        let mut c = LogConfig::new("unused.jsonl");
+        c.per_attribute.insert("age".into(), Protected::Raw);
+        configs.push(c);
+        let name: Arc<str> = Arc::from("default");
+        let mut compared = 0;
+        for cfg in configs {
+            let cfg = Arc::new(cfg);
+            let mut fmt = Formatter::new(Arc::clone(&cfg));
+            for n in 0..12 {
+                let age = [12, 16, 18, 34, 70][n as usize % 5];
+                let req = request(n, age);
+                let a = engine.decide_assigned(&req).unwrap();
+                let shadow = match n % 3 {
+                    0 => None,
+                    1 => Some(ShadowDecision {
+                        version: a.version.clone(),
+                        result: Ok(a.decision.clone()),
+                    }),
+                    _ => Some(ShadowDecision {
+                        version: a.version.clone(),
+                        result: Err(DecideError::TooLarge { size: 9 }),
+                    }),
+                };
+                let r = DecisionRecord {
+                    id: &a.id,
+                    request: &req,
+                    decision: &a.decision,
+                    version: &a.version,
+                    arm: a.arm,
+                    shadow: shadow.as_ref(),
+                };
+                let mut line = Vec::new();
+                fmt.write(&Record::decision(&name, &r), &mut line).unwrap();
+                let line = String::from_utf8(line).unwrap();
+                assert_eq!(line, reference(&cfg, "default", &r));
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 48);
+    }
+
+    #[test]
+    fn outcome_lines_keep_their_form() {
+        let o = Outcome {
+            conversation_id: "c-1".into(),
+            decision_id: Some(DecisionId::new()),
+            converted: true,
+            value: 30.0,
+            final_reply: Some("positive".into()),
+        };
+        let mut line = Vec::new();
+        let name: Arc<str> = Arc::from("north");
+        let rec = Record::outcome(&name, &o);
+        let mut fmt = Formatter::new(Arc::new(LogConfig::new("unused.jsonl")));
+        fmt.write(&rec, &mut line).unwrap();
+        let Record::Outcome(e) = &rec else {
+            panic!("an outcome record")
+        };
+        let at = e
+            .recorded_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let mut v = serde_json::to_value(&o).unwrap();
+        v["kind"] = json!("outcome");
+        v["deployment"] = json!("north");
+        v["recorded_at"] = json!(at);
+        assert_eq!(String::from_utf8(line).unwrap(), v.to_string());
+    }
+}
