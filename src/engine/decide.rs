@@ -19,6 +19,7 @@ use super::scratch::Scratch;
 use super::select::select;
 use crate::bundle::Bundle;
 use crate::context::Resolved;
+use crate::turn::ContactLog;
 
 /// Decides the next track for `req` with `bundle`.
 pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
@@ -105,7 +106,7 @@ fn decide_with(
         contacts: if b.rules().reads_contacts() {
             s.contacts.clone()
         } else {
-            Vec::new()
+            ContactLog::new()
         },
     })
 }

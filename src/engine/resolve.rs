@@ -9,8 +9,7 @@ use super::request::{Contact, DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
 use crate::context::{Resolved, Val};
-use crate::turn::PastContact;
-use crate::turn::TurnView;
+use crate::turn::{ContactLog, PastContact, TurnView};
 
 /// What the request says about the turn, resolved against the bundle; the
 /// context values are in the caller's [`Resolved`] and the usage counts in the
@@ -30,7 +29,7 @@ pub(crate) fn resolve<'r>(
     req: &'r Request,
     values: &mut Resolved<'r>,
     used: &mut [u16],
-    contacts: &mut Vec<PastContact>,
+    contacts: &mut ContactLog,
 ) -> Result<Turn, DecideError> {
     // The history's strings are separate allocations of the host's: read one
     // byte of each up front so that their cache misses overlap.
@@ -98,7 +97,7 @@ pub(crate) fn resolve<'r>(
 fn resolve_contacts(
     b: &BundleTemplate,
     req: &Request,
-    out: &mut Vec<PastContact>,
+    out: &mut ContactLog,
 ) -> Result<(), DecideError> {
     contacts_into(
         b,
@@ -110,15 +109,15 @@ fn resolve_contacts(
 }
 
 /// Checks `contacts` against `b` at the time `now_ms` and resolves them into
-/// `out`, leaving out those of the conversation `current`: at most
-/// [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
-/// vocabulary; a track the catalog no longer has is kept, as `None`.
+/// `out`, sorted by time, leaving out those of the conversation `current`: at
+/// most [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
+/// vocabulary; a track the catalog no longer has is kept, as retired.
 pub(crate) fn contacts_into(
     b: &BundleTemplate,
     contacts: &[Contact],
     now_ms: i64,
     current: Option<&str>,
-    out: &mut Vec<PastContact>,
+    out: &mut ContactLog,
 ) -> Result<(), DecideError> {
     out.clear();
     if contacts.len() > MAX_CONTACTS {
@@ -154,6 +153,7 @@ pub(crate) fn contacts_into(
             index: index as u32,
         });
     }
+    out.sort();
     Ok(())
 }
 
@@ -164,8 +164,8 @@ pub fn past_contacts(
     tpl: &BundleTemplate,
     contacts: &[Contact],
     now_ms: i64,
-) -> Result<Vec<PastContact>, DecideError> {
-    let mut out = Vec::new();
+) -> Result<ContactLog, DecideError> {
+    let mut out = ContactLog::new();
     contacts_into(tpl, contacts, now_ms, None, &mut out)?;
     Ok(out)
 }
@@ -178,7 +178,7 @@ impl Turn {
         req: &'a Request,
         values: &'a [Option<Val<'a>>],
         used: &'a [u16],
-        contacts: &'a [PastContact],
+        contacts: &'a ContactLog,
     ) -> TurnView<'a> {
         TurnView {
             values,

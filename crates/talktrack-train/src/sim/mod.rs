@@ -248,7 +248,7 @@ impl Mdp {
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
         values: &[Option<talktrack::tooling::Val<'_>>],
-        contacts: &[talktrack::tooling::PastContact],
+        contacts: &talktrack::tooling::ContactLog,
     ) -> Result<Self, SimError> {
         if !(cfg.pessimism.is_finite() && cfg.pessimism >= 0.0) {
             return Err(SimError::Setting(format!(
