@@ -5,6 +5,7 @@
 //! This is the one place a request is validated for a decision (parsing JSON
 //! only checks its shape and size): every later stage reads what it resolved.
 
+use super::name_memo::NameMemo;
 use super::request::{Contact, DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
@@ -124,6 +125,7 @@ pub(crate) fn contacts_into(
         return Err(DecideError::TooManyContacts(contacts.len()));
     }
     let catalog = b.catalog();
+    let (mut tracks, mut outcomes) = (NameMemo::new(), NameMemo::new());
     for (index, c) in contacts.iter().enumerate() {
         if c.time > now_ms {
             return Err(DecideError::ContactInFuture {
@@ -134,20 +136,19 @@ pub(crate) fn contacts_into(
         }
         let outcome = match &c.outcome {
             None => None,
-            Some(o) => Some(
-                b.outcome_index(o)
-                    .ok_or_else(|| DecideError::UnknownOutcome {
-                        index,
-                        name: o.clone(),
-                    })?,
-            ),
+            Some(o) => Some(outcomes.get(o, |o| b.outcome_index(o)).ok_or_else(|| {
+                DecideError::UnknownOutcome {
+                    index,
+                    name: o.clone(),
+                }
+            })?),
         };
         if current.is_some() && c.conversation_id.as_deref() == current {
             continue;
         }
         out.push(PastContact {
             time_ms: c.time,
-            track: catalog.index(&c.track).map(|t| t as u32),
+            track: tracks.get(&c.track, |t| catalog.index(t).map(|t| t as u32)),
             outcome,
             // INVARIANT: at most MAX_CONTACTS entries, so the index fits.
             index: index as u32,

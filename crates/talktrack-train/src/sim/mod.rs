@@ -235,7 +235,14 @@ impl Mdp {
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
     ) -> Result<Self, SimError> {
-        Self::build_in_context(agg, cfg, rules, encoder, &[], &[])
+        Self::build_in_context(
+            agg,
+            cfg,
+            rules,
+            encoder,
+            &[],
+            talktrack::tooling::ContactLog::empty(),
+        )
     }
 
     /// [`Mdp::build`] for conversations whose context attributes are `values` (by
