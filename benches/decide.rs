@@ -388,7 +388,7 @@ fn main() {
         }
         let p50 = stats(each).p50;
         println!(
-            "{:.2} µs per evaluation (p50 {:.2}), {} fired on the last",
+            "{:.2} µs per evaluation (p50 {:.2}; {n} evaluations), {} fired on the last",
             (t.elapsed() - swept).as_secs_f64() * 1e6 / n as f64,
             p50.as_secs_f64() * 1e6,
             verdict.fired.len()
@@ -417,7 +417,7 @@ fn main() {
             }
         }
         println!(
-            "{:.2} µs per decision",
+            "{:.2} µs per decision ({n} decisions)",
             t.elapsed().as_secs_f64() * 1e6 / n as f64
         );
         return;

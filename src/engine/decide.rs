@@ -102,9 +102,10 @@ fn decide_with(
         fired,
         target_words,
         now_ms: req.time,
-        // Copied only for bundles whose rules count contacts, for the explanation.
+        // Kept only for bundles whose rules count contacts, for the explanation:
+        // moved into the decision like the verdict's buffers.
         contacts: if b.rules().reads_contacts() {
-            s.contacts.clone()
+            s.contacts.take()
         } else {
             ContactLog::new()
         },

@@ -110,6 +110,16 @@ impl ContactLog {
         self.entries.clear();
     }
 
+    /// The log, moved out without copying; `self` is left empty with a buffer of
+    /// the same capacity, so that refilling it does not regrow it.
+    pub(crate) fn take(&mut self) -> ContactLog {
+        let fresh = Vec::with_capacity(self.entries.capacity());
+        ContactLog {
+            entries: std::mem::replace(&mut self.entries, fresh),
+            retired: std::mem::take(&mut self.retired),
+        }
+    }
+
     /// Appends a contact; the log is out of order until [`ContactLog::sort`].
     pub(crate) fn push(&mut self, c: PastContact) {
         self.entries.push(Logged::new(c));
