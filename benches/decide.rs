@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use talktrack::synth::SynthSpec;
 use talktrack::tooling::ast::ExprKind;
-use talktrack::tooling::{PastContact, TurnView};
+use talktrack::tooling::{ContactLog, TurnView};
 use talktrack::tooling::{RuleSet, Verdict};
 use talktrack::Bundle;
 use talktrack::{Contact, Engine, Request};
@@ -26,6 +26,9 @@ struct Stats {
     p90: Duration,
     mean: Duration,
 }
+
+/// The time the rules are evaluated at when timed alone: the synthetic requests' time.
+const NOW_MS: i64 = 1_767_225_600_000;
 
 /// Rounds of alternating bare forward / full decide measurements.
 const ROUNDS: usize = 20;
@@ -83,7 +86,7 @@ struct Parts {
     values: talktrack::tooling::Resolved<'static>,
     used: Vec<u16>,
     last: Option<u32>,
-    contacts: Vec<PastContact>,
+    contacts: ContactLog,
 }
 
 impl Parts {
@@ -164,7 +167,7 @@ fn rules_samples(
     samples(iters, || {
         let p = &parts[i % parts.len()];
         i += 1;
-        rules.evaluate(&p.view(1_767_225_600_000, p.turn()), verdict);
+        rules.evaluate(&p.view(NOW_MS, p.turn()), verdict);
         std::hint::black_box(&*verdict);
     })
 }
@@ -344,24 +347,31 @@ fn main() {
         return;
     }
     // Profiling aid: `TALKTRACK_PROFILE_RULES=1` loops the large rule set's evaluation
-    // only; `=cold` streams 4 MB between evaluations, as the policy's forward pass does.
+    // only; `=cold` streams 4 MB between evaluations, as the policy's forward pass does;
+    // `=medium+c` loops the contact policies' bundle (warm).
     if let Some(mode) = std::env::var_os("TALKTRACK_PROFILE_RULES") {
         let cold = mode == "cold";
         let mut sweep = vec![0u8; if cold { 4 << 20 } else { 0 }];
         let mut swept = Duration::ZERO;
         let mut each = Vec::new();
-        let spec = SynthSpec::large();
+        let spec = if mode == "medium+c" {
+            SynthSpec::medium_with_contacts()
+        } else {
+            SynthSpec::large()
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         spec.write(dir.path()).expect("write bundle");
         let b = Bundle::load(dir.path()).expect("bundle loads");
         let reqs: Vec<Request> = (0..64).map(|n| spec.request(n)).collect();
         let parts: Vec<_> = reqs.iter().map(|r| view_parts(&b, r)).collect();
         let mut verdict = Verdict::new(b.catalog().len());
+        // The contact policies count back from the time `rules_samples` evaluates at.
+        let now = if mode == "medium+c" { NOW_MS } else { 0 };
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < Duration::from_secs(3) {
             for p in &parts {
-                let view = p.view(0, 5);
+                let view = p.view(now, 5);
                 if cold {
                     let s = Instant::now();
                     for x in sweep.iter_mut().step_by(64) {
@@ -378,17 +388,19 @@ fn main() {
         }
         let p50 = stats(each).p50;
         println!(
-            "{:.2} µs per evaluation (p50 {:.2}), {} fired on the last",
+            "{:.2} µs per evaluation (p50 {:.2}; {n} evaluations), {} fired on the last",
             (t.elapsed() - swept).as_secs_f64() * 1e6 / n as f64,
             p50.as_secs_f64() * 1e6,
             verdict.fired.len()
         );
         return;
     }
-    // Profiling aid: `TALKTRACK_PROFILE_DECIDE=medium|large` loops one bundle's full decide only.
+    // Profiling aid: `TALKTRACK_PROFILE_DECIDE=medium|medium+c|large` loops one bundle's full decide only.
     if let Some(which) = std::env::var_os("TALKTRACK_PROFILE_DECIDE") {
         let spec = if which == "large" {
             SynthSpec::large()
+        } else if which == "medium+c" {
+            SynthSpec::medium_with_contacts()
         } else {
             SynthSpec::medium()
         };
@@ -405,7 +417,7 @@ fn main() {
             }
         }
         println!(
-            "{:.2} µs per decision",
+            "{:.2} µs per decision ({n} decisions)",
             t.elapsed().as_secs_f64() * 1e6 / n as f64
         );
         return;

@@ -1,8 +1,9 @@
 //! What talktrack's own tools build on, on purpose: the CLI, the trainer and the
 //! server use these; a host embedding the engine needs only the crate root.
 //!
-//! - the turn view and masks: [`TurnView`] (with its [`PastContact`]s, resolved from
-//!   [`Contact`](crate::Contact)s by [`past_contacts`]), [`mask`], [`MaskOutcome`], [`TrackSet`];
+//! - the turn view and masks: [`TurnView`] (with its [`ContactLog`] of
+//!   [`PastContact`]s, resolved from [`Contact`](crate::Contact)s by
+//!   [`past_contacts`]), [`mask`], [`MaskOutcome`], [`TrackSet`];
 //!   a request masked with a template alone ([`mask_request`]);
 //! - times and durations as rules and requests write them: [`parse_timestamp`],
 //!   [`format_timestamp`], [`parse_duration`];
@@ -56,7 +57,7 @@ pub use crate::rules::{
     RuleInfo, RuleSet, RuleSource, Verdict, MAX_RULES,
 };
 pub use crate::trackset::TrackSet;
-pub use crate::turn::{PastContact, TurnView};
+pub use crate::turn::{ContactLog, PastContact, TurnView};
 
 /// The checked form of rules ([`RuleSet::condition`], [`RuleSet::targets`]): names
 /// resolved to slots and indices, constants typed. Static analysis reads it.

@@ -510,7 +510,7 @@ fn verdict_is_reused_without_leftovers() {
         used: &used,
         last_reply: Some(0),
         embedding: None,
-        contacts: &[],
+        contacts: talktrack::tooling::ContactLog::empty(),
     };
     let mut v = Verdict::new(3); // wrong size: evaluate fixes it
     rules.evaluate(&view, &mut v);

@@ -157,7 +157,7 @@ proptest! {
                 used: &used,
                 last_reply: reply,
                 embedding: None,
-                contacts: &[],
+                contacts: talktrack::tooling::ContactLog::empty(),
             };
             // The same scratch across turns, as the engine uses it.
             set.evaluate(&view, &mut fast);

@@ -29,6 +29,7 @@ use crate::engine::resolve;
 use crate::rules::{
     Seen, Verdict, SEEN_FAILED_CLOSED, SEEN_FALSE, SEEN_FIRED, SEEN_NOT_FIRED, SEEN_TRUE,
 };
+use crate::turn::ContactLog;
 
 /// What an item asks of the cases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -237,7 +238,7 @@ pub fn coverage(tpl: &BundleTemplate) -> Result<Coverage, Vec<Problem>> {
         };
         let mut values = Resolved::new();
         let mut used = vec![0u16; n];
-        let mut contacts = Vec::new();
+        let mut contacts = ContactLog::new();
         let Ok(turn) = resolve(tpl, &req, &mut values, &mut used, &mut contacts) else {
             invalid += 1;
             continue;

@@ -23,6 +23,7 @@ use crate::diag::{escape_controls as shown, named_source, Code, Problem};
 use crate::engine::{decide, mask, resolve, Contact, History, MaskOutcome, Request};
 use crate::rules::{EffectKind, Verdict};
 use crate::trackset::TrackSet;
+use crate::turn::ContactLog;
 
 /// A case file: a list of `[[case]]` tables.
 #[derive(Debug, Deserialize)]
@@ -186,7 +187,7 @@ fn outcome(subject: Subject, req: &Request) -> Result<Outcome, String> {
             let n = tpl.catalog().len();
             let mut values = Resolved::new();
             let mut used = vec![0u16; n];
-            let mut contacts = Vec::new();
+            let mut contacts = ContactLog::new();
             let turn = resolve(tpl, req, &mut values, &mut used, &mut contacts).map_err(err)?;
             let view = turn.view(tpl, req, &values, &used, &contacts);
             let mut verdict = Verdict::new(n);

@@ -19,6 +19,7 @@ use super::scratch::Scratch;
 use super::select::select;
 use crate::bundle::Bundle;
 use crate::context::Resolved;
+use crate::turn::ContactLog;
 
 /// Decides the next track for `req` with `bundle`.
 pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
@@ -101,11 +102,12 @@ fn decide_with(
         fired,
         target_words,
         now_ms: req.time,
-        // Copied only for bundles whose rules count contacts, for the explanation.
+        // Kept only for bundles whose rules count contacts, for the explanation:
+        // moved into the decision like the verdict's buffers.
         contacts: if b.rules().reads_contacts() {
-            s.contacts.clone()
+            s.contacts.take()
         } else {
-            Vec::new()
+            ContactLog::new()
         },
     })
 }

@@ -15,7 +15,7 @@ use super::explain::{eval_error_text, masked_error_text};
 use crate::bundle::Bundle;
 use crate::rules::{EffectKind, EvalError, Fired, RuleInfo};
 use crate::trackset::TrackSet;
-use crate::turn::PastContact;
+use crate::turn::ContactLog;
 
 /// One allowed track in the ranking.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -93,7 +93,7 @@ pub struct Decision {
     pub(crate) now_ms: i64,
     /// The past contacts the rules counted (empty when no rule counts contacts),
     /// for the explanation's evidence.
-    pub(crate) contacts: Vec<PastContact>,
+    pub(crate) contacts: ContactLog,
 }
 
 impl Decision {

@@ -5,12 +5,12 @@
 //! This is the one place a request is validated for a decision (parsing JSON
 //! only checks its shape and size): every later stage reads what it resolved.
 
+use super::name_memo::NameMemo;
 use super::request::{Contact, DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
 use crate::context::{Resolved, Val};
-use crate::turn::PastContact;
-use crate::turn::TurnView;
+use crate::turn::{ContactLog, PastContact, TurnView};
 
 /// What the request says about the turn, resolved against the bundle; the
 /// context values are in the caller's [`Resolved`] and the usage counts in the
@@ -30,7 +30,7 @@ pub(crate) fn resolve<'r>(
     req: &'r Request,
     values: &mut Resolved<'r>,
     used: &mut [u16],
-    contacts: &mut Vec<PastContact>,
+    contacts: &mut ContactLog,
 ) -> Result<Turn, DecideError> {
     // The history's strings are separate allocations of the host's: read one
     // byte of each up front so that their cache misses overlap.
@@ -98,7 +98,7 @@ pub(crate) fn resolve<'r>(
 fn resolve_contacts(
     b: &BundleTemplate,
     req: &Request,
-    out: &mut Vec<PastContact>,
+    out: &mut ContactLog,
 ) -> Result<(), DecideError> {
     contacts_into(
         b,
@@ -110,21 +110,22 @@ fn resolve_contacts(
 }
 
 /// Checks `contacts` against `b` at the time `now_ms` and resolves them into
-/// `out`, leaving out those of the conversation `current`: at most
-/// [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
-/// vocabulary; a track the catalog no longer has is kept, as `None`.
+/// `out`, sorted by time, leaving out those of the conversation `current`: at
+/// most [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
+/// vocabulary; a track the catalog no longer has is kept, as retired.
 pub(crate) fn contacts_into(
     b: &BundleTemplate,
     contacts: &[Contact],
     now_ms: i64,
     current: Option<&str>,
-    out: &mut Vec<PastContact>,
+    out: &mut ContactLog,
 ) -> Result<(), DecideError> {
     out.clear();
     if contacts.len() > MAX_CONTACTS {
         return Err(DecideError::TooManyContacts(contacts.len()));
     }
     let catalog = b.catalog();
+    let (mut tracks, mut outcomes) = (NameMemo::new(), NameMemo::new());
     for (index, c) in contacts.iter().enumerate() {
         if c.time > now_ms {
             return Err(DecideError::ContactInFuture {
@@ -135,25 +136,25 @@ pub(crate) fn contacts_into(
         }
         let outcome = match &c.outcome {
             None => None,
-            Some(o) => Some(
-                b.outcome_index(o)
-                    .ok_or_else(|| DecideError::UnknownOutcome {
-                        index,
-                        name: o.clone(),
-                    })?,
-            ),
+            Some(o) => Some(outcomes.get(o, |o| b.outcome_index(o)).ok_or_else(|| {
+                DecideError::UnknownOutcome {
+                    index,
+                    name: o.clone(),
+                }
+            })?),
         };
         if current.is_some() && c.conversation_id.as_deref() == current {
             continue;
         }
         out.push(PastContact {
             time_ms: c.time,
-            track: catalog.index(&c.track).map(|t| t as u32),
+            track: tracks.get(&c.track, |t| catalog.index(t).map(|t| t as u32)),
             outcome,
             // INVARIANT: at most MAX_CONTACTS entries, so the index fits.
             index: index as u32,
         });
     }
+    out.sort();
     Ok(())
 }
 
@@ -164,8 +165,8 @@ pub fn past_contacts(
     tpl: &BundleTemplate,
     contacts: &[Contact],
     now_ms: i64,
-) -> Result<Vec<PastContact>, DecideError> {
-    let mut out = Vec::new();
+) -> Result<ContactLog, DecideError> {
+    let mut out = ContactLog::new();
     contacts_into(tpl, contacts, now_ms, None, &mut out)?;
     Ok(out)
 }
@@ -178,7 +179,7 @@ impl Turn {
         req: &'a Request,
         values: &'a [Option<Val<'a>>],
         used: &'a [u16],
-        contacts: &'a [PastContact],
+        contacts: &'a ContactLog,
     ) -> TurnView<'a> {
         TurnView {
             values,

@@ -4,7 +4,7 @@
 use crate::bundle::Bundle;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
-use crate::turn::PastContact;
+use crate::turn::ContactLog;
 
 /// Per-thread buffers reused by every decision on that thread.
 pub(crate) struct Scratch {
@@ -18,8 +18,8 @@ pub(crate) struct Scratch {
     pub(crate) scores: Vec<f32>,
     /// The tracks the mask allows.
     pub(crate) allowed: TrackSet,
-    /// The request's past contacts, resolved.
-    pub(crate) contacts: Vec<PastContact>,
+    /// The request's past contacts, resolved and sorted by time.
+    pub(crate) contacts: ContactLog,
 }
 
 impl Scratch {
@@ -32,7 +32,7 @@ impl Scratch {
             obs: vec![0.0; b.features().dim()],
             scores: vec![0.0; n],
             allowed: TrackSet::empty(n),
-            contacts: Vec::new(),
+            contacts: ContactLog::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::bundle::BundleTemplate;
 use crate::context::Resolved;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
+use crate::turn::ContactLog;
 
 /// Resolves `req` against `t` exactly as a decision does (the same errors for
 /// the same request) and masks it: the tracks allowed, and how.
@@ -20,7 +21,7 @@ pub fn mask_request(
     let n = t.catalog().len();
     let mut values = Resolved::new();
     let mut used = vec![0u16; n];
-    let mut contacts = Vec::new();
+    let mut contacts = ContactLog::new();
     let turn = resolve(t, req, &mut values, &mut used, &mut contacts)?;
     let view = turn.view(t, req, &values, &used, &contacts);
     let mut verdict = Verdict::new(n);

@@ -438,7 +438,7 @@ mod tests {
             used: &used,
             last_reply: Some(1),
             embedding: None,
-            contacts: &[],
+            contacts: crate::turn::ContactLog::empty(),
         };
         let mut out = vec![9.0; enc.dim()];
         enc.encode(&view, &mut out);

@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::context::Resolved;
 use crate::engine::{resolve, DecideError, Decision, Request};
+use crate::turn::ContactLog;
 
 /// One slot of the observation.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -53,7 +54,7 @@ impl Trace {
         // The same resolution and turn view `decide` built for this request.
         let mut values = Resolved::new();
         let mut used = vec![0u16; catalog.len()];
-        let mut contacts = Vec::new();
+        let mut contacts = ContactLog::new();
         let turn = resolve(b.as_template(), req, &mut values, &mut used, &mut contacts)?;
         let view = turn.view(b.as_template(), req, &values, &used, &contacts);
         let mut obs = vec![0.0; b.features().dim()];

@@ -22,7 +22,7 @@ use super::{EffectKind, RuleEnv};
 use crate::context::AttrType;
 use crate::diag::Problem;
 use crate::trackset::TrackSet;
-use crate::turn::TurnView;
+use crate::turn::{ContactLog, TurnView};
 
 /// Builds the run-time rule set from checked rules; returns warnings found on the way.
 pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<Problem>) {
@@ -191,7 +191,7 @@ fn with_empty_view<R>(inner: &Inner, env: &RuleEnv, f: impl FnOnce(&Env) -> R) -
         used: &used,
         last_reply: None,
         embedding: None,
-        contacts: &[],
+        contacts: ContactLog::empty(),
     };
     let e = Env {
         view: &view,

@@ -95,6 +95,8 @@ pub mod ast;
 mod check;
 mod compile;
 mod compiled;
+#[cfg(test)]
+mod count_props;
 mod eval;
 mod fmt;
 mod limits;

@@ -17,7 +17,7 @@ use super::compiled::{key, Cond};
 use super::typed::{CVal, ContactQuery, TExpr, ValKind};
 use super::EvalError;
 use crate::context::Val;
-use crate::turn::{PastContact, TurnView};
+use crate::turn::{ContactLog, Logged, TurnView, RETIRED};
 
 /// What expression evaluation reads besides the expression.
 pub(crate) struct Env<'a, 'v> {
@@ -125,41 +125,90 @@ pub(super) fn cond(c: &Cond, env: &Env) -> Result<bool, EvalError> {
 /// `now − within ≤ time ≤ now` (both ends included) about one of its tracks, with
 /// one of its outcomes. A contact in the window with a matching outcome about a
 /// track the catalog no longer has makes the count unknown when the filter could
-/// match it (`tagged`, `product`). One pass over the contacts, no allocation.
+/// match it (`tagged`, `product`). No allocation.
 fn count_contacts(q: &ContactQuery, v: &TurnView) -> Result<i64, EvalError> {
     count_in(q, v.contacts, v.now_ms)
 }
 
-/// [`count_contacts`] over `contacts` at the time `now_ms`.
+/// [`count_contacts`] over `contacts` at the time `now_ms`. The log is sorted by
+/// time and every window ends at `now`, so the window is the log's newest
+/// contacts: the count walks back from the newest and stops at the first contact
+/// older than the window, testing each contact without a branch.
 pub(crate) fn count_in(
     q: &ContactQuery,
-    contacts: &[PastContact],
+    contacts: &ContactLog,
     now_ms: i64,
 ) -> Result<i64, EvalError> {
+    let until = contacts.until(now_ms);
     let from = now_ms.saturating_sub(q.within_ms);
-    let mut n = 0i64;
-    let mut retired = None;
-    for c in contacts {
-        if c.time_ms < from || c.time_ms > now_ms {
-            continue;
-        }
-        if let Some(mask) = q.outcomes {
-            match c.outcome {
-                Some(o) if o < 64 && mask & (1u64 << o) != 0 => {}
-                _ => continue,
+    let retired = q.retired_may_match && contacts.has_retired();
+    // One loop per case, so that the loop tests nothing it does not need.
+    match (q.outcomes, retired) {
+        (None, false) => Ok(count_back::<true>(q, until, from, 0)),
+        (Some(mask), false) => Ok(count_back::<false>(q, until, from, mask)),
+        (None, true) => count_or_retired::<true>(q, until, from, 0),
+        (Some(mask), true) => count_or_retired::<false>(q, until, from, mask),
+    }
+}
+
+/// The contacts of `log` (sorted by time) from `from` on about one of `q`'s
+/// tracks with an outcome in `mask` (`ANY`: whatever their outcome, or none).
+#[inline]
+fn count_back<const ANY: bool>(q: &ContactQuery, log: &[Logged], from: i64, mask: u64) -> i64 {
+    let words = q.tracks.words();
+    let len = q.tracks.universe();
+    let mut n = 0u64;
+    match words {
+        // Catalogs of up to 64 tracks: the set is one word, read once, without
+        // the bits past its range.
+        [word] => {
+            let word = *word & u64::MAX.checked_shr(64 - len as u32).unwrap_or(0);
+            for c in log.iter().rev() {
+                if c.time_ms < from {
+                    break;
+                }
+                let outcome = u64::from(ANY || c.outcome_bit & mask != 0);
+                // `RETIRED` (and any index past 63) shifts to nothing.
+                n += word.checked_shr(c.track).unwrap_or(0) & outcome;
             }
         }
-        match c.track {
-            Some(t) => n += i64::from(q.tracks.contains(t as usize)),
-            None if q.retired_may_match => {
-                retired.get_or_insert(c.index);
+        _ => {
+            for c in log.iter().rev() {
+                if c.time_ms < from {
+                    break;
+                }
+                let outcome = u64::from(ANY || c.outcome_bit & mask != 0);
+                let t = c.track as usize;
+                let member = words.get(t / 64).map_or(0, |w| w >> (t % 64)) & u64::from(t < len);
+                n += member & outcome;
             }
-            None => {}
         }
     }
-    match retired {
-        Some(contact) => Err(EvalError::RetiredTrack { contact }),
-        None => Ok(n),
+    // INVARIANT: at most one per contact of the log, which fits in an i64.
+    n as i64
+}
+
+/// [`count_back`], or unknown when a contact in the window with an outcome in
+/// `mask` is about a track the catalog no longer has: the first such contact in
+/// the request's order, as the explanation names it.
+fn count_or_retired<const ANY: bool>(
+    q: &ContactQuery,
+    log: &[Logged],
+    from: i64,
+    mask: u64,
+) -> Result<i64, EvalError> {
+    let mut first = u32::MAX;
+    for c in log.iter().rev() {
+        if c.time_ms < from {
+            break;
+        }
+        if c.track == RETIRED && (ANY || c.outcome_bit & mask != 0) {
+            first = first.min(c.index);
+        }
+    }
+    match first {
+        u32::MAX => Ok(count_back::<ANY>(q, log, from, mask)),
+        contact => Err(EvalError::RetiredTrack { contact }),
     }
 }
 

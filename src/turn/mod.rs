@@ -5,21 +5,12 @@
 //! encoder that builds the policy's observation see exactly the same facts in
 //! training and in serving.
 
-use crate::context::Val;
+mod contacts;
 
-/// A past contact with the customer, resolved against the bundle; what
-/// `contacts(..)` in rules counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PastContact {
-    /// When, milliseconds since the Unix epoch.
-    pub time_ms: i64,
-    /// Catalog index of its track; `None` for a track the catalog no longer has.
-    pub track: Option<u32>,
-    /// Index of its outcome in the bundle's `contact_outcomes`, if it has one.
-    pub outcome: Option<u32>,
-    /// Its position in the request's `contacts`, for explanations.
-    pub index: u32,
-}
+pub use contacts::{ContactLog, PastContact};
+pub(crate) use contacts::{Logged, RETIRED};
+
+use crate::context::Val;
 
 /// The resolved context and dialogue history of one turn.
 #[derive(Clone, Copy, Debug)]
@@ -39,9 +30,9 @@ pub struct TurnView<'a> {
     pub last_reply: Option<u32>,
     /// Optional text embedding of the conversation so far.
     pub embedding: Option<&'a [f32]>,
-    /// The customer's past contacts in other conversations, in any order (empty
-    /// when the request sends none).
-    pub contacts: &'a [PastContact],
+    /// The customer's past contacts in other conversations, sorted by time
+    /// ([`ContactLog::empty`] when the request sends none).
+    pub contacts: &'a ContactLog,
 }
 
 impl TurnView<'_> {

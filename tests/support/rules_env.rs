@@ -7,7 +7,7 @@ use std::path::Path;
 use talktrack::tooling::{compile_str, RuleEnv, RuleSet, Verdict};
 use talktrack::tooling::{AttrDecl, AttrType, Schema, Val};
 use talktrack::tooling::{Catalog, Track};
-use talktrack::tooling::{PastContact, TurnView};
+use talktrack::tooling::{ContactLog, PastContact, TurnView};
 use talktrack::Problem;
 use talktrack::{Context, Value};
 
@@ -164,7 +164,8 @@ pub struct Turn {
     pub turn: u32,
     pub used: Vec<u16>,
     pub last_reply: Option<u32>,
-    pub contacts: Vec<PastContact>,
+    /// The past contacts, sorted by time as the engine keeps them.
+    pub contacts: ContactLog,
 }
 
 impl Turn {
@@ -181,7 +182,7 @@ impl Turn {
             turn: 0,
             used: vec![0; TRACKS.len()],
             last_reply: None,
-            contacts: Vec::new(),
+            contacts: ContactLog::new(),
         }
     }
 
@@ -195,12 +196,12 @@ impl Turn {
         outcome: Option<&str>,
     ) -> Self {
         let index = self.contacts.len() as u32;
-        self.contacts.push(PastContact {
+        self.contacts.extend([PastContact {
             time_ms: self.now_ms - ago_ms,
             track: id.map(|id| fx.track(id) as u32),
             outcome: outcome.map(|o| fx.outcomes.iter().position(|x| x == o).unwrap() as u32),
             index,
-        });
+        }]);
         self
     }
 

@@ -568,7 +568,7 @@ pub(crate) fn masked<R>(
         used: &used,
         last_reply,
         embedding: None,
-        contacts: &[],
+        contacts: talktrack::tooling::ContactLog::empty(),
     };
     let mut verdict = Verdict::new(s.catalog.len());
     let mut allowed = TrackSet::empty(s.catalog.len());

@@ -258,7 +258,7 @@ impl ViewParts<'_> {
             embedding: None,
             // Witness requests carry no contact history: conditions that read it are
             // free atoms, and their findings undecided.
-            contacts: &[],
+            contacts: talktrack::tooling::ContactLog::empty(),
         }
     }
 }

@@ -130,7 +130,7 @@ fn exhaustive_enumeration_agrees_with_every_claim() {
                                         used: &used,
                                         last_reply: reply,
                                         embedding: None,
-                                        contacts: &[],
+                                        contacts: talktrack::tooling::ContactLog::empty(),
                                     };
                                     let outcome = mask(&set, &view, 3, &mut verdict, &mut allowed);
                                     match outcome {

@@ -85,7 +85,7 @@ fn allowed_at(
         used,
         last_reply: reply,
         embedding: None,
-        contacts: &[],
+        contacts: talktrack::tooling::ContactLog::empty(),
     };
     mask(set, &view, 3, verdict, allowed);
 }

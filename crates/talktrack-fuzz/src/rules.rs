@@ -42,7 +42,7 @@ pub fn rules(data: &[u8]) {
                 used: &used,
                 last_reply,
                 embedding: None,
-                contacts: &[],
+                contacts: talktrack::tooling::ContactLog::empty(),
             };
             set.evaluate(&view, &mut verdict);
         }

@@ -47,7 +47,7 @@ fn start_rules(
     agg: &Aggregates,
     values: &[Option<talktrack::tooling::Val<'_>>],
     now_ms: i64,
-    contacts: &[talktrack::tooling::PastContact],
+    contacts: &talktrack::tooling::ContactLog,
 ) -> String {
     let rules = tpl.rules();
     let used = vec![0u16; tpl.catalog().len()];

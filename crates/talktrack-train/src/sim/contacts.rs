@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use talktrack::tooling::{
-    format_timestamp, parse_duration, parse_timestamp, past_contacts, BundleTemplate, PastContact,
+    format_timestamp, parse_duration, parse_timestamp, past_contacts, BundleTemplate, ContactLog,
 };
 use talktrack::Contact;
 
@@ -71,7 +71,7 @@ pub fn as_requested(cfg: &SimConfig) -> Result<Vec<Contact>, SimError> {
 
 /// `[sim] contacts` resolved against `tpl` as a request's are at the clock
 /// `[sim] now`: an outcome outside the vocabulary or a contact after `now` is an error.
-pub fn resolve(cfg: &SimConfig, tpl: &BundleTemplate) -> Result<Vec<PastContact>, SimError> {
+pub fn resolve(cfg: &SimConfig, tpl: &BundleTemplate) -> Result<ContactLog, SimError> {
     let requested = as_requested(cfg)?;
     past_contacts(tpl, &requested, cfg.now_ms()?)
         .map_err(|e| SimError::Setting(format!("`contacts`: {e}")))

@@ -24,8 +24,8 @@ use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv, Step};
 use talktrack::tooling::mask;
 use talktrack::tooling::typed::CVal;
 use talktrack::tooling::BundleTemplate;
+use talktrack::tooling::ContactLog;
 use talktrack::tooling::FeatureEncoder;
-use talktrack::tooling::PastContact;
 use talktrack::tooling::Resolved;
 use talktrack::tooling::TrackSet;
 use talktrack::tooling::TurnView;
@@ -40,7 +40,7 @@ pub struct LiveSim {
     encoder: FeatureEncoder,
     context: ContextSampler,
     /// The past contacts every turn sees (`[sim] contacts`).
-    contacts: Vec<PastContact>,
+    contacts: ContactLog,
 }
 
 impl LiveSim {
@@ -65,7 +65,7 @@ impl LiveSim {
     }
 
     /// The past contacts every simulated turn sees (`[sim] contacts`).
-    pub fn contacts(&self) -> &[PastContact] {
+    pub fn contacts(&self) -> &ContactLog {
         &self.contacts
     }
 

@@ -235,7 +235,14 @@ impl Mdp {
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
     ) -> Result<Self, SimError> {
-        Self::build_in_context(agg, cfg, rules, encoder, &[], &[])
+        Self::build_in_context(
+            agg,
+            cfg,
+            rules,
+            encoder,
+            &[],
+            talktrack::tooling::ContactLog::empty(),
+        )
     }
 
     /// [`Mdp::build`] for conversations whose context attributes are `values` (by
@@ -248,7 +255,7 @@ impl Mdp {
         rules: &dyn MaskSource,
         encoder: &FeatureEncoder,
         values: &[Option<talktrack::tooling::Val<'_>>],
-        contacts: &[talktrack::tooling::PastContact],
+        contacts: &talktrack::tooling::ContactLog,
     ) -> Result<Self, SimError> {
         if !(cfg.pessimism.is_finite() && cfg.pessimism >= 0.0) {
             return Err(SimError::Setting(format!(
