@@ -13,6 +13,8 @@ use serde::Serialize;
 use talktrack::tooling::typed::TTargets;
 use talktrack::tooling::{mask, EffectKind, TrackSet, Verdict};
 
+use crate::blocks::Blocks;
+use crate::budget::Meter;
 use crate::pair::{Pair, SIDES};
 use crate::queries::{masked, quantities_of, reparse};
 use crate::space::Point;
@@ -153,7 +155,7 @@ struct SideState {
     verdict: Verdict,
     allowed: TrackSet,
     /// Per rule: the tracks it blocked, when it fired.
-    blocks: Vec<Option<TrackSet>>,
+    blocks: Blocks,
 }
 
 impl SideState {
@@ -161,7 +163,7 @@ impl SideState {
         Self {
             verdict: Verdict::new(s.catalog.len()),
             allowed: TrackSet::empty(s.catalog.len()),
-            blocks: vec![None; s.rules.len()],
+            blocks: Blocks::new(s),
         }
     }
 
@@ -176,31 +178,11 @@ impl SideState {
             &mut self.verdict,
             &mut self.allowed,
         );
-        self.blocks.iter_mut().for_each(|b| *b = None);
-        let n = s.catalog.len();
-        for f in &self.verdict.fired {
-            let r = f.rule as usize;
-            let targets = TrackSet::from_indices(n, self.verdict.targets(s.rules, f));
-            let blocked = match s.rules.rules().get(r).map(|i| i.effect) {
-                Some(EffectKind::Forbid) => targets,
-                Some(EffectKind::Only) => {
-                    let mut b = TrackSet::full(n);
-                    b.subtract(&targets);
-                    b
-                }
-                _ => continue,
-            };
-            if let Some(slot) = self.blocks.get_mut(r) {
-                *slot = Some(blocked);
-            }
-        }
+        self.blocks.read_verdict(s, &self.verdict);
     }
 
     fn blocks(&self, r: usize, t: usize) -> bool {
-        self.blocks
-            .get(r)
-            .and_then(Option::as_ref)
-            .is_some_and(|b| b.contains(t))
+        self.blocks.blocks(r, t)
     }
 }
 
@@ -253,11 +235,12 @@ impl Query<'_, '_> {
         masked || open
     }
 
-    fn dfs(&mut self, depth: usize, budget: &mut u64) -> Result<Option<Point>, ()> {
-        if *budget == 0 {
+    fn dfs(&mut self, depth: usize, meter: &Meter) -> Result<Option<Point>, ()> {
+        if meter.exhausted() {
             return Err(());
         }
-        *budget -= 1;
+        // A node evaluates both real masks: their work, as in one rule set's searches.
+        meter.charge(1 + self.pair.spaces[0].mask_weight + self.pair.spaces[1].mask_weight);
         for side in SIDES {
             self.states[side].evaluate(self.pair, side, &self.point);
         }
@@ -302,7 +285,7 @@ impl Query<'_, '_> {
             if let Some(p) = self.point.get_mut(q) {
                 *p = i;
             }
-            res = self.dfs(depth + 1, budget);
+            res = self.dfs(depth + 1, meter);
             if !matches!(res, Ok(None)) {
                 break;
             }
@@ -381,10 +364,9 @@ fn query(
         point: pair.origin(),
         states: SIDES.map(|side| SideState::new(pair.subjects[side])),
     };
-    let mut budget = o.budget.min(left.get());
-    let start = budget;
-    let found = q.dfs(0, &mut budget);
-    left.set(left.get() - (start - budget));
+    let meter = Meter::new(o.budget.min(left.get()));
+    let found = q.dfs(0, &meter);
+    left.set(left.get().saturating_sub(meter.spent()));
     match found {
         Ok(Some(p)) => match witness(pair, &p, ts, allow, deny) {
             Ok(w) => {

@@ -12,6 +12,8 @@
 //! - `domain.rs`: each quantity's domain split at its constants;
 //! - `space.rs`: points of the search space as turn views and requests;
 //! - `search.rs`: the per-query backtracking search over the real evaluator;
+//! - `budget.rs`: the search budget, counted in evaluations done;
+//! - `blocks.rs`: what each fired forbid and `only` rule blocks at a node;
 //! - `partial.rs`: three-valued evaluation on partly chosen requests (the cuts);
 //! - `queries.rs`: the findings' queries and the witnesses' check;
 //! - `redundant.rs`: forbid and `only` rules that change nothing;
@@ -21,6 +23,8 @@
 //! - `findings.rs`: what is reported; `human.rs`: the report in words.
 
 mod atoms;
+mod blocks;
+mod budget;
 mod compare;
 mod domain;
 mod findings;
@@ -85,24 +89,29 @@ impl<'a> Subject<'a> {
     }
 }
 
-/// Limits of the analysis.
+/// Limits of the analysis. Budgets count work, not search nodes (`budget.rs`):
+/// 1 per search node; per evaluation of the whole mask, 1 per rule plus 1 per
+/// atom of its condition and target predicate; per condition the search
+/// evaluates itself, 1, plus 4 per atom the real evaluator runs and 1 per atom
+/// whose kept value is read. So a budget bounds the time a question takes
+/// whatever its conditions' nesting.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// Most search nodes per query before the query is undecided.
+    /// Most work per question before the question is undecided.
     pub budget: u64,
     /// Most witnesses of masking reported per finding.
     pub witnesses: usize,
-    /// Most search steps for the whole analysis; the questions left when it runs
-    /// out are undecided (so that a very large rule set is analysed in bounded time).
+    /// Most work for the whole analysis; the questions left when it runs out
+    /// are undecided (so that a very large rule set is analysed in bounded time).
     pub total_budget: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
-            budget: 200_000,
+            budget: 20_000_000,
             witnesses: 3,
-            total_budget: 5_000_000,
+            total_budget: 250_000_000,
         }
     }
 }

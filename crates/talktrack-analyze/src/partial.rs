@@ -5,7 +5,9 @@
 //! other atom can take every value. `and` and `or` combine the sets as the
 //! evaluator combines values (Kleene's logic: false wins in `and`, true in
 //! `or`, else unknown wins), so the answer over-approximates what the
-//! completions give: a search may cut a branch on it.
+//! completions give: a search may cut a branch on it. With every atom's value
+//! given, the same combination is the condition's value, so a search keeps
+//! atoms' values and re-evaluates only the atoms whose quantities changed.
 
 use talktrack::tooling::typed::TExpr;
 use talktrack::tooling::{RuleSet, TurnView};
@@ -26,39 +28,38 @@ pub(crate) fn each_atom<'e>(e: &'e TExpr, f: &mut impl FnMut(&'e TExpr)) {
     }
 }
 
-/// What `e` can still evaluate to (a set of [`T`], [`F`], [`U`]); `set(i)`
-/// says whether atom `i` (in [`each_atom`] order) has all its quantities set.
+/// What `e` can still evaluate to (a set of [`T`], [`F`], [`U`]); `atom(i,
+/// a)` gives what atom `a`, the `i`-th in [`each_atom`] order, can evaluate
+/// to: its value ([`value`]) when all its quantities are set, else `T | F | U`.
+/// With every atom's value given, the answer is the condition's value, as
+/// the real evaluator combines it.
 pub(crate) fn outcomes(
     e: &TExpr,
-    rules: &RuleSet,
-    view: &TurnView<'_>,
-    set: &dyn Fn(usize) -> bool,
+    atom: &mut dyn FnMut(usize, &TExpr) -> u8,
     next: &mut usize,
 ) -> u8 {
     match e {
         TExpr::Not(x) => {
-            let m = outcomes(x, rules, view, set, next);
+            let m = outcomes(x, atom, next);
             (m & U) | if m & T != 0 { F } else { 0 } | if m & F != 0 { T } else { 0 }
         }
-        TExpr::And(v) => v
-            .iter()
-            .fold(T, |acc, x| and(acc, outcomes(x, rules, view, set, next))),
-        TExpr::Or(v) => v
-            .iter()
-            .fold(F, |acc, x| or(acc, outcomes(x, rules, view, set, next))),
-        atom => {
+        TExpr::And(v) => v.iter().fold(T, |acc, x| and(acc, outcomes(x, atom, next))),
+        TExpr::Or(v) => v.iter().fold(F, |acc, x| or(acc, outcomes(x, atom, next))),
+        a => {
             let i = *next;
             *next += 1;
-            if set(i) {
-                match rules.expr_holds(atom, view) {
-                    Ok(true) => T,
-                    Ok(false) => F,
-                    Err(_) => U,
-                }
-            } else {
-                T | F | U
-            }
+            atom(i, a)
         }
+    }
+}
+
+/// The value of atom `a` on `view` by the real evaluator: [`T`], [`F`], or
+/// [`U`] when it cannot be evaluated.
+pub(crate) fn value(rules: &RuleSet, a: &TExpr, view: &TurnView<'_>) -> u8 {
+    match rules.expr_holds(a, view) {
+        Ok(true) => T,
+        Ok(false) => F,
+        Err(_) => U,
     }
 }
 

@@ -11,32 +11,56 @@ use talktrack::tooling::{mask, EffectKind, MaskOutcome, TrackSet, TurnView, Verd
 use talktrack::{Engine, Request};
 
 use crate::findings::{Claim, Finding, Kind, RuleRef};
-use crate::search::{search, End, Node, Step};
+use crate::search::{fires, search, End, Eval, Node, Step};
 use crate::space::{Point, Space};
 use crate::{Options, Subject};
 
 pub(crate) fn run(s: &Subject<'_>, engine: Option<&Engine>, o: &Options) -> Vec<Finding> {
     let space = Space::new(s);
     space.left.set(o.total_budget);
+    // Questions: a track each, three per rule at most, two about masking.
+    let n_rules = s.rules.len();
+    let mut remaining = (s.catalog.len() + 3 * n_rules + 2) as u64;
+    let next = |remaining: &mut u64| {
+        let q = share(o, space.left.get(), *remaining);
+        *remaining = remaining.saturating_sub(1);
+        q
+    };
     let mut out = Vec::new();
+    // Whether every track can be masked is asked first, with the full budget of
+    // a question (it reads every rule, and a rule set where it happens is the
+    // one most worth hearing about), and reported last.
+    let mut masked = Vec::new();
+    all_masked(s, &space, engine, o, false, &mut masked);
+    all_masked(s, &space, engine, o, true, &mut masked);
+    remaining -= 2;
     for t in 0..s.catalog.len() {
-        track_allowed(s, &space, engine, o, t, &mut out);
+        track_allowed(s, &space, engine, &next(&mut remaining), t, &mut out);
     }
-    for r in 0..s.rules.len() {
-        rule_fires(s, &space, engine, o, r, &mut out);
+    for r in 0..n_rules {
+        rule_fires(s, &space, engine, &next(&mut remaining), r, &mut out);
     }
-    for r in 0..s.rules.len() {
-        crate::redundant::redundant(s, &space, o, r, &mut out);
+    for r in 0..n_rules {
+        crate::redundant::redundant(s, &space, &next(&mut remaining), r, &mut out);
     }
-    for r in 0..s.rules.len() {
-        crate::shadowed::shadowed(s, &space, o, r, &mut out);
+    for r in 0..n_rules {
+        crate::shadowed::shadowed(s, &space, &next(&mut remaining), r, &mut out);
     }
-    all_masked(s, &space, engine, o, false, &mut out);
-    all_masked(s, &space, engine, o, true, &mut out);
+    out.append(&mut masked);
     for f in &mut out {
         f.suppressed = acknowledged(s, f);
     }
     out
+}
+
+/// A question's limits: its budget, but no more than 64 times an even share
+/// of what the analysis has left among the questions left, so that the first
+/// hard questions do not leave nothing for the rest.
+fn share(o: &Options, left: u64, remaining: u64) -> Options {
+    Options {
+        budget: o.budget.min(left.saturating_mul(64) / remaining.max(1)),
+        ..*o
+    }
 }
 
 /// Whether the finding's rule acknowledges it: metadata `allow "<code>"`, the
@@ -74,6 +98,41 @@ fn blockers(s: &Subject<'_>, t: usize) -> Vec<usize> {
                 || is_effect(s, r, EffectKind::Only)
         })
         .collect()
+}
+
+/// The rules that mask (forbid and `only`), and the quantities a search about
+/// rule `r` against them assigns: `r`'s own first, then the others' in quantity order.
+pub(crate) fn masking_search(s: &Subject<'_>, space: &Space, r: usize) -> (Vec<usize>, Vec<usize>) {
+    let masking: Vec<usize> = (0..s.rules.len())
+        .filter(|&x| !is_effect(s, x, EffectKind::Boost))
+        .collect();
+    let mut qs = space.rule_q.get(r).cloned().unwrap_or_default();
+    for q in quantities_of(space, &masking) {
+        if !qs.contains(&q) {
+            qs.push(q);
+        }
+    }
+    (masking, qs)
+}
+
+/// The quantities `rules` read, those most of its rules with fixed targets
+/// read first (the three-valued evaluation settles those rules as their
+/// quantities are set, so branches are cut higher), ties in quantity order.
+fn by_readers(space: &Space, rules: &[usize]) -> Vec<usize> {
+    let mut count = vec![0usize; space.quantities.len()];
+    for q in rules
+        .iter()
+        .filter(|r| space.static_targets.get(**r).copied().unwrap_or(false))
+        .filter_map(|r| space.rule_q.get(*r))
+        .flatten()
+    {
+        if let Some(c) = count.get_mut(*q) {
+            *c += 1;
+        }
+    }
+    let mut qs = quantities_of(space, rules);
+    qs.sort_by_key(|q| std::cmp::Reverse(count.get(*q).copied().unwrap_or(0)));
+    qs
 }
 
 /// The quantities `rules` read, in quantity order.
@@ -146,18 +205,21 @@ fn track_allowed(
     out: &mut Vec<Finding>,
 ) {
     let rules = blockers(s, t);
-    let qs = quantities_of(space, &rules);
-    let mut budget = o.budget;
+    let qs = by_readers(space, &rules);
     let found: std::cell::RefCell<Option<Point>> = std::cell::RefCell::new(None);
+    // The mask allows `t` (as a regular track) exactly when none of its blockers
+    // blocks it: the search evaluates those rules only.
+    let allows = |n: &Node<'_>| !rules.iter().any(|&r| n.blocks(r, t));
     let end = search(
         s,
         space,
         &qs,
-        &mut budget,
+        o.budget,
+        Eval::Rules(&rules),
         &mut |n: &Node<'_>| {
-            if rules.iter().any(|&r| n.decided(space, r) && n.blocks(r, t)) {
+            if rules.iter().any(|&r| n.decided(r) && n.blocks(r, t)) {
                 Step::Cut
-            } else if n.outcome == MaskOutcome::Allowed && n.allowed.contains(t) {
+            } else if allows(n) {
                 // Every node's point is a request: this one allows the track.
                 *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
@@ -166,7 +228,7 @@ fn track_allowed(
             }
         },
         &mut |n: &Node<'_>| {
-            if n.outcome == MaskOutcome::Allowed && n.allowed.contains(t) {
+            if allows(n) {
                 *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
             } else {
@@ -248,31 +310,29 @@ fn rule_fires(
     r: usize,
     out: &mut Vec<Finding>,
 ) {
-    let boost = is_effect(s, r, EffectKind::Boost);
     let qs = space.rule_q.get(r).cloned().unwrap_or_default();
-    let mut budget = o.budget;
     let found: std::cell::RefCell<Option<Point>> = std::cell::RefCell::new(None);
+    // Only the rule's own condition is read: the search evaluates nothing else.
     let end = search(
         s,
         space,
         &qs,
-        &mut budget,
+        o.budget,
+        Eval::Nothing,
         &mut |n: &Node<'_>| {
             // Every node's point is a request; once the quantities set settle
             // whether the rule fires, nothing below changes it.
-            let parts = space.view_parts(n.point, s);
-            if fires(s, r, &parts.view(s.max_turns), boost) {
+            if n.fires(r) {
                 *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
-            } else if n.decided(space, r) {
+            } else if n.decided(r) {
                 Step::Cut
             } else {
                 Step::Go
             }
         },
         &mut |n: &Node<'_>| {
-            let parts = space.view_parts(n.point, s);
-            if fires(s, r, &parts.view(s.max_turns), boost) {
+            if n.fires(r) {
                 *found.borrow_mut() = Some(n.point.clone());
                 Step::Stop
             } else {
@@ -281,7 +341,7 @@ fn rule_fires(
         },
     );
     if let Some(p) = found.into_inner() {
-        if let Err(why) = check(s, space, engine, &p, Expect::Fires(r, boost)) {
+        if let Err(why) = check(s, space, engine, &p, Expect::Fires(r)) {
             let mut f = undecided(
                 Claim::RuleFires,
                 format!("whether rule `{}` can fire", rule_id(s, r)),
@@ -310,14 +370,6 @@ fn rule_fires(
     };
     f.rule = Some(rule_ref(s, r));
     out.push(f);
-}
-
-/// Whether rule `r` fires on `view`: its condition holds or (forbid, `only`) cannot be evaluated.
-fn fires(s: &Subject<'_>, r: usize, view: &TurnView<'_>, boost: bool) -> bool {
-    match s.rules.condition_holds(r, view) {
-        Ok(b) => b,
-        Err(_) => !boost,
-    }
 }
 
 type Witnesses = (Vec<serde_json::Value>, Vec<Vec<String>>);
@@ -363,30 +415,30 @@ fn masked_witnesses(
     } else {
         MaskOutcome::Fallback
     };
-    let mut budget = o.budget;
     let mut seen: BTreeSet<Vec<u32>> = BTreeSet::new();
     let mut points: Vec<Point> = Vec::new();
     let end = search(
         s,
         space,
         &qs,
-        &mut budget,
+        o.budget,
+        Eval::Mask,
         &mut |n: &Node<'_>| {
             // Some track is surely allowed here: no fallback below this node.
             let open_track = (0..n_tracks).filter(|&t| t != s.fallback).any(|t| {
                 per_track[t]
                     .iter()
-                    .all(|&r| n.decided(space, r) && !n.blocks(r, t))
+                    .all(|&r| n.decided(r) && !n.blocks(r, t))
             });
             let fallback_free = no_choice
                 && fallback_forbids
                     .iter()
-                    .all(|&r| n.decided(space, r) && !n.blocks(r, s.fallback));
+                    .all(|&r| n.decided(r) && !n.blocks(r, s.fallback));
             // The fallback surely forbidden here: no fallback outcome below this node.
             let fallback_gone = !no_choice
                 && fallback_forbids
                     .iter()
-                    .any(|&r| n.decided(space, r) && n.blocks(r, s.fallback));
+                    .any(|&r| n.decided(r) && n.blocks(r, s.fallback));
             if open_track || fallback_free || fallback_gone {
                 Step::Cut
             } else {
@@ -475,7 +527,7 @@ fn all_masked(
 /// What a witness must show.
 enum Expect {
     Allowed(usize),
-    Fires(usize, bool),
+    Fires(usize),
     Outcome(MaskOutcome),
 }
 
@@ -499,7 +551,7 @@ fn check(
     let (outcome, allowed, verdict, ok) =
         masked(s, &req, |view, outcome, allowed, _| match expect {
             Expect::Allowed(t) => outcome == MaskOutcome::Allowed && allowed.contains(t),
-            Expect::Fires(r, boost) => fires(s, r, view, boost),
+            Expect::Fires(r) => fires(s, r, view),
             Expect::Outcome(o) => outcome == o,
         })?;
     if !ok {

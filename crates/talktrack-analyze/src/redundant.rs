@@ -11,32 +11,41 @@ use std::collections::BTreeSet;
 use talktrack::tooling::{EffectKind, TrackSet};
 
 use crate::findings::{Claim, Finding, Kind};
-use crate::queries::{is_effect, open_reasons, quantities_of, rule_id, rule_ref, undecided};
-use crate::search::{search, Node, Step};
+use crate::queries::{is_effect, masking_search, open_reasons, rule_id, rule_ref, undecided};
+use crate::search::{search, Eval, Node, Step};
 use crate::space::Space;
 use crate::{Options, Subject};
 
-/// Whether removing rule `r` would change what `n` allows: a track r blocks
-/// that no other fired rule blocks (the fallback's case included).
-fn unique_block(
-    s: &Subject<'_>,
-    n: &Node<'_>,
-    r: usize,
-    only_decided: Option<&Space>,
-) -> Option<usize> {
-    let mine = n.blocks.get(r).and_then(Option::as_ref)?;
-    let n_tracks = s.catalog.len();
-    (0..n_tracks).filter(|&t| mine.contains(t)).find(|&t| {
-        !(0..s.rules.len()).any(|o| {
-            o != r
-                && n.blocks(o, t)
-                && only_decided.is_none_or(|sp| n.decided(sp, o))
-                // A forbid on the fallback also decides "fallback" against "no
-                // choice": only another forbid stands in for it there.
-                && (t != s.fallback
-                    || !is_effect(s, r, EffectKind::Forbid)
-                    || is_effect(s, o, EffectKind::Forbid))
-        })
+/// Whether removing rule `r` would change what `n` allows, whatever the
+/// quantities not yet set: a track r blocks that no other fired rule whose
+/// effect is settled blocks (the fallback's case included); the first such track.
+fn unique_block(s: &Subject<'_>, n: &Node<'_>, r: usize) -> Option<usize> {
+    let mine = n.blocked(r)?;
+    let len = s.catalog.len();
+    // What the other settled rules block, and what the forbid rules among them do.
+    let (mut others, mut forbids) = (TrackSet::empty(len), TrackSet::empty(len));
+    for o in (0..s.rules.len()).filter(|&o| o != r) {
+        let Some(b) = n.blocked(o) else {
+            continue;
+        };
+        // Only rules blocking some track of r's that is still uncovered matter.
+        if !b.intersects(mine) || !n.decided(o) {
+            continue;
+        }
+        others.union_with(b);
+        if is_effect(s, o, EffectKind::Forbid) {
+            forbids.union_with(b);
+        }
+    }
+    // A forbid on the fallback also decides "fallback" against "no choice":
+    // only another forbid stands in for it there.
+    let forbid = is_effect(s, r, EffectKind::Forbid);
+    mine.iter().find(|&t| {
+        if t == s.fallback && forbid {
+            !forbids.contains(t)
+        } else {
+            !others.contains(t)
+        }
     })
 }
 
@@ -50,53 +59,52 @@ pub(crate) fn redundant(
     if is_effect(s, r, EffectKind::Boost) {
         return;
     }
-    let rules: Vec<usize> = (0..s.rules.len())
-        .filter(|&x| !is_effect(s, x, EffectKind::Boost))
-        .collect();
-    let mut qs = space.rule_q.get(r).cloned().unwrap_or_default();
-    for q in quantities_of(space, &rules) {
-        if !qs.contains(&q) {
-            qs.push(q);
-        }
-    }
-    let mut budget = o.budget;
-    let mut counter = false;
+    let (rules, qs) = masking_search(s, space, r);
+    let counter = std::cell::Cell::new(false);
     let fired_somewhere = std::cell::Cell::new(false);
     let implying: std::cell::RefCell<Option<BTreeSet<usize>>> = std::cell::RefCell::new(None);
     let end = search(
         s,
         space,
         &qs,
-        &mut budget,
+        o.budget,
+        // Only what the forbid and `only` rules block is read.
+        Eval::Rules(&rules),
         &mut |n: &Node<'_>| {
-            if !n.decided(space, r) {
+            // Every node's point is a request: one where r alone blocks a track
+            // is a counterexample, whatever lies below.
+            if frees_a_track(s, n, r) {
+                counter.set(true);
+                return Step::Stop;
+            }
+            if !n.decided(r) {
                 return Step::Go;
             }
-            if n.blocks.get(r).and_then(Option::as_ref).is_none() {
+            if n.blocked(r).is_none() {
                 return Step::Cut;
             }
-            if unique_block(s, n, r, Some(space)).is_none() {
+            if unique_block(s, n, r).is_none() {
                 // Every track r blocks is blocked by a settled rule: nothing below changes.
-                note_implying(s, space, n, r, &mut implying.borrow_mut());
+                note_implying(s, n, r, &mut implying.borrow_mut());
                 fired_somewhere.set(true);
                 return Step::Cut;
             }
             Step::Go
         },
         &mut |n: &Node<'_>| {
-            if n.blocks.get(r).and_then(Option::as_ref).is_none() {
+            if n.blocked(r).is_none() {
                 return Step::Go;
             }
             fired_somewhere.set(true);
             if mask_without(s, n, None) != mask_without(s, n, Some(r)) {
-                counter = true;
+                counter.set(true);
                 return Step::Stop;
             }
-            note_implying(s, space, n, r, &mut implying.borrow_mut());
+            note_implying(s, n, r, &mut implying.borrow_mut());
             Step::Go
         },
     );
-    if counter || !fired_somewhere.get() {
+    if counter.get() || !fired_somewhere.get() {
         // Not redundant, or never fires (reported as such).
         return;
     }
@@ -139,27 +147,36 @@ pub(crate) fn redundant(
 
 /// Narrows the rules that implied `r`: the settled rules that blocked some of
 /// r's tracks here, intersected over every place r fired.
-fn note_implying(
-    s: &Subject<'_>,
-    space: &Space,
-    n: &Node<'_>,
-    r: usize,
-    implying: &mut Option<BTreeSet<usize>>,
-) {
-    let Some(mine) = n.blocks.get(r).and_then(Option::as_ref) else {
+fn note_implying(s: &Subject<'_>, n: &Node<'_>, r: usize, implying: &mut Option<BTreeSet<usize>>) {
+    let Some(mine) = n.blocked(r) else {
         return;
     };
     let here: BTreeSet<usize> = (0..s.rules.len())
-        .filter(|&o| {
-            o != r
-                && n.decided(space, o)
-                && overlaps(n.blocks.get(o).and_then(Option::as_ref), mine)
-        })
+        .filter(|&o| o != r && overlaps(n.blocked(o), mine) && n.decided(o))
         .collect();
     *implying = Some(match implying.take() {
         None => here,
         Some(prev) => prev.intersection(&here).copied().collect(),
     });
+}
+
+/// Whether rule `r` fired at `n` and blocks a track no other fired rule
+/// blocks: removing r then adds that track to the allowed set (a sufficient
+/// condition for a counterexample, cheap enough to test at every node).
+fn frees_a_track(s: &Subject<'_>, n: &Node<'_>, r: usize) -> bool {
+    let Some(mine) = n.blocked(r) else {
+        return false;
+    };
+    let mut left = mine.clone();
+    for o in (0..s.rules.len()).filter(|&o| o != r) {
+        if let Some(b) = n.blocked(o) {
+            left.subtract(b);
+            if left.is_empty() {
+                return false;
+            }
+        }
+    }
+    !left.is_empty()
 }
 
 fn overlaps(a: Option<&TrackSet>, b: &TrackSet) -> bool {

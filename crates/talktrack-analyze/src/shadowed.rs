@@ -12,8 +12,8 @@
 use talktrack::tooling::{EffectKind, TrackSet};
 
 use crate::findings::{Claim, Finding, Kind};
-use crate::queries::{is_effect, open_reasons, quantities_of, rule_id, rule_ref, undecided};
-use crate::search::{search, Node, Step};
+use crate::queries::{is_effect, masking_search, open_reasons, rule_id, rule_ref, undecided};
+use crate::search::{search, Eval, Node, Step};
 use crate::space::Space;
 use crate::{Options, Subject};
 
@@ -35,35 +35,30 @@ pub(crate) fn shadowed(
     if !boost && !(0..s.catalog.len()).any(|t| t != s.fallback && may_name(s, r, t)) {
         return;
     }
-    let masking: Vec<usize> = (0..s.rules.len())
-        .filter(|&x| !is_effect(s, x, EffectKind::Boost))
-        .collect();
-    let mut qs = space.rule_q.get(r).cloned().unwrap_or_default();
-    for q in quantities_of(space, &masking) {
-        if !qs.contains(&q) {
-            qs.push(q);
-        }
-    }
-    let mut budget = o.budget;
-    let mut counter = false;
+    let (masking, qs) = masking_search(s, space, r);
+    let counter = std::cell::Cell::new(false);
     let fired = std::cell::Cell::new(false);
     let has_target = std::cell::Cell::new(false);
     let end = search(
         s,
         space,
         &qs,
-        &mut budget,
+        o.budget,
+        Eval::Mask,
         &mut |n: &Node<'_>| {
-            if !n.decided(space, r) {
+            let here = targets(s, n, r, boost);
+            // Every node's point is a request: a counterexample here is one.
+            if here.as_ref().is_some_and(|t| open(s, n, r, t, boost)) {
+                counter.set(true);
+                return Step::Stop;
+            }
+            if !n.decided(r) {
                 return Step::Go;
             }
-            let Some(targets) = targets(s, space, n, r, boost) else {
+            let Some(targets) = here else {
                 return Step::Cut;
             };
-            if targets
-                .iter()
-                .all(|t| surely_masked(s, space, n, r, t, boost))
-            {
+            if targets.iter().all(|t| surely_masked(s, n, r, t, boost)) {
                 fired.set(true);
                 has_target.set(has_target.get() || targets.iter().any(|t| t != s.fallback));
                 return Step::Cut;
@@ -71,26 +66,19 @@ pub(crate) fn shadowed(
             Step::Go
         },
         &mut |n: &Node<'_>| {
-            let Some(targets) = targets(s, space, n, r, boost) else {
+            let Some(targets) = targets(s, n, r, boost) else {
                 return Step::Go;
             };
             fired.set(true);
             has_target.set(has_target.get() || targets.iter().any(|t| t != s.fallback));
-            let open = if boost {
-                targets.iter().any(|t| n.allowed.contains(t))
-            } else {
-                targets
-                    .iter()
-                    .any(|t| t != s.fallback && !blocked_by_other(s, n, r, t, None))
-            };
-            if open {
-                counter = true;
+            if open(s, n, r, &targets, boost) {
+                counter.set(true);
                 return Step::Stop;
             }
             Step::Go
         },
     );
-    if counter || !fired.get() || (!boost && !has_target.get()) {
+    if counter.get() || !fired.get() || (!boost && !has_target.get()) {
         // Not shadowed, never fires (reported as such), or forces the fallback.
         return;
     }
@@ -128,6 +116,18 @@ pub(crate) fn shadowed(
     out.push(f);
 }
 
+/// Whether one of rule `r`'s `targets` at `n` is left open: allowed (a
+/// boost's), or blocked by no other fired rule (an `only` rule's, the fallback aside).
+fn open(s: &Subject<'_>, n: &Node<'_>, r: usize, targets: &TrackSet, boost: bool) -> bool {
+    if boost {
+        targets.iter().any(|t| n.allowed.contains(t))
+    } else {
+        targets
+            .iter()
+            .any(|t| t != s.fallback && !blocked_by_other(s, n, r, t, None))
+    }
+}
+
 /// Whether rule `r` may name track `t` among its targets on some request.
 fn may_name(s: &Subject<'_>, r: usize, t: usize) -> bool {
     use talktrack::tooling::typed::TTargets;
@@ -140,17 +140,10 @@ fn may_name(s: &Subject<'_>, r: usize, t: usize) -> bool {
 
 /// The tracks rule `r` targets at `n`, when it fires there (`None`: it does
 /// not fire). A boost fires when its condition is true.
-fn targets(
-    s: &Subject<'_>,
-    space: &Space,
-    n: &Node<'_>,
-    r: usize,
-    boost: bool,
-) -> Option<TrackSet> {
+fn targets(s: &Subject<'_>, n: &Node<'_>, r: usize, boost: bool) -> Option<TrackSet> {
     let len = s.catalog.len();
     if boost {
-        let parts = space.view_parts(n.point, s);
-        if s.rules.condition_holds(r, &parts.view(s.max_turns)) != Ok(true) {
+        if !n.fires(r) {
             return None;
         }
         // Not recorded though it held: it matched no track.
@@ -160,26 +153,26 @@ fn targets(
             |f| TrackSet::from_indices(len, n.verdict.targets(s.rules, f)),
         ));
     }
-    let blocked = n.blocks.get(r).and_then(Option::as_ref)?;
+    let blocked = n.blocked(r)?;
     let mut t = TrackSet::full(len);
     t.subtract(blocked);
     Some(t)
 }
 
 /// Whether track `t` is blocked at `n` by a fired rule other than `r` (and, with
-/// `space`, one whose inputs are all set; `forbid_only`: by a forbid rule).
+/// `settled`, one whose effect is settled; `Some(true)`: by a forbid rule).
 fn blocked_by_other(
     s: &Subject<'_>,
     n: &Node<'_>,
     r: usize,
     t: usize,
-    settled: Option<(&Space, bool)>,
+    settled: Option<bool>,
 ) -> bool {
     (0..s.rules.len()).any(|o| {
         o != r
             && n.blocks(o, t)
-            && settled.is_none_or(|(sp, forbid_only)| {
-                n.decided(sp, o) && (!forbid_only || is_effect(s, o, EffectKind::Forbid))
+            && settled.is_none_or(|forbid_only| {
+                n.decided(o) && (!forbid_only || is_effect(s, o, EffectKind::Forbid))
             })
     })
 }
@@ -188,16 +181,9 @@ fn blocked_by_other(
 /// yet set: a boost's target is masked once a settled rule blocks it (the
 /// fallback only by a forbid, since it is allowed when nothing else is); an
 /// `only` rule's target once another settled rule blocks it (the fallback aside).
-fn surely_masked(
-    s: &Subject<'_>,
-    space: &Space,
-    n: &Node<'_>,
-    r: usize,
-    t: usize,
-    boost: bool,
-) -> bool {
+fn surely_masked(s: &Subject<'_>, n: &Node<'_>, r: usize, t: usize, boost: bool) -> bool {
     if t == s.fallback {
-        return !boost || blocked_by_other(s, n, r, t, Some((space, true)));
+        return !boost || blocked_by_other(s, n, r, t, Some(true));
     }
-    blocked_by_other(s, n, r, t, Some((space, false)))
+    blocked_by_other(s, n, r, t, Some(false))
 }

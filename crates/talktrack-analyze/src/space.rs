@@ -22,12 +22,21 @@ pub(crate) struct Space {
     pub rule_q: Vec<Vec<usize>>,
     /// Per rule: why it is outside the exact fragment.
     pub rule_free: Vec<Vec<String>>,
+    /// Per quantity: the rules that read it.
+    pub readers: Vec<Vec<usize>>,
     /// Per rule, per atom of its condition (in `partial::each_atom` order): the
     /// quantities (indices) the atom reads.
     pub cond_atoms: Vec<Vec<Vec<usize>>>,
+    /// Per rule: where its atoms start in a list of every rule's atoms.
+    pub atom_base: Vec<usize>,
+    /// How many atoms the rules' conditions have in all.
+    pub n_atoms: usize,
     /// Per rule: whether its targets are a fixed set (not `tracks where ..`).
     pub static_targets: Vec<bool>,
-    /// Search steps left for the whole analysis.
+    /// The work (`budget.rs`) of one evaluation of the whole mask: per rule, 1
+    /// plus the atoms of its condition and of its target predicate.
+    pub mask_weight: u64,
+    /// Work left for the whole analysis.
     pub left: std::cell::Cell<u64>,
 }
 
@@ -61,7 +70,15 @@ impl Space {
             rule_q.push(qi);
             rule_free.push(r.free.clone());
         }
-        let cond_atoms = (0..n_rules)
+        let mut readers = vec![Vec::new(); quantities.len()];
+        for (r, qs) in rule_q.iter().enumerate() {
+            for &q in qs {
+                if let Some(v) = readers.get_mut(q) {
+                    v.push(r);
+                }
+            }
+        }
+        let cond_atoms: Vec<Vec<Vec<usize>>> = (0..n_rules)
             .map(|i| {
                 let mut atoms = Vec::new();
                 if let Some(e) = s.rules.condition(i) {
@@ -77,6 +94,28 @@ impl Space {
                 atoms
             })
             .collect();
+        let mut atom_base = Vec::with_capacity(n_rules);
+        let mut n_atoms = 0;
+        for a in &cond_atoms {
+            atom_base.push(n_atoms);
+            n_atoms += a.len();
+        }
+        let atoms = |e: Option<&talktrack::tooling::typed::TExpr>| {
+            let mut n = 0u64;
+            if let Some(e) = e {
+                crate::partial::each_atom(e, &mut |_| n += 1);
+            }
+            n
+        };
+        let mask_weight = (0..n_rules)
+            .map(|i| {
+                let pred = match s.rules.targets(i) {
+                    Some(TTargets::Pred(_, p)) => atoms(Some(p)),
+                    _ => 0,
+                };
+                1 + atoms(s.rules.condition(i)) + pred
+            })
+            .sum();
         let static_targets = (0..n_rules)
             .map(|i| matches!(s.rules.targets(i), Some(TTargets::Set(_))))
             .collect();
@@ -98,8 +137,12 @@ impl Space {
             inexact,
             rule_q,
             rule_free,
+            readers,
             cond_atoms,
+            atom_base,
+            n_atoms,
             static_targets,
+            mask_weight,
             left: std::cell::Cell::new(u64::MAX),
         }
     }
@@ -127,46 +170,26 @@ impl Space {
         rep: impl Fn(usize) -> &'a Rep,
         s: &Subject<'_>,
     ) -> ViewParts<'a> {
-        let mut values = Vec::with_capacity(s.schema.len());
-        let mut used = vec![0u16; s.catalog.len()];
-        let mut turn = 0u32;
-        let mut last_reply = None;
+        let mut parts = ViewParts {
+            values: Vec::with_capacity(s.schema.len()),
+            used: vec![0u16; s.catalog.len()],
+            turn: 0,
+            last_reply: None,
+        };
         for (qi, q) in self.quantities.iter().enumerate() {
-            let rep = rep(qi);
-            match q {
-                Quantity::Ctx(_) => values.push(match rep {
-                    Rep::Absent => None,
-                    Rep::Bool(b) => Some(Val::Bool(*b)),
-                    Rep::Int(i) => Some(Val::Int(*i)),
-                    Rep::Float(x) => Some(Val::Float(*x)),
-                    Rep::Str(t) => Some(Val::Str(t)),
-                    Rep::Enum(e) => Some(Val::Enum(*e)),
-                    Rep::Set(v) => Some(Val::Set(v)),
-                    Rep::Time(t) => Some(Val::Time(*t)),
-                    Rep::Dur(d) => Some(Val::Dur(*d)),
-                }),
-                Quantity::Turn => {
-                    if let Rep::Int(i) = rep {
-                        turn = u32::try_from(*i).unwrap_or(0);
-                    }
-                }
-                Quantity::Reply => {
-                    if let Rep::Enum(e) = rep {
-                        last_reply = Some(*e);
-                    }
-                }
-                Quantity::Usage(t) => {
-                    if let (Rep::Int(i), Some(u)) = (rep, used.get_mut(*t as usize)) {
-                        *u = u16::try_from(*i).unwrap_or(u16::MAX);
-                    }
-                }
+            if let Quantity::Ctx(_) = q {
+                parts.values.push(None);
             }
+            set_part(&mut parts, *q, rep(qi));
         }
-        ViewParts {
-            values,
-            used,
-            turn,
-            last_reply,
+        parts
+    }
+
+    /// Sets quantity `qi` of `parts` to its value at point `p` (the other
+    /// quantities stay as they are).
+    pub(crate) fn update_part<'a>(&'a self, parts: &mut ViewParts<'a>, p: &Point, qi: usize) {
+        if let Some(q) = self.quantities.get(qi) {
+            set_part(parts, *q, self.rep(p, qi));
         }
     }
 
@@ -235,6 +258,47 @@ impl Space {
         }
         req.context = ctx;
         req
+    }
+}
+
+/// Sets quantity `q` of `parts` to `rep` (a context attribute's slot must exist).
+fn set_part<'a>(parts: &mut ViewParts<'a>, q: Quantity, rep: &'a Rep) {
+    match q {
+        Quantity::Ctx(slot) => {
+            if let Some(v) = parts.values.get_mut(slot as usize) {
+                *v = match rep {
+                    Rep::Absent => None,
+                    Rep::Bool(b) => Some(Val::Bool(*b)),
+                    Rep::Int(i) => Some(Val::Int(*i)),
+                    Rep::Float(x) => Some(Val::Float(*x)),
+                    Rep::Str(t) => Some(Val::Str(t)),
+                    Rep::Enum(e) => Some(Val::Enum(*e)),
+                    Rep::Set(v) => Some(Val::Set(v)),
+                    Rep::Time(t) => Some(Val::Time(*t)),
+                    Rep::Dur(d) => Some(Val::Dur(*d)),
+                };
+            }
+        }
+        Quantity::Turn => {
+            parts.turn = match rep {
+                Rep::Int(i) => u32::try_from(*i).unwrap_or(0),
+                _ => 0,
+            };
+        }
+        Quantity::Reply => {
+            parts.last_reply = match rep {
+                Rep::Enum(e) => Some(*e),
+                _ => None,
+            };
+        }
+        Quantity::Usage(t) => {
+            if let Some(u) = parts.used.get_mut(t as usize) {
+                *u = match rep {
+                    Rep::Int(i) => u16::try_from(*i).unwrap_or(u16::MAX),
+                    _ => 0,
+                };
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{load, Format};
 /// `check` stays quick on large rule sets.
 fn check_analysis(b: &Arc<Bundle>) -> talktrack_analyze::Report {
     let options = talktrack_analyze::Options {
-        total_budget: 1_000_000,
+        total_budget: 50_000_000,
         ..talktrack_analyze::Options::default()
     };
     talktrack_analyze::analyze_bundle(b.clone(), &options)
