@@ -73,7 +73,7 @@ fn nested_rules(spec: &SynthSpec) -> String {
     s
 }
 
-fn run(name: &str, dir: &std::path::Path) {
+fn run(name: &str, dir: &std::path::Path, spec: &SynthSpec) {
     let bundle = match Bundle::load(dir) {
         Ok(b) => Arc::new(b),
         Err(e) => {
@@ -85,6 +85,7 @@ fn run(name: &str, dir: &std::path::Path) {
     let t = Instant::now();
     let report = analyze_bundle(bundle, &Options::default());
     let secs = t.elapsed().as_secs_f64();
+    cross_check(name, dir, &report, spec);
     let mut by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
     for f in &report.findings {
         *by_kind.entry(f.kind).or_default() += 1;
@@ -122,6 +123,78 @@ fn run(name: &str, dir: &std::path::Path) {
     }
 }
 
+thread_local! {
+    /// The cross-checks' lines, printed under the table.
+    static CHECKS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A cross-check of the claims no witness shows: 2,000 synthetic requests (turns
+/// 0..20) decided by the real engine; none may allow a track the analysis calls
+/// never allowed (the fallback aside), and a `never-fires` rule may not mask a
+/// track on any of them.
+fn cross_check(
+    name: &str,
+    dir: &std::path::Path,
+    report: &talktrack_analyze::Report,
+    spec: &SynthSpec,
+) {
+    let Ok(bundle) = Bundle::load(dir) else {
+        return;
+    };
+    let engine = talktrack::Engine::new(bundle);
+    let never: std::collections::HashSet<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::NeverAllowed)
+        .filter_map(|f| f.track.as_deref())
+        .collect();
+    let silent: std::collections::HashSet<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::NeverFires)
+        .filter_map(|f| f.rule.as_ref().map(|r| r.id.as_str()))
+        .collect();
+    let (mut decided, mut allowed_any, mut wrong) = (0, 0, Vec::new());
+    for n in 0..2_000u64 {
+        let mut req = spec.request(n);
+        req.history.turn = Some((n % 20) as u32);
+        let Ok(d) = engine.decide(&req) else {
+            continue;
+        };
+        decided += 1;
+        if !d.ranked().is_empty() {
+            allowed_any += 1;
+        }
+        for r in d.ranked() {
+            let id = d
+                .bundle()
+                .catalog()
+                .track(r.track as usize)
+                .map_or("?", |t| t.id.as_str());
+            if never.contains(id) && !d.fallback_used() {
+                wrong.push(format!("track {id} allowed on request {n}"));
+            }
+        }
+        for m in d.masked() {
+            for by in m.by.iter().filter(|b| silent.contains(b.rule.id.as_str())) {
+                wrong.push(format!(
+                    "rule {} masked {} on request {n}",
+                    by.rule.id, m.id
+                ));
+            }
+        }
+    }
+    let line = format!(
+        "{name}: cross-check through decide on {decided} requests ({allowed_any} allowed some track): {}",
+        if wrong.is_empty() {
+            format!("no never-allowed track allowed, no never-fires rule fired ({} and {} claims)", never.len(), silent.len())
+        } else {
+            format!("{} CONTRADICTIONS, first: {}", wrong.len(), wrong[0])
+        }
+    );
+    CHECKS.with(|c| c.borrow_mut().push(line));
+}
+
 fn main() {
     let small = std::env::var_os("TALKTRACK_BENCH_SMALL").is_some();
     let spec = if small {
@@ -142,6 +215,7 @@ fn main() {
         "|{:-<10}|{:-<7}|{:-<8}|{:-<9}|{:-<62}|{:-<11}|",
         "", "", "", "", "", ""
     );
-    run(if small { "medium" } else { "large" }, &flat);
-    run("nested", &deep);
+    run(if small { "medium" } else { "large" }, &flat, &spec);
+    run("nested", &deep, &spec);
+    println!("{}", CHECKS.with(|c| c.borrow().join("\n")));
 }

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 use talktrack::synth::SynthSpec;
 use talktrack::{Engine, Request};
 
+/// The allocator `talktrack serve` runs with (see the CLI's `main.rs`), so that the
+/// figures are the served binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn pct(mut t: Vec<Duration>, p: f64) -> Duration {
     t.sort();
     t[((t.len() as f64 * p) as usize).min(t.len() - 1)]
