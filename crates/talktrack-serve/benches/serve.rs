@@ -226,10 +226,78 @@ fn main() {
             }
         }
         let _ = rt.block_on(running.stop());
+        if log {
+            let text = std::fs::read(root.path().join("d.jsonl")).unwrap_or_default();
+            let lines = text.iter().filter(|b| **b == b'\n').count().max(1);
+            println!(
+                "decision log: {lines} lines in the current file, {} bytes per line",
+                text.len() / lines
+            );
+        }
         // Restore version a for the next run.
         let _ = std::fs::remove_dir_all(&a);
         let _ = spec.write(&a);
     }
+
+    // The decision log's cost, paired: two servers on the same bundle, one logging,
+    // decided in alternating short runs so that a busy spell of the shared machine
+    // weighs on both; the median of the rounds' throughput ratios.
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = spec.write(&a);
+    let mut servers = Vec::new();
+    for log in [false, true] {
+        let mut cfg = talktrack_serve::Config::new(&a);
+        cfg.addr = "127.0.0.1:0".parse().expect("addr");
+        if log {
+            cfg.decision_log = Some(talktrack_serve::LogConfig::new(root.path().join("p.jsonl")));
+        }
+        servers.push(
+            rt.block_on(talktrack_serve::start(cfg))
+                .expect("server starts"),
+        );
+    }
+    let rounds = 7;
+    let round_secs = (secs / 2).max(1);
+    let (mut ratios, mut off_all, mut on_all) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut rps = [0.0f64; 2];
+        for (i, s) in servers.iter().enumerate() {
+            let url = format!("http://{}/v1/decide", s.addr);
+            if let Some(out) = wrk(&url, &body, round_secs, conns, threads) {
+                rps[i] = field(&out, "Requests/sec:").parse().unwrap_or(0.0);
+            }
+        }
+        if rps[0] > 0.0 {
+            ratios.push(rps[1] / rps[0]);
+            off_all.push(rps[0]);
+            on_all.push(rps[1]);
+        }
+    }
+    for s in servers {
+        let _ = rt.block_on(s.stop());
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (lo, hi) = {
+        let mut v = ratios.clone();
+        v.sort_by(f64::total_cmp);
+        (
+            v.get(v.len() / 4).copied().unwrap_or(f64::NAN),
+            v.get(v.len() * 3 / 4).copied().unwrap_or(f64::NAN),
+        )
+    };
+    let cost = 1.0 - median(ratios);
+    println!(
+        "decision log cost, paired ({rounds} rounds of {round_secs} s per server, alternating): /v1/decide {:.0}/s without, {:.0}/s with (medians); cost {:.1}% (interquartile range of the rounds' ratios {:.2}–{:.2}); limit 10%: {}",
+        median(off_all),
+        median(on_all),
+        cost * 100.0,
+        lo,
+        hi,
+        if cost <= 0.10 { "within" } else { "OVER" }
+    );
 }
 
 fn copy(from: &Path, to: &Path) -> std::io::Result<()> {

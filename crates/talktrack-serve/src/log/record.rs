@@ -8,11 +8,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use talktrack::serving::{Arm, DecisionId, DecisionRecord, Outcome, ShadowDecision};
 use talktrack::tooling::AttrType;
-use talktrack::{Bundle, Context, Decision, History};
+use talktrack::{Bundle, Context, Decision, History, MaskReason, Masked};
 use time::OffsetDateTime;
 
 use super::intervals::{interval, rule_thresholds, Thresholds};
@@ -139,49 +140,58 @@ impl Formatter {
             .or_insert_with(|| rule_thresholds(b))
     }
 
-    /// The context as logged, and the mode each protected attribute was logged in.
-    fn context(
+    /// The context as logged (sorted by attribute, protected attributes replaced as
+    /// configured), and the mode each protected attribute was logged in. Nothing
+    /// is copied but the intervals.
+    fn context<'e>(
         &mut self,
-        e: &DecisionEntry,
-    ) -> serde_json::Result<(Map<String, Value>, BTreeMap<String, Protected>)> {
+        e: &'e DecisionEntry,
+    ) -> (ContextLine<'e>, BTreeMap<&'e str, Protected>) {
         let b = e.decision.bundle();
-        let mut context = match serde_json::to_value(&e.context)? {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        let mut context: Vec<(&str, Logged<'_>)> = e
+            .context
+            .entries()
+            .iter()
+            .map(|(k, v)| (k.as_str(), Logged::Raw(v)))
+            .collect();
         let mut protected = BTreeMap::new();
         for a in b.schema().attrs().iter().filter(|a| a.protected) {
             let mode = match (self.mode(&a.name), &a.ty) {
                 (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
                 (m, _) => m,
             };
-            protected.insert(a.name.clone(), mode);
-            match mode {
-                Protected::Raw => {}
-                Protected::Omit => {
-                    context.remove(&a.name);
+            protected.insert(a.name.as_str(), mode);
+            let at = context.iter().position(|(k, _)| *k == a.name);
+            match (mode, at) {
+                (Protected::Raw, _) | (_, None) => {}
+                (Protected::Omit, Some(i)) => {
+                    context.remove(i);
                 }
-                Protected::Intervals => {
-                    if let Some(v) = context.get(&a.name).and_then(Value::as_f64) {
+                (Protected::Intervals, Some(i)) => {
+                    let number = match context[i].1 {
+                        Logged::Raw(v) => as_number(v),
+                        Logged::Interval(_) => None,
+                    };
+                    if let Some(v) = number {
                         let ts = self.thresholds(b);
                         let iv = interval(v, ts.get(&a.name).map_or(&[][..], Vec::as_slice));
-                        context.insert(a.name.clone(), iv);
+                        context[i].1 = Logged::Interval(iv);
                     } else if matches!(a.ty, AttrType::Int | AttrType::Float) {
-                        context.remove(&a.name);
+                        context.remove(i);
                     }
                 }
             }
         }
-        Ok((context, protected))
+        context.sort_unstable_by(|x, y| x.0.cmp(y.0));
+        (ContextLine(context), protected)
     }
 
     fn decision(&mut self, e: &DecisionEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        let (context, protected) = self.context(e)?;
+        let (context, protected) = self.context(e);
         let d = &e.decision;
         let b = d.bundle();
         let cat = b.catalog();
         let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
-        let masked = d.masked();
         let shadow = e.shadow.as_ref().map(|s| {
             let bundle = BundleLine {
                 digest: &s.digest,
@@ -216,25 +226,11 @@ impl Formatter {
                 turn: e.history.turn,
             },
             kind: "decision",
-            masked: masked
-                .iter()
-                .map(|m| MaskedLine {
-                    rules: m.by.iter().map(|x| x.rule.id.as_str()).collect(),
-                    track: m.id,
-                })
-                .collect(),
+            masked: MaskedList(d.masked()),
             no_choice: d.no_choice(),
             propensity: propensity(d).map(f64::from),
             protected,
-            ranked: d
-                .ranked()
-                .iter()
-                .map(|x| RankedLine {
-                    probability: f64::from(x.probability),
-                    score: f64::from(x.score),
-                    track: id(x.track as usize),
-                })
-                .collect(),
+            ranked: RankedList(d),
             shadow,
             time: rfc3339_ms(e.time),
             turn: d.turn(),
@@ -264,18 +260,18 @@ struct DecisionLine<'a> {
     arm: Arm,
     bundle: BundleLine<'a>,
     chosen: Option<&'a str>,
-    context: Map<String, Value>,
+    context: ContextLine<'a>,
     conversation_id: &'a str,
     decision_id: &'a DecisionId,
     deployment: &'a str,
     fallback_used: bool,
     history: HistoryLine<'a>,
     kind: &'static str,
-    masked: Vec<MaskedLine<'a>>,
+    masked: MaskedList<'a>,
     no_choice: Option<&'a str>,
     propensity: Option<f64>,
-    protected: BTreeMap<String, Protected>,
-    ranked: Vec<RankedLine<'a>>,
+    protected: BTreeMap<&'a str, Protected>,
+    ranked: RankedList<'a>,
     shadow: Option<ShadowLine<'a>>,
     time: String,
     turn: u32,
@@ -296,10 +292,86 @@ struct HistoryLine<'a> {
     turn: Option<u32>,
 }
 
-#[derive(Serialize)]
-struct MaskedLine<'a> {
-    rules: Vec<&'a str>,
-    track: &'a str,
+/// The context as logged: attributes in sorted order.
+struct ContextLine<'a>(Vec<(&'a str, Logged<'a>)>);
+
+/// A context attribute as logged: the host's value, or the interval of a
+/// protected one.
+enum Logged<'a> {
+    Raw(&'a talktrack::Value),
+    Interval(Value),
+}
+
+impl Serialize for ContextLine<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            match v {
+                Logged::Raw(v) => m.serialize_entry(k, v)?,
+                Logged::Interval(v) => m.serialize_entry(k, v)?,
+            }
+        }
+        m.end()
+    }
+}
+
+/// A number as JSON reads it back: integers (and timestamps, durations) and finite
+/// floats; a non-finite float is written as `null`.
+fn as_number(v: &talktrack::Value) -> Option<f64> {
+    use talktrack::Value as V;
+    match v {
+        V::Int(i) | V::Timestamp(i) | V::Duration(i) => Some(*i as f64),
+        V::Float(f) if f.is_finite() => Some(*f),
+        _ => None,
+    }
+}
+
+/// The masked tracks, each with the rules that masked it.
+struct MaskedList<'a>(Vec<Masked<'a>>);
+
+impl Serialize for MaskedList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for m in &self.0 {
+            seq.serialize_element(&MaskedLine(m))?;
+        }
+        seq.end()
+    }
+}
+
+/// One masked track: `{"rules": [..], "track": ..}`.
+struct MaskedLine<'a, 'b>(&'b Masked<'a>);
+
+impl Serialize for MaskedLine<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_struct("MaskedLine", 2)?;
+        m.serialize_field("rules", &RuleIds(&self.0.by))?;
+        m.serialize_field("track", self.0.id)?;
+        m.end()
+    }
+}
+
+/// The ids of the rules that masked a track.
+struct RuleIds<'a, 'b>(&'b [MaskReason<'a>]);
+
+impl Serialize for RuleIds<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|x| x.rule.id.as_str()))
+    }
+}
+
+/// The allowed tracks, best first, with their scores and selection probabilities.
+struct RankedList<'a>(&'a Decision);
+
+impl Serialize for RankedList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let cat = self.0.bundle().catalog();
+        s.collect_seq(self.0.ranked().iter().map(|x| RankedLine {
+            probability: f64::from(x.probability),
+            score: f64::from(x.score),
+            track: cat.track(x.track as usize).map_or("?", |t| t.id.as_str()),
+        }))
+    }
 }
 
 #[derive(Serialize)]
