@@ -8,12 +8,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use talktrack::serving::{Arm, DecisionId, DecisionRecord, Outcome, ShadowDecision};
 use talktrack::tooling::AttrType;
-use talktrack::{Bundle, Context, Decision, History, MaskReason, Masked};
+use talktrack::{Bundle, Context, Decision, History};
 use time::OffsetDateTime;
 
 use super::intervals::{interval, rule_thresholds, Thresholds};
@@ -104,17 +104,66 @@ fn propensity(d: &Decision) -> Option<f32> {
 }
 
 /// Turns records into lines, on the writer thread: it keeps, per bundle digest, the
-/// thresholds protected attributes are logged against.
+/// thresholds protected attributes are logged against and the parts of a line that
+/// depend only on the bundle (see [`Parts`]).
 pub(super) struct Formatter {
     cfg: Arc<LogConfig>,
-    thresholds: HashMap<String, Thresholds>,
+    parts: HashMap<String, Arc<Parts>>,
+}
+
+/// Bundles whose parts are kept at most; past that the cache starts afresh, so a
+/// server that swaps versions for months keeps a bounded cache.
+const KEPT_BUNDLES: usize = 16;
+
+/// What a line takes from its bundle, computed once per bundle: the thresholds of
+/// its protected attributes, its `bundle` object, and each track's closing of a
+/// `ranked` and of a `masked` entry, escaped once.
+struct Parts {
+    thresholds: Thresholds,
+    /// `{"digest":..,"name":..,"version":..}`.
+    bundle: Vec<u8>,
+    /// Per catalog track: `,"track":"<id>"}`.
+    ranked_tail: Vec<Vec<u8>>,
+    /// Per catalog track: `],"track":"<id>"}`.
+    masked_tail: Vec<Vec<u8>>,
+}
+
+impl Parts {
+    fn new(b: &Bundle) -> serde_json::Result<Self> {
+        let bundle = serde_json::to_vec(&BundleLine {
+            digest: b.digest(),
+            name: b.name(),
+            version: b.version(),
+        })?;
+        let cat = b.catalog();
+        let (mut ranked_tail, mut masked_tail) = (Vec::new(), Vec::new());
+        for t in 0..cat.len() {
+            let id = serde_json::to_vec(cat.track(t).map_or("?", |x| x.id.as_str()))?;
+            for (tail, open) in [
+                (&mut ranked_tail, &b",\"track\":"[..]),
+                (&mut masked_tail, &b"],\"track\":"[..]),
+            ] {
+                let mut v = Vec::with_capacity(open.len() + id.len() + 1);
+                v.extend_from_slice(open);
+                v.extend_from_slice(&id);
+                v.push(b'}');
+                tail.push(v);
+            }
+        }
+        Ok(Self {
+            thresholds: rule_thresholds(b),
+            bundle,
+            ranked_tail,
+            masked_tail,
+        })
+    }
 }
 
 impl Formatter {
     pub(super) fn new(cfg: Arc<LogConfig>) -> Self {
         Self {
             cfg,
-            thresholds: HashMap::new(),
+            parts: HashMap::new(),
         }
     }
 
@@ -134,18 +183,25 @@ impl Formatter {
             .unwrap_or(self.cfg.protected)
     }
 
-    fn thresholds(&mut self, b: &Bundle) -> &Thresholds {
-        self.thresholds
-            .entry(b.digest().to_owned())
-            .or_insert_with(|| rule_thresholds(b))
+    fn parts(&mut self, b: &Bundle) -> serde_json::Result<Arc<Parts>> {
+        if let Some(p) = self.parts.get(b.digest()) {
+            return Ok(Arc::clone(p));
+        }
+        if self.parts.len() >= KEPT_BUNDLES {
+            self.parts.clear();
+        }
+        let p = Arc::new(Parts::new(b)?);
+        self.parts.insert(b.digest().to_owned(), Arc::clone(&p));
+        Ok(p)
     }
 
     /// The context as logged (sorted by attribute, protected attributes replaced as
     /// configured), and the mode each protected attribute was logged in. Nothing
     /// is copied but the intervals.
     fn context<'e>(
-        &mut self,
+        &self,
         e: &'e DecisionEntry,
+        parts: &Parts,
     ) -> (ContextLine<'e>, BTreeMap<&'e str, Protected>) {
         let b = e.decision.bundle();
         let mut context: Vec<(&str, Logged<'_>)> = e
@@ -173,7 +229,7 @@ impl Formatter {
                         Logged::Interval(_) => None,
                     };
                     if let Some(v) = number {
-                        let ts = self.thresholds(b);
+                        let ts = &parts.thresholds;
                         let iv = interval(v, ts.get(&a.name).map_or(&[][..], Vec::as_slice));
                         context[i].1 = Logged::Interval(iv);
                     } else if matches!(a.ty, AttrType::Int | AttrType::Float) {
@@ -186,10 +242,13 @@ impl Formatter {
         (ContextLine(context), protected)
     }
 
+    /// Writes the decision line key by key, in sorted order; the bundle's parts are
+    /// copied in, everything else is written by `serde_json` as a value.
     fn decision(&mut self, e: &DecisionEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        let (context, protected) = self.context(e);
         let d = &e.decision;
         let b = d.bundle();
+        let parts = self.parts(b)?;
+        let (context, protected) = self.context(e, &parts);
         let cat = b.catalog();
         let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
         let shadow = e.shadow.as_ref().map(|s| {
@@ -207,36 +266,96 @@ impl Formatter {
                 Err(error) => ShadowLine::Failed { bundle, error },
             }
         });
-        let line = DecisionLine {
-            arm: e.arm,
-            bundle: BundleLine {
-                digest: b.digest(),
-                name: b.name(),
-                version: b.version(),
-            },
-            chosen: d.chosen().map(id),
-            context,
-            conversation_id: d.conversation_id(),
-            decision_id: &e.id,
-            deployment: &e.deployment,
-            fallback_used: d.fallback_used(),
-            history: HistoryLine {
+        out.extend_from_slice(b"{\"arm\":");
+        value(out, &e.arm)?;
+        out.extend_from_slice(b",\"bundle\":");
+        out.extend_from_slice(&parts.bundle);
+        key(out, "chosen");
+        value(out, &d.chosen().map(id))?;
+        key(out, "context");
+        value(out, &context)?;
+        key(out, "conversation_id");
+        value(out, d.conversation_id())?;
+        key(out, "decision_id");
+        value(out, &e.id)?;
+        key(out, "deployment");
+        value(out, &*e.deployment)?;
+        key(out, "fallback_used");
+        value(out, &d.fallback_used())?;
+        key(out, "history");
+        value(
+            out,
+            &HistoryLine {
                 replies: &e.history.replies,
                 tracks: &e.history.tracks,
                 turn: e.history.turn,
             },
-            kind: "decision",
-            masked: MaskedList(d.masked()),
-            no_choice: d.no_choice(),
-            propensity: propensity(d).map(f64::from),
-            protected,
-            ranked: RankedList(d),
-            shadow,
-            time: rfc3339_ms(e.time),
-            turn: d.turn(),
-        };
-        serde_json::to_writer(out, &line)
+        )?;
+        out.extend_from_slice(b",\"kind\":\"decision\",\"masked\":[");
+        for (n, m) in d.masked().iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"rules\":[");
+            for (k, r) in m.by.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                value(out, r.rule.id.as_str())?;
+            }
+            tail(out, &parts.masked_tail, m.track, b"],\"track\":\"?\"}");
+        }
+        out.push(b']');
+        key(out, "no_choice");
+        value(out, &d.no_choice())?;
+        key(out, "propensity");
+        value(out, &propensity(d).map(f64::from))?;
+        key(out, "protected");
+        value(out, &protected)?;
+        out.extend_from_slice(b",\"ranked\":[");
+        for (n, x) in d.ranked().iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"probability\":");
+            value(out, &f64::from(x.probability))?;
+            out.extend_from_slice(b",\"score\":");
+            value(out, &f64::from(x.score))?;
+            tail(
+                out,
+                &parts.ranked_tail,
+                x.track as usize,
+                b",\"track\":\"?\"}",
+            );
+        }
+        out.push(b']');
+        key(out, "shadow");
+        value(out, &shadow)?;
+        key(out, "time");
+        value(out, &rfc3339_ms(e.time))?;
+        key(out, "turn");
+        value(out, &d.turn())?;
+        out.push(b'}');
+        Ok(())
     }
+}
+
+/// Appends `,"<name>":` (`name` is one of the line's own keys: nothing to escape).
+fn key(out: &mut Vec<u8>, name: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Appends `v` as JSON.
+fn value(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> serde_json::Result<()> {
+    serde_json::to_writer(out, v)
+}
+
+/// Appends track `t`'s part from `tails`, or `missing` for a track the catalog
+/// does not have (not expected: a decision's tracks are its bundle's).
+fn tail(out: &mut Vec<u8>, tails: &[Vec<u8>], t: usize, missing: &[u8]) {
+    out.extend_from_slice(tails.get(t).map_or(missing, Vec::as_slice));
 }
 
 fn outcome(o: &OutcomeEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
@@ -252,29 +371,6 @@ fn outcome(o: &OutcomeEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
         .unwrap_or_default();
     v.insert("recorded_at".into(), Value::from(at));
     serde_json::to_writer(out, &Value::Object(v))
-}
-
-/// A decision line; the fields are in the order the keys are written (sorted).
-#[derive(Serialize)]
-struct DecisionLine<'a> {
-    arm: Arm,
-    bundle: BundleLine<'a>,
-    chosen: Option<&'a str>,
-    context: ContextLine<'a>,
-    conversation_id: &'a str,
-    decision_id: &'a DecisionId,
-    deployment: &'a str,
-    fallback_used: bool,
-    history: HistoryLine<'a>,
-    kind: &'static str,
-    masked: MaskedList<'a>,
-    no_choice: Option<&'a str>,
-    propensity: Option<f64>,
-    protected: BTreeMap<&'a str, Protected>,
-    ranked: RankedList<'a>,
-    shadow: Option<ShadowLine<'a>>,
-    time: String,
-    turn: u32,
 }
 
 #[derive(Serialize)]
@@ -324,61 +420,6 @@ fn as_number(v: &talktrack::Value) -> Option<f64> {
         V::Float(f) if f.is_finite() => Some(*f),
         _ => None,
     }
-}
-
-/// The masked tracks, each with the rules that masked it.
-struct MaskedList<'a>(Vec<Masked<'a>>);
-
-impl Serialize for MaskedList<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for m in &self.0 {
-            seq.serialize_element(&MaskedLine(m))?;
-        }
-        seq.end()
-    }
-}
-
-/// One masked track: `{"rules": [..], "track": ..}`.
-struct MaskedLine<'a, 'b>(&'b Masked<'a>);
-
-impl Serialize for MaskedLine<'_, '_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_struct("MaskedLine", 2)?;
-        m.serialize_field("rules", &RuleIds(&self.0.by))?;
-        m.serialize_field("track", self.0.id)?;
-        m.end()
-    }
-}
-
-/// The ids of the rules that masked a track.
-struct RuleIds<'a, 'b>(&'b [MaskReason<'a>]);
-
-impl Serialize for RuleIds<'_, '_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|x| x.rule.id.as_str()))
-    }
-}
-
-/// The allowed tracks, best first, with their scores and selection probabilities.
-struct RankedList<'a>(&'a Decision);
-
-impl Serialize for RankedList<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let cat = self.0.bundle().catalog();
-        s.collect_seq(self.0.ranked().iter().map(|x| RankedLine {
-            probability: f64::from(x.probability),
-            score: f64::from(x.score),
-            track: cat.track(x.track as usize).map_or("?", |t| t.id.as_str()),
-        }))
-    }
-}
-
-#[derive(Serialize)]
-struct RankedLine<'a> {
-    probability: f64,
-    score: f64,
-    track: &'a str,
 }
 
 #[derive(Serialize)]
