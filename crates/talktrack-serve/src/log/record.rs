@@ -608,6 +608,65 @@ mod tests {
         assert_eq!(compared, 48);
     }
 
+    /// Copies `from` into `to`, recursively.
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn lines_stay_exact_across_more_bundles_than_the_formatter_keeps() {
+        // More versions than the formatter keeps parts for, visited twice, so that
+        // its cache starts afresh and parts are rebuilt for bundles it saw before.
+        let dir = tempfile::tempdir().unwrap();
+        let n = KEPT_BUNDLES + 3;
+        let engines: Vec<Engine> = (0..n)
+            .map(|i| {
+                let to = dir.path().join(format!("v{i}"));
+                copy_dir(std::path::Path::new(EXAMPLE), &to);
+                let manifest = std::fs::read_to_string(to.join("bundle.toml")).unwrap();
+                let manifest =
+                    manifest.replacen("version = \"0.1.0\"", &format!("version = \"0.1.{i}\""), 1);
+                std::fs::write(to.join("bundle.toml"), manifest).unwrap();
+                Engine::load(&to).unwrap()
+            })
+            .collect();
+        let cfg = Arc::new(LogConfig::new("unused.jsonl"));
+        let mut fmt = Formatter::new(Arc::clone(&cfg));
+        let name: Arc<str> = Arc::from("default");
+        let mut digests = std::collections::BTreeSet::new();
+        for round in 0..2u32 {
+            for (i, engine) in engines.iter().enumerate() {
+                let req = request((round + i as u32) % 12, 34);
+                let a = engine.decide_assigned(&req).unwrap();
+                digests.insert(a.version.digest.clone());
+                let r = DecisionRecord {
+                    id: &a.id,
+                    request: &req,
+                    decision: &a.decision,
+                    version: &a.version,
+                    arm: a.arm,
+                    shadow: None,
+                };
+                let mut line = Vec::new();
+                fmt.write(&Record::decision(&name, &r), &mut line).unwrap();
+                assert_eq!(
+                    String::from_utf8(line).unwrap(),
+                    reference(&cfg, "default", &r)
+                );
+                assert!(fmt.parts.len() <= KEPT_BUNDLES);
+            }
+        }
+        assert_eq!(digests.len(), n, "every copy is a distinct version");
+    }
+
     #[test]
     fn outcome_lines_keep_their_form() {
         let o = Outcome {
