@@ -302,6 +302,17 @@ struct DecideQuery {
     compact: bool,
 }
 
+impl DecideQuery {
+    /// Room for one decision rendered as this query asks.
+    fn room(self) -> usize {
+        if self.compact {
+            COMPACT_BYTES
+        } else {
+            DECISION_BYTES
+        }
+    }
+}
+
 fn decide_query(q: Option<String>) -> Result<DecideQuery, ApiError> {
     let mut out = DecideQuery::default();
     for pair in q
@@ -388,6 +399,9 @@ const DECISION_BYTES: usize = 24 << 10;
 
 /// Room for one compact decision.
 const COMPACT_BYTES: usize = 256;
+
+/// The most a batch response reserves up front; a larger one grows as it is written.
+const BATCH_PRESIZE: usize = 1 << 20;
 
 /// Appends the decision as JSON text to `out`: exactly what `talktrack decide`
 /// prints for it (floats written as the library writes them), with the decision id
@@ -479,11 +493,7 @@ async fn decide_for(
     let q = decide_query(q)?;
     let bytes = body_bytes(st, body).await?;
     let req = Request::from_json(utf8(&bytes)?).map_err(|e| bad(st, e))?;
-    let mut out = Vec::with_capacity(if q.compact {
-        COMPACT_BYTES
-    } else {
-        DECISION_BYTES
-    });
+    let mut out = Vec::with_capacity(q.room());
     decide_one(st, dep, &req, q, &mut out)?;
     Ok(json_response(out))
 }
@@ -530,12 +540,9 @@ async fn batch_for(
             limit: st.batch_limit,
         });
     }
-    let each = if q.compact {
-        COMPACT_BYTES
-    } else {
-        DECISION_BYTES
-    };
-    let mut out = Vec::with_capacity(16 + b.requests.len() * each);
+    // Presized for the batch, up to a bound: a large batch of small decisions does
+    // not reserve room for full ones it will not use.
+    let mut out = Vec::with_capacity((16 + b.requests.len() * q.room()).min(BATCH_PRESIZE));
     out.extend_from_slice(b"{\"results\":[");
     for (i, raw) in b.requests.iter().enumerate() {
         if i > 0 {

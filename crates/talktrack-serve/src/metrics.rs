@@ -97,16 +97,23 @@ pub struct Metrics {
 
 /// Writes the labels of a decision counter.
 fn labels(out: &mut String, deployment: &str, arm: &str, v: &Version) {
-    out.push_str("deployment=\"");
-    esc(out, deployment);
-    out.push_str("\",arm=\"");
-    esc(out, arm);
-    out.push_str("\",bundle=\"");
-    esc(out, &v.name);
-    out.push_str("\",version=\"");
-    esc(out, &v.version);
-    out.push_str("\",digest=\"");
-    esc(out, &v.digest);
+    label(out, "deployment", deployment);
+    for (name, value) in [
+        ("arm", arm),
+        ("bundle", &v.name),
+        ("version", &v.version),
+        ("digest", &v.digest),
+    ] {
+        out.push(',');
+        label(out, name, value);
+    }
+}
+
+/// Writes one label, `name="value"`, its value escaped.
+fn label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    esc(out, value);
     out.push('"');
 }
 
@@ -136,11 +143,8 @@ impl Metrics {
         self.decisions
             .add_with(1, |out| labels(out, deployment, arm.as_str(), version));
         for (rule, n) in d.mask_counts() {
-            self.masked.add_with(u64::from(n), |out| {
-                out.push_str("rule=\"");
-                esc(out, &rule.id);
-                out.push('"');
-            });
+            self.masked
+                .add_with(u64::from(n), |out| label(out, "rule", &rule.id));
         }
         if d.fallback_used() {
             self.fallback.fetch_add(1, Ordering::Relaxed);
@@ -169,11 +173,8 @@ impl Metrics {
             self.decisions
                 .add_with(1, |out| labels(out, deployment, "shadow", version));
         } else {
-            self.shadow_errors.add_with(1, |out| {
-                out.push_str("deployment=\"");
-                esc(out, deployment);
-                out.push('"');
-            });
+            self.shadow_errors
+                .add_with(1, |out| label(out, "deployment", deployment));
         }
     }
 

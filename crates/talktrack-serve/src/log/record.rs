@@ -451,7 +451,7 @@ pub(super) fn rfc3339_ms(ms: i64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-    use talktrack::serving::Version;
+    use talktrack::serving::{Assigned, Version};
     use talktrack::{DecideError, Engine, Request};
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/telecom-upsell");
@@ -558,6 +558,29 @@ mod tests {
         .unwrap()
     }
 
+    /// The line `fmt` writes for the decision `a` on `req` in deployment
+    /// `default`, and the line the Value-built log wrote for it.
+    fn line_and_reference(
+        fmt: &mut Formatter,
+        req: &Request,
+        a: &Assigned,
+        shadow: Option<&ShadowDecision>,
+    ) -> (String, String) {
+        let r = DecisionRecord {
+            id: &a.id,
+            request: req,
+            decision: &a.decision,
+            version: &a.version,
+            arm: a.arm,
+            shadow,
+        };
+        let mut line = Vec::new();
+        fmt.write(&Record::decision(&Arc::from("default"), &r), &mut line)
+            .unwrap();
+        let expected = reference(&fmt.cfg, "default", &r);
+        (String::from_utf8(line).unwrap(), expected)
+    }
+
     #[test]
     fn lines_are_what_the_value_built_log_wrote() {
         let engine = Engine::load(EXAMPLE).unwrap();
@@ -570,11 +593,9 @@ mod tests {
         let mut c = LogConfig::new("unused.jsonl");
         c.per_attribute.insert("age".into(), Protected::Raw);
         configs.push(c);
-        let name: Arc<str> = Arc::from("default");
         let mut compared = 0;
         for cfg in configs {
-            let cfg = Arc::new(cfg);
-            let mut fmt = Formatter::new(Arc::clone(&cfg));
+            let mut fmt = Formatter::new(Arc::new(cfg));
             for n in 0..12 {
                 let age = [12, 16, 18, 34, 70][n as usize % 5];
                 let req = request(n, age);
@@ -590,18 +611,8 @@ mod tests {
                         result: Err(DecideError::TooLarge { size: 9 }),
                     }),
                 };
-                let r = DecisionRecord {
-                    id: &a.id,
-                    request: &req,
-                    decision: &a.decision,
-                    version: &a.version,
-                    arm: a.arm,
-                    shadow: shadow.as_ref(),
-                };
-                let mut line = Vec::new();
-                fmt.write(&Record::decision(&name, &r), &mut line).unwrap();
-                let line = String::from_utf8(line).unwrap();
-                assert_eq!(line, reference(&cfg, "default", &r));
+                let (line, expected) = line_and_reference(&mut fmt, &req, &a, shadow.as_ref());
+                assert_eq!(line, expected);
                 compared += 1;
             }
         }
@@ -639,28 +650,15 @@ mod tests {
             })
             .collect();
         let cfg = Arc::new(LogConfig::new("unused.jsonl"));
-        let mut fmt = Formatter::new(Arc::clone(&cfg));
-        let name: Arc<str> = Arc::from("default");
+        let mut fmt = Formatter::new(cfg);
         let mut digests = std::collections::BTreeSet::new();
         for round in 0..2u32 {
             for (i, engine) in engines.iter().enumerate() {
                 let req = request((round + i as u32) % 12, 34);
                 let a = engine.decide_assigned(&req).unwrap();
                 digests.insert(a.version.digest.clone());
-                let r = DecisionRecord {
-                    id: &a.id,
-                    request: &req,
-                    decision: &a.decision,
-                    version: &a.version,
-                    arm: a.arm,
-                    shadow: None,
-                };
-                let mut line = Vec::new();
-                fmt.write(&Record::decision(&name, &r), &mut line).unwrap();
-                assert_eq!(
-                    String::from_utf8(line).unwrap(),
-                    reference(&cfg, "default", &r)
-                );
+                let (line, expected) = line_and_reference(&mut fmt, &req, &a, None);
+                assert_eq!(line, expected);
                 assert!(fmt.parts.len() <= KEPT_BUNDLES);
             }
         }

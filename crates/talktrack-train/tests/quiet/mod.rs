@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use talktrack::tooling::BundleTemplate;
-use talktrack_train::aggregate::aggregate_log;
 use talktrack_train::config::SimSetup;
 use talktrack_train::job::{run, Hooks, JobError, JobOutput};
 use talktrack_train::log::ReadOptions;
@@ -17,13 +16,7 @@ use talktrack_train::train::{NoObserver, TrainObserver};
 /// Whether track number `track` is allowed at the start of a simulated conversation.
 pub fn allowed_at_start(setup: &SimSetup, track: usize) -> bool {
     let tpl = BundleTemplate::load(setup.data.template.as_ref().unwrap()).unwrap();
-    let (agg, _) = aggregate_log(
-        setup.open_log().unwrap(),
-        &setup.vocab(),
-        setup.aggregate.clone(),
-        ReadOptions::default(),
-    )
-    .unwrap();
+    let agg = setup.aggregate_file(ReadOptions::default()).unwrap();
     let sim = Arc::new(LiveSim::build(&agg, &setup.sim, &tpl).unwrap());
     let mut env = LiveEnv::new(sim);
     let mut obs = vec![0.0; env.obs_dim()];
