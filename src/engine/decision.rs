@@ -190,32 +190,37 @@ impl Decision {
     ///
     /// Rules are listed in rule order; a track masked only by `only` rules lists those.
     pub fn masked(&self) -> Vec<Masked<'_>> {
-        let rules = self.bundle.rules();
         let catalog = self.bundle.catalog();
-        let mut out = Vec::new();
-        for t in 0..catalog.len() {
-            if self.allowed.contains(t) {
-                continue;
-            }
-            let mut by = Vec::new();
-            for f in &self.fired {
+        (0..catalog.len())
+            .filter(|&t| !self.allowed.contains(t))
+            .map(|t| Masked {
+                track: t,
+                id: catalog.track(t).map_or("", |x| x.id.as_str()),
+                by: self.mask_reasons(t).collect(),
+            })
+            .collect()
+    }
+
+    /// The rules that mask track `t`, in rule order, without collecting them (what
+    /// [`masked`](Self::masked) lists for `t`; nothing for an allowed track).
+    pub fn mask_reasons(&self, t: usize) -> impl Iterator<Item = MaskReason<'_>> + '_ {
+        let rules = self.bundle.rules();
+        let masked = !self.allowed.contains(t);
+        self.fired
+            .iter()
+            .filter(move |_| masked)
+            .filter_map(move |f| {
                 let rule = rules.rule(f.rule as usize);
                 let masks = match rule.effect {
                     EffectKind::Forbid => self.targets_contains(f, t),
                     EffectKind::Only => !self.targets_contains(f, t),
                     EffectKind::Boost => false,
                 };
-                if masks {
-                    by.push(MaskReason {
-                        rule,
-                        failed_closed: f.error,
-                    });
-                }
-            }
-            let id = catalog.track(t).map_or("", |x| x.id.as_str());
-            out.push(Masked { track: t, id, by });
-        }
-        out
+                masks.then_some(MaskReason {
+                    rule,
+                    failed_closed: f.error,
+                })
+            })
     }
 
     /// Boost rules that applied: (rule, amount, boosted tracks).

@@ -1,9 +1,12 @@
 //! One decision-log record: what the deciding thread hands the writer (owned, and
 //! nothing formatted yet), and the JSON line the writer thread makes of it.
 //!
-//! A line's keys are written in sorted order and its scores and probabilities as
-//! `f64`, the form the log has always had (a line is what `serde_json::Value` would
-//! print for it), so readers of older logs read newer ones.
+//! A line's keys are written in sorted order (a line is what `serde_json::Value`
+//! would print for it). Scores, probabilities and propensities are the engine's
+//! `f32` values, written in the shortest form that reads back as the same `f32`
+//! (`0.1`, where logs before 2026-12 widened it to `0.10000000149011612`): a
+//! reader that parses them as `f64` gets the same number to within 1e-7 relative,
+//! and the same `f32` exactly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -261,7 +264,7 @@ impl Formatter {
                 Ok((chosen, p)) => ShadowLine::Decided {
                     bundle,
                     chosen: chosen.as_deref(),
-                    propensity: p.map(f64::from),
+                    propensity: *p,
                 },
                 Err(error) => ShadowLine::Failed { bundle, error },
             }
@@ -292,24 +295,25 @@ impl Formatter {
             },
         )?;
         out.extend_from_slice(b",\"kind\":\"decision\",\"masked\":[");
-        for (n, m) in d.masked().iter().enumerate() {
+        let masked = (0..cat.len()).filter(|&t| !d.is_allowed(t));
+        for (n, t) in masked.enumerate() {
             if n > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"rules\":[");
-            for (k, r) in m.by.iter().enumerate() {
+            for (k, r) in d.mask_reasons(t).enumerate() {
                 if k > 0 {
                     out.push(b',');
                 }
                 value(out, r.rule.id.as_str())?;
             }
-            tail(out, &parts.masked_tail, m.track, b"],\"track\":\"?\"}");
+            tail(out, &parts.masked_tail, t, b"],\"track\":\"?\"}");
         }
         out.push(b']');
         key(out, "no_choice");
         value(out, &d.no_choice())?;
         key(out, "propensity");
-        value(out, &propensity(d).map(f64::from))?;
+        value(out, &propensity(d))?;
         key(out, "protected");
         value(out, &protected)?;
         out.extend_from_slice(b",\"ranked\":[");
@@ -318,9 +322,9 @@ impl Formatter {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"probability\":");
-            value(out, &f64::from(x.probability))?;
+            value(out, &x.probability)?;
             out.extend_from_slice(b",\"score\":");
-            value(out, &f64::from(x.score))?;
+            value(out, &x.score)?;
             tail(
                 out,
                 &parts.ranked_tail,
@@ -428,7 +432,7 @@ enum ShadowLine<'a> {
     Decided {
         bundle: BundleLine<'a>,
         chosen: Option<&'a str>,
-        propensity: Option<f64>,
+        propensity: Option<f32>,
     },
     Failed {
         bundle: BundleLine<'a>,
@@ -455,6 +459,12 @@ mod tests {
     use talktrack::{DecideError, Engine, Request};
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/telecom-upsell");
+
+    /// An `f32` as the log writes it: its shortest form that reads back as the same
+    /// `f32` (a `serde_json::Value` holds it as the `f64` of that text).
+    fn f32_value(x: f32) -> Value {
+        serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap()
+    }
 
     fn bundle_json(v: &Version) -> Value {
         json!({"name": v.name, "version": v.version, "digest": v.digest})
@@ -504,7 +514,7 @@ mod tests {
             Ok(sd) => json!({
                 "bundle": bundle_json(&s.version),
                 "chosen": sd.chosen_id(),
-                "propensity": propensity(sd),
+                "propensity": propensity(sd).map(f32_value),
             }),
             Err(e) => json!({"bundle": bundle_json(&s.version), "error": e.to_string()}),
         });
@@ -526,10 +536,11 @@ mod tests {
                 "rules": m.by.iter().map(|x| x.rule.id.as_str()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "ranked": d.ranked().iter().map(|x| json!({
-                "track": id(x.track as usize), "score": x.score, "probability": x.probability,
+                "track": id(x.track as usize), "score": f32_value(x.score),
+                "probability": f32_value(x.probability),
             })).collect::<Vec<_>>(),
             "chosen": d.chosen().map(id),
-            "propensity": propensity(d),
+            "propensity": propensity(d).map(f32_value),
             "fallback_used": d.fallback_used(),
             "no_choice": d.no_choice(),
         })
