@@ -9,6 +9,7 @@ mod time_value;
 
 use crate::names::{same, NameIndex};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -227,7 +228,7 @@ impl Schema {
         // read one byte of each first, in a loop whose loads do not depend on
         // each other, so that their cache misses overlap instead of queueing.
         let mut touch = 0u8;
-        for (name, value) in &ctx.entries {
+        for (name, value) in ctx.entries.iter() {
             touch ^= name.as_bytes().first().copied().unwrap_or(0);
             if let Value::Str(s) = value {
                 touch ^= s.as_bytes().first().copied().unwrap_or(0);
@@ -235,7 +236,7 @@ impl Schema {
         }
         std::hint::black_box(touch);
         let mut guess = 0;
-        for (name, value) in &ctx.entries {
+        for (name, value) in ctx.entries.iter() {
             // Hosts usually send attributes in runs of the schema's order: try
             // the slot after the previous one before hashing the name.
             let slot = if self.names.is_at(guess, name) {
@@ -429,8 +430,10 @@ pub enum Val<'a> {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Context {
+    /// Shared, so that a copy of the context (the decision log keeps one per
+    /// decision) costs a reference count; [`Context::set`] copies on write.
     #[serde(with = "entries_as_map")]
-    entries: Vec<(String, Value)>,
+    entries: Arc<Vec<(String, Value)>>,
     /// Attributes sent as `null`: checked against the schema, never read.
     #[serde(skip)]
     nulls: Vec<String>,
@@ -453,9 +456,10 @@ impl Context {
         let name = name.into();
         let value = value.into();
         self.nulls.retain(|n| *n != name);
-        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+        let entries = Arc::make_mut(&mut self.entries);
+        match entries.iter_mut().find(|(n, _)| *n == name) {
             Some(e) => e.1 = value,
-            None => self.entries.push((name, value)),
+            None => entries.push((name, value)),
         }
     }
 
@@ -487,9 +491,12 @@ mod entries_as_map {
     use serde::ser::SerializeMap;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(e: &[(String, Value)], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        e: &super::Arc<Vec<(String, Value)>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(e.len()))?;
-        for (k, v) in e {
+        for (k, v) in e.iter() {
             m.serialize_entry(k, v)?;
         }
         m.end()
@@ -506,17 +513,20 @@ mod entries_as_map {
             f.write_str("an object of context attributes")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-            let mut out = super::Context::default();
+            let (mut entries, mut nulls) = (Vec::new(), Vec::new());
             while let Some(k) = a.next_key::<String>()? {
-                if out.entries.iter().any(|(n, _)| *n == k) || out.nulls.contains(&k) {
+                if entries.iter().any(|(n, _)| *n == k) || nulls.contains(&k) {
                     return Err(Error::custom(format!("attribute `{k}` is given twice")));
                 }
                 match a.next_value_seed(AttrSeed { name: &k })? {
-                    Some(v) => out.entries.push((k, v)),
-                    None => out.nulls.push(k),
+                    Some(v) => entries.push((k, v)),
+                    None => nulls.push(k),
                 }
             }
-            Ok(out)
+            Ok(super::Context {
+                entries: super::Arc::new(entries),
+                nulls,
+            })
         }
     }
 

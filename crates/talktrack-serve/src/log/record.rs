@@ -62,6 +62,9 @@ pub(super) struct OutcomeEntry {
 impl Record {
     /// The record of one decision of deployment `deployment`.
     pub(super) fn decision(deployment: &Arc<str>, r: &DecisionRecord<'_>) -> Self {
+        // The ranking is sorted on first use: sorting it before the copy lets the
+        // line and the host's response share one sort.
+        let _ = r.decision.ranked();
         Self::Decision(Box::new(DecisionEntry {
             deployment: Arc::clone(deployment),
             id: r.id.clone(),
