@@ -88,6 +88,14 @@ impl LogConfig {
             per_attribute: BTreeMap::new(),
         }
     }
+
+    /// The mode protected attribute `attr` is configured to be logged in.
+    pub fn mode(&self, attr: &str) -> Protected {
+        self.per_attribute
+            .get(attr)
+            .copied()
+            .unwrap_or(self.protected)
+    }
 }
 
 /// How long the queue stays empty before the writer flushes what it buffered and

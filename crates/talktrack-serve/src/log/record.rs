@@ -11,15 +11,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use talktrack::serving::{Arm, DecisionId, DecisionRecord, Outcome, ShadowDecision};
-use talktrack::tooling::AttrType;
 use talktrack::{Bundle, Context, Decision, History};
 use time::OffsetDateTime;
 
-use super::intervals::{interval, rule_thresholds, Thresholds};
+use super::intervals::{interval, rule_thresholds};
 use super::{LogConfig, Protected};
 
 /// A record on its way to the writer.
@@ -115,6 +113,9 @@ fn propensity(d: &Decision) -> Option<f32> {
 pub(super) struct Formatter {
     cfg: Arc<LogConfig>,
     parts: HashMap<String, Arc<Parts>>,
+    /// The context's attributes in the order a line writes them: (rank, entry,
+    /// schema slot).
+    order: Vec<(u32, u32, u32)>,
 }
 
 /// Bundles whose parts are kept at most; past that the cache starts afresh, so a
@@ -125,7 +126,10 @@ const KEPT_BUNDLES: usize = 16;
 /// its protected attributes, its `bundle` object, and each track's closing of a
 /// `ranked` and of a `masked` entry, escaped once.
 struct Parts {
-    thresholds: Thresholds,
+    /// Per schema attribute (by slot): how the context writes it.
+    attrs: Vec<AttrPart>,
+    /// The line's `protected` object: the mode each protected attribute is logged in.
+    protected: Vec<u8>,
     /// `{"digest":..,"name":..,"version":..}`.
     bundle: Vec<u8>,
     /// Per catalog track: `,"track":"<id>"}`.
@@ -134,8 +138,52 @@ struct Parts {
     masked_tail: Vec<Vec<u8>>,
 }
 
+/// One context attribute of a bundle's schema, as a line writes it.
+struct AttrPart {
+    /// `"<name>":`, escaped once.
+    key: Vec<u8>,
+    /// The attribute's place among the schema's names in sorted order.
+    rank: u32,
+    /// How it is logged: `Raw` for an attribute that is not protected; `Intervals`
+    /// only for a numeric one (another protected attribute is omitted instead).
+    mode: Protected,
+    /// The values the bundle's rules compare it with (`Intervals` only).
+    thresholds: Vec<f64>,
+}
+
 impl Parts {
-    fn new(b: &Bundle) -> serde_json::Result<Self> {
+    fn new(b: &Bundle, cfg: &LogConfig) -> serde_json::Result<Self> {
+        let schema = b.schema().attrs();
+        let mut thresholds = rule_thresholds(b);
+        let mut by_name: Vec<usize> = (0..schema.len()).collect();
+        by_name.sort_unstable_by(|&x, &y| schema[x].name.cmp(&schema[y].name));
+        let mut rank = vec![0u32; schema.len()];
+        for (r, &slot) in by_name.iter().enumerate() {
+            rank[slot] = r as u32;
+        }
+        let mut protected = BTreeMap::new();
+        let mut attrs = Vec::with_capacity(schema.len());
+        for (slot, a) in schema.iter().enumerate() {
+            let mode = match (cfg.mode(&a.name), &a.ty) {
+                _ if !a.protected => Protected::Raw,
+                (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
+                (m, _) => m,
+            };
+            if a.protected {
+                protected.insert(a.name.as_str(), mode);
+            }
+            let mut key = serde_json::to_vec(&a.name)?;
+            key.push(b':');
+            attrs.push(AttrPart {
+                key,
+                rank: rank[slot],
+                mode,
+                thresholds: match mode {
+                    Protected::Intervals => thresholds.remove(&a.name).unwrap_or_default(),
+                    _ => Vec::new(),
+                },
+            });
+        }
         let bundle = serde_json::to_vec(&BundleLine {
             digest: b.digest(),
             name: b.name(),
@@ -157,7 +205,8 @@ impl Parts {
             }
         }
         Ok(Self {
-            thresholds: rule_thresholds(b),
+            attrs,
+            protected: serde_json::to_vec(&protected)?,
             bundle,
             ranked_tail,
             masked_tail,
@@ -170,6 +219,7 @@ impl Formatter {
         Self {
             cfg,
             parts: HashMap::new(),
+            order: Vec::new(),
         }
     }
 
@@ -181,14 +231,6 @@ impl Formatter {
         }
     }
 
-    fn mode(&self, attr: &str) -> Protected {
-        self.cfg
-            .per_attribute
-            .get(attr)
-            .copied()
-            .unwrap_or(self.cfg.protected)
-    }
-
     fn parts(&mut self, b: &Bundle) -> serde_json::Result<Arc<Parts>> {
         if let Some(p) = self.parts.get(b.digest()) {
             return Ok(Arc::clone(p));
@@ -196,56 +238,66 @@ impl Formatter {
         if self.parts.len() >= KEPT_BUNDLES {
             self.parts.clear();
         }
-        let p = Arc::new(Parts::new(b)?);
+        let p = Arc::new(Parts::new(b, &self.cfg)?);
         self.parts.insert(b.digest().to_owned(), Arc::clone(&p));
         Ok(p)
     }
 
-    /// The context as logged (sorted by attribute, protected attributes replaced as
-    /// configured), and the mode each protected attribute was logged in. Nothing
-    /// is copied but the intervals.
-    fn context<'e>(
-        &self,
-        e: &'e DecisionEntry,
+    /// Writes the context as logged: attributes in sorted order, protected ones
+    /// replaced as configured. Keys come escaped from the bundle's parts.
+    fn context(
+        &mut self,
+        e: &DecisionEntry,
         parts: &Parts,
-    ) -> (ContextLine<'e>, BTreeMap<&'e str, Protected>) {
-        let b = e.decision.bundle();
-        let mut context: Vec<(&str, Logged<'_>)> = e
-            .context
-            .entries()
-            .iter()
-            .map(|(k, v)| (k.as_str(), Logged::Raw(v)))
-            .collect();
-        let mut protected = BTreeMap::new();
-        for a in b.schema().attrs().iter().filter(|a| a.protected) {
-            let mode = match (self.mode(&a.name), &a.ty) {
-                (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
-                (m, _) => m,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        let schema = e.decision.bundle().schema();
+        let entries = e.context.entries();
+        self.order.clear();
+        for (i, (k, _)) in entries.iter().enumerate() {
+            // A decided request's attributes are all in its bundle's schema; one
+            // that is not (not expected) is written after them, escaped here.
+            let (rank, slot) = match schema.slot(k).filter(|&s| s < parts.attrs.len()) {
+                Some(s) => (parts.attrs[s].rank, s as u32),
+                None => (u32::MAX, u32::MAX),
             };
-            protected.insert(a.name.as_str(), mode);
-            let at = context.iter().position(|(k, _)| *k == a.name);
-            match (mode, at) {
-                (Protected::Raw, _) | (_, None) => {}
-                (Protected::Omit, Some(i)) => {
-                    context.remove(i);
-                }
-                (Protected::Intervals, Some(i)) => {
-                    let number = match context[i].1 {
-                        Logged::Raw(v) => as_number(v),
-                        Logged::Interval(_) => None,
-                    };
-                    if let Some(v) = number {
-                        let ts = &parts.thresholds;
-                        let iv = interval(v, ts.get(&a.name).map_or(&[][..], Vec::as_slice));
-                        context[i].1 = Logged::Interval(iv);
-                    } else if matches!(a.ty, AttrType::Int | AttrType::Float) {
-                        context.remove(i);
-                    }
+            self.order.push((rank, i as u32, slot));
+        }
+        self.order.sort_unstable_by(|x, y| {
+            x.0.cmp(&y.0)
+                .then_with(|| entries[x.1 as usize].0.cmp(&entries[y.1 as usize].0))
+        });
+        out.push(b'{');
+        let mut first = true;
+        for &(_, i, slot) in &self.order {
+            let (k, v) = &entries[i as usize];
+            let attr = parts.attrs.get(slot as usize);
+            let logged = match attr.map_or(Protected::Raw, |a| a.mode) {
+                Protected::Raw => Logged::Raw(v),
+                Protected::Omit => continue,
+                Protected::Intervals => match (as_number(v), attr) {
+                    (Some(x), Some(a)) => Logged::Interval(interval(x, &a.thresholds)),
+                    _ => continue,
+                },
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            match attr {
+                Some(a) => out.extend_from_slice(&a.key),
+                None => {
+                    value(out, k)?;
+                    out.push(b':');
                 }
             }
+            match logged {
+                Logged::Raw(v) => value(out, v)?,
+                Logged::Interval(v) => value(out, &v)?,
+            }
         }
-        context.sort_unstable_by(|x, y| x.0.cmp(y.0));
-        (ContextLine(context), protected)
+        out.push(b'}');
+        Ok(())
     }
 
     /// Writes the decision line key by key, in sorted order; the bundle's parts are
@@ -254,7 +306,6 @@ impl Formatter {
         let d = &e.decision;
         let b = d.bundle();
         let parts = self.parts(b)?;
-        let (context, protected) = self.context(e, &parts);
         let cat = b.catalog();
         let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
         let shadow = e.shadow.as_ref().map(|s| {
@@ -279,7 +330,7 @@ impl Formatter {
         key(out, "chosen");
         value(out, &d.chosen().map(id))?;
         key(out, "context");
-        value(out, &context)?;
+        self.context(e, &parts, out)?;
         key(out, "conversation_id");
         value(out, d.conversation_id())?;
         key(out, "decision_id");
@@ -318,7 +369,7 @@ impl Formatter {
         key(out, "propensity");
         value(out, &propensity(d))?;
         key(out, "protected");
-        value(out, &protected)?;
+        out.extend_from_slice(&parts.protected);
         out.extend_from_slice(b",\"ranked\":[");
         for (n, x) in d.ranked().iter().enumerate() {
             if n > 0 {
@@ -395,27 +446,11 @@ struct HistoryLine<'a> {
     turn: Option<u32>,
 }
 
-/// The context as logged: attributes in sorted order.
-struct ContextLine<'a>(Vec<(&'a str, Logged<'a>)>);
-
 /// A context attribute as logged: the host's value, or the interval of a
 /// protected one.
 enum Logged<'a> {
     Raw(&'a talktrack::Value),
     Interval(Value),
-}
-
-impl Serialize for ContextLine<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            match v {
-                Logged::Raw(v) => m.serialize_entry(k, v)?,
-                Logged::Interval(v) => m.serialize_entry(k, v)?,
-            }
-        }
-        m.end()
-    }
 }
 
 /// A number as JSON reads it back: integers (and timestamps, durations) and finite
@@ -459,6 +494,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use talktrack::serving::{Assigned, Version};
+    use talktrack::tooling::AttrType;
     use talktrack::{DecideError, Engine, Request};
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/telecom-upsell");
@@ -476,12 +512,6 @@ mod tests {
     /// The line as the log wrote it when it was built as a `serde_json::Value` on
     /// the deciding thread: the format the writer must keep.
     fn reference(cfg: &LogConfig, deployment: &str, r: &DecisionRecord<'_>) -> String {
-        let mode = |attr: &str| {
-            cfg.per_attribute
-                .get(attr)
-                .copied()
-                .unwrap_or(cfg.protected)
-        };
         let d = r.decision;
         let b = d.bundle();
         let mut context = match serde_json::to_value(&r.request.context) {
@@ -491,7 +521,7 @@ mod tests {
         let mut protected = Map::new();
         let ts = rule_thresholds(b);
         for a in b.schema().attrs().iter().filter(|a| a.protected) {
-            let mode = match (mode(&a.name), &a.ty) {
+            let mode = match (cfg.mode(&a.name), &a.ty) {
                 (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
                 (m, _) => m,
             };
