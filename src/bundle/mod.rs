@@ -420,6 +420,7 @@ impl BundleTemplate {
         self.reply_index.get(name).map(|i| i as u32)
     }
     /// Index of a contact outcome in the bundle's `contact_outcomes`.
+    #[inline]
     pub(crate) fn outcome_index(&self, name: &str) -> Option<u32> {
         self.outcome_index.get(name).map(|i| i as u32)
     }

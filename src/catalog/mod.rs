@@ -230,6 +230,7 @@ impl Catalog {
     }
 
     /// Index of the track with id `id`.
+    #[inline]
     pub fn index(&self, id: &str) -> Option<usize> {
         self.by_id.get(id)
     }

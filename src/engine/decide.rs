@@ -78,6 +78,12 @@ fn decide_with(
         (Some(e), None) => Some(e.len()),
         _ => None,
     };
+    let rules = b.rules();
+    let fired_counts_contacts = rules.reads_contacts()
+        && s.verdict
+            .fired
+            .iter()
+            .any(|f| rules.condition_counts_contacts(f.rule as usize));
     let allowed = s.allowed.clone();
     // The verdict's buffers move into the decision (no copy); the scratch gets
     // fresh ones of the same capacity, so the next evaluation does not regrow them.
@@ -102,9 +108,9 @@ fn decide_with(
         fired,
         target_words,
         now_ms: req.time,
-        // Kept only for bundles whose rules count contacts, for the explanation:
-        // moved into the decision like the verdict's buffers.
-        contacts: if b.rules().reads_contacts() {
+        // Kept only when a rule that fired counts contacts, for the explanation's
+        // evidence: moved into the decision like the verdict's buffers.
+        contacts: if fired_counts_contacts {
             s.contacts.take()
         } else {
             ContactLog::new()

@@ -91,8 +91,8 @@ pub struct Decision {
     pub(crate) embedding_ignored: Option<usize>,
     /// The request time, milliseconds since the Unix epoch.
     pub(crate) now_ms: i64,
-    /// The past contacts the rules counted (empty when no rule counts contacts),
-    /// for the explanation's evidence.
+    /// The past contacts the rules counted (empty unless a rule that fired counts
+    /// contacts), for the explanation's evidence.
     pub(crate) contacts: ContactLog,
 }
 

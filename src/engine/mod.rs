@@ -7,7 +7,6 @@ mod decision;
 mod deploy;
 mod explain;
 mod mask;
-mod name_memo;
 mod request;
 mod resolve;
 mod score;

@@ -5,7 +5,6 @@
 //! This is the one place a request is validated for a decision (parsing JSON
 //! only checks its shape and size): every later stage reads what it resolved.
 
-use super::name_memo::NameMemo;
 use super::request::{Contact, DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
@@ -92,9 +91,12 @@ pub(crate) fn resolve<'r>(
 }
 
 /// Checks the request's past contacts and resolves those of other conversations
-/// into `out`: contacts of this conversation (same `conversation_id`) are left
-/// out, since `history` already tells this conversation and `count(..)` reads it.
-/// A track the catalog no longer has is kept, as `None`.
+/// that some rule could count into `out`: contacts of this conversation (same
+/// `conversation_id`) are left out, since `history` already tells this
+/// conversation and `count(..)` reads it, and so are contacts older than every
+/// window the rules count in (all of them when no rule counts contacts).
+/// Every contact is checked all the same. A track the catalog no longer has is
+/// kept, as `None`.
 fn resolve_contacts(
     b: &BundleTemplate,
     req: &Request,
@@ -105,19 +107,24 @@ fn resolve_contacts(
         &req.contacts,
         req.time,
         Some(req.conversation_id.as_str()),
+        true,
         out,
     )
 }
 
 /// Checks `contacts` against `b` at the time `now_ms` and resolves them into
-/// `out`, sorted by time, leaving out those of the conversation `current`: at
-/// most [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
-/// vocabulary; a track the catalog no longer has is kept, as retired.
+/// `out`, sorted by time, leaving out those of the conversation `current` and,
+/// when `countable_only`, those no `contacts(..)` of `b`'s rules could count at
+/// `now_ms` (older than every window): at most
+/// [`MAX_CONTACTS`], none after `now_ms`, every outcome in the bundle's
+/// vocabulary (checked for every contact, kept or not); a track the catalog no
+/// longer has is kept, as retired.
 pub(crate) fn contacts_into(
     b: &BundleTemplate,
     contacts: &[Contact],
     now_ms: i64,
     current: Option<&str>,
+    countable_only: bool,
     out: &mut ContactLog,
 ) -> Result<(), DecideError> {
     out.clear();
@@ -125,7 +132,12 @@ pub(crate) fn contacts_into(
         return Err(DecideError::TooManyContacts(contacts.len()));
     }
     let catalog = b.catalog();
-    let (mut tracks, mut outcomes) = (NameMemo::new(), NameMemo::new());
+    // The oldest time a contact is kept from (`i64::MAX`: none is).
+    let from = match (countable_only, b.rules().contact_horizon_ms()) {
+        (false, _) => i64::MIN,
+        (true, Some(horizon)) => now_ms.saturating_sub(horizon),
+        (true, None) => i64::MAX,
+    };
     for (index, c) in contacts.iter().enumerate() {
         if c.time > now_ms {
             return Err(DecideError::ContactInFuture {
@@ -136,19 +148,20 @@ pub(crate) fn contacts_into(
         }
         let outcome = match &c.outcome {
             None => None,
-            Some(o) => Some(outcomes.get(o, |o| b.outcome_index(o)).ok_or_else(|| {
-                DecideError::UnknownOutcome {
-                    index,
-                    name: o.clone(),
-                }
-            })?),
+            Some(o) => Some(
+                b.outcome_index(o)
+                    .ok_or_else(|| DecideError::UnknownOutcome {
+                        index,
+                        name: o.clone(),
+                    })?,
+            ),
         };
-        if current.is_some() && c.conversation_id.as_deref() == current {
+        if c.time < from || (current.is_some() && c.conversation_id.as_deref() == current) {
             continue;
         }
         out.push(PastContact {
             time_ms: c.time,
-            track: tracks.get(&c.track, |t| catalog.index(t).map(|t| t as u32)),
+            track: catalog.index(&c.track).map(|t| t as u32),
             outcome,
             // INVARIANT: at most MAX_CONTACTS entries, so the index fits.
             index: index as u32,
@@ -167,7 +180,7 @@ pub fn past_contacts(
     now_ms: i64,
 ) -> Result<ContactLog, DecideError> {
     let mut out = ContactLog::new();
-    contacts_into(tpl, contacts, now_ms, None, &mut out)?;
+    contacts_into(tpl, contacts, now_ms, None, false, &mut out)?;
     Ok(out)
 }
 
@@ -191,5 +204,117 @@ impl Turn {
             embedding: req.embedding.as_deref(),
             contacts,
         }
+    }
+}
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    use super::*;
+    use crate::rules::count_contacts;
+    use crate::synth::SynthSpec;
+
+    /// Every count of every contact rule, over the contacts kept for `req`
+    /// (only those some rule could count) and over all of them.
+    fn counts_both_ways(
+        b: &BundleTemplate,
+        req: &Request,
+    ) -> Vec<(
+        Result<i64, crate::rules::EvalError>,
+        Result<i64, crate::rules::EvalError>,
+    )> {
+        let (mut kept, mut all) = (ContactLog::new(), ContactLog::new());
+        resolve_contacts(b, req, &mut kept).unwrap();
+        contacts_into(
+            b,
+            &req.contacts,
+            req.time,
+            Some(req.conversation_id.as_str()),
+            false,
+            &mut all,
+        )
+        .unwrap();
+        assert!(kept.len() <= all.len());
+        let rules = b.rules();
+        (0..rules.len())
+            .flat_map(|i| rules.contact_queries(i))
+            .map(|q| {
+                (
+                    count_contacts(q, &kept, req.time),
+                    count_contacts(q, &all, req.time),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn contacts_no_rule_could_count_are_left_out_without_changing_a_count() {
+        let spec = SynthSpec::medium_with_contacts();
+        let dir = tempfile::tempdir().unwrap();
+        spec.write(dir.path()).unwrap();
+        let b = BundleTemplate::load(dir.path()).unwrap();
+        let day = 86_400_000i64;
+        let mut left_out = 0;
+        for n in 0..64 {
+            let mut req = spec.request(n);
+            // Contacts on, just inside and just outside each window the rules
+            // use (7, 14, 30 and 90 days), with every outcome and none, about a
+            // retired track and about a track the rules count.
+            let track = req.contacts[0].track.clone();
+            for days in [7, 14, 30, 90, 180] {
+                for edge in [-1, 0, 1] {
+                    for outcome in [
+                        None,
+                        Some("offered"),
+                        Some("accepted"),
+                        Some("declined"),
+                        Some("no_answer"),
+                    ] {
+                        for t in ["retired-offer", track.as_str()] {
+                            req.contacts.push(Contact {
+                                time: req.time - days * day + edge,
+                                track: t.to_owned(),
+                                outcome: outcome.map(str::to_owned),
+                                conversation_id: None,
+                            });
+                        }
+                    }
+                }
+            }
+            let mut all = ContactLog::new();
+            contacts_into(&b, &req.contacts, req.time, None, false, &mut all).unwrap();
+            let mut kept = ContactLog::new();
+            resolve_contacts(&b, &req, &mut kept).unwrap();
+            left_out += all.len() - kept.len();
+            for (i, (kept, all)) in counts_both_ways(&b, &req).into_iter().enumerate() {
+                assert_eq!(kept, all, "request {n}, query {i}");
+            }
+        }
+        assert!(left_out > 0);
+    }
+
+    #[test]
+    fn a_bundle_whose_rules_count_no_contacts_keeps_none_but_checks_all() {
+        let spec = SynthSpec::medium();
+        let dir = tempfile::tempdir().unwrap();
+        spec.write(dir.path()).unwrap();
+        let b = BundleTemplate::load(dir.path()).unwrap();
+        assert!(!b.rules().reads_contacts());
+        let mut req = spec.request(0);
+        req.contacts = (0..3)
+            .map(|k| Contact {
+                time: req.time - k,
+                track: "k1".to_owned(),
+                outcome: None,
+                conversation_id: None,
+            })
+            .collect();
+        let mut out = ContactLog::new();
+        resolve_contacts(&b, &req, &mut out).unwrap();
+        assert!(out.is_empty());
+        req.contacts[1].time = req.time + 1;
+        assert!(matches!(
+            resolve_contacts(&b, &req, &mut out),
+            Err(DecideError::ContactInFuture { index: 1, .. })
+        ));
     }
 }

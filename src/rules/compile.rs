@@ -68,12 +68,35 @@ pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<P
         scratch_words: 0,
         n_preds: 0,
         reads_contacts: false,
+        contact_horizon_ms: -1,
+        condition_counts_contacts: Vec::with_capacity(checked.len()),
     };
     let counts_contacts = |e: &TExpr| e.any(&|x| matches!(x, TExpr::Contacts(_)));
     inner.reads_contacts = checked.iter().any(|c| {
         c.cond.as_ref().is_some_and(counts_contacts)
             || matches!(&c.targets, TTargets::Pred(_, e) if counts_contacts(e))
     });
+    // The longest window any `contacts(..)` counts in: older contacts count nowhere.
+    let mut horizon = -1i64;
+    for c in &checked {
+        let mut widen = |e: &TExpr| {
+            e.visit(&mut |x| {
+                if let TExpr::Contacts(q) = x {
+                    horizon = horizon.max(q.within_ms);
+                }
+            })
+        };
+        if let Some(e) = &c.cond {
+            widen(e);
+        }
+        if let TTargets::Pred(_, e) = &c.targets {
+            widen(e);
+        }
+        inner
+            .condition_counts_contacts
+            .push(c.cond.as_ref().is_some_and(counts_contacts));
+    }
+    inner.contact_horizon_ms = horizon;
     let mut pred_ids: HashMap<String, u32> = HashMap::new();
     let mut hot_index: HashMap<(EffectKind, bool, u32, u32, u32), u32> = HashMap::new();
     let mut index_of: HashMap<u32, u32> = HashMap::new();

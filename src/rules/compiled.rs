@@ -217,6 +217,22 @@ impl RuleSet {
         self.inner.reads_contacts
     }
 
+    /// How far back any `contacts(..)` counts: the longest window of the calls,
+    /// or `None` when no rule counts contacts. A contact older than the request
+    /// time minus this is in no window.
+    pub(crate) fn contact_horizon_ms(&self) -> Option<i64> {
+        Some(self.inner.contact_horizon_ms).filter(|&h| h >= 0)
+    }
+
+    /// Whether rule `i`'s condition counts past contacts.
+    pub(crate) fn condition_counts_contacts(&self, i: usize) -> bool {
+        self.inner
+            .condition_counts_contacts
+            .get(i)
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// The `contacts(..)` calls in rule `i`'s condition, for explanations.
     pub(crate) fn contact_queries(&self, i: usize) -> Vec<&ContactQuery> {
         let mut out = Vec::new();
@@ -348,6 +364,10 @@ pub(crate) struct Inner {
     pub scratch_words: usize,
     /// Whether any condition counts past contacts.
     pub reads_contacts: bool,
+    /// The longest window of the `contacts(..)` calls; −1 when there is none.
+    pub contact_horizon_ms: i64,
+    /// Per rule: whether its condition counts past contacts.
+    pub condition_counts_contacts: Vec<bool>,
 }
 
 /// A compiled, immutable rule set; cheap to clone (shared).

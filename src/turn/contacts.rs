@@ -5,7 +5,8 @@
 //!
 //! A request lists its contacts in any order; the log sorts them once per turn
 //! (in place, without allocating: the engine reuses one log per thread). Hosts
-//! usually send a contact log in time order, which the sort checks in one pass.
+//! usually send a contact log in time order, which the log notes as contacts
+//! are added, and then does not sort at all.
 
 /// A past contact with the customer, resolved against the bundle; what
 /// `contacts(..)` in rules counts (gathered into a [`ContactLog`]).
@@ -71,12 +72,15 @@ pub struct ContactLog {
     entries: Vec<Logged>,
     /// Whether some contact is about a track the catalog no longer has (set by `sort`).
     retired: bool,
+    /// Whether a contact was pushed before an older one (`sort` must reorder).
+    unsorted: bool,
 }
 
 /// The log of no contacts.
 static EMPTY: ContactLog = ContactLog {
     entries: Vec::new(),
     retired: false,
+    unsorted: false,
 };
 
 impl ContactLog {
@@ -108,6 +112,7 @@ impl ContactLog {
     /// Empties the log, keeping its buffer.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.unsorted = false;
     }
 
     /// The log, moved out without copying; `self` is left empty with a buffer of
@@ -117,17 +122,28 @@ impl ContactLog {
         ContactLog {
             entries: std::mem::replace(&mut self.entries, fresh),
             retired: std::mem::take(&mut self.retired),
+            unsorted: std::mem::take(&mut self.unsorted),
         }
     }
 
-    /// Appends a contact; the log is out of order until [`ContactLog::sort`].
+    /// Appends a contact, noting whether it is older than the last one; the log
+    /// may be out of order until [`ContactLog::sort`]. Contacts are pushed in
+    /// request order (rising `index`), so contacts at the same time are in order.
+    #[inline]
     pub(crate) fn push(&mut self, c: PastContact) {
+        if let Some(last) = self.entries.last() {
+            self.unsorted |= c.time_ms < last.time_ms;
+        }
         self.entries.push(Logged::new(c));
     }
 
-    /// Puts the contacts in time order, in place: one pass when they already are.
+    /// Puts the contacts in time order, in place; nothing to do when they were
+    /// pushed in time order, as hosts usually send them.
     pub(crate) fn sort(&mut self) {
-        self.entries.sort_unstable_by_key(|e| (e.time_ms, e.index));
+        if self.unsorted {
+            self.entries.sort_unstable_by_key(|e| (e.time_ms, e.index));
+            self.unsorted = false;
+        }
         self.retired = self.entries.iter().any(|e| e.track == RETIRED);
     }
 
@@ -156,6 +172,8 @@ impl FromIterator<PastContact> for ContactLog {
         let mut log = ContactLog {
             entries: iter.into_iter().map(Logged::new).collect(),
             retired: false,
+            // In any order, with indices in any order.
+            unsorted: true,
         };
         log.sort();
         log
@@ -165,6 +183,55 @@ impl FromIterator<PastContact> for ContactLog {
 impl Extend<PastContact> for ContactLog {
     fn extend<I: IntoIterator<Item = PastContact>>(&mut self, iter: I) {
         self.entries.extend(iter.into_iter().map(Logged::new));
+        self.unsorted = true;
         self.sort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(index: u32, time_ms: i64) -> PastContact {
+        PastContact {
+            time_ms,
+            track: (index % 3 != 0).then_some(index % 5),
+            outcome: (index % 4 != 0).then_some(index % 4),
+            index,
+        }
+    }
+
+    #[test]
+    fn pushed_in_any_order_the_log_ends_sorted_as_a_collected_one() {
+        // Times with repeats, in time order, reversed and shuffled; pushed in
+        // request order (rising index) as the engine pushes them.
+        let in_order: Vec<i64> = vec![1, 2, 2, 2, 5, 7, 7, 9, 12, 12];
+        let mut reversed = in_order.clone();
+        reversed.reverse();
+        let shuffled: Vec<i64> = vec![7, 2, 12, 1, 9, 2, 7, 5, 12, 2];
+        for times in [in_order, reversed, shuffled] {
+            let contacts: Vec<PastContact> = times
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| contact(i as u32, t))
+                .collect();
+            let mut log = ContactLog::new();
+            log.push(contact(99, 100));
+            log.clear();
+            for &c in &contacts {
+                log.push(c);
+            }
+            log.sort();
+            let collected: ContactLog = contacts.iter().copied().collect();
+            assert_eq!(log, collected, "{times:?}");
+            let seen: Vec<(i64, u32)> = log.iter().map(|c| (c.time_ms, c.index)).collect();
+            let mut want = seen.clone();
+            want.sort();
+            assert_eq!(seen, want);
+            assert!(log.has_retired());
+            let moved = log.take();
+            assert_eq!(moved, collected);
+            assert!(log.is_empty());
+        }
     }
 }
