@@ -123,6 +123,13 @@ impl Decision {
         let c = self.chosen?;
         self.unsorted.iter().find(|r| r.track == c)
     }
+    /// The chosen track's selection probability (its propensity, what off-policy
+    /// evaluation of logged decisions reads); `None` when nothing was chosen. The
+    /// fallback, chosen when nothing else was allowed, has propensity 1.
+    pub fn propensity(&self) -> Option<f32> {
+        self.chosen
+            .map(|_| self.chosen_entry().map_or(1.0, |r| r.probability))
+    }
     /// Catalog index of the chosen track; `None` when even the fallback is forbidden.
     pub fn chosen(&self) -> Option<usize> {
         self.chosen.map(|c| c as usize)

@@ -66,12 +66,7 @@ pub(crate) fn decision_record(r: &DecisionRecord<'_>) -> Value {
     let cat = b.catalog();
     let id = |t: usize| cat.track(t).map_or("?", |x| x.id.as_str());
     let chosen = d.chosen();
-    let propensity = chosen.map(|c| {
-        d.ranked()
-            .iter()
-            .find(|x| x.track as usize == c)
-            .map_or(1.0, |x| x.probability)
-    });
+    let propensity = d.propensity();
     json!({
         "kind": "decision",
         "decision_id": r.id.as_str(),

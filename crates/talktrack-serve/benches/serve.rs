@@ -259,12 +259,22 @@ fn main() {
     let rounds = 7;
     let round_secs = (secs / 2).max(1);
     let (mut ratios, mut off_all, mut on_all) = (Vec::new(), Vec::new(), Vec::new());
+    // CPU time per decision of the server's threads (the log's writer apart) and of
+    // the log's writer, by server: [without, with].
+    let (mut cpu_server, mut cpu_writer, mut decided) = ([0u64; 2], [0u64; 2], [0f64; 2]);
     for _ in 0..rounds {
         let mut rps = [0.0f64; 2];
         for (i, s) in servers.iter().enumerate() {
             let url = format!("http://{}/v1/decide", s.addr);
+            let before = thread_cpu_ns();
             if let Some(out) = wrk(&url, &body, round_secs, conns, threads) {
                 rps[i] = field(&out, "Requests/sec:").parse().unwrap_or(0.0);
+                // Let the writer finish the round's lines before reading its time.
+                std::thread::sleep(Duration::from_millis(300));
+                let after = thread_cpu_ns();
+                cpu_server[i] += after.0.saturating_sub(before.0);
+                cpu_writer[i] += after.1.saturating_sub(before.1);
+                decided[i] += rps[i] * f64::from(round_secs);
             }
         }
         if rps[0] > 0.0 {
@@ -298,6 +308,36 @@ fn main() {
         hi,
         if cost <= 0.10 { "within" } else { "OVER" }
     );
+    let per = |ns: u64, i: usize| ns as f64 / 1e3 / decided[i].max(1.0);
+    println!(
+        "CPU per decision (this process's threads, over the same rounds): {:.1} µs without the log; with it {:.1} µs in the server's threads and {:.1} µs in the log's writer, so the log adds {:.1} µs",
+        per(cpu_server[0] + cpu_writer[0], 0),
+        per(cpu_server[1], 1),
+        per(cpu_writer[1], 1),
+        per(cpu_server[1] + cpu_writer[1], 1) - per(cpu_server[0] + cpu_writer[0], 0),
+    );
+}
+
+/// CPU time so far of this process's threads, in ns: (all but the decision log's
+/// writer, the writer), from `/proc/self/task/*/schedstat` (Linux; zero elsewhere).
+fn thread_cpu_ns() -> (u64, u64) {
+    let (mut others, mut writer) = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for t in tasks.flatten() {
+        let ns: u64 = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "decision-log" {
+            writer += ns;
+        } else {
+            others += ns;
+        }
+    }
+    (others, writer)
 }
 
 fn copy(from: &Path, to: &Path) -> std::io::Result<()> {

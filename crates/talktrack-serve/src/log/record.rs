@@ -91,20 +91,10 @@ fn shadow_entry(s: &ShadowDecision) -> ShadowEntry {
         version: s.version.version.clone(),
         digest: s.version.digest.clone(),
         result: match &s.result {
-            Ok(d) => Ok((d.chosen_id().map(str::to_owned), propensity(d))),
+            Ok(d) => Ok((d.chosen_id().map(str::to_owned), d.propensity())),
             Err(e) => Err(e.to_string()),
         },
     }
-}
-
-/// The propensity of the chosen track: its selection probability.
-fn propensity(d: &Decision) -> Option<f32> {
-    d.chosen().map(|c| {
-        d.ranked()
-            .iter()
-            .find(|x| x.track as usize == c)
-            .map_or(1.0, |x| x.probability)
-    })
 }
 
 /// Turns records into lines, on the writer thread: it keeps, per bundle digest, the
@@ -133,9 +123,9 @@ struct Parts {
     /// `{"digest":..,"name":..,"version":..}`.
     bundle: Vec<u8>,
     /// Per catalog track: `,"track":"<id>"}`.
-    ranked_tail: Vec<Vec<u8>>,
+    ranked_tail: Tails,
     /// Per catalog track: `],"track":"<id>"}`.
-    masked_tail: Vec<Vec<u8>>,
+    masked_tail: Tails,
 }
 
 /// One context attribute of a bundle's schema, as a line writes it.
@@ -190,18 +180,17 @@ impl Parts {
             version: b.version(),
         })?;
         let cat = b.catalog();
-        let (mut ranked_tail, mut masked_tail) = (Vec::new(), Vec::new());
+        let (mut ranked_tail, mut masked_tail) = (Tails::default(), Tails::default());
         for t in 0..cat.len() {
             let id = serde_json::to_vec(cat.track(t).map_or("?", |x| x.id.as_str()))?;
-            for (tail, open) in [
+            for (tails, open) in [
                 (&mut ranked_tail, &b",\"track\":"[..]),
                 (&mut masked_tail, &b"],\"track\":"[..]),
             ] {
-                let mut v = Vec::with_capacity(open.len() + id.len() + 1);
-                v.extend_from_slice(open);
-                v.extend_from_slice(&id);
-                v.push(b'}');
-                tail.push(v);
+                tails.bytes.extend_from_slice(open);
+                tails.bytes.extend_from_slice(&id);
+                tails.bytes.push(b'}');
+                tails.ends.push(tails.bytes.len());
             }
         }
         Ok(Self {
@@ -253,20 +242,24 @@ impl Formatter {
     ) -> serde_json::Result<()> {
         let schema = e.decision.bundle().schema();
         let entries = e.context.entries();
+        // Each schema attribute's entry lands at its rank; a decided request's
+        // attributes are all in its bundle's schema, and one that is not (not
+        // expected) is written after them, in name order, its key escaped here.
         self.order.clear();
+        self.order.resize(parts.attrs.len(), (u32::MAX, 0, 0));
+        let mut others = Vec::new();
         for (i, (k, _)) in entries.iter().enumerate() {
-            // A decided request's attributes are all in its bundle's schema; one
-            // that is not (not expected) is written after them, escaped here.
-            let (rank, slot) = match schema.slot(k).filter(|&s| s < parts.attrs.len()) {
-                Some(s) => (parts.attrs[s].rank, s as u32),
-                None => (u32::MAX, u32::MAX),
-            };
-            self.order.push((rank, i as u32, slot));
+            match schema.slot(k).filter(|&s| s < parts.attrs.len()) {
+                Some(s) => {
+                    let rank = parts.attrs[s].rank;
+                    self.order[rank as usize] = (rank, i as u32, s as u32);
+                }
+                None => others.push((u32::MAX, i as u32, u32::MAX)),
+            }
         }
-        self.order.sort_unstable_by(|x, y| {
-            x.0.cmp(&y.0)
-                .then_with(|| entries[x.1 as usize].0.cmp(&entries[y.1 as usize].0))
-        });
+        others.sort_unstable_by(|x, y| entries[x.1 as usize].0.cmp(&entries[y.1 as usize].0));
+        self.order.retain(|x| x.0 != u32::MAX);
+        self.order.extend(others);
         out.push(b'{');
         let mut first = true;
         for &(_, i, slot) in &self.order {
@@ -367,7 +360,7 @@ impl Formatter {
         key(out, "no_choice");
         value(out, &d.no_choice())?;
         key(out, "propensity");
-        value(out, &propensity(d))?;
+        value(out, &d.propensity())?;
         key(out, "protected");
         out.extend_from_slice(&parts.protected);
         out.extend_from_slice(b",\"ranked\":[");
@@ -410,10 +403,26 @@ fn value(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> serde_json::Result
     serde_json::to_writer(out, v)
 }
 
+/// One part per catalog track, end to end in one buffer.
+#[derive(Default)]
+struct Tails {
+    bytes: Vec<u8>,
+    /// Where each track's part ends in `bytes`.
+    ends: Vec<usize>,
+}
+
 /// Appends track `t`'s part from `tails`, or `missing` for a track the catalog
 /// does not have (not expected: a decision's tracks are its bundle's).
-fn tail(out: &mut Vec<u8>, tails: &[Vec<u8>], t: usize, missing: &[u8]) {
-    out.extend_from_slice(tails.get(t).map_or(missing, Vec::as_slice));
+fn tail(out: &mut Vec<u8>, tails: &Tails, t: usize, missing: &[u8]) {
+    let start = match t {
+        0 => Some(0),
+        _ => tails.ends.get(t - 1).copied(),
+    };
+    let part = match (start, tails.ends.get(t)) {
+        (Some(a), Some(&b)) => tails.bytes.get(a..b),
+        _ => None,
+    };
+    out.extend_from_slice(part.unwrap_or(missing));
 }
 
 fn outcome(o: &OutcomeEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
@@ -505,6 +514,17 @@ mod tests {
         serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap()
     }
 
+    /// The propensity as the log always computed it: the chosen track's entry in
+    /// the ranking, 1 when it has none (the fallback).
+    fn reference_propensity(d: &Decision) -> Option<f32> {
+        d.chosen().map(|c| {
+            d.ranked()
+                .iter()
+                .find(|x| x.track as usize == c)
+                .map_or(1.0, |x| x.probability)
+        })
+    }
+
     fn bundle_json(v: &Version) -> Value {
         json!({"name": v.name, "version": v.version, "digest": v.digest})
     }
@@ -547,7 +567,7 @@ mod tests {
             Ok(sd) => json!({
                 "bundle": bundle_json(&s.version),
                 "chosen": sd.chosen_id(),
-                "propensity": propensity(sd).map(f32_value),
+                "propensity": reference_propensity(sd).map(f32_value),
             }),
             Err(e) => json!({"bundle": bundle_json(&s.version), "error": e.to_string()}),
         });
@@ -573,7 +593,7 @@ mod tests {
                 "probability": f32_value(x.probability),
             })).collect::<Vec<_>>(),
             "chosen": d.chosen().map(id),
-            "propensity": propensity(d).map(f32_value),
+            "propensity": reference_propensity(d).map(f32_value),
             "fallback_used": d.fallback_used(),
             "no_choice": d.no_choice(),
         })
