@@ -218,7 +218,7 @@ pub(crate) fn fmt(paths: &[PathBuf], check: bool, format: Format) -> Result<(), 
                     } else {
                         say!("not formatted: {}", file.display());
                     }
-                } else if let Err(e) = std::fs::write(&real, formatted) {
+                } else if let Err(e) = replace_file(&real, formatted.as_bytes()) {
                     troubles.push(Trouble::message(
                         Code::BundleUnwritable,
                         &file,
@@ -246,5 +246,79 @@ pub(crate) fn fmt(paths: &[PathBuf], check: bool, format: Format) -> Result<(), 
         Err(ExitCode::FAILURE)
     } else {
         Ok(())
+    }
+}
+
+/// Replaces the file at `real` (a path already checked to be inside its bundle)
+/// with `bytes`: written to a new file beside it, then renamed over it. A rename
+/// replaces the directory entry itself, so a symlink swapped in at `real` after the
+/// check is replaced, never followed out of the bundle; the new file is created
+/// exclusively, so it cannot be a link either. The file keeps its permissions.
+fn replace_file(real: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = real
+        .parent()
+        .ok_or_else(|| std::io::Error::other("the file has no directory"))?;
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.fmt-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        if let Ok(meta) = std::fs::symlink_metadata(real) {
+            if meta.file_type().is_file() {
+                f.set_permissions(meta.permissions())?;
+            }
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, real)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_file;
+
+    #[test]
+    fn replacing_keeps_permissions_and_leaves_no_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.rules");
+        std::fs::write(&file, "old").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        replace_file(&file, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "new");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the rule file is left");
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_after_the_check_is_replaced_not_followed() {
+        // The race: the path was checked while it was a file of the bundle, then a
+        // link to a file outside took its place before the write.
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("secret.txt");
+        std::fs::write(&target, "keep me").unwrap();
+        let bundle = tempfile::tempdir().unwrap();
+        let file = bundle.path().join("a.rules");
+        std::os::unix::fs::symlink(&target, &file).unwrap();
+        replace_file(&file, b"formatted").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        assert!(std::fs::symlink_metadata(&file)
+            .unwrap()
+            .file_type()
+            .is_file());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "formatted");
     }
 }
