@@ -54,23 +54,23 @@ mod bundle;
 mod cases;
 mod catalog;
 mod context;
-mod diag;
 mod engine;
 mod features;
-mod names;
+mod name_table;
 mod policy;
+mod problem;
 mod rules;
 pub mod serving;
 #[cfg(feature = "testkit")]
 pub mod synth;
 pub mod tooling;
 mod trackset;
-mod turn;
+mod turn_view;
 
 pub use bundle::{Bundle, LoadError};
 pub use context::{Context, Value};
-pub use diag::{render, Code, Position, Problem, Related, Severity, TextRange};
 pub use engine::{
     Contact, DecideError, Decision, Engine, History, MaskReason, Masked, PolicyUse, Ranked,
     Request, MAX_CONTACTS, MAX_HISTORY, MAX_REQUEST_BYTES,
 };
+pub use problem::{render, Code, Position, Problem, Related, Severity, TextRange};

@@ -44,7 +44,6 @@ pub use crate::cases::{
 pub use crate::catalog::{Catalog, Track};
 pub use crate::context::{format_timestamp, parse_duration, parse_timestamp};
 pub use crate::context::{AttrDecl, AttrType, Bound, Resolved, Schema, Val, ValueRange};
-pub use crate::diag::{escape_controls, escape_controls_in_lines};
 pub use crate::engine::{mask, mask_request, past_contacts, MaskOutcome};
 pub use crate::features::trace::{Trace, TraceScore, TraceSlot};
 pub use crate::features::{Feature, FeatureEncoder, FeatureEnv};
@@ -52,12 +51,13 @@ pub use crate::policy::{
     write_mlp, Activation, Dense, Head, MlpSpec, Policy, PolicyError, PolicyIo, PolicyLimits,
     ScoreKind, MAX_POLICY_BYTES,
 };
+pub use crate::problem::{escape_controls, escape_controls_in_lines};
 pub use crate::rules::{
     compile, compile_str, format_rules, parse, print_rules, EffectKind, EvalError, Fired, RuleEnv,
     RuleInfo, RuleSet, RuleSource, Verdict, MAX_RULES,
 };
 pub use crate::trackset::TrackSet;
-pub use crate::turn::{ContactLog, PastContact, TurnView};
+pub use crate::turn_view::{ContactLog, PastContact, TurnView};
 
 /// The checked form of rules ([`RuleSet::condition`], [`RuleSet::targets`]): names
 /// resolved to slots and indices, constants typed. Static analysis reads it.

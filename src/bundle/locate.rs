@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(at(&[Key("tracks"), Index(1)]), Some("[[tracks]]"));
         let r = Locator::new(TEXT).find(&[Key("tracks"), Index(1), Key("id")]);
         assert_eq!(
-            r.map(|r| crate::diag::line_col(TEXT, r.start)),
+            r.map(|r| crate::problem::line_col(TEXT, r.start)),
             Some((11, 1))
         );
         assert_eq!(

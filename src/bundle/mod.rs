@@ -16,7 +16,7 @@ mod sign;
 mod template;
 mod validate;
 
-use crate::names::NameIndex;
+use crate::name_table::NameIndex;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,10 +34,10 @@ pub use template::Template;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::context::{AttrDecl, AttrType, Schema};
-use crate::diag::{named_source, Code, Problem};
 use crate::engine::Scratch;
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
 use crate::policy::{Policy, PolicyIo, PolicyLimits};
+use crate::problem::{named_source, Code, Problem};
 use crate::rules::{self, RuleEnv, RuleSet, RuleSource};
 use locate::{Locator, Seg};
 use validate::check;

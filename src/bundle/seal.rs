@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::locate::Seg;
 use super::{listed_file, read_manifest_in, real_dir, LoadError, ReadError};
-use crate::diag::{Code, Problem};
+use crate::problem::{Code, Problem};
 
 /// What sealing changed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use ed25519_dalek::{Signature, Signer, Verifier};
 use serde::Deserialize;
 
 use super::{read_bounded, Bundle, LoadError};
-use crate::diag::{Code, Problem};
+use crate::problem::{Code, Problem};
 
 /// The signature file in a bundle directory.
 pub const SIGNATURE_FILE: &str = "bundle.sig";

@@ -24,12 +24,12 @@ use std::path::PathBuf;
 use super::load_cases;
 use crate::bundle::BundleTemplate;
 use crate::context::Resolved;
-use crate::diag::{escape_controls as shown, Problem};
 use crate::engine::resolve;
+use crate::problem::{escape_controls as shown, Problem};
 use crate::rules::{
     Seen, Verdict, SEEN_FAILED_CLOSED, SEEN_FALSE, SEEN_FIRED, SEEN_NOT_FIRED, SEEN_TRUE,
 };
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// What an item asks of the cases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -19,11 +19,11 @@ use serde::Deserialize;
 
 use crate::bundle::{Bundle, BundleTemplate};
 use crate::context::{Context, Resolved};
-use crate::diag::{escape_controls as shown, named_source, Code, Problem};
 use crate::engine::{decide, mask, resolve, Contact, History, MaskOutcome, Request};
+use crate::problem::{escape_controls as shown, named_source, Code, Problem};
 use crate::rules::{EffectKind, Verdict};
 use crate::trackset::TrackSet;
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// A case file: a list of `[[case]]` tables.
 #[derive(Debug, Deserialize)]

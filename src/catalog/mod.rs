@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::names::NameIndex;
+use crate::name_table::NameIndex;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@
 
 mod time_value;
 
-use crate::names::{same, NameIndex};
+use crate::name_table::{same, NameIndex};
 use std::fmt;
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ use super::scratch::Scratch;
 use super::select::select;
 use crate::bundle::Bundle;
 use crate::context::Resolved;
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// Decides the next track for `req` with `bundle`.
 pub fn decide(bundle: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {

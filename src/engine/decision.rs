@@ -15,7 +15,7 @@ use super::explain::{eval_error_text, masked_error_text};
 use crate::bundle::Bundle;
 use crate::rules::{EffectKind, EvalError, Fired, RuleInfo};
 use crate::trackset::TrackSet;
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// One allowed track in the ranking.
 #[derive(Clone, Copy, Debug, PartialEq)]

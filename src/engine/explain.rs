@@ -7,7 +7,7 @@
 use super::decision::{Decision, PolicyUse};
 use crate::bundle::Bundle;
 use crate::context::format_timestamp;
-use crate::diag::escape_controls;
+use crate::problem::escape_controls;
 use crate::rules::{count_contacts, EffectKind, EvalError, RuleInfo};
 
 /// Appends one line of an explanation to a `String`: the formatted text with

@@ -7,7 +7,7 @@
 
 use crate::rules::{RuleSet, Verdict};
 use crate::trackset::TrackSet;
-use crate::turn::TurnView;
+use crate::turn_view::TurnView;
 
 /// How the allowed set came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::request::{Contact, DecideError, Request, MAX_CONTACTS, MAX_HISTORY};
 use crate::bundle::BundleTemplate;
 use crate::context::format_timestamp;
 use crate::context::{Resolved, Val};
-use crate::turn::{ContactLog, PastContact, TurnView};
+use crate::turn_view::{ContactLog, PastContact, TurnView};
 
 /// What the request says about the turn, resolved against the bundle; the
 /// context values are in the caller's [`Resolved`] and the usage counts in the

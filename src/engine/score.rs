@@ -11,7 +11,7 @@ use crate::bundle::Bundle;
 use crate::policy::ScoreKind;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
-use crate::turn::TurnView;
+use crate::turn_view::TurnView;
 
 /// The allowed tracks with their scores.
 pub(super) struct Scored {

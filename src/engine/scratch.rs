@@ -4,7 +4,7 @@
 use crate::bundle::Bundle;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// Per-thread buffers reused by every decision on that thread.
 pub(crate) struct Scratch {

@@ -10,7 +10,7 @@ use crate::bundle::BundleTemplate;
 use crate::context::Resolved;
 use crate::rules::Verdict;
 use crate::trackset::TrackSet;
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// Resolves `req` against `t` exactly as a decision does (the same errors for
 /// the same request) and masks it: the tracks allowed, and how.

@@ -18,8 +18,8 @@ use super::decide;
 use super::deploy::{Challenger, ChallengerStatus};
 use super::{DecideError, Decision, Request};
 use crate::bundle::{Bundle, LoadError, LoadOptions, VerifyKey};
-use crate::diag::Problem;
 use crate::engine::sink::{DecisionId, DecisionSink, Outcome};
+use crate::problem::Problem;
 
 /// The identity of one bundle version in service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

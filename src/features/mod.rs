@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::context::{AttrType, Schema, Val};
-use crate::turn::TurnView;
+use crate::turn_view::TurnView;
 
 pub(crate) mod trace;
 
@@ -438,7 +438,7 @@ mod tests {
             used: &used,
             last_reply: Some(1),
             embedding: None,
-            contacts: crate::turn::ContactLog::empty(),
+            contacts: crate::turn_view::ContactLog::empty(),
         };
         let mut out = vec![9.0; enc.dim()];
         enc.encode(&view, &mut out);

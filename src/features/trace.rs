@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::context::Resolved;
 use crate::engine::{resolve, DecideError, Decision, Request};
-use crate::turn::ContactLog;
+use crate::turn_view::ContactLog;
 
 /// One slot of the observation.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

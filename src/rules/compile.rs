@@ -6,7 +6,7 @@
 //! prefix sets so that `tracks where track.min_age > customer.age` costs a
 //! binary search and a set copy at run time instead of a loop over tracks.
 
-use crate::diag::Code;
+use crate::problem::Code;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,9 +20,9 @@ use super::truth::{truth, Env};
 use super::typed::{CVal, CheckedRule, TExpr, TTargets, ValKind};
 use super::{EffectKind, RuleEnv};
 use crate::context::AttrType;
-use crate::diag::Problem;
+use crate::problem::Problem;
 use crate::trackset::TrackSet;
-use crate::turn::{ContactLog, TurnView};
+use crate::turn_view::{ContactLog, TurnView};
 
 /// Builds the run-time rule set from checked rules; returns warnings found on the way.
 pub(crate) fn build(checked: Vec<CheckedRule>, env: &RuleEnv) -> (RuleSet, Vec<Problem>) {

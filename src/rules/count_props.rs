@@ -12,7 +12,7 @@ use super::truth::count_in;
 use super::typed::ContactQuery;
 use super::EvalError;
 use crate::trackset::TrackSet;
-use crate::turn::{ContactLog, PastContact};
+use crate::turn_view::{ContactLog, PastContact};
 
 const NOW: i64 = 1_767_225_600_000;
 

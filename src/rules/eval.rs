@@ -12,7 +12,7 @@ use super::typed::TExpr;
 use super::verdict::{Verdict, NO_RUN};
 use super::{EffectKind, EvalError, Fired};
 use crate::trackset::members;
-use crate::turn::TurnView;
+use crate::turn_view::TurnView;
 
 impl Inner {
     /// Clears `out` for one evaluation of this rule set.

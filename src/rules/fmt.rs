@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::ast::*;
 use super::parse::parse_with;
-use crate::diag::{named_source, Problem};
+use crate::problem::{named_source, Problem};
 
 struct Comment {
     start: usize,

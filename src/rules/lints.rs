@@ -5,7 +5,7 @@
 //! own over each rule, after the type checker (`check.rs`); every lint is a
 //! warning, so it never rejects a bundle.
 
-use crate::diag::Code;
+use crate::problem::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use miette::NamedSource;
 use super::ast::*;
 use super::suggest::clip;
 use super::{EffectKind, RuleEnv};
-use crate::diag::Problem;
+use crate::problem::Problem;
 use crate::trackset::TrackSet;
 
 /// The guard `has track.product` pushes (track attribute slots are below it).

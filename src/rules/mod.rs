@@ -124,8 +124,8 @@ pub use verdict::Verdict;
 
 use crate::catalog::Catalog;
 use crate::context::Schema;
-use crate::diag::named_source;
-use crate::diag::Problem;
+use crate::problem::named_source;
+use crate::problem::Problem;
 
 /// One rules file as read from a bundle.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 //! the tree is built, so no later stage ever meets a tree over the limits.
 //! Syntax errors are put into words in `syntax_error.rs`.
 
-use crate::diag::Code;
+use crate::problem::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use super::ast::*;
 use super::limits::{too_deep, MAX_DEPTH, MAX_FILE_BYTES, MAX_LIST_ITEMS, MAX_NESTING, MAX_NODES};
 use super::suggest::clip;
 use super::syntax_error::syntax_problem;
-use crate::diag::{named_source, Problem};
+use crate::problem::{named_source, Problem};
 
 /// A byte order mark: accepted at the start of a file (editors on Windows write
 /// one), as in `bundle.toml`.
@@ -257,7 +257,7 @@ impl Builder<'_> {
                 Rule::effect => {
                     let csp = span(&c);
                     if let Some(first) = &effect {
-                        let (l, col) = crate::diag::line_col(self.src.inner(), first.span.start);
+                        let (l, col) = crate::problem::line_col(self.src.inner(), first.span.start);
                         let (path, src, first_span) = (self.path, self.src.clone(), first.span);
                         let p = self.err(
                             Code::RulesTwoEffects,
@@ -268,7 +268,7 @@ impl Builder<'_> {
                         p.help = Some(format!(
                             "a rule has exactly one effect (the first is at line {l}, column {col}); split it into two rules"
                         ));
-                        p.related.push(crate::diag::Related {
+                        p.related.push(crate::problem::Related {
                             file: path.to_owned(),
                             source_text: src,
                             span: first_span.pair().into(),

@@ -19,7 +19,7 @@ use super::truth::{and3, or3, truth, Env};
 use super::typed::{TExpr, TTargets};
 use super::verdict::Verdict;
 use super::EvalError;
-use crate::turn::TurnView;
+use crate::turn_view::TurnView;
 
 /// Where a rule's atoms are written and which outcomes it can have: what the
 /// checker records for coverage, kept next to the compiled rule.

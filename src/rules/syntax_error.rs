@@ -2,7 +2,7 @@
 //! names it (not pest's grammar rules), what was found instead, and a hint for
 //! the usual slips (a misspelt keyword read as a metadata key, a missing effect).
 
-use crate::diag::Code;
+use crate::problem::Code;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use miette::NamedSource;
 
 use super::parse::{Rule, BOM};
 use super::suggest::clip;
-use crate::diag::Problem;
+use crate::problem::Problem;
 
 fn describe(rule: Rule) -> &'static str {
     use Rule::*;

@@ -17,7 +17,7 @@ use super::compiled::{key, Cond};
 use super::typed::{CVal, ContactQuery, TExpr, ValKind};
 use super::EvalError;
 use crate::context::Val;
-use crate::turn::{ContactLog, Logged, TurnView, RETIRED};
+use crate::turn_view::{ContactLog, Logged, TurnView, RETIRED};
 
 /// What expression evaluation reads besides the expression.
 pub(crate) struct Env<'a, 'v> {

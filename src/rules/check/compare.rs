@@ -4,7 +4,7 @@
 
 use super::types::Ty;
 use super::{Checker, Scope};
-use crate::diag::Code;
+use crate::problem::Code;
 use crate::rules::ast::*;
 use crate::rules::suggest::{clip, did_you_mean};
 use crate::rules::typed::{CVal, TExpr};

@@ -7,7 +7,7 @@
 //! it concerns and a hint, and checking goes on after a problem so one run
 //! reports all of them.
 
-use crate::diag::Code;
+use crate::problem::Code;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use super::probe::{atom_spans, Sites};
 use super::suggest::{clip, closest, did_you_mean};
 use super::typed::{CVal, CheckedRule, ContactQuery, TExpr, TTargets, ValKind};
 use super::{EffectKind, RuleEnv, RuleInfo};
-use crate::diag::Problem;
+use crate::problem::Problem;
 use crate::trackset::TrackSet;
 use types::Ty;
 
