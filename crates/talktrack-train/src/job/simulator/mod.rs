@@ -1,4 +1,4 @@
-//! The simulator stage: which simulator the job builds from the aggregates and the
+//! The simulator stage: which simulator kind the job builds from the aggregates and the
 //! template, and what every kind answers (environment, evaluation, baselines, the
 //! observations the export is checked on, the report's summary).
 //!
@@ -8,16 +8,17 @@
 
 use std::sync::Arc;
 
+mod kinds;
+
+use kinds::{ExactKind, ExpandedKind, LiveKind, SimulatorKind};
+
 use super::JobError;
 use crate::aggregate::shrink::{shrink, Strengths};
 use crate::aggregate::Aggregates;
 use crate::config::{SetupError, SimSetup};
-use crate::eval::{baselines, ExactEvaluator, Tabular};
+use crate::eval::ExactEvaluator;
 use crate::report::{BaselineSummary, MdpSummary};
-use crate::sim::{
-    ContextSampler, ExpandedEnv, ExpandedMdp, LiveEnv, LiveEvaluator, LiveSim, Mdp, RulesMask,
-    SimConfig, SimEnv,
-};
+use crate::sim::{ContextSampler, ExpandedMdp, LiveEvaluator, LiveSim, Mdp, RulesMask, SimConfig};
 use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv};
 use talktrack::tooling::BundleTemplate;
 
@@ -109,36 +110,12 @@ fn tracks_read(tpl: &BundleTemplate) -> Vec<usize> {
         .collect()
 }
 
-/// Where a simulator's values come from.
-enum Values<'a> {
-    /// Exact, on the enumerated MDP.
-    Exact(&'a dyn Tabular),
-    /// Estimated from simulated episodes.
-    Simulated(&'a LiveEvaluator),
-}
-
-/// The simulator of one aggregate file: enumerated and evaluated exactly when its
-/// state is (turn, last reply) with a fixed context, or when the state that also
-/// carries usage and a drawn context has few enough reachable states; simulated
-/// otherwise.
-pub(super) enum Simulator {
-    Exact {
-        mdp: Arc<Mdp>,
-        ev: ExactEvaluator,
-    },
-    Expanded {
-        sim: Arc<LiveSim>,
-        mdp: Arc<ExpandedMdp>,
-    },
-    Live {
-        sim: Arc<LiveSim>,
-        /// Selects the best network during training.
-        train_ev: LiveEvaluator,
-        /// Reports values, on other episodes than the ones that selected the network.
-        ev: LiveEvaluator,
-        /// Why the state space was not enumerated.
-        why: String,
-    },
+/// The simulator of one aggregate file, one of the [`SimulatorKind`]s: enumerated
+/// and evaluated exactly when its state is (turn, last reply) with a fixed context
+/// ([`ExactKind`]), or when the state that also carries usage and a drawn context has
+/// few enough reachable states ([`ExpandedKind`]); simulated otherwise ([`LiveKind`]).
+pub(super) struct Simulator {
+    kind: Box<dyn SimulatorKind>,
 }
 
 impl Simulator {
@@ -187,7 +164,7 @@ impl Simulator {
                     })?,
             );
             let ev = ExactEvaluator::new(Arc::clone(&mdp));
-            return Ok(Self::Exact { mdp, ev });
+            return Ok(Self::of(ExactKind { mdp, ev }));
         }
         let sim = Arc::new(LiveSim::build(agg, cfg, tpl).map_err(|e| match e {
             crate::sim::SimError::DeadStart => JobError::DeadStart(
@@ -197,20 +174,20 @@ impl Simulator {
         })?);
         let why = match ExpandedMdp::build(&sim, &tracks_read(tpl)) {
             Ok(mdp) => {
-                return Ok(Self::Expanded {
+                return Ok(Self::of(ExpandedKind {
                     sim,
                     mdp: Arc::new(mdp),
-                })
+                }))
             }
             Err(e) => e.to_string(),
         };
         let n = setup.job.eval_episodes.max(1);
-        Ok(Self::Live {
+        Ok(Self::of(LiveKind {
             train_ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1c),
             ev: LiveEvaluator::new(Arc::clone(&sim), n, 0x7a1d),
             sim,
             why,
-        })
+        }))
     }
 
     /// The simulator policies train on: built from the aggregates with every cell
@@ -233,20 +210,20 @@ impl Simulator {
         Ok((Self::build_with(&shrunk, setup, &cfg, tpl)?, strengths))
     }
 
+    fn of(kind: impl SimulatorKind + 'static) -> Self {
+        Self {
+            kind: Box::new(kind),
+        }
+    }
+
     /// The reply model: data availability and reply cells by (turn, last reply).
     pub(super) fn replies(&self) -> &Mdp {
-        match self {
-            Self::Exact { mdp, .. } => mdp,
-            Self::Expanded { sim, .. } | Self::Live { sim, .. } => sim.mdp(),
-        }
+        self.kind.replies()
     }
 
     /// The enumerated MDP, when the state is (turn, last reply) with a fixed context.
     pub(super) fn exact_mdp(&self) -> Option<&Mdp> {
-        match self {
-            Self::Exact { mdp, .. } => Some(mdp),
-            Self::Expanded { .. } | Self::Live { .. } => None,
-        }
+        self.kind.exact_mdp()
     }
 
     /// (state, track) pairs the reply model allows, and how many of them it serves
@@ -268,96 +245,40 @@ impl Simulator {
         (pairs, backed)
     }
 
+    /// A fresh environment to train on.
     pub(super) fn env(&self) -> Box<dyn MaskedEnv> {
-        match self {
-            Self::Exact { mdp, .. } => Box::new(SimEnv::new(Arc::clone(mdp))),
-            Self::Expanded { mdp, .. } => Box::new(ExpandedEnv::new(Arc::clone(mdp))),
-            Self::Live { sim, .. } => Box::new(LiveEnv::new(Arc::clone(sim))),
-        }
+        self.kind.env()
     }
 
+    /// What selects the best network during training.
     pub(super) fn train_evaluator(&self) -> &dyn Evaluator {
-        match self {
-            Self::Exact { ev, .. } => ev,
-            Self::Expanded { mdp, .. } => &**mdp,
-            Self::Live { train_ev, .. } => train_ev,
-        }
+        self.kind.train_evaluator()
     }
 
-    /// How values are computed: exactly on the enumerated MDP (both exact kinds),
-    /// or by simulation.
-    fn values(&self) -> Values<'_> {
-        match self {
-            Self::Exact { ev, .. } => Values::Exact(ev),
-            Self::Expanded { mdp, .. } => Values::Exact(&**mdp),
-            Self::Live { ev, .. } => Values::Simulated(ev),
-        }
-    }
-
+    /// The best value any policy reaches under the same masks, when evaluated exactly.
     pub(super) fn optimum(&self) -> Option<f64> {
-        match self.values() {
-            Values::Exact(t) => Some(t.solve().0),
-            Values::Simulated(_) => None,
-        }
+        self.kind.values().optimum()
     }
 
     /// Value, 95% half-width (simulated only) and rule violations of `policy`.
     pub(super) fn evaluate(&self, policy: &dyn ActionPolicy) -> (f64, Option<f64>, u64) {
-        match self.values() {
-            Values::Exact(t) => {
-                let e = t.evaluate(policy);
-                (e.value, None, e.violating_states)
-            }
-            Values::Simulated(ev) => {
-                let e = ev.estimate(policy);
-                (e.mean, Some(e.half_width), e.violations)
-            }
-        }
+        self.kind.values().evaluate(policy)
     }
 
+    /// The value of choosing uniformly among the allowed tracks.
     pub(super) fn uniform(&self) -> f64 {
-        match self.values() {
-            Values::Exact(t) => t.table_value(&t.uniform_table()),
-            Values::Simulated(ev) => ev.estimate(&crate::sim::live::UniformPolicy).mean,
-        }
+        self.kind.values().uniform()
     }
 
+    /// The baselines the report compares with.
     pub(super) fn baselines(&self, agg: &Aggregates) -> BaselineSummary {
-        let exact = |b: crate::eval::Baselines| BaselineSummary {
-            optimum: Some(b.optimum),
-            ci95: None,
-            uniform: b.uniform,
-            best_single: b.best_single,
-            behaviour: b.behaviour,
-        };
-        match self.values() {
-            Values::Exact(t) => exact(baselines(t, agg)),
-            Values::Simulated(ev) => {
-                let b = ev.baselines(agg);
-                BaselineSummary {
-                    optimum: None,
-                    ci95: Some([
-                        b.uniform.half_width,
-                        b.best_single.1.half_width,
-                        b.behaviour.half_width,
-                    ]),
-                    uniform: b.uniform.mean,
-                    best_single: (b.best_single.0, b.best_single.1.mean),
-                    behaviour: b.behaviour.mean,
-                }
-            }
-        }
+        self.kind.values().baselines(agg)
     }
 
     /// Observations the exported policy is checked on: every state when enumerated,
     /// the states of simulated episodes otherwise.
     pub(super) fn observations(&self) -> Vec<Vec<f32>> {
-        match self.values() {
-            Values::Exact(t) => (0..t.n_states())
-                .map(|s| t.observation(s).to_vec())
-                .collect(),
-            Values::Simulated(ev) => ev.sample_observations(200, 0x0b5),
-        }
+        self.kind.values().observations()
     }
 
     pub(super) fn summary(&self, agg: &Aggregates, usage: bool) -> MdpSummary {
@@ -370,49 +291,20 @@ impl Simulator {
                     .count()
             })
             .sum();
-        let (evaluation, context, episodes, obs_dim) = match self {
-            Self::Exact { mdp, .. } => ("exact", Vec::new(), None, mdp.obs_dim()),
-            Self::Expanded { sim, mdp } => (
-                "exact",
-                sim.context().describe().to_vec(),
-                None,
-                mdp.obs_dim(),
-            ),
-            Self::Live { sim, ev, .. } => (
-                "simulated",
-                sim.context().describe().to_vec(),
-                Some(ev.episodes),
-                sim.obs_dim(),
-            ),
-        };
-        let (expanded, why_simulated) = match self {
-            Self::Exact { .. } => (None, None),
-            Self::Expanded { mdp, .. } => (
-                Some(crate::report::ExpandedSummary {
-                    states: mdp.n_states(),
-                    contexts: mdp.contexts(),
-                    tracks_read: mdp.tracks_read(),
-                }),
-                None,
-            ),
-            Self::Live { why, .. } => (None, Some(why.clone())),
-        };
+        let kind = self.kind.describe();
         MdpSummary {
             shrinkage: Vec::new(),
             pessimism: None,
-            thin: match self {
-                Self::Exact { mdp, ev } => crate::eval::plan::thin_choices(mdp, &ev.solve().1),
-                Self::Expanded { .. } | Self::Live { .. } => Vec::new(),
-            },
-            evaluation: evaluation.into(),
-            expanded,
-            why_simulated,
+            thin: self.kind.thin_choices(),
+            evaluation: kind.evaluation.into(),
+            expanded: kind.expanded,
+            why_simulated: kind.why_simulated,
             states: agg.config.max_turns as usize * m.n_last(),
-            context,
+            context: kind.context,
             usage,
-            episodes,
+            episodes: kind.episodes,
             actions: m.n_actions(),
-            obs_dim,
+            obs_dim: kind.obs_dim,
             unavailable,
             warnings: m.warnings().to_vec(),
         }
