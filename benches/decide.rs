@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use talktrack::synth::SynthSpec;
 use talktrack::tooling::ast::ExprKind;
 use talktrack::tooling::{ContactLog, TurnView};
-use talktrack::tooling::{RuleSet, Verdict};
+use talktrack::tooling::{Policy, PolicyLimits, RuleSet, Verdict};
 use talktrack::Bundle;
 use talktrack::{Contact, Engine, Request};
 use tract_onnx::prelude::*;
@@ -172,6 +172,41 @@ fn rules_samples(
     })
 }
 
+/// Rows scored per call in the batched rows: one by one through the single-row
+/// plan, then in one call through a plan loaded with `max_batch` = [`BATCH`].
+const BATCH: usize = 64;
+
+/// Scoring [`BATCH`] observations: one by one, and as one batch.
+fn batch_forward(name: &str, b: &Bundle, spec: &SynthSpec) {
+    let bytes = spec.policy_bytes().expect("policy bytes");
+    let limits = PolicyLimits {
+        max_batch: BATCH,
+        ..PolicyLimits::default()
+    };
+    let io = b.policy().io().clone();
+    let policy = Policy::from_bytes_with_limits(&bytes, &io, Path::new("policy.onnx"), &limits)
+        .expect("batched policy loads");
+    assert_eq!(policy.batch_rows(), BATCH);
+    let obs: Vec<f32> = (0..BATCH * spec.obs_dim)
+        .map(|i| (i % 17) as f32 / 17.0)
+        .collect();
+    let mut out = vec![0.0f32; BATCH * spec.tracks];
+    let one_by_one = measure(500, || {
+        for (o, s) in obs.chunks(spec.obs_dim).zip(out.chunks_mut(spec.tracks)) {
+            policy.scores(o, s).expect("policy runs");
+        }
+        std::hint::black_box(&out);
+    });
+    row(name, "64 rows, one by one", &one_by_one);
+    let batched = measure(500, || {
+        policy
+            .scores_batch(&obs, None, &mut out)
+            .expect("policy runs");
+        std::hint::black_box(&out);
+    });
+    row(name, "64 rows, one batch", &batched);
+}
+
 fn bench(name: &str, spec: SynthSpec, limit_us: f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     spec.write(dir.path()).expect("write bundle");
@@ -196,6 +231,7 @@ fn bench(name: &str, spec: SynthSpec, limit_us: f64) {
         std::hint::black_box(&scores);
     });
     row(name, "policy forward (talktrack)", &fwd);
+    batch_forward(name, &b, &spec);
 
     let bytes = spec.policy_bytes().expect("policy bytes");
     let plan = tract_onnx::onnx()
@@ -422,7 +458,7 @@ fn main() {
         );
         return;
     }
-    println!("one thread, batch 1; times in µs");
+    println!("one thread, batch 1 (except the `64 rows` lines: 64 observations per call, one by one or in one batch of max_batch = 64); times in µs");
     println!("medium+c: the medium bundle with 10% of its rules counting past contacts, 50 contacts per request");
     println!("| case     | operation                    |        p50 |        p90 |       mean |");
     println!("|----------|------------------------------|------------|------------|------------|");

@@ -17,6 +17,7 @@ fn tight() -> LoadOptions {
     LoadOptions::new().policy_limits(PolicyLimits {
         max_tensor_elements: 8,
         max_total_bytes: PolicyLimits::DEFAULT_MAX_TOTAL_BYTES,
+        ..PolicyLimits::default()
     })
 }
 

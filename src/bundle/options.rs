@@ -16,6 +16,7 @@ use crate::policy::PolicyLimits;
 /// let options = LoadOptions::new().policy_limits(PolicyLimits {
 ///     max_tensor_elements: 1 << 20,
 ///     max_total_bytes: 32 << 20,
+///     ..PolicyLimits::default()
 /// });
 /// assert_eq!(options.limits().max_total_bytes, 32 << 20);
 /// ```

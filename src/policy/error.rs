@@ -150,6 +150,23 @@ pub enum PolicyError {
         /// Which node, what shape, which bound.
         reason: String,
     },
+    /// A batched plan was asked for, but a row of a batch does not score as that
+    /// observation alone: the model's rows influence each other.
+    #[error("`{origin}` cannot score batches of {rows}: row {row}'s score for track {track} is {batched} in a batch and {alone} alone (its rows are not scored independently); load it with `max_batch = 1`")]
+    BatchMismatch {
+        /// Where the model came from.
+        origin: String,
+        /// The batch asked for.
+        rows: usize,
+        /// The first row that differs.
+        row: usize,
+        /// The first track whose score differs.
+        track: usize,
+        /// Its score in the batch.
+        batched: f32,
+        /// Its score alone.
+        alone: f32,
+    },
     /// tract panicked; the policy (or this thread's state of it) was dropped.
     #[error("`{origin}`: the onnx runtime failed unexpectedly while {stage}")]
     Panicked {
@@ -219,6 +236,7 @@ impl PolicyError {
             Self::MaskShape { .. } => "policy::mask-shape",
             Self::UnsupportedOperators { .. } => "policy::unsupported-operators",
             Self::TooCostly { .. } => "policy::too-costly",
+            Self::BatchMismatch { .. } => "policy::batch-mismatch",
             Self::Panicked { .. } => "policy::panicked",
             Self::ScoreKind { .. } => "policy::score-kind",
             Self::Optimize { .. } => "policy::optimize",

@@ -20,15 +20,25 @@ use tract_onnx::tract_hir::internal::*;
 /// does not depend on the observation's values) of at most
 /// [`max_tensor_elements`](Self::max_tensor_elements) elements, and all of them
 /// together, weights included, at most [`max_total_bytes`](Self::max_total_bytes).
+/// With [`max_batch`](Self::max_batch) above 1, the batched plan must fit the same
+/// bounds at that batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PolicyLimits {
     /// Largest number of elements in one tensor (default 16 Mi).
     pub max_tensor_elements: u64,
     /// Largest number of bytes of all tensors of the graph together (default 256 MiB).
     pub max_total_bytes: u64,
+    /// Rows one forward pass of [`Policy::scores_batch`](super::Policy::scores_batch)
+    /// scores (default 1: no batched plan is built, and batches are scored row by
+    /// row). Above 1, a model with a symbolic batch gets a second plan bound to this
+    /// many rows (a model that fixes its batch keeps scoring row by row); at most
+    /// [`MAX_BATCH`](Self::MAX_BATCH).
+    pub max_batch: usize,
 }
 
 impl PolicyLimits {
+    /// The largest [`max_batch`](Self::max_batch): 4,096 rows.
+    pub const MAX_BATCH: usize = 4096;
     /// The default per-tensor bound: 16 Mi elements (64 MiB of f32).
     pub const DEFAULT_MAX_TENSOR_ELEMENTS: u64 = 16 << 20;
     /// The default bound on all tensors together: 256 MiB.
@@ -40,6 +50,7 @@ impl Default for PolicyLimits {
         Self {
             max_tensor_elements: Self::DEFAULT_MAX_TENSOR_ELEMENTS,
             max_total_bytes: Self::DEFAULT_MAX_TOTAL_BYTES,
+            max_batch: 1,
         }
     }
 }
@@ -88,14 +99,34 @@ pub(crate) enum LimitError {
     },
     /// All tensors together over the bound.
     #[error(
-        "the tensors of the graph take {bytes} bytes at batch 1, more than the {limit} allowed"
+        "the tensors of the graph take {bytes} bytes at batch {rows}, more than the {limit} allowed"
     )]
     TotalTooLarge {
         /// Bytes of all tensors together.
         bytes: u128,
+        /// The batch the graph is bound to.
+        rows: usize,
         /// The bound.
         limit: u64,
     },
+    /// A batched plan larger than talktrack builds.
+    #[error("a batch of {rows} rows was asked for (`max_batch`), more than the {limit} allowed")]
+    BatchTooLarge {
+        /// The batch asked for.
+        rows: usize,
+        /// The bound.
+        limit: usize,
+    },
+}
+
+impl LimitError {
+    /// A `max_batch` over [`PolicyLimits::MAX_BATCH`].
+    pub(crate) fn batch(rows: usize) -> Self {
+        Self::BatchTooLarge {
+            rows,
+            limit: PolicyLimits::MAX_BATCH,
+        }
+    }
 }
 
 /// Finds a [`LimitError`] anywhere in an `anyhow` chain.
@@ -314,7 +345,11 @@ pub(crate) fn bound_inference(model: &mut InferenceModel, limits: &PolicyLimits)
 
 /// Checks that every tensor of a batch-bound typed graph has a concrete shape
 /// within the bounds.
-pub(crate) fn check_typed(model: &TypedModel, limits: &PolicyLimits) -> Result<(), LimitError> {
+pub(crate) fn check_typed(
+    model: &TypedModel,
+    limits: &PolicyLimits,
+    rows: usize,
+) -> Result<(), LimitError> {
     let mut total: u128 = 0;
     for node in model.nodes() {
         for out in &node.outputs {
@@ -344,6 +379,7 @@ pub(crate) fn check_typed(model: &TypedModel, limits: &PolicyLimits) -> Result<(
     if total > u128::from(limits.max_total_bytes) {
         return Err(LimitError::TotalTooLarge {
             bytes: total,
+            rows,
             limit: limits.max_total_bytes,
         });
     }

@@ -17,7 +17,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use super::error::{chain, PolicyError};
-use super::limits::{bound_inference, check_typed, find_limit_error, PolicyLimits};
+use super::limits::{bound_inference, check_typed, find_limit_error, LimitError, PolicyLimits};
 use super::runner::{Plan, PolicyIo};
 use super::shape_constants::check_shape_constants;
 use super::tensors::check_stored_tensors;
@@ -46,7 +46,11 @@ impl MaskType {
 
 /// A plan and how to feed it.
 pub(crate) struct Loaded {
+    /// The plan at batch 1.
     pub(crate) plan: Plan,
+    /// The plan at [`PolicyLimits::max_batch`] rows and that number, when asked for
+    /// and the model's batch is symbolic.
+    pub(crate) batched: Option<(Plan, usize)>,
     pub(crate) mask: Option<MaskType>,
 }
 
@@ -136,18 +140,30 @@ pub(crate) fn build_plan(
         origin: origin.to_owned(),
         reason: e.to_string(),
     };
-    let plan = guarded(|| -> Result<Plan, PolicyError> {
-        let bound = typed
-            .set_symbols(&HashMap::from([(batch_symbol, TDim::Val(1))]))
-            .map_err(prepare)?;
-        check_typed(&bound, limits).map_err(costly)?;
-        let optimized = bound.into_optimized().map_err(prepare)?;
-        check_typed(&optimized, limits).map_err(costly)?;
-        optimized.into_runnable().map_err(prepare)
-    })
-    .map_err(|()| panicked("optimising the model"))??;
+    let plan_at = |rows: usize| {
+        guarded(|| -> Result<Plan, PolicyError> {
+            let dim = i64::try_from(rows).map_err(|_| costly(LimitError::batch(rows)))?;
+            let bound = typed
+                .set_symbols(&HashMap::from([(batch_symbol.clone(), TDim::Val(dim))]))
+                .map_err(prepare)?;
+            check_typed(&bound, limits, rows).map_err(costly)?;
+            let optimized = bound.into_optimized().map_err(prepare)?;
+            check_typed(&optimized, limits, rows).map_err(costly)?;
+            optimized.into_runnable().map_err(prepare)
+        })
+        .map_err(|()| panicked("optimising the model"))?
+    };
+    let plan = plan_at(1)?;
+    if limits.max_batch > PolicyLimits::MAX_BATCH {
+        return Err(costly(LimitError::batch(limits.max_batch)));
+    }
+    let batched = match (limits.max_batch, declared.batch) {
+        (rows @ 2.., None) => Some((plan_at(rows)?, rows)),
+        _ => None,
+    };
     Ok(Loaded {
         plan,
+        batched,
         mask: declared.mask,
     })
 }

@@ -102,16 +102,58 @@ struct Slot {
     mask: Option<Arc<Tensor>>,
 }
 
+/// One optimised plan at a fixed batch, with each serving thread's state for it.
+#[derive(Debug)]
+pub(super) struct Pass {
+    plan: Plan,
+    /// The batch the plan is bound to.
+    pub(super) rows: usize,
+    // `None` after a panic in tract on that thread: the next call starts afresh.
+    slots: ThreadLocal<RefCell<Option<Slot>>>,
+}
+
+impl Pass {
+    fn new(plan: Plan, rows: usize) -> Self {
+        Self {
+            plan,
+            rows,
+            slots: ThreadLocal::new(),
+        }
+    }
+}
+
+/// Which tracks the mask input allows, row by row.
+#[derive(Clone, Copy)]
+pub(super) enum Allowed<'a> {
+    /// Every track, every row.
+    All,
+    /// One set for the only row.
+    One(&'a TrackSet),
+    /// One set per row; rows past the end (padding) allow every track.
+    Rows(&'a [TrackSet]),
+}
+
+impl Allowed<'_> {
+    fn on(self, row: usize, track: usize) -> bool {
+        match self {
+            Self::All => true,
+            Self::One(a) => a.contains(track),
+            Self::Rows(rows) => rows.get(row).is_none_or(|a| a.contains(track)),
+        }
+    }
+}
+
 /// A loaded, optimised policy. Cheap to share (`Send + Sync`); each thread that
 /// calls [`Policy::scores`] lazily gets its own tract state.
 #[derive(Debug)]
 pub struct Policy {
-    io: PolicyIo,
-    origin: String,
-    plan: Plan,
+    pub(super) io: PolicyIo,
+    pub(super) origin: String,
+    pub(super) single: Pass,
+    /// The plan bound to [`PolicyLimits::max_batch`] rows, when that is above 1
+    /// and the model's batch is symbolic (see [`Policy::scores_batch`]).
+    pub(super) batched: Option<Pass>,
     mask: Option<MaskType>,
-    // `None` after a panic in tract on that thread: the next call starts afresh.
-    slots: ThreadLocal<RefCell<Option<Slot>>>,
 }
 
 impl Policy {
@@ -168,11 +210,12 @@ impl Policy {
         let policy = Policy {
             io: io.clone(),
             origin,
-            plan: loaded.plan,
+            single: Pass::new(loaded.plan, 1),
+            batched: loaded.batched.map(|(plan, rows)| Pass::new(plan, rows)),
             mask: loaded.mask,
-            slots: ThreadLocal::new(),
         };
         policy.probe()?;
+        policy.probe_batch()?;
         Ok(policy)
     }
 
@@ -185,7 +228,8 @@ impl Policy {
     /// obs_dim`, `out.len() == n_tracks`. Scores may be NaN if the network
     /// produces NaN; deciding what to do then is the caller's business.
     pub fn scores(&self, obs: &[f32], out: &mut [f32]) -> Result<(), PolicyError> {
-        self.run(obs, None, out)
+        self.check_lengths(obs, out, 1)?;
+        self.run(&self.single, obs, Allowed::All, out)
     }
 
     /// Like [`Policy::scores`], feeding `allowed` to the model's mask input when
@@ -203,30 +247,45 @@ impl Policy {
                 found: allowed.universe(),
             });
         }
-        self.run(obs, Some(allowed), out)
+        self.check_lengths(obs, out, 1)?;
+        self.run(&self.single, obs, Allowed::One(allowed), out)
     }
 
-    fn run(
+    /// Checks that `obs` holds `rows` observations and `out` room for their scores.
+    pub(super) fn check_lengths(
         &self,
         obs: &[f32],
-        allowed: Option<&TrackSet>,
-        out: &mut [f32],
+        out: &[f32],
+        rows: usize,
     ) -> Result<(), PolicyError> {
-        if obs.len() != self.io.obs_dim {
+        let expected = self.io.obs_dim.saturating_mul(rows);
+        if obs.len() != expected {
             return Err(PolicyError::BufferLength {
                 what: "observation",
-                expected: self.io.obs_dim,
+                expected,
                 found: obs.len(),
             });
         }
-        if out.len() != self.io.n_tracks {
+        let expected = self.io.n_tracks.saturating_mul(rows);
+        if out.len() != expected {
             return Err(PolicyError::BufferLength {
                 what: "scores buffer",
-                expected: self.io.n_tracks,
+                expected,
                 found: out.len(),
             });
         }
-        let cell = self.slots.get_or(|| RefCell::new(None));
+        Ok(())
+    }
+
+    /// Runs `pass` on `obs` (exactly `pass.rows` observations) into `out`.
+    pub(super) fn run(
+        &self,
+        pass: &Pass,
+        obs: &[f32],
+        allowed: Allowed<'_>,
+        out: &mut [f32],
+    ) -> Result<(), PolicyError> {
+        let cell = pass.slots.get_or(|| RefCell::new(None));
         // INVARIANT: `scores` never calls back into itself on the same thread, so
         // the borrow is always free; an error rather than a panic if that changes.
         let mut guard = cell
@@ -234,9 +293,9 @@ impl Policy {
             .map_err(|_| self.runtime("re-entrant call"))?;
         let slot = match guard.as_mut() {
             Some(slot) => slot,
-            None => guard.insert(self.new_slot()?),
+            None => guard.insert(self.new_slot(pass)?),
         };
-        match guarded(|| self.run_slot(slot, obs, allowed)) {
+        match guarded(|| self.run_slot(pass, slot, obs, allowed)) {
             Ok(output) => copy_scores(&output?, out).map_err(|e| self.runtime(&chain(&e))),
             Err(()) => {
                 // tract's state may be half-updated: never run it again.
@@ -246,13 +305,13 @@ impl Policy {
         }
     }
 
-    fn new_slot(&self) -> Result<Slot, PolicyError> {
+    fn new_slot(&self, pass: &Pass) -> Result<Slot, PolicyError> {
         let made = guarded(|| -> TractResult<Slot> {
-            let state = self.plan.spawn()?;
-            let input = Tensor::zero::<f32>(&[1, self.io.obs_dim])?;
+            let state = pass.plan.spawn()?;
+            let input = Tensor::zero::<f32>(&[pass.rows, self.io.obs_dim])?;
             let mask = self
                 .mask
-                .map(|m| Tensor::zero_dt(m.datum_type(), &[1, self.io.n_tracks]))
+                .map(|m| Tensor::zero_dt(m.datum_type(), &[pass.rows, self.io.n_tracks]))
                 .transpose()?;
             Ok(Slot {
                 state,
@@ -268,15 +327,16 @@ impl Policy {
 
     fn run_slot(
         &self,
+        pass: &Pass,
         slot: &mut Slot,
         obs: &[f32],
-        allowed: Option<&TrackSet>,
+        allowed: Allowed<'_>,
     ) -> Result<TValue, PolicyError> {
         let rt = |e: anyhow::Error| self.runtime(&chain(&e));
         refill(
             &mut slot.input,
             f32::datum_type(),
-            &[1, self.io.obs_dim],
+            &[pass.rows, self.io.obs_dim],
             |t| {
                 t.try_as_plain_ram_mut()?
                     .as_slice_mut::<f32>()?
@@ -287,8 +347,9 @@ impl Policy {
         .map_err(rt)?;
         let mut inputs = tvec!(TValue::from_const(Arc::clone(&slot.input)));
         if let (Some(kind), Some(mask)) = (self.mask, slot.mask.as_mut()) {
-            let on = |i: usize| allowed.is_none_or(|a| a.contains(i));
-            refill(mask, kind.datum_type(), &[1, self.io.n_tracks], |t| {
+            let n = self.io.n_tracks;
+            let on = |i: usize| allowed.on(i / n, i % n);
+            refill(mask, kind.datum_type(), &[pass.rows, n], |t| {
                 let mut view = t.try_as_plain_ram_mut()?;
                 match kind {
                     MaskType::Bool => {
@@ -321,9 +382,9 @@ impl Policy {
     /// Runs zeros (every track allowed) through the plan and checks the output
     /// is `f32 [1, n_tracks]` and of the declared score kind.
     fn probe(&self) -> Result<(), PolicyError> {
-        let mut slot = self.new_slot()?;
+        let mut slot = self.new_slot(&self.single)?;
         let zeros = vec![0.0; self.io.obs_dim];
-        let output = guarded(|| self.run_slot(&mut slot, &zeros, None))
+        let output = guarded(|| self.run_slot(&self.single, &mut slot, &zeros, Allowed::All))
             .map_err(|()| self.panicked("running the load-time probe"))??;
         let shape = output.shape();
         let width_ok = matches!(shape, [1, n] | [n] if *n == self.io.n_tracks);
@@ -348,14 +409,14 @@ impl Policy {
         })
     }
 
-    fn runtime(&self, reason: &str) -> PolicyError {
+    pub(super) fn runtime(&self, reason: &str) -> PolicyError {
         PolicyError::Runtime {
             origin: self.origin.clone(),
             reason: super::wording::reason(reason),
         }
     }
 
-    fn panicked(&self, stage: &'static str) -> PolicyError {
+    pub(super) fn panicked(&self, stage: &'static str) -> PolicyError {
         PolicyError::Panicked {
             origin: self.origin.clone(),
             stage,
