@@ -51,23 +51,35 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
             None,
         ));
     }
-    let reply_index =
-        NameIndex::new(manifest.replies.iter().map(String::as_str)).unwrap_or_else(|r| {
-            let again = manifest
-                .replies
+    // A name listed twice is reported at its second place.
+    let index = |problems: &mut Vec<Problem>,
+                 names: &[String],
+                 key: &'static str,
+                 code: Code,
+                 what: &str| {
+        NameIndex::new(names.iter().map(String::as_str)).unwrap_or_else(|r| {
+            let again = names
                 .iter()
                 .enumerate()
                 .filter(|(_, x)| **x == r)
                 .nth(1)
                 .map_or(0, |(i, _)| i);
             problems.push(mk(
-                &[Key("replies"), Index(again)],
-                Code::BundleReplies,
-                format!("reply category `{r}` is listed twice"),
+                &[Key(key), Index(again)],
+                code,
+                format!("{what} `{r}` is listed twice"),
                 None,
             ));
             NameIndex::default()
-        });
+        })
+    };
+    let reply_index = index(
+        &mut problems,
+        &manifest.replies,
+        "replies",
+        Code::BundleReplies,
+        "reply category",
+    );
     if manifest.contact_outcomes.len() > MAX_CONTACT_OUTCOMES {
         problems.push(mk(
             &[Key("contact_outcomes")],
@@ -79,23 +91,13 @@ pub(super) fn check(root: &Path, manifest: &Manifest, text: &str, skip_generated
             None,
         ));
     }
-    let outcome_index = NameIndex::new(manifest.contact_outcomes.iter().map(String::as_str))
-        .unwrap_or_else(|r| {
-            let again = manifest
-                .contact_outcomes
-                .iter()
-                .enumerate()
-                .filter(|(_, x)| **x == r)
-                .nth(1)
-                .map_or(0, |(i, _)| i);
-            problems.push(mk(
-                &[Key("contact_outcomes"), Index(again)],
-                Code::BundleContactOutcomes,
-                format!("contact outcome `{r}` is listed twice"),
-                None,
-            ));
-            NameIndex::default()
-        });
+    let outcome_index = index(
+        &mut problems,
+        &manifest.contact_outcomes,
+        "contact_outcomes",
+        Code::BundleContactOutcomes,
+        "contact outcome",
+    );
     let sel = &manifest.selection;
     if !(sel.temperature.is_finite() && sel.temperature > 0.0) {
         problems.push(mk(

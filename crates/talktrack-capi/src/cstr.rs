@@ -60,6 +60,19 @@ pub(crate) fn free_given(ptr: *mut c_char) {
     drop(unsafe { CString::from_raw(ptr) });
 }
 
+/// Checks an out-pointer of the caller's and sets what it points to to NULL, so
+/// that it holds NULL on every failure that follows; `name` names it in the error.
+pub(crate) fn clear_out<T>(out: *mut *mut T, name: &str) -> Result<(), TalktrackStatus> {
+    if out.is_null() {
+        return Err(fail(
+            TalktrackStatus::TalktrackNullPointer,
+            format!("`{name}` is a null pointer"),
+        ));
+    }
+    write_out(out, std::ptr::null_mut());
+    Ok(())
+}
+
 /// Stores `value` through the out-pointer `out`.
 ///
 /// `out` must be non-null; the caller checks it first.

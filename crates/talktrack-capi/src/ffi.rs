@@ -108,13 +108,9 @@ pub extern "C" fn talktrack_engine_new(
     out_engine: *mut *mut TalktrackEngine,
 ) -> TalktrackStatus {
     guard(|| {
-        if out_engine.is_null() {
-            return fail(
-                TalktrackStatus::TalktrackNullPointer,
-                "`out_engine` is a null pointer",
-            );
+        if let Err(status) = cstr::clear_out(out_engine, "out_engine") {
+            return status;
         }
-        cstr::write_out(out_engine, std::ptr::null_mut());
         let path = match cstr::read(bundle_path, TALKTRACK_MAX_PATH_BYTES, "bundle_path") {
             Ok(p) => p,
             Err(status) => return status,
@@ -145,13 +141,9 @@ pub extern "C" fn talktrack_engine_decide(
     out_json: *mut *mut c_char,
 ) -> TalktrackStatus {
     guard(|| {
-        if out_json.is_null() {
-            return fail(
-                TalktrackStatus::TalktrackNullPointer,
-                "`out_json` is a null pointer",
-            );
+        if let Err(status) = cstr::clear_out(out_json, "out_json") {
+            return status;
         }
-        cstr::write_out(out_json, std::ptr::null_mut());
         let engine = match live_engine(engine) {
             Ok(e) => e,
             Err(status) => return status,
@@ -233,13 +225,9 @@ pub extern "C" fn talktrack_engine_identity(
     out_json: *mut *mut c_char,
 ) -> TalktrackStatus {
     guard(|| {
-        if out_json.is_null() {
-            return fail(
-                TalktrackStatus::TalktrackNullPointer,
-                "`out_json` is a null pointer",
-            );
+        if let Err(status) = cstr::clear_out(out_json, "out_json") {
+            return status;
         }
-        cstr::write_out(out_json, std::ptr::null_mut());
         let engine = match live_engine(engine) {
             Ok(e) => e,
             Err(status) => return status,
