@@ -1,4 +1,5 @@
-//! Serves a loaded ONNX policy one observation at a time.
+//! Serves a loaded ONNX policy one observation at a time (and, through the same
+//! per-thread states, the batched plan of [`super::batch`]).
 //!
 //! The expensive work (decode, type, bound, optimise, plan) happens once, in
 //! [`super::load`]; each serving thread then keeps its own tract state and
