@@ -6,10 +6,13 @@
 //! *every* problem it found, each naming its file and, where it can, line and
 //! column. A bundle that fails any check is rejected whole.
 
+mod files;
 mod locate;
 mod manifest;
 mod options;
 mod paths;
+mod policy_file;
+mod problems;
 mod read;
 mod seal;
 mod sign;
@@ -24,6 +27,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use thread_local::ThreadLocal;
 
+pub use files::{listed_rule_files, read_text};
 pub use manifest::{AttrSpec, AttrSpecLong, Manifest, SelectionMode, FORMAT_VERSION};
 pub use options::LoadOptions;
 pub use paths::Escape;
@@ -36,10 +40,13 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::context::{AttrDecl, AttrType, Schema};
 use crate::engine::Scratch;
 use crate::features::{Feature, FeatureEncoder, FeatureEnv};
-use crate::policy::{Policy, PolicyIo, PolicyLimits};
+use crate::policy::Policy;
 use crate::problem::{named_source, Code, Problem};
 use crate::rules::{self, RuleEnv, RuleSet, RuleSource};
+use files::{listed_file, read_manifest_in, read_text_inside, real_dir};
 use locate::{Locator, Seg};
+use policy_file::load_policy;
+use problems::{located_problem, outside_problem};
 use validate::check;
 
 /// Largest rules or rule test case file accepted, in bytes.
@@ -142,230 +149,6 @@ impl LoadError {
             problems: vec![p],
         }
     }
-}
-
-/// Reads a text file with the size and UTF-8 checks every bundle file gets;
-/// `shown` is the path problems name.
-#[allow(clippy::result_large_err)] // cold path: a file is read once per load
-pub fn read_text(path: &Path, shown: &Path) -> Result<String, Problem> {
-    text_of(read_bounded(path, MAX_TEXT_FILE_BYTES), shown)
-}
-
-/// [`read_text`] for a file of the bundle whose real directory is `root`: `real`
-/// is where [`paths::contained`] found it, and it must still be there once open.
-#[allow(clippy::result_large_err)] // cold path: a file is read once per load
-pub(crate) fn read_text_inside(root: &Path, real: &Path, shown: &Path) -> Result<String, Problem> {
-    text_of(
-        read::read_bounded_inside(root, real, MAX_TEXT_FILE_BYTES),
-        shown,
-    )
-}
-
-/// The text of bytes read for `shown`, or the problem that names it.
-#[allow(clippy::result_large_err)] // cold path: a file is read once per load
-fn text_of(read: Result<Vec<u8>, ReadError>, shown: &Path) -> Result<String, Problem> {
-    let bytes = read.map_err(|e| match e {
-        ReadError::TooLarge { .. } => Problem::error(Code::BundleTooLarge, shown, e.to_string())
-            .with_help("split it into several files"),
-        e => Problem::error(
-            Code::BundleUnreadable,
-            shown,
-            format!("cannot read file: {e}"),
-        ),
-    })?;
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        Problem::error(Code::BundleNotUtf8, shown, "file is not valid UTF-8").at(
-            &named_source(shown, &text),
-            (at, 1),
-            "invalid byte here",
-        )
-    })
-}
-
-/// An error in `bundle.toml`, pointing at the line that declares `key` when there is one.
-fn manifest_problem(
-    text: &str,
-    src: &std::sync::Arc<miette::NamedSource<String>>,
-    key: &str,
-    code: Code,
-    msg: String,
-    help: Option<&str>,
-) -> Problem {
-    let mut p = Problem::error(code, Path::new("bundle.toml"), msg);
-    if let Some(span) = find_key(text, key) {
-        p = p.at(src, span, "declared here");
-    }
-    if let Some(h) = help {
-        p = p.with_help(h);
-    }
-    p
-}
-
-/// An error in `bundle.toml`, pointing at `span` when the manifest has it.
-fn located_problem(
-    src: &std::sync::Arc<miette::NamedSource<String>>,
-    span: Option<std::ops::Range<usize>>,
-    code: Code,
-    msg: String,
-    help: Option<&str>,
-) -> Problem {
-    let mut p = Problem::error(code, Path::new("bundle.toml"), msg);
-    if let Some(span) = span {
-        p = p.at(src, span, "declared here");
-    }
-    if let Some(h) = help {
-        p = p.with_help(h);
-    }
-    p
-}
-
-/// Byte range of the first line of `text` that starts (after spaces) with `key`.
-fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with(key) {
-            let start = offset + (line.len() - trimmed.len());
-            return Some((start, key.len()));
-        }
-        offset += line.len();
-    }
-    None
-}
-
-/// The real directory of the bundle in `dir`, every symlink on the way resolved
-/// once, so that a `current` link flipped while loading cannot mix two bundles.
-fn real_dir(dir: &Path) -> Result<PathBuf, LoadError> {
-    let fail =
-        |msg: String| LoadError::single(dir, Problem::error(Code::BundleUnreadable, dir, msg));
-    let root = std::fs::canonicalize(dir).map_err(|e| {
-        fail(format!(
-            "cannot read the bundle directory: {}",
-            ReadError::from(e)
-        ))
-    })?;
-    if !root.is_dir() {
-        return Err(fail(
-            "a bundle is a directory holding `bundle.toml`; this is a file".into(),
-        ));
-    }
-    Ok(root)
-}
-
-/// The problem with the file `rel` that the manifest names at `key`, which would
-/// lead outside the bundle: it names the key and where it is declared, never
-/// anything read from the file.
-fn outside_problem(
-    src: &std::sync::Arc<miette::NamedSource<String>>,
-    locator: &Locator<'_>,
-    key: &[Seg<'_>],
-    rel: &str,
-    escape: Escape,
-) -> Problem {
-    let mut name = String::new();
-    for seg in key {
-        match seg {
-            Seg::Key(k) if name.is_empty() => name.push_str(k),
-            Seg::Key(k) => {
-                let _ = write!(name, ".{k}");
-            }
-            Seg::Index(i) => {
-                let _ = write!(name, "[{i}]");
-            }
-        }
-    }
-    located_problem(
-        src,
-        locator.find(key),
-        Code::BundleOutside,
-        format!("`{name}` names `{rel}`, which is outside the bundle directory ({escape})"),
-        Some("a bundle's files live in its directory: name them by a path relative to it that stays inside"),
-    )
-}
-
-/// The real path of the file `rel` that the manifest names at `key`, checked to be
-/// inside the bundle's real directory `root`.
-#[allow(clippy::result_large_err)] // cold path: a file is named once per load
-fn listed_file(root: &Path, text: &str, key: &[Seg<'_>], rel: &str) -> Result<PathBuf, Problem> {
-    paths::contained(root, Path::new(rel)).map_err(|escape| {
-        let src = named_source(Path::new("bundle.toml"), text);
-        outside_problem(&src, &Locator::new(text), key, rel, escape)
-    })
-}
-
-/// The rule files the bundle in `dir` lists. Entries that lead outside are left out and
-/// reported in the second list; a manifest that cannot be read is an error.
-pub fn listed_rule_files(dir: &Path) -> Result<(Vec<ListedFile>, Vec<Problem>), LoadError> {
-    let root = real_dir(dir)?;
-    let (manifest, text) = read_manifest_in(dir, &root)?;
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    for (i, rel) in manifest.rules.iter().enumerate() {
-        match listed_file(&root, &text, &[Seg::Key("rules"), Seg::Index(i)], rel) {
-            Ok(real) => files.push(ListedFile {
-                shown: dir.join(rel),
-                real,
-            }),
-            Err(p) => problems.push(p),
-        }
-    }
-    Ok((files, problems))
-}
-
-/// A file a bundle lists.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListedFile {
-    /// The path to show: the bundle directory as given, joined with the manifest's entry.
-    pub shown: PathBuf,
-    /// The real path, inside the bundle's real directory: what to read and write.
-    pub real: PathBuf,
-}
-
-/// A did-you-mean for an unknown key or kind (serde's "unknown field `tag`,
-/// expected one of `id`, `text`, `tags`, ..."), when one of the expected names is
-/// close to what was written.
-fn misspelt_key_hint(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("unknown variant `"))?;
-    let (word, rest) = rest.split_once('`')?;
-    let expected = rest.split('`').skip(1).step_by(2);
-    rules::closest(word, expected).map(|c| format!("did you mean `{c}`?"))
-}
-
-/// Reads and parses `bundle.toml` in the bundle's real directory `root` (without
-/// checking what it refers to); the error points at the line and column where
-/// reading or parsing failed.
-fn read_manifest_in(dir: &Path, root: &Path) -> Result<(Manifest, String), LoadError> {
-    let shown = PathBuf::from("bundle.toml");
-    let manifest_path = paths::contained(root, &shown).map_err(|escape| {
-        LoadError::single(
-            dir,
-            Problem::error(
-                Code::BundleOutside,
-                &shown,
-                format!("`bundle.toml` is outside the bundle directory ({escape})"),
-            ),
-        )
-    })?;
-    let text = text_of(
-        read::read_bounded_inside(root, &manifest_path, MAX_MANIFEST_BYTES),
-        &shown,
-    )
-    .map_err(|p| LoadError::single(dir, p))?;
-    let src = named_source(&shown, &text);
-    let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-        let mut p = Problem::error(Code::BundleManifest, &shown, e.message().to_owned());
-        if let Some(span) = e.span() {
-            p = p.at(&src, span.start..span.end.max(span.start + 1), "here");
-        }
-        let help = misspelt_key_hint(e.message())
-            .unwrap_or_else(|| "see the bundle format in the README".to_owned());
-        LoadError::single(dir, p.with_help(help))
-    })?;
-    Ok((manifest, text))
 }
 
 impl BundleTemplate {
@@ -596,122 +379,6 @@ impl Bundle {
     pub fn template(&self, i: usize) -> Option<&Template> {
         self.tpl.templates.get(i)
     }
-}
-
-/// Checks the policy's checksum, then that tract loads, optimises and runs it with
-/// the shapes the feature spec and catalog imply.
-fn load_policy(
-    root: &Path,
-    manifest: &Manifest,
-    text: &str,
-    features: Option<&FeatureEncoder>,
-    limits: &PolicyLimits,
-    problems: &mut Vec<Problem>,
-) -> Option<Policy> {
-    let shown = PathBuf::from("bundle.toml");
-    let src = named_source(&shown, text);
-    let mk = |key: &str, code: Code, msg: String, help: Option<&str>| {
-        manifest_problem(text, &src, key, code, msg, help)
-    };
-    let n_tracks = manifest.tracks.len();
-    // A template may leave `[policy]` (or some of its keys) out; a served bundle may not.
-    let declared = toml::from_str::<toml::Table>(text).ok().map(|t| {
-        t.get("policy")
-            .and_then(toml::Value::as_table)
-            .map(|p| p.keys().cloned().collect::<Vec<_>>())
-    });
-    if let Some(declared) = declared {
-        let missing: Vec<&str> = crate::bundle::manifest::PolicyDecl::KEYS
-            .into_iter()
-            .filter(|k| !declared.as_ref().is_some_and(|d| d.iter().any(|x| x == k)))
-            .collect();
-        if !missing.is_empty() {
-            let what = if declared.is_none() {
-                "the manifest has no `[policy]` table".to_owned()
-            } else {
-                format!(
-                    "`[policy]` lacks {}",
-                    missing
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            problems.push(mk(
-                "[policy]",
-                Code::BundlePolicy,
-                format!("{what}: a served bundle needs its policy"),
-                Some("declare `[policy]` with `file`, `sha256`, `input`, `output` and `scores`, or export the bundle with `talktrack-train train` (a training template needs no policy)"),
-            ));
-            return None;
-        }
-    }
-    // Policy: checksum first, then tract must load, optimise and run it.
-    let policy_rel = PathBuf::from(&manifest.policy.file);
-    let policy_path = match listed_file(
-        root,
-        text,
-        &[Seg::Key("policy"), Seg::Key("file")],
-        &manifest.policy.file,
-    ) {
-        Ok(real) => real,
-        Err(p) => {
-            problems.push(p);
-            return None;
-        }
-    };
-    let mut policy = None;
-    match read::read_bounded_inside(root, &policy_path, crate::policy::MAX_POLICY_BYTES) {
-        Err(ReadError::TooLarge { size, limit }) => problems.push(Problem::error(
-            Code::BundlePolicy,
-            &policy_rel,
-            match size {
-                Some(size) => format!("policy file is {size} bytes, more than the {limit} allowed"),
-                None => format!("policy file is more than the {limit} bytes allowed"),
-            },
-        )),
-        Err(e) => problems.push(Problem::error(
-            Code::BundlePolicy,
-            &policy_rel,
-            format!("cannot read policy file: {e}"),
-        )),
-        Ok(bytes) => {
-            let actual = hex::encode(Sha256::digest(&bytes));
-            if !actual.eq_ignore_ascii_case(manifest.policy.sha256.trim()) {
-                problems.push(mk(
-                            "sha256",
-                            Code::BundleChecksum,
-                            format!(
-                                "`{}` has SHA-256 `{actual}`, the manifest says `{}`",
-                                manifest.policy.file, manifest.policy.sha256
-                            ),
-                            Some("the policy file changed after the manifest was written: re-export the bundle, or update `policy.sha256` if the new file is intended"),
-                        ));
-            } else if let Some(f) = features {
-                let io = PolicyIo {
-                    input: manifest.policy.input.clone(),
-                    mask_input: manifest.policy.mask_input.clone(),
-                    output: manifest.policy.output.clone(),
-                    obs_dim: f.dim(),
-                    n_tracks,
-                    scores: manifest.policy.scores,
-                };
-                match Policy::from_bytes_with_limits(&bytes, &io, &policy_rel, limits) {
-                            Ok(p) => policy = Some(p),
-                            Err(e) => problems.push(
-                                Problem::error(Code::BundlePolicy, &policy_rel, e.to_string())
-                                    .with_help(format!(
-                                        "the manifest expects input `{}` of shape [batch, {}] (from the feature spec) and output `{}` with one score per track ({})",
-                                        io.input, io.obs_dim, io.output, io.n_tracks
-                                    )),
-                            ),
-                        }
-            }
-        }
-    }
-
-    policy
 }
 
 /// The digest that identifies a bundle: manifest, rule files (by path) and policy checksum.

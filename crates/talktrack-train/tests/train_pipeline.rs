@@ -1,6 +1,11 @@
 //! The trainer's main job end to end on the shipped PersuasionForGood log: the
 //! exported bundle loads unchanged, serves exactly the trainer's scores, forbids
 //! tracks without data, and a failed export leaves nothing behind.
+//!
+//! It stays one file, a little over 700 lines: its tests all specify the one
+//! training job, most of them through the same setup helpers (`at_root`, `tiny`,
+//! `write_config`, `run_quiet`, `try_run`), and a split would scatter that
+//! specification and its helpers across files.
 
 use std::path::Path;
 

@@ -1,5 +1,4 @@
-//! One decision-log record: what the deciding thread hands the writer (owned, and
-//! nothing formatted yet), and the JSON line the writer thread makes of it.
+//! The JSON line the writer thread makes of a record.
 //!
 //! A line's keys are written in sorted order (a line is what `serde_json::Value`
 //! would print for it). Scores, probabilities and propensities are the engine's
@@ -8,99 +7,23 @@
 //! reader that parses them as `f64` gets the same number to within 1e-7 relative,
 //! and the same `f32` exactly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use talktrack::serving::{Arm, DecisionId, DecisionRecord, Outcome, ShadowDecision};
-use talktrack::{Bundle, Context, Decision, History};
+use talktrack::Bundle;
 use time::OffsetDateTime;
 
-use super::intervals::{interval, rule_thresholds};
-use super::{LogConfig, Protected};
-
-/// A record on its way to the writer.
-pub(super) enum Record {
-    /// One decision.
-    Decision(Box<DecisionEntry>),
-    /// One outcome.
-    Outcome(Box<OutcomeEntry>),
-}
-
-/// A decision as the request path hands it over: the decision itself (its bundle is
-/// shared), and the parts of the request the log keeps.
-pub(super) struct DecisionEntry {
-    deployment: Arc<str>,
-    id: DecisionId,
-    arm: Arm,
-    time: i64,
-    context: Context,
-    history: History,
-    decision: Decision,
-    shadow: Option<ShadowEntry>,
-}
-
-/// What the log keeps of a shadow's decision.
-struct ShadowEntry {
-    name: String,
-    version: String,
-    digest: String,
-    /// The shadow's chosen track and its propensity, or why it could not decide.
-    result: Result<(Option<String>, Option<f32>), String>,
-}
-
-/// An outcome with the deployment and the time it was recorded.
-pub(super) struct OutcomeEntry {
-    deployment: Arc<str>,
-    outcome: Outcome,
-    recorded_at: OffsetDateTime,
-}
-
-impl Record {
-    /// The record of one decision of deployment `deployment`.
-    pub(super) fn decision(deployment: &Arc<str>, r: &DecisionRecord<'_>) -> Self {
-        // The ranking is sorted on first use: sorting it before the copy lets the
-        // line and the host's response share one sort.
-        let _ = r.decision.ranked();
-        Self::Decision(Box::new(DecisionEntry {
-            deployment: Arc::clone(deployment),
-            id: r.id.clone(),
-            arm: r.arm,
-            time: r.request.time,
-            context: r.request.context.clone(),
-            history: r.request.history.clone(),
-            decision: r.decision.clone(),
-            shadow: r.shadow.map(shadow_entry),
-        }))
-    }
-
-    /// The record of one outcome reported to deployment `deployment`, now.
-    pub(super) fn outcome(deployment: &Arc<str>, o: &Outcome) -> Self {
-        Self::Outcome(Box::new(OutcomeEntry {
-            deployment: Arc::clone(deployment),
-            outcome: o.clone(),
-            recorded_at: OffsetDateTime::now_utc(),
-        }))
-    }
-}
-
-fn shadow_entry(s: &ShadowDecision) -> ShadowEntry {
-    ShadowEntry {
-        name: s.version.name.clone(),
-        version: s.version.version.clone(),
-        digest: s.version.digest.clone(),
-        result: match &s.result {
-            Ok(d) => Ok((d.chosen_id().map(str::to_owned), d.propensity())),
-            Err(e) => Err(e.to_string()),
-        },
-    }
-}
+use super::parts::{tail, Parts};
+use super::{DecisionEntry, OutcomeEntry, Record};
+use crate::log::intervals::interval;
+use crate::log::{LogConfig, Protected};
 
 /// Turns records into lines, on the writer thread: it keeps, per bundle digest, the
 /// thresholds protected attributes are logged against and the parts of a line that
 /// depend only on the bundle (see [`Parts`]).
-pub(super) struct Formatter {
+pub(in crate::log) struct Formatter {
     cfg: Arc<LogConfig>,
     parts: HashMap<String, Arc<Parts>>,
     /// The context's attributes in the order a line writes them: (rank, entry,
@@ -112,99 +35,8 @@ pub(super) struct Formatter {
 /// server that swaps versions for months keeps a bounded cache.
 const KEPT_BUNDLES: usize = 16;
 
-/// What a line takes from its bundle, computed once per bundle: the thresholds of
-/// its protected attributes, its `bundle` object, and each track's closing of a
-/// `ranked` and of a `masked` entry, escaped once.
-struct Parts {
-    /// Per schema attribute (by slot): how the context writes it.
-    attrs: Vec<AttrPart>,
-    /// The line's `protected` object: the mode each protected attribute is logged in.
-    protected: Vec<u8>,
-    /// `{"digest":..,"name":..,"version":..}`.
-    bundle: Vec<u8>,
-    /// Per catalog track: `,"track":"<id>"}`.
-    ranked_tail: Tails,
-    /// Per catalog track: `],"track":"<id>"}`.
-    masked_tail: Tails,
-}
-
-/// One context attribute of a bundle's schema, as a line writes it.
-struct AttrPart {
-    /// `"<name>":`, escaped once.
-    key: Vec<u8>,
-    /// The attribute's place among the schema's names in sorted order.
-    rank: u32,
-    /// How it is logged: `Raw` for an attribute that is not protected; `Intervals`
-    /// only for a numeric one (another protected attribute is omitted instead).
-    mode: Protected,
-    /// The values the bundle's rules compare it with (`Intervals` only).
-    thresholds: Vec<f64>,
-}
-
-impl Parts {
-    fn new(b: &Bundle, cfg: &LogConfig) -> serde_json::Result<Self> {
-        let schema = b.schema().attrs();
-        let mut thresholds = rule_thresholds(b);
-        let mut by_name: Vec<usize> = (0..schema.len()).collect();
-        by_name.sort_unstable_by(|&x, &y| schema[x].name.cmp(&schema[y].name));
-        let mut rank = vec![0u32; schema.len()];
-        for (r, &slot) in by_name.iter().enumerate() {
-            rank[slot] = r as u32;
-        }
-        let mut protected = BTreeMap::new();
-        let mut attrs = Vec::with_capacity(schema.len());
-        for (slot, a) in schema.iter().enumerate() {
-            let mode = match (cfg.mode(&a.name), &a.ty) {
-                _ if !a.protected => Protected::Raw,
-                (Protected::Intervals, t) if !t.is_numeric() => Protected::Omit,
-                (m, _) => m,
-            };
-            if a.protected {
-                protected.insert(a.name.as_str(), mode);
-            }
-            let mut key = serde_json::to_vec(&a.name)?;
-            key.push(b':');
-            attrs.push(AttrPart {
-                key,
-                rank: rank[slot],
-                mode,
-                thresholds: match mode {
-                    Protected::Intervals => thresholds.remove(&a.name).unwrap_or_default(),
-                    _ => Vec::new(),
-                },
-            });
-        }
-        let bundle = serde_json::to_vec(&BundleLine {
-            digest: b.digest(),
-            name: b.name(),
-            version: b.version(),
-        })?;
-        let cat = b.catalog();
-        let (mut ranked_tail, mut masked_tail) = (Tails::default(), Tails::default());
-        for t in 0..cat.len() {
-            let id = serde_json::to_vec(cat.track(t).map_or("?", |x| x.id.as_str()))?;
-            for (tails, open) in [
-                (&mut ranked_tail, &b",\"track\":"[..]),
-                (&mut masked_tail, &b"],\"track\":"[..]),
-            ] {
-                tails.bytes.extend_from_slice(open);
-                tails.bytes.extend_from_slice(&id);
-                tails.bytes.push(b'}');
-                tails.ends.push(tails.bytes.len());
-            }
-        }
-        Ok(Self {
-            attrs,
-            protected: serde_json::to_vec(&protected)?,
-            bundle,
-            ranked_tail,
-            masked_tail,
-        })
-    }
-}
-
 impl Formatter {
-    pub(super) fn new(cfg: Arc<LogConfig>) -> Self {
+    pub(in crate::log) fn new(cfg: Arc<LogConfig>) -> Self {
         Self {
             cfg,
             parts: HashMap::new(),
@@ -213,7 +45,11 @@ impl Formatter {
     }
 
     /// Appends the record's JSON line (without the newline) to `out`.
-    pub(super) fn write(&mut self, r: &Record, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    pub(in crate::log) fn write(
+        &mut self,
+        r: &Record,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
         match r {
             Record::Decision(d) => self.decision(d, out),
             Record::Outcome(o) => outcome(o, out),
@@ -403,28 +239,6 @@ fn value(out: &mut Vec<u8>, v: &(impl Serialize + ?Sized)) -> serde_json::Result
     serde_json::to_writer(out, v)
 }
 
-/// One part per catalog track, end to end in one buffer.
-#[derive(Default)]
-struct Tails {
-    bytes: Vec<u8>,
-    /// Where each track's part ends in `bytes`.
-    ends: Vec<usize>,
-}
-
-/// Appends track `t`'s part from `tails`, or `missing` for a track the catalog
-/// does not have (not expected: a decision's tracks are its bundle's).
-fn tail(out: &mut Vec<u8>, tails: &Tails, t: usize, missing: &[u8]) {
-    let start = match t {
-        0 => Some(0),
-        _ => tails.ends.get(t - 1).copied(),
-    };
-    let part = match (start, tails.ends.get(t)) {
-        (Some(a), Some(&b)) => tails.bytes.get(a..b),
-        _ => None,
-    };
-    out.extend_from_slice(part.unwrap_or(missing));
-}
-
 fn outcome(o: &OutcomeEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let mut v = match serde_json::to_value(&o.outcome)? {
         Value::Object(m) => m,
@@ -441,10 +255,10 @@ fn outcome(o: &OutcomeEntry, out: &mut Vec<u8>) -> serde_json::Result<()> {
 }
 
 #[derive(Serialize)]
-struct BundleLine<'a> {
-    digest: &'a str,
-    name: &'a str,
-    version: &'a str,
+pub(super) struct BundleLine<'a> {
+    pub(super) digest: &'a str,
+    pub(super) name: &'a str,
+    pub(super) version: &'a str,
 }
 
 #[derive(Serialize)]
@@ -501,9 +315,13 @@ pub(super) fn rfc3339_ms(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::intervals::rule_thresholds;
     use serde_json::json;
-    use talktrack::serving::{Assigned, Version};
+    use talktrack::serving::{
+        Assigned, DecisionId, DecisionRecord, Outcome, ShadowDecision, Version,
+    };
     use talktrack::tooling::AttrType;
+    use talktrack::Decision;
     use talktrack::{DecideError, Engine, Request};
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/telecom-upsell");
