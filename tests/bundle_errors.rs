@@ -7,27 +7,10 @@ use common::*;
 use talktrack::render;
 use talktrack::Bundle;
 
-const RULES: &str = "rule minors\n  because \"no credit under 18\"\n  when customer.age < 18\n  forbid tracks tagged credit\n";
-
-fn load_err(dir: &std::path::Path) -> String {
-    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
-    assert!(e.problems.iter().any(|p| p.is_error()));
-    render(&e.problems)
-}
-
-fn good(dir: &std::path::Path) {
-    write_bundle(
-        dir,
-        SMALL_MANIFEST,
-        &[("main.rules", RULES)],
-        &constant_policy([1., 2., 3., 4.]),
-    );
-}
-
 #[test]
 fn a_good_bundle_loads() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     let b = Bundle::load(dir.path()).unwrap();
     assert_eq!(b.catalog().len(), 4);
     assert_eq!(b.digest().len(), 64);
@@ -36,27 +19,27 @@ fn a_good_bundle_loads() {
 #[test]
 fn malformed_manifest_points_at_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
     std::fs::write(
         dir.path().join("bundle.toml"),
         m.replace("max_turns = 5", "max_turns = = 5"),
     )
     .unwrap();
-    insta::assert_snapshot!(load_err(dir.path()));
+    insta::assert_snapshot!(bundle_load_err(dir.path()));
 }
 
 #[test]
 fn unknown_manifest_key_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
     std::fs::write(
         dir.path().join("bundle.toml"),
         m.replace("max_turns = 5", "max_turns = 5\nmax_turn = 6"),
     )
     .unwrap();
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("unknown field `max_turn`"), "{out}");
 }
 
@@ -73,10 +56,10 @@ fn all_semantic_problems_are_reported_together() {
     write_bundle(
         dir.path(),
         &manifest,
-        &[("main.rules", RULES)],
+        &[("main.rules", MINORS_RULES)],
         &constant_policy([1., 2., 3., 4.]),
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(
         out.contains("fallback track `nobody` is not in the catalog"),
         "{out}"
@@ -104,20 +87,20 @@ fn empty_catalog_is_rejected() {
         &[("main.rules", "")],
         &constant_policy([1., 2., 3., 4.]),
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("the catalog has no tracks"), "{out}");
 }
 
 #[test]
 fn checksum_mismatch_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     std::fs::write(
         dir.path().join("policy.onnx"),
         constant_policy([9., 2., 3., 4.]),
     )
     .unwrap();
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle::checksum"), "{out}");
     assert!(out.contains("re-export the bundle"), "{out}");
 }
@@ -125,9 +108,9 @@ fn checksum_mismatch_is_rejected() {
 #[test]
 fn missing_and_corrupt_policies_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     std::fs::remove_file(dir.path().join("policy.onnx")).unwrap();
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(
         out.contains("policy.onnx") && out.contains("cannot read policy file"),
         "{out}"
@@ -137,10 +120,10 @@ fn missing_and_corrupt_policies_are_rejected() {
     write_bundle(
         dir.path(),
         SMALL_MANIFEST,
-        &[("main.rules", RULES)],
+        &[("main.rules", MINORS_RULES)],
         &garbage,
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle::policy"), "{out}");
 
     let mut truncated = constant_policy([1., 2., 3., 4.]);
@@ -148,10 +131,10 @@ fn missing_and_corrupt_policies_are_rejected() {
     write_bundle(
         dir.path(),
         SMALL_MANIFEST,
-        &[("main.rules", RULES)],
+        &[("main.rules", MINORS_RULES)],
         &truncated,
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle::policy"), "{out}");
 }
 
@@ -163,14 +146,24 @@ fn policy_shape_and_name_mismatches_are_rejected() {
         ndarray::Array2::zeros((SMALL_OBS, 3)),
         ndarray::Array1::zeros(3),
     );
-    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
-    let out = load_err(dir.path());
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", MINORS_RULES)],
+        &p,
+    );
+    let out = bundle_load_err(dir.path());
     assert!(out.contains('3') && out.contains('4'), "{out}");
 
     // Input width 7 for a 9-float feature spec.
     let p = linear_policy(ndarray::Array2::zeros((7, 4)), ndarray::Array1::zeros(4));
-    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
-    let out = load_err(dir.path());
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", MINORS_RULES)],
+        &p,
+    );
+    let out = bundle_load_err(dir.path());
     assert!(out.contains('7') && out.contains('9'), "{out}");
 
     // The manifest names an output the model does not have.
@@ -178,10 +171,10 @@ fn policy_shape_and_name_mismatches_are_rejected() {
     write_bundle(
         dir.path(),
         &manifest,
-        &[("main.rules", RULES)],
+        &[("main.rules", MINORS_RULES)],
         &constant_policy([1., 2., 3., 4.]),
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("`q`") && out.contains("scores"), "{out}");
 }
 
@@ -196,10 +189,10 @@ fn rule_file_problems_name_file_line_and_column() {
     write_bundle(
         dir.path(),
         &manifest,
-        &[("main.rules", RULES), ("more.rules", more)],
+        &[("main.rules", MINORS_RULES), ("more.rules", more)],
         &constant_policy([1., 2., 3., 4.]),
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("more.rules:"), "{out}");
     assert!(out.contains("zz"), "{out}");
     insta::assert_snapshot!(out);
@@ -208,13 +201,13 @@ fn rule_file_problems_name_file_line_and_column() {
 #[test]
 fn missing_non_utf8_and_oversized_rule_files() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     std::fs::write(
         dir.path().join("main.rules"),
         b"rule a\n  forbid track \xff\xfe\n",
     )
     .unwrap();
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(
         out.contains("not valid UTF-8") && out.contains("main.rules"),
         "{out}"
@@ -222,11 +215,11 @@ fn missing_non_utf8_and_oversized_rule_files() {
 
     let big = "# padding\n".repeat(200_000);
     std::fs::write(dir.path().join("main.rules"), big).unwrap();
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bytes allowed"), "{out}");
 
     std::fs::remove_file(dir.path().join("main.rules")).unwrap();
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(
         out.contains("main.rules") && out.contains("cannot read file"),
         "{out}"
@@ -236,7 +229,7 @@ fn missing_non_utf8_and_oversized_rule_files() {
 #[test]
 fn deeply_nested_rules_do_not_overflow_the_stack() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     let depth = 100_000;
     let cond = format!("{}customer.age < 3{}", "(".repeat(depth), ")".repeat(depth));
     let nots = format!("{}customer.age < 3", "not ".repeat(depth));
@@ -246,7 +239,7 @@ fn deeply_nested_rules_do_not_overflow_the_stack() {
             format!("rule deep\n  because \"x\"\n  when {c}\n  forbid track a\n"),
         )
         .unwrap();
-        let out = load_err(dir.path());
+        let out = bundle_load_err(dir.path());
         assert!(out.contains("main.rules"), "{out}");
     }
 }
@@ -254,7 +247,7 @@ fn deeply_nested_rules_do_not_overflow_the_stack() {
 #[test]
 fn oversized_manifest_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     // Past the limit (a sparse tail: refused from its size, never read).
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -263,7 +256,7 @@ fn oversized_manifest_is_rejected() {
     file.set_len(talktrack::tooling::MAX_MANIFEST_BYTES + 1)
         .unwrap();
     drop(file);
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(
         out.contains("bundle.toml") && out.contains("bytes allowed"),
         "{out}"
@@ -356,10 +349,10 @@ fn oversized_embedding_is_rejected_naming_the_feature() {
     write_bundle(
         dir.path(),
         &manifest,
-        &[("main.rules", RULES)],
+        &[("main.rules", MINORS_RULES)],
         &constant_policy([1., 2., 3., 4.]),
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle::features"), "{out}");
     assert!(
         out.contains("feature 3") && out.contains("dim = 20000000000"),
@@ -382,10 +375,10 @@ fn observation_wider_than_the_limit_is_rejected() {
     write_bundle(
         dir.path(),
         &manifest,
-        &[("main.rules", RULES)],
+        &[("main.rules", MINORS_RULES)],
         &constant_policy([1., 2., 3., 4.]),
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle::features"), "{out}");
     assert!(
         out.contains("feature 106") && out.contains("more than the 1048576"),
@@ -398,13 +391,13 @@ fn observation_wider_than_the_limit_is_rejected() {
 #[test]
 fn oversized_policy_is_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     // A sparse file: the bundle must refuse it from its size, without reading it.
     let file = std::fs::File::create(dir.path().join("policy.onnx")).unwrap();
     file.set_len(talktrack::tooling::MAX_POLICY_BYTES + 1)
         .unwrap();
     drop(file);
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle::policy"), "{out}");
     assert!(
         out.contains("policy.onnx") && out.contains("bytes, more than the 268435456 allowed"),
@@ -417,212 +410,31 @@ fn policy_errors_name_the_policy_file() {
     let dir = tempfile::tempdir().unwrap();
     // Input width 7 for a 9-float feature spec.
     let p = linear_policy(ndarray::Array2::zeros((7, 4)), ndarray::Array1::zeros(4));
-    write_bundle(dir.path(), SMALL_MANIFEST, &[("main.rules", RULES)], &p);
-    let out = load_err(dir.path());
+    write_bundle(
+        dir.path(),
+        SMALL_MANIFEST,
+        &[("main.rules", MINORS_RULES)],
+        &p,
+    );
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("`policy.onnx` input `obs`"), "{out}");
     assert!(!out.contains("<bytes>"), "{out}");
 }
 
 /// A bundle in `root/b` beside a file outside it, `root/secret.rules`, whose
 /// content must never appear in a diagnostic.
-fn beside_a_secret(root: &std::path::Path) -> std::path::PathBuf {
-    let b = root.join("b");
-    good(&b);
-    std::fs::write(
-        root.join("secret.rules"),
-        "TOPSECRET the first line of a file outside the bundle\n",
-    )
-    .unwrap();
-    b
-}
-
-/// The problems of a rejected bundle, one line each (no wrapping).
-fn load_err_lines(dir: &std::path::Path) -> String {
-    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
-    let lines: Vec<String> = e.problems.iter().map(|p| p.one_line()).collect();
-    lines.join("\n")
-}
-
-fn with_manifest(b: &std::path::Path, from: &str, to: &str) {
-    let m = std::fs::read_to_string(b.join("bundle.toml")).unwrap();
-    assert!(m.contains(from));
-    std::fs::write(b.join("bundle.toml"), m.replacen(from, to, 1)).unwrap();
-}
-
-#[test]
-fn rule_files_outside_the_bundle_directory_are_refused_unread() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = beside_a_secret(dir.path());
-    with_manifest(
-        &b,
-        "rules = [\"main.rules\"]",
-        "rules = [\"main.rules\", \"../secret.rules\"]",
-    );
-    let out = load_err(&b);
-    assert!(!out.contains("TOPSECRET"), "{out}");
-    insta::assert_snapshot!(out);
-
-    // An absolute path.
-    let abs = dir.path().join("secret.rules");
-    with_manifest(&b, "\"../secret.rules\"", &format!("\"{}\"", abs.display()));
-    let out = load_err_lines(&b);
-    assert!(!out.contains("TOPSECRET"), "{out}");
-    assert!(
-        out.contains("bundle::outside")
-            && out.contains("`rules[1]`")
-            && out.contains("(an absolute path)"),
-        "{out}"
-    );
-}
-
-#[cfg(unix)]
-#[test]
-fn symlinks_that_lead_out_of_the_bundle_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = beside_a_secret(dir.path());
-    // A rule file that is a symlink to a file outside.
-    std::os::unix::fs::symlink("../secret.rules", b.join("link.rules")).unwrap();
-    with_manifest(
-        &b,
-        "rules = [\"main.rules\"]",
-        "rules = [\"main.rules\", \"link.rules\"]",
-    );
-    let out = load_err_lines(&b);
-    assert!(!out.contains("TOPSECRET"), "{out}");
-    assert!(
-        out.contains("bundle::outside")
-            && out.contains("`rules[1]` names `link.rules`")
-            && out.contains("a symlink leads out of it")
-            && out.contains("bundle.toml:8:"),
-        "{out}"
-    );
-
-    // A directory on the way that is a symlink to a directory outside.
-    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
-    std::fs::copy(
-        dir.path().join("secret.rules"),
-        dir.path().join("elsewhere/x.rules"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink("../elsewhere", b.join("more")).unwrap();
-    with_manifest(&b, "\"link.rules\"", "\"more/x.rules\"");
-    let out = load_err_lines(&b);
-    assert!(!out.contains("TOPSECRET"), "{out}");
-    assert!(out.contains("`rules[1]` names `more/x.rules`"), "{out}");
-}
-
-#[test]
-fn a_policy_outside_the_bundle_directory_is_refused_without_its_checksum() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = beside_a_secret(dir.path());
-    let outside = constant_policy([4., 3., 2., 1.]);
-    std::fs::write(dir.path().join("policy.onnx"), &outside).unwrap();
-    with_manifest(&b, "file = \"policy.onnx\"", "file = \"../policy.onnx\"");
-    let out = load_err(&b);
-    insta::assert_snapshot!(out);
-    use sha2::Digest as _;
-    let sha = hex::encode(sha2::Sha256::digest(&outside));
-    assert!(!out.contains(&sha), "{out}");
-}
-
-#[test]
-fn test_case_files_outside_the_bundle_directory_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = beside_a_secret(dir.path());
-    with_manifest(
-        &b,
-        "rules = [\"main.rules\"]",
-        "rules = [\"main.rules\"]\ntests = [\"../secret.rules\"]",
-    );
-    let bundle = std::sync::Arc::new(Bundle::load(&b).unwrap());
-    let Err(problems) = talktrack::tooling::run_all(&bundle) else {
-        panic!("the case file must be refused")
-    };
-    let out = render(&problems);
-    assert!(!out.contains("TOPSECRET"), "{out}");
-    assert!(
-        out.contains("bundle::outside") && out.contains("`tests[0]` names `../secret.rules`"),
-        "{out}"
-    );
-}
-
-#[cfg(unix)]
-#[test]
-fn a_bundle_reached_through_a_symlink_loads_and_inner_symlinks_are_followed() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = dir.path().join("v1");
-    good(&b);
-    // A rule file that is a symlink to another file inside the bundle.
-    std::fs::create_dir(b.join("shared")).unwrap();
-    std::fs::rename(b.join("main.rules"), b.join("shared/main.rules")).unwrap();
-    std::os::unix::fs::symlink("shared/main.rules", b.join("main.rules")).unwrap();
-    // The bundle directory itself is a `current` link, as a deploy tool flips.
-    let current = dir.path().join("current");
-    std::os::unix::fs::symlink("v1", &current).unwrap();
-    let loaded = Bundle::load(&current).unwrap();
-    assert_eq!(loaded.rules().len(), 1);
-    assert_eq!(loaded.dir(), current);
-}
-
-/// Makes a named pipe at `path` with the system's `mkfifo`; `false` when the
-/// system has none (the caller then skips).
-fn mkfifo(path: &std::path::Path) -> bool {
-    std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-#[test]
-fn named_pipes_in_a_bundle_are_refused_without_waiting_for_a_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    for (i, name) in ["main.rules", "policy.onnx", "bundle.toml"]
-        .into_iter()
-        .enumerate()
-    {
-        let b = dir.path().join(format!("b{i}"));
-        good(&b);
-        std::fs::remove_file(b.join(name)).unwrap();
-        if !mkfifo(&b.join(name)) {
-            eprintln!("skipped: no `mkfifo` on this system");
-            return;
-        }
-        // Opening a FIFO for reading would wait here for a writer forever.
-        let out = load_err_lines(&b);
-        assert!(
-            out.contains(name) && out.contains("it is a named pipe (FIFO), not a regular file"),
-            "{out}"
-        );
-    }
-}
-
-#[cfg(unix)]
-#[test]
-fn devices_are_refused_by_the_file_reader() {
-    let zero = std::path::Path::new("/dev/zero");
-    if !zero.exists() {
-        return;
-    }
-    // `/dev/zero` reports a size of 0 and never ends: refused, not read.
-    let p = talktrack::tooling::read_text(zero, zero).unwrap_err();
-    assert_eq!(
-        p.one_line(),
-        "error[bundle::unreadable]: /dev/zero: cannot read file: it is a character device, not a regular file"
-    );
-}
-
 #[test]
 fn a_misspelt_track_key_is_an_error_with_a_suggestion() {
     // `tag` for `tags` would leave track `b` out of every rule that targets
     // credit tracks: it must not load.
     let dir = tempfile::tempdir().unwrap();
-    good(dir.path());
+    write_good_bundle(dir.path());
     with_manifest(
         dir.path(),
         "tags = [\"sales\", \"credit\"]",
         "tag = [\"sales\", \"credit\"]",
     );
-    let out = load_err(dir.path());
+    let out = bundle_load_err(dir.path());
     assert!(out.contains("bundle.toml:40:1"), "{out}");
     assert!(out.contains("did you mean `tags`?"), "{out}");
     insta::assert_snapshot!(out);
@@ -664,7 +476,7 @@ fn unknown_keys_are_errors_in_every_table_of_the_manifest() {
     ];
     for (from, to, suggested) in cases {
         let dir = tempfile::tempdir().unwrap();
-        good(dir.path());
+        write_good_bundle(dir.path());
         let m = std::fs::read_to_string(dir.path().join("bundle.toml")).unwrap();
         let m = if m.contains(from) {
             m
@@ -713,7 +525,7 @@ fn a_catalog_of_ten_thousand_tracks_loads() {
         ndarray::Array2::zeros((SMALL_OBS, N)),
         ndarray::Array1::zeros(N),
     );
-    write_bundle(dir.path(), &m, &[("main.rules", RULES)], &policy);
+    write_bundle(dir.path(), &m, &[("main.rules", MINORS_RULES)], &policy);
     let len = std::fs::metadata(dir.path().join("bundle.toml"))
         .unwrap()
         .len();
@@ -741,5 +553,5 @@ fn bad_value_ranges_are_reported_where_they_are_declared() {
         &[("main.rules", "")],
         &constant_policy([1., 2., 3., 4.]),
     );
-    insta::assert_snapshot!(load_err(dir.path()));
+    insta::assert_snapshot!(bundle_load_err(dir.path()));
 }

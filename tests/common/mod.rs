@@ -120,3 +120,37 @@ pub fn constant_policy(bias: [f32; 4]) -> Vec<u8> {
 pub fn decide(b: &Arc<Bundle>, req: &Request) -> Result<Decision, DecideError> {
     Engine::with_bundle(Arc::clone(b)).decide(req)
 }
+
+/// A rule that forbids credit tracks to minors, for bundles that need one rule.
+pub const MINORS_RULES: &str = "rule minors\n  because \"no credit under 18\"\n  when customer.age < 18\n  forbid tracks tagged credit\n";
+
+/// The problems of a bundle that must be rejected, rendered as a person reads them.
+pub fn bundle_load_err(dir: &Path) -> String {
+    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
+    assert!(e.problems.iter().any(|p| p.is_error()));
+    talktrack::render(&e.problems)
+}
+
+/// Writes a small valid bundle (one rule, a constant policy) into `dir`.
+pub fn write_good_bundle(dir: &Path) {
+    write_bundle(
+        dir,
+        SMALL_MANIFEST,
+        &[("main.rules", MINORS_RULES)],
+        &constant_policy([1., 2., 3., 4.]),
+    );
+}
+
+/// The problems of a rejected bundle, one line each (no wrapping).
+pub fn load_err_lines(dir: &Path) -> String {
+    let e = Bundle::load(dir).expect_err("the bundle must be rejected");
+    let lines: Vec<String> = e.problems.iter().map(|p| p.one_line()).collect();
+    lines.join("\n")
+}
+
+/// Replaces the first `from` in the bundle's manifest with `to`.
+pub fn with_manifest(b: &Path, from: &str, to: &str) {
+    let m = std::fs::read_to_string(b.join("bundle.toml")).unwrap();
+    assert!(m.contains(from));
+    std::fs::write(b.join("bundle.toml"), m.replacen(from, to, 1)).unwrap();
+}
