@@ -12,7 +12,7 @@
 //! scores row by row, with the same results.
 
 use super::error::PolicyError;
-use super::runner::{Allowed, Policy};
+use super::runner::Policy;
 use crate::trackset::TrackSet;
 
 /// How far a row's batched score may be from its score alone: 1e-5, relative for
@@ -54,38 +54,22 @@ impl Policy {
                 });
             }
         }
-        let rows_allowed = |from: usize, to: usize| match allowed {
-            Some(sets) => Allowed::Rows(&sets[from..to]),
-            None => Allowed::All,
-        };
-        let Some(pass) = self.batched.as_ref() else {
-            for r in 0..rows {
-                let allowed = match allowed {
-                    Some(sets) => Allowed::One(&sets[r]),
-                    None => Allowed::All,
-                };
-                self.run(
-                    &self.single,
-                    &obs[r * width..(r + 1) * width],
-                    allowed,
-                    &mut out[r * n..(r + 1) * n],
-                )?;
-            }
-            return Ok(());
-        };
+        // Without a batched plan, the single-row plan takes the rows one by one.
+        let pass = self.batched.as_ref().unwrap_or(&self.single);
         let mut start = 0;
         while start < rows {
             let end = (start + pass.rows).min(rows);
             let obs_chunk = &obs[start * width..end * width];
             let out_chunk = &mut out[start * n..end * n];
+            let allowed = allowed.map(|sets| &sets[start..end]);
             if end - start == pass.rows {
-                self.run(pass, obs_chunk, rows_allowed(start, end), out_chunk)?;
+                self.run(pass, obs_chunk, allowed, out_chunk)?;
             } else {
                 // The last, partial chunk: padded with zero rows (every track allowed).
                 let mut padded = vec![0.0; pass.rows * width];
                 padded[..obs_chunk.len()].copy_from_slice(obs_chunk);
                 let mut scores = vec![0.0; pass.rows * n];
-                self.run(pass, &padded, rows_allowed(start, end), &mut scores)?;
+                self.run(pass, &padded, allowed, &mut scores)?;
                 out_chunk.copy_from_slice(&scores[..out_chunk.len()]);
             }
             start = end;
@@ -109,13 +93,13 @@ impl Policy {
             .map(|i| ((i * 7919) % 23) as f32 / 11.0 - 1.0)
             .collect();
         let mut batched = vec![0.0; pass.rows * n];
-        self.run(pass, &obs, Allowed::All, &mut batched)?;
+        self.run(pass, &obs, None, &mut batched)?;
         let mut alone = vec![0.0; n];
         for r in 0..pass.rows {
             self.run(
                 &self.single,
                 &obs[r * width..(r + 1) * width],
-                Allowed::All,
+                None,
                 &mut alone,
             )?;
             let row = &batched[r * n..(r + 1) * n];

@@ -75,6 +75,12 @@ pub(crate) fn build_plan(
         stage,
     };
     check_io(io, origin)?;
+    if limits.max_batch > PolicyLimits::MAX_BATCH {
+        return Err(PolicyError::TooCostly {
+            origin: origin.to_owned(),
+            reason: LimitError::batch(limits.max_batch).to_string(),
+        });
+    }
     let proto = pb::ModelProto::decode(bytes).map_err(|e| not_onnx(e.to_string()))?;
     let graph = proto
         .graph
@@ -154,9 +160,6 @@ pub(crate) fn build_plan(
         .map_err(|()| panicked("optimising the model"))?
     };
     let plan = plan_at(1)?;
-    if limits.max_batch > PolicyLimits::MAX_BATCH {
-        return Err(costly(LimitError::batch(limits.max_batch)));
-    }
     let batched = match (limits.max_batch, declared.batch) {
         (rows @ 2.., None) => Some((plan_at(rows)?, rows)),
         _ => None,

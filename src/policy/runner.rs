@@ -123,26 +123,9 @@ impl Pass {
     }
 }
 
-/// Which tracks the mask input allows, row by row.
-#[derive(Clone, Copy)]
-pub(super) enum Allowed<'a> {
-    /// Every track, every row.
-    All,
-    /// One set for the only row.
-    One(&'a TrackSet),
-    /// One set per row; rows past the end (padding) allow every track.
-    Rows(&'a [TrackSet]),
-}
-
-impl Allowed<'_> {
-    fn on(self, row: usize, track: usize) -> bool {
-        match self {
-            Self::All => true,
-            Self::One(a) => a.contains(track),
-            Self::Rows(rows) => rows.get(row).is_none_or(|a| a.contains(track)),
-        }
-    }
-}
+/// Which tracks the mask input allows: one set per row, rows past the end (padding)
+/// allowing every track; `None`: every track, every row.
+pub(super) type Allowed<'a> = Option<&'a [TrackSet]>;
 
 /// A loaded, optimised policy. Cheap to share (`Send + Sync`); each thread that
 /// calls [`Policy::scores`] lazily gets its own tract state.
@@ -230,7 +213,7 @@ impl Policy {
     /// produces NaN; deciding what to do then is the caller's business.
     pub fn scores(&self, obs: &[f32], out: &mut [f32]) -> Result<(), PolicyError> {
         self.check_lengths(obs, out, 1)?;
-        self.run(&self.single, obs, Allowed::All, out)
+        self.run(&self.single, obs, None, out)
     }
 
     /// Like [`Policy::scores`], feeding `allowed` to the model's mask input when
@@ -249,7 +232,7 @@ impl Policy {
             });
         }
         self.check_lengths(obs, out, 1)?;
-        self.run(&self.single, obs, Allowed::One(allowed), out)
+        self.run(&self.single, obs, Some(std::slice::from_ref(allowed)), out)
     }
 
     /// Checks that `obs` holds `rows` observations and `out` room for their scores.
@@ -349,25 +332,14 @@ impl Policy {
         let mut inputs = tvec!(TValue::from_const(Arc::clone(&slot.input)));
         if let (Some(kind), Some(mask)) = (self.mask, slot.mask.as_mut()) {
             let n = self.io.n_tracks;
-            let on = |i: usize| allowed.on(i / n, i % n);
             refill(mask, kind.datum_type(), &[pass.rows, n], |t| {
                 let mut view = t.try_as_plain_ram_mut()?;
                 match kind {
                     MaskType::Bool => {
-                        for (i, x) in view.as_slice_mut::<bool>()?.iter_mut().enumerate() {
-                            *x = on(i);
-                        }
+                        fill_mask(view.as_slice_mut::<bool>()?, n, allowed, true, false)
                     }
-                    MaskType::Float => {
-                        for (i, x) in view.as_slice_mut::<f32>()?.iter_mut().enumerate() {
-                            *x = if on(i) { 1.0 } else { 0.0 };
-                        }
-                    }
-                    MaskType::Int64 => {
-                        for (i, x) in view.as_slice_mut::<i64>()?.iter_mut().enumerate() {
-                            *x = i64::from(on(i));
-                        }
-                    }
+                    MaskType::Float => fill_mask(view.as_slice_mut::<f32>()?, n, allowed, 1.0, 0.0),
+                    MaskType::Int64 => fill_mask(view.as_slice_mut::<i64>()?, n, allowed, 1, 0),
                 }
                 Ok(())
             })
@@ -385,7 +357,7 @@ impl Policy {
     fn probe(&self) -> Result<(), PolicyError> {
         let mut slot = self.new_slot(&self.single)?;
         let zeros = vec![0.0; self.io.obs_dim];
-        let output = guarded(|| self.run_slot(&self.single, &mut slot, &zeros, Allowed::All))
+        let output = guarded(|| self.run_slot(&self.single, &mut slot, &zeros, None))
             .map_err(|()| self.panicked("running the load-time probe"))??;
         let shape = output.shape();
         let width_ok = matches!(shape, [1, n] | [n] if *n == self.io.n_tracks);
@@ -421,6 +393,21 @@ impl Policy {
         PolicyError::Panicked {
             origin: self.origin.clone(),
             stage,
+        }
+    }
+}
+
+/// Writes `on` for each allowed track and `off` for each masked one, row by row
+/// (`n` tracks a row).
+fn fill_mask<T: Copy>(mask: &mut [T], n: usize, allowed: Allowed<'_>, on: T, off: T) {
+    for (row, values) in mask.chunks_mut(n).enumerate() {
+        let set = allowed.and_then(|rows| rows.get(row));
+        for (t, x) in values.iter_mut().enumerate() {
+            *x = if set.is_none_or(|a| a.contains(t)) {
+                on
+            } else {
+                off
+            };
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::aggregate::Aggregates;
-use crate::eval::{baselines, Baselines, ExactEvaluator, Tabular};
+use crate::eval::{baselines, ExactEvaluator, Tabular};
 use crate::report::{BaselineSummary, ContextSource, ExpandedSummary};
 use crate::sim::{ExpandedEnv, ExpandedMdp, LiveEnv, LiveEvaluator, LiveSim, Mdp, SimEnv};
 use crate::train::env::{ActionPolicy, Evaluator, MaskedEnv};
@@ -217,7 +217,7 @@ impl Values<'_> {
     pub(super) fn baselines(&self, agg: &Aggregates) -> BaselineSummary {
         match self {
             Self::Exact(t) => {
-                let b: Baselines = baselines(*t, agg);
+                let b = baselines(*t, agg);
                 BaselineSummary {
                     optimum: Some(b.optimum),
                     ci95: None,
