@@ -9,37 +9,14 @@
 // Helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+#[path = "support/onnx_reference.rs"]
+mod onnx_reference;
 
+use onnx_reference::{close, fixtures, io_of, reference, Case, Reference};
 use prost::Message;
-use talktrack::tooling::{Policy, PolicyError, PolicyIo, PolicyLimits, ScoreKind, TrackSet};
+use std::path::Path;
+use talktrack::tooling::{Policy, PolicyError, PolicyIo, PolicyLimits, TrackSet};
 use tract_onnx::pb;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    model: String,
-    input: String,
-    #[serde(default)]
-    mask_input: Option<String>,
-    output: String,
-    obs_dim: usize,
-    n_tracks: usize,
-    #[serde(default)]
-    scores: ScoreKind,
-    cases: Vec<Case>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    obs: Vec<f32>,
-    #[serde(default)]
-    mask: Option<Vec<bool>>,
-    scores: Vec<f32>,
-}
 
 fn batch_of(rows: usize) -> PolicyLimits {
     PolicyLimits {
@@ -49,26 +26,12 @@ fn batch_of(rows: usize) -> PolicyLimits {
 }
 
 fn load(name: &str, limits: &PolicyLimits) -> (Policy, Reference) {
-    let text = std::fs::read_to_string(fixtures().join(format!("{name}.json"))).unwrap();
-    let r: Reference = serde_json::from_str(&text).unwrap();
-    let io = PolicyIo {
-        input: r.input.clone(),
-        mask_input: r.mask_input.clone(),
-        output: r.output.clone(),
-        obs_dim: r.obs_dim,
-        n_tracks: r.n_tracks,
-        scores: r.scores,
-    };
+    let r = reference(name);
     let path = fixtures().join(&r.model);
     let bytes = std::fs::read(&path).unwrap();
-    let policy = Policy::from_bytes_with_limits(&bytes, &io, &path, limits)
+    let policy = Policy::from_bytes_with_limits(&bytes, &io_of(&r), &path, limits)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     (policy, r)
-}
-
-/// Within 1e-5 of onnxruntime: absolute, or relative for scores above 1.
-fn close(got: f32, want: f32) -> bool {
-    (got - want).abs() <= 1e-5 * want.abs().max(1.0)
 }
 
 /// Scores every reference case (repeated `copies` times, so that the rows span

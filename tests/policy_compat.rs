@@ -8,57 +8,12 @@
 // Helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+#[path = "support/onnx_reference.rs"]
+mod onnx_reference;
 
+use onnx_reference::{close, fixtures, io_of, reference};
+use std::path::PathBuf;
 use talktrack::tooling::{Policy, PolicyError, PolicyIo, ScoreKind, TrackSet, MAX_POLICY_BYTES};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx")
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    model: String,
-    input: String,
-    #[serde(default)]
-    mask_input: Option<String>,
-    output: String,
-    obs_dim: usize,
-    n_tracks: usize,
-    #[serde(default)]
-    scores: ScoreKind,
-    cases: Vec<Case>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    obs: Vec<f32>,
-    /// The allowed tracks, for models with a mask input.
-    #[serde(default)]
-    mask: Option<Vec<bool>>,
-    scores: Vec<f32>,
-}
-
-fn reference(name: &str) -> Reference {
-    let text = std::fs::read_to_string(fixtures().join(format!("{name}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn io_of(r: &Reference) -> PolicyIo {
-    PolicyIo {
-        input: r.input.clone(),
-        mask_input: r.mask_input.clone(),
-        output: r.output.clone(),
-        obs_dim: r.obs_dim,
-        n_tracks: r.n_tracks,
-        scores: r.scores,
-    }
-}
-
-/// Within 1e-5 of onnxruntime: absolute, or relative for scores above 1.
-fn close(got: f32, want: f32) -> bool {
-    (got - want).abs() <= 1e-5 * want.abs().max(1.0)
-}
 
 fn assert_matches_reference(name: &str) {
     let r = reference(name);
